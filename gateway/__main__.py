@@ -1,0 +1,85 @@
+"""gateway: settings -> lifespan -> serve (HTTP with uvicorn and gRPC, in one event loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+import uvicorn
+
+from gateway.app import create_app
+from gateway.engine import Gateway
+from gateway.server import SpinnerApiServicer
+from spinner.config import GatewaySettings
+from spinner.db.engine import create_engine, session_factory
+from spinner.grpcserver import channel, grpc_server
+from spinner.telemetry import Telemetry, setup_telemetry
+from spinner.v1 import gateway_pb2, gateway_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: the service's stop event decides."""
+
+    def install_signal_handlers(self) -> None:
+        return None
+
+
+async def serve(
+    settings: GatewaySettings,
+    stop: asyncio.Event,
+    *,
+    ready: Callable[[str], None] | None = None,
+    telemetry: Telemetry | None = None,
+) -> None:
+    telemetry = telemetry or setup_telemetry("gateway", settings)
+    engine = create_engine(settings.database_url)
+    logs_channel = channel(settings.logs_address)
+    gateway = Gateway(
+        sessions=session_factory(engine),
+        logs_channel=logs_channel,
+        clock=utcnow,
+        tracer=telemetry.tracer("spinner.gateway"),
+    )
+    app = create_app(gateway)
+    http = _Server(
+        uvicorn.Config(
+            app, host=settings.host, port=settings.http_port, log_level="warning", lifespan="off", access_log=False
+        )
+    )
+    try:
+        async with grpc_server(
+            host=settings.host,
+            port=settings.grpc_port,
+            register=[lambda s: gateway_pb2_grpc.add_SpinnerApiServicer_to_server(SpinnerApiServicer(gateway), s)],
+            service_names=[gateway_pb2.DESCRIPTOR.services_by_name["SpinnerApi"].full_name],
+        ) as grpc_srv:
+            http_task = asyncio.create_task(http.serve(), name="gateway-http")
+            try:
+                while not http.started:
+                    if http_task.done():
+                        await http_task  # surfaces the bind error
+                        raise OSError(f"the web server stopped at start (is port {settings.http_port} free?)")
+                    await asyncio.sleep(0.05)
+                port = http.servers[0].sockets[0].getsockname()[1]
+                url = f"http://{settings.host}:{port}"
+                await grpc_srv.set_serving()
+                log.info("Spinner UI: %s (gRPC API on %s:%d)", url, settings.host, grpc_srv.port)
+                if ready:
+                    ready(url)
+                await stop.wait()
+            finally:
+                http.should_exit = True
+                await http_task
+    finally:
+        await gateway.aclose()
+        await logs_channel.close()
+        await engine.dispose()
+        telemetry.shutdown()

@@ -1,0 +1,75 @@
+"""executor: settings -> lifespan -> serve."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from services.executor.backends.local import LocalProcessBackend
+from services.executor.engine import Executor
+from services.executor.server import ExecutorServicer, RunnerServicer
+from services.executor.tokens import TokenSigner
+from spinner.config import ExecutorSettings
+from spinner.db.engine import create_engine, session_factory
+from spinner.events import make_bus
+from spinner.grpcserver import grpc_server
+from spinner.telemetry import Telemetry, setup_telemetry
+from spinner.v1 import executor_pb2, executor_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def serve(
+    settings: ExecutorSettings,
+    stop: asyncio.Event,
+    *,
+    ready: Callable[[str], None] | None = None,
+    telemetry: Telemetry | None = None,
+) -> None:
+    telemetry = telemetry or setup_telemetry("executor", settings)
+    engine = create_engine(settings.database_url)
+    bus = make_bus(settings.mqtt_url, settings.cluster)
+    executor = Executor(
+        sessions=session_factory(engine),
+        signer=TokenSigner(settings.token_secret),
+        bus=bus,
+        snapshot_root=settings.snapshot_root,
+        log_dir=settings.log_dir,
+        name=settings.name,
+        clock=utcnow,
+        heartbeat_interval=settings.runner_heartbeat_interval,
+    )
+    backend = LocalProcessBackend(executor.process_exited)
+    executor.backend = backend
+    services = executor_pb2.DESCRIPTOR.services_by_name
+    try:
+        async with grpc_server(
+            host=settings.host,
+            port=settings.port,
+            register=[
+                lambda s: executor_pb2_grpc.add_ExecutorServiceServicer_to_server(
+                    ExecutorServicer(executor, telemetry.tracer("spinner.executor")), s
+                ),
+                lambda s: executor_pb2_grpc.add_RunnerServiceServicer_to_server(RunnerServicer(executor), s),
+            ],
+            service_names=[services["ExecutorService"].full_name, services["RunnerService"].full_name],
+        ) as server:
+            executor.runner_address = f"{settings.host}:{server.port}"
+            await server.set_serving()
+            log.info("executor (%s backend) serving on %s", backend.name, executor.runner_address)
+            if ready:
+                ready(executor.runner_address)
+            try:
+                await stop.wait()
+            finally:
+                await backend.aclose()  # while the server still answers the runners' last reports
+    finally:
+        await bus.aclose()
+        await engine.dispose()
+        telemetry.shutdown()

@@ -1,0 +1,52 @@
+"""The one small interface every executor backend implements."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class TryKey:
+    dag_id: str
+    run_id: str
+    task_id: str
+    try_number: int
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    key: TryKey
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+
+
+ExitCallback = Callable[[TryKey, int], Awaitable[None]]
+
+
+class ExecutorBackend(abc.ABC):
+    """Starts a try's runner and reports its end through `on_exit(key, exit_code)`."""
+
+    name: str = "base"
+
+    def __init__(self, on_exit: ExitCallback) -> None:
+        self._on_exit = on_exit
+
+    @abc.abstractmethod
+    async def launch(self, spec: LaunchSpec) -> bool:
+        """Starts the try. False when this backend already runs it (launching twice is harmless)."""
+
+    @abc.abstractmethod
+    def running(self) -> list[TryKey]:
+        """Tries this backend is running now."""
+
+    @abc.abstractmethod
+    async def terminate(self, key: TryKey) -> None:
+        """Stops a try (a person marked it, or it was cleared)."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Stops watching. What happens to running tries is the backend's to say."""

@@ -1,0 +1,276 @@
+"""The executor's domain: turn a queued try into one runner process and record what happens to it.
+
+State moves made here (each a guarded update on try_number and state):
+queued -> running (runner Start), running -> success | failed | up_for_retry | skipped
+(runner Finish), queued | running -> failed | up_for_retry (process ended without Finish).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.executor import queries
+from services.executor.backends.base import ExecutorBackend, LaunchSpec, TryKey
+from services.executor.tokens import TokenSigner
+from spinner import events
+from spinner.db.engine import transaction
+from spinner.events import EventBus
+from spinner.logpaths import complete_marker, local_log_path
+from spinner.snapshots import current_snapshot, version_path
+
+log = logging.getLogger(__name__)
+
+ENDED = ("success", "failed", "up_for_retry", "skipped", "upstream_failed")
+
+
+class ExecutorError(Exception):
+    """Base of the executor's domain errors; the server maps each to a status code."""
+
+
+class NotQueued(ExecutorError):
+    pass
+
+
+class BadToken(ExecutorError):
+    pass
+
+
+class StaleLease(ExecutorError):
+    pass
+
+
+class InvalidRequest(ExecutorError):
+    pass
+
+
+@dataclass(frozen=True)
+class SubmitInfo:
+    key: TryKey
+    partition: str
+    bundle_version: str
+    relative_fileloc: str
+    lease_epoch: int
+    execution_timeout: float
+    executor_config_json: str
+
+
+@dataclass(frozen=True)
+class RunContext:
+    logical_date: str
+    data_interval_start: str
+    data_interval_end: str
+    conf_json: str
+    run_type: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    success: bool = False
+    skipped: bool = False
+    no_retry: bool = False
+
+
+class Executor:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        signer: TokenSigner,
+        bus: EventBus,
+        snapshot_root: Path,
+        log_dir: Path,
+        name: str,
+        clock: Callable[[], dt.datetime],
+        heartbeat_interval: float = 5.0,
+    ) -> None:
+        self._sessions = sessions
+        self._signer = signer
+        self._bus = bus
+        self._snapshot_root = snapshot_root
+        self._log_dir = log_dir
+        self.name = name
+        self._clock = clock
+        self._heartbeat_interval = heartbeat_interval
+        self.runner_address = ""
+        self.backend: ExecutorBackend | None = None
+
+    def _backend(self) -> ExecutorBackend:
+        if self.backend is None:
+            raise RuntimeError("executor backend not attached")
+        return self.backend
+
+    def log_path(self, key: TryKey) -> Path:
+        return local_log_path(self._log_dir, key.dag_id, key.run_id, key.task_id, key.try_number)
+
+    # --- from schedulers -------------------------------------------------------------
+
+    async def submit(self, info: SubmitInfo) -> bool:
+        """Starts the try if it is queued; True when this call launched it."""
+        key = info.key
+        if not (key.dag_id and key.run_id and key.task_id and key.try_number > 0):
+            raise InvalidRequest("dag_id, run_id, task_id and a positive try_number are required")
+        async with self._sessions() as session:
+            epoch = await queries.lease_epoch(session, info.partition)
+            if epoch is not None and info.lease_epoch < epoch:
+                raise StaleLease(f"lease epoch {info.lease_epoch} of {info.partition} is stale (now {epoch})")
+            ti = await queries.get_ti(session, key)
+        if ti is None or ti.try_number != key.try_number or ti.state not in ("queued", "running"):
+            state = None if ti is None else (ti.state, ti.try_number)
+            raise NotQueued(f"{key.dag_id}.{key.task_id} ({key.run_id}) try {key.try_number} is not queued: {state}")
+        if ti.state == "running" or key in self._backend().running():
+            return False
+        snapshot = (
+            version_path(self._snapshot_root, info.bundle_version)
+            if info.bundle_version
+            else (ref.path if (ref := current_snapshot(self._snapshot_root)) else self._snapshot_root)
+        )
+        config = json.loads(info.executor_config_json) if info.executor_config_json else {}
+        env = {str(k): str(v) for k, v in (config.get("env") or {}).items()}
+        env.update(
+            {
+                "SPINNER_RUNNER_TOKEN": self._signer.sign(key.dag_id, key.run_id, key.task_id, key.try_number),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        argv = [
+            sys.executable, "-m", "spinner.runner",
+            "--executor", self.runner_address,
+            "--snapshot", str(snapshot),
+            "--fileloc", info.relative_fileloc,
+            "--dag-id", key.dag_id,
+            "--run-id", key.run_id,
+            "--task-id", key.task_id,
+            "--try-number", str(key.try_number),
+            "--timeout", str(info.execution_timeout),
+            "--heartbeat-interval", str(self._heartbeat_interval),
+        ]  # fmt: skip
+        launched = await self._backend().launch(LaunchSpec(key=key, argv=argv, env=env, log_path=self.log_path(key)))
+        if launched:
+            log.info("launched %s.%s (%s) try %d", key.dag_id, key.task_id, key.run_id, key.try_number)
+        return launched
+
+    # --- from runners ----------------------------------------------------------------
+
+    def _check(self, key: TryKey, token: str) -> None:
+        from spinner.v1 import common_pb2
+
+        pb = common_pb2.TaskTryKey(dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, try_number=key.try_number)
+        if not self._signer.verify(pb, token):
+            raise BadToken("the token is not valid for this task try")
+
+    async def start(self, key: TryKey, token: str, hostname: str, pid: int) -> RunContext:
+        self._check(key, token)
+        now = self._clock()
+        async with transaction(self._sessions) as session:
+            moved = await queries.guarded_update(
+                session,
+                key,
+                expected_states=("queued",),
+                values={
+                    "state": "running",
+                    "start_date": now,
+                    "last_heartbeat_at": now,
+                    "hostname": hostname,
+                    "pid": pid,
+                    "executor": self.name,
+                },
+            )
+            ti = await queries.get_ti(session, key)
+            if not moved and (ti is None or ti.state != "running" or ti.try_number != key.try_number):
+                raise NotQueued(f"try {key.try_number} of {key.dag_id}.{key.task_id} may not start now")
+            run = await queries.get_run(session, key.dag_id, key.run_id)
+        if run is None:
+            raise NotQueued(f"run {key.run_id} of {key.dag_id} is gone")
+
+        def iso(value: dt.datetime | None) -> str:
+            return value.isoformat() if value else ""
+
+        return RunContext(
+            logical_date=iso(run.logical_date),
+            data_interval_start=iso(run.data_interval_start),
+            data_interval_end=iso(run.data_interval_end),
+            conf_json=json.dumps(run.conf or {}),
+            run_type=run.run_type,
+        )
+
+    async def heartbeat(self, key: TryKey, token: str) -> bool:
+        self._check(key, token)
+        async with transaction(self._sessions) as session:
+            return await queries.guarded_update(
+                session, key, expected_states=("running",), values={"last_heartbeat_at": self._clock()}
+            )
+
+    async def finish(self, key: TryKey, token: str, outcome: Outcome, error: str) -> str:
+        self._check(key, token)
+        return await self._end(key, outcome, error, expected=("running",))
+
+    async def _end(self, key: TryKey, outcome: Outcome, error: str, expected: tuple[str, ...]) -> str:
+        now = self._clock()
+        async with transaction(self._sessions) as session:
+            ti = await queries.get_ti(session, key)
+            if ti is None or ti.try_number != key.try_number:
+                raise NotQueued(f"try {key.try_number} of {key.dag_id}.{key.task_id} is not current")
+            if ti.state in ENDED:
+                return ti.state or ""  # reported twice (a retry of Finish): same answer
+            if outcome.success:
+                state = "success"
+            elif outcome.skipped:
+                state = "skipped"
+            elif not outcome.no_retry and ti.try_number <= ti.max_tries:
+                state = "up_for_retry"
+            else:
+                state = "failed"
+            start = ti.start_date or now
+            moved = await queries.guarded_update(
+                session,
+                key,
+                expected_states=expected,
+                values={
+                    "state": state,
+                    "end_date": now,
+                    "start_date": start,
+                    "duration": (now - start).total_seconds(),
+                    "error": error[:10000],
+                },
+            )
+            if not moved:
+                return ti.state or ""
+            await queries.add_history(session, key)
+        log.info("%s.%s (%s) try %d ended: %s", key.dag_id, key.task_id, key.run_id, key.try_number, state)
+        await self._bus.publish(events.TASK_ENDED, {"dag_id": key.dag_id, "run_id": key.run_id, "state": state})
+        return state
+
+    async def process_exited(self, key: TryKey, exit_code: int) -> None:
+        """The runner process ended. If it never reported an end, the try failed (or retries)."""
+        path = self.log_path(key)
+
+        def close_log() -> None:
+            if exit_code != 0 or not path.exists():
+                with open(path, "a") as f:
+                    f.write(f"[spinner] task process exited with code {exit_code}\n")
+            complete_marker(path).touch()
+
+        try:
+            await asyncio.to_thread(close_log)
+        except OSError as e:
+            log.warning("could not close the log of %s: %s", key, e)
+        try:
+            state = await self._end(
+                key,
+                Outcome(),
+                f"The task process exited with code {exit_code} before reporting its end",
+                expected=("queued", "running"),
+            )
+        except NotQueued:
+            return
+        if state in ("failed", "up_for_retry"):
+            log.warning("%s ended without reporting (exit %d): %s", key, exit_code, state)

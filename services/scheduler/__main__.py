@@ -1,0 +1,91 @@
+"""scheduler: settings -> lifespan -> serve, for one partition."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+
+from services.scheduler.engine.leases import Lease
+from services.scheduler.engine.loop import PartitionScheduler
+from services.scheduler.engine.processing import DagProcessor, partition_tier
+from services.scheduler.engine.scheduling import SchedulingEngine
+from services.scheduler.executor_client import GrpcSubmitter
+from services.scheduler.server import SchedulerServicer
+from spinner import events
+from spinner.config import SchedulerSettings
+from spinner.db.engine import create_engine, session_factory
+from spinner.events import make_bus, wake_on_events
+from spinner.grpcserver import channel, grpc_server
+from spinner.telemetry import Telemetry, setup_telemetry
+from spinner.v1 import scheduler_pb2, scheduler_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def serve(
+    settings: SchedulerSettings,
+    stop: asyncio.Event,
+    *,
+    ready: Callable[[str], None] | None = None,
+    telemetry: Telemetry | None = None,
+) -> None:
+    partition_tier(settings.partition)  # a bad partition name fails at start, clearly
+    telemetry = telemetry or setup_telemetry(f"scheduler-{settings.partition}", settings)
+    tracer = telemetry.tracer("spinner.scheduler")
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    bus = make_bus(settings.mqtt_url, settings.cluster)
+    executor_channel = channel(settings.executor_address)
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    scheduler = PartitionScheduler(
+        partition=settings.partition,
+        sessions=sessions,
+        # The address is known once the server has bound its port (port 0 picks a free one).
+        lease=Lease(settings.partition, holder, "", ttl=settings.lease_seconds, clock=utcnow),
+        processor=DagProcessor(settings.partition, parse_timeout=settings.parse_timeout, clock=utcnow),
+        engine=SchedulingEngine(settings.partition, clock=utcnow, heartbeat_timeout=settings.heartbeat_timeout),
+        submitter=GrpcSubmitter(executor_channel),
+        bus=bus,
+        snapshot_root=settings.snapshot_root,
+        poll_interval=settings.poll_interval,
+        tracer=tracer,
+        clock=utcnow,
+    )
+    servicer = SchedulerServicer(scheduler, tracer)
+
+    try:
+        async with grpc_server(
+            host=settings.host,
+            port=settings.port,
+            register=[lambda s: scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server(servicer, s)],
+            service_names=[scheduler_pb2.DESCRIPTOR.services_by_name["SchedulerService"].full_name],
+        ) as server:
+            address = f"{settings.host}:{server.port}"
+            scheduler.lease.address = address
+            async with asyncio.TaskGroup() as tg:
+                listener = tg.create_task(
+                    wake_on_events(bus, [events.RUN_TRIGGERED, events.TASK_ENDED, events.SNAPSHOT], scheduler.waker)
+                )
+                loop_task = tg.create_task(scheduler.run(stop))
+                await server.set_serving()
+                log.info("scheduler for %s serving on %s", settings.partition, address)
+                if ready:
+                    ready(address)
+                await stop.wait()
+                scheduler.waker.wake()
+                await loop_task
+                listener.cancel()
+    finally:
+        await executor_channel.close()
+        await bus.aclose()
+        await engine.dispose()
+        telemetry.shutdown()

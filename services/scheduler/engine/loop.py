@@ -1,0 +1,200 @@
+"""The scheduler of one partition: lease, parse, schedule, hand tries to the executor, repeat."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from opentelemetry import trace
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.scheduler import queries
+from services.scheduler.engine.leases import Lease, LeaseLost
+from services.scheduler.engine.processing import DagProcessor
+from services.scheduler.engine.scheduling import QueuedTask, SchedulingEngine
+from spinner import events
+from spinner.db.engine import transaction
+from spinner.db.models import DagRun
+from spinner.events import EventBus, Waker
+from spinner.snapshots import current_snapshot
+from spinner.telemetry import attached, context_from_traceparent
+
+log = logging.getLogger(__name__)
+
+
+class Submitter(Protocol):
+    """Hands a queued try to the executor. Raises on failure; the try stays queued and is resubmitted."""
+
+    async def submit(self, task: QueuedTask, partition: str, epoch: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class Status:
+    partition: str
+    leader: bool
+    epoch: int
+    dag_count: int
+    import_error_count: int
+    bundle_version: str
+
+
+class PartitionScheduler:
+    def __init__(
+        self,
+        *,
+        partition: str,
+        sessions: async_sessionmaker[AsyncSession],
+        lease: Lease,
+        processor: DagProcessor,
+        engine: SchedulingEngine,
+        submitter: Submitter,
+        bus: EventBus,
+        snapshot_root: Path,
+        poll_interval: float,
+        tracer: trace.Tracer,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self.partition = partition
+        self._sessions = sessions
+        self.lease = lease
+        self._processor = processor
+        self._engine = engine
+        self._submitter = submitter
+        self._bus = bus
+        self._snapshot_root = snapshot_root
+        self._poll = poll_interval
+        self._tracer = tracer
+        self._clock = clock
+        self.waker = Waker()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Loops until `stop`; a failed iteration is logged and retried, never fatal."""
+        while not stop.is_set():
+            busy = False
+            try:
+                if await self._ensure_lease():
+                    busy = await self.iteration()
+            except LeaseLost as e:
+                log.warning("%s; waiting as a standby", e)
+                self._processor.forget()
+            except (OperationalError, DBAPIError, OSError) as e:
+                log.warning("scheduler iteration failed (will retry): %s", e)
+            if not busy:
+                await self.waker.wait(self._poll)
+        await self._release()
+
+    async def _ensure_lease(self) -> bool:
+        if self.lease.held:
+            return True
+        try:
+            async with transaction(self._sessions) as session:
+                held = await self.lease.try_acquire(session)
+        except IntegrityError:
+            return False  # another scheduler inserted the row first
+        if held:
+            self._processor.forget()
+        return held
+
+    async def _release(self) -> None:
+        if not self.lease.held:
+            return
+        try:
+            async with transaction(self._sessions) as session:
+                await self.lease.release(session)
+        except (OperationalError, DBAPIError, OSError) as e:
+            log.warning("could not release the lease of %s: %s", self.partition, e)
+
+    async def iteration(self) -> bool:
+        """One pass. True when it queued work (so the loop goes round again at once)."""
+        await self._process_dags()
+        async with transaction(self._sessions) as session:
+            await self.lease.hold(session)
+            await self._engine.create_scheduled_runs(session)
+            queued = await self._engine.schedule(session)
+            resubmit, _ = await self._engine.stale_tries(session)
+        epoch = self.lease.epoch or 0
+        for task in queued + resubmit:
+            await self._submit(task, epoch)
+        return bool(queued)
+
+    async def _process_dags(self) -> None:
+        snapshot = current_snapshot(self._snapshot_root)
+        if snapshot is None or snapshot.version == self._processor.version:
+            return
+        results, removed = await self._processor.changed_results(snapshot)
+        async with transaction(self._sessions) as session:
+            await self.lease.hold(session)
+            changed = await self._processor.record(session, results, removed, snapshot)
+            await self._engine.refresh_next_dagrun(session, changed)
+        if results or removed:
+            log.info(
+                "partition %s: parsed %d file(s), %d removed, snapshot %s",
+                self.partition,
+                len(results),
+                len(removed),
+                snapshot.version,
+            )
+
+    async def _submit(self, task: QueuedTask, epoch: int) -> None:
+        with (
+            attached(context_from_traceparent(task.trace_context)),
+            self._tracer.start_as_current_span(
+                "scheduler.queue_task",
+                attributes={"dag_id": task.dag_id, "run_id": task.run_id, "task_id": task.task_id},
+            ),
+        ):
+            try:
+                await self._submitter.submit(task, self.partition, epoch)
+            except Exception as e:  # the try stays queued and is resubmitted later
+                log.warning(
+                    "could not hand %s.%s (%s, try %d) to the executor: %s",
+                    task.dag_id,
+                    task.task_id,
+                    task.run_id,
+                    task.try_number,
+                    e,
+                )
+
+    async def trigger(
+        self,
+        *,
+        dag_id: str,
+        conf_json: str,
+        run_id: str,
+        logical_date: str,
+        triggered_by: str,
+        trace_context: str,
+    ) -> DagRun:
+        async with transaction(self._sessions) as session:
+            await self.lease.hold(session)
+            run = await self._engine.trigger(
+                session,
+                dag_id=dag_id,
+                conf_json=conf_json,
+                run_id=run_id,
+                logical_date=logical_date,
+                triggered_by=triggered_by,
+                trace_context=trace_context,
+            )
+        self.waker.wake()
+        await self._bus.publish(events.RUN_TRIGGERED, {"dag_id": dag_id, "run_id": run.run_id})
+        return run
+
+    async def status(self) -> Status:
+        async with self._sessions() as session:
+            dag_count = await queries.active_dag_count(session, self.partition)
+            errors = await queries.import_error_count(session, self.partition)
+        return Status(
+            partition=self.partition,
+            leader=self.lease.held,
+            epoch=self.lease.epoch or 0,
+            dag_count=dag_count,
+            import_error_count=errors,
+            bundle_version=self._processor.version,
+        )

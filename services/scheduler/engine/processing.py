@@ -1,0 +1,193 @@
+"""DAG processing for one partition: parse changed files in isolated processes, record the results."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.scheduler import queries
+from spinner.snapshots import SnapshotRef
+
+log = logging.getLogger(__name__)
+
+RESULT_MARK = "@@SPINNER-PARSE-RESULT@@"
+PARTITION_RE = re.compile(r"^(spinner|pii|sox|test)_tier_([1-3])_(\d+)$")
+
+
+def partition_tier(partition: str) -> int:
+    match = PARTITION_RE.match(partition)
+    if not match:
+        raise ValueError(
+            f"partition {partition!r} is not named {{cluster_type}}_tier_{{tier}}_{{n}} "
+            "(cluster_type one of spinner, pii, sox, test; tier 1-3)"
+        )
+    return int(match.group(2))
+
+
+@dataclass
+class ParseResult:
+    rel_path: str
+    dags: list[dict[str, Any]]
+    error: str | None
+
+
+@dataclass
+class FileState:
+    content_hash: str
+    dag_ids: list[str] = field(default_factory=list)
+
+
+async def parse_file(root: Path, file: Path, limit: float) -> tuple[list[dict[str, Any]], str | None]:
+    """Runs the parse worker; a timeout, a crash or garbage output is an import error."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.scheduler.parse_worker",
+        str(root),
+        str(file),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=str(root),
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), limit)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return [], f"Parsing took longer than {limit:.0f} s and was stopped (does the file loop forever?)"
+    text = out.decode(errors="replace")
+    idx = text.rfind(RESULT_MARK)
+    if idx < 0:
+        tail = err.decode(errors="replace")[-2000:]
+        return [], f"The parser process died (exit code {proc.returncode}) without a result.\n{tail}"
+    try:
+        result = json.loads(text[idx + len(RESULT_MARK) :].strip())
+        return list(result["dags"]), result["error"]
+    except (ValueError, KeyError, TypeError) as e:
+        return [], f"The parser returned malformed output: {e}"
+
+
+class DagProcessor:
+    """Keeps the partition's DAG rows equal to its folder in the current snapshot."""
+
+    def __init__(self, partition: str, *, parse_timeout: float, clock: Callable[[], dt.datetime]) -> None:
+        self.partition = partition
+        self.tier = partition_tier(partition)
+        self._timeout = parse_timeout
+        self._clock = clock
+        self._files: dict[str, FileState] = {}
+        self._plugins_hash = ""
+        self._version = ""
+        self._parse_slots = asyncio.Semaphore(2)
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    def _scan(self, snapshot: SnapshotRef) -> tuple[dict[str, str], str]:
+        folder = snapshot.path / self.partition
+        hashes: dict[str, str] = {}
+        if folder.is_dir():
+            for path in sorted(folder.rglob("*.py")):
+                if "__pycache__" in path.parts:
+                    continue
+                hashes[path.relative_to(snapshot.path).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+        plugins = hashlib.sha256()
+        plugin_dir = snapshot.path / "plugins"
+        if plugin_dir.is_dir():
+            for path in sorted(plugin_dir.rglob("*.py")):
+                plugins.update(path.relative_to(plugin_dir).as_posix().encode() + b"\0" + path.read_bytes())
+        return hashes, plugins.hexdigest()
+
+    async def changed_results(self, snapshot: SnapshotRef) -> tuple[list[ParseResult], list[str]]:
+        """Parses what changed since the last call. Returns (results, removed file paths)."""
+        hashes, plugins_hash = await asyncio.to_thread(self._scan, snapshot)
+        reparse_all = plugins_hash != self._plugins_hash
+        todo = [
+            rel
+            for rel, h in hashes.items()
+            if reparse_all or rel not in self._files or self._files[rel].content_hash != h
+        ]
+        removed = [rel for rel in self._files if rel not in hashes]
+
+        async def _one(rel: str) -> ParseResult:
+            async with self._parse_slots:
+                dags, error = await parse_file(snapshot.path, snapshot.path / rel, self._timeout)
+            return ParseResult(rel, dags, error)
+
+        results = list(await asyncio.gather(*(_one(rel) for rel in todo)))
+        for rel in removed:
+            del self._files[rel]
+        for res in results:
+            self._files[res.rel_path] = FileState(hashes[res.rel_path])
+        self._plugins_hash = plugins_hash
+        self._version = snapshot.version
+        return results, removed
+
+    def forget(self) -> None:
+        """Parse everything again next time (after losing and regaining the lease)."""
+        self._files.clear()
+        self._plugins_hash = ""
+
+    async def record(
+        self, session: AsyncSession, results: list[ParseResult], removed: list[str], snapshot: SnapshotRef
+    ) -> list[str]:
+        """Writes parse results: DAG rows, serialized DAGs, code, import errors, deactivations.
+
+        Returns the ids of DAGs whose serialized form changed (their next run is recomputed).
+        """
+        now = self._clock()
+        version = snapshot.version
+        changed: list[str] = []
+        for rel in removed:
+            await queries.deactivate_file(session, self.partition, rel)
+            await queries.clear_import_errors(session, self.partition, rel)
+        for res in results:
+            await queries.clear_import_errors(session, self.partition, res.rel_path)
+            error = res.error or await self._check(session, res)
+            if error:
+                await queries.add_import_error(session, self.partition, res.rel_path, error, now)
+                log.warning("import error in %s: %s", res.rel_path, error.strip().splitlines()[-1])
+                continue
+            kept = [d["dag_id"] for d in res.dags]
+            for data in res.dags:
+                if await queries.upsert_dag(session, self.partition, res.rel_path, data, version, now):
+                    changed.append(data["dag_id"])
+            await queries.deactivate_file(session, self.partition, res.rel_path, keep=kept)
+            source = (snapshot.path / res.rel_path).read_text(errors="replace")
+            await queries.upsert_code(session, res.rel_path, source, now)
+        await queries.set_bundle_version(session, self.partition, version)
+        return changed
+
+    async def _check(self, session: AsyncSession, res: ParseResult) -> str | None:
+        """Rules a DAG file must follow beyond importing: tier matches folder, dag_id is unique."""
+        problems = []
+        seen: set[str] = set()
+        for data in res.dags:
+            dag_id = data["dag_id"]
+            if data.get("tier") != self.tier:
+                problems.append(
+                    f"DAG '{dag_id}' declares tier {data.get('tier')} but lives in partition "
+                    f"{self.partition} (tier {self.tier}); move the file or fix tier="
+                )
+            if dag_id in seen:
+                problems.append(f"DAG id '{dag_id}' is defined twice in {res.rel_path}")
+            seen.add(dag_id)
+            owner = await queries.dag_owner(session, dag_id)
+            if owner is not None and owner != (self.partition, res.rel_path):
+                problems.append(
+                    f"DAG id '{dag_id}' is already defined in {owner[1]} (partition {owner[0]}); "
+                    "DAG ids must be unique across all partitions"
+                )
+        return "\n".join(problems) or None

@@ -1,0 +1,393 @@
+"""Creating DAG runs and moving task instances: none -> scheduled -> queued, retries, run ends.
+
+Only the partition's lease holder calls this, inside a fenced transaction. The executor
+moves queued -> running -> ended concurrently; this module never writes a try in a state
+the executor owns, except through guarded updates (heartbeat timeouts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.scheduler import queries
+from services.scheduler.engine.trigger_rules import TERMINAL, Decision, evaluate
+from spinner.db.models import DagModel, DagRun, SerializedDagModel, TaskInstance
+from spinner.sdk.serialization import SerializedDAG, deserialize_dag
+
+log = logging.getLogger(__name__)
+
+RUN_ID_MAX = 250
+
+
+class TriggerError(Exception):
+    """Base of the errors a trigger request can get; the server maps each to a status code."""
+
+
+class DagNotFound(TriggerError):
+    pass
+
+
+class InvalidTrigger(TriggerError):
+    pass
+
+
+class RunExists(TriggerError):
+    pass
+
+
+@dataclass(frozen=True)
+class QueuedTask:
+    """A try that was just queued and must be handed to the executor."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    try_number: int
+    bundle_version: str
+    relative_fileloc: str
+    execution_timeout: float
+    executor_config: dict[str, Any]
+    trace_context: str
+
+
+@dataclass(frozen=True)
+class CachedDag:
+    dag_hash: str
+    dag: SerializedDAG
+    fileloc: str  # relative to the snapshot root
+    order: tuple[str, ...]  # task ids, upstream before downstream
+    leaves: tuple[str, ...]
+
+
+def _cache(row: SerializedDagModel) -> CachedDag:
+    sdag = deserialize_dag(row.data)
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(task_id: str) -> None:
+        if task_id in seen:
+            return
+        seen.add(task_id)
+        for up in sorted(sdag.tasks[task_id].upstream_task_ids):
+            if up in sdag.tasks:
+                visit(up)
+        order.append(task_id)
+
+    for task_id in sorted(sdag.tasks):
+        visit(task_id)
+    leaves = tuple(t for t in order if not sdag.tasks[t].downstream_task_ids)
+    return CachedDag(row.dag_hash, sdag, row.fileloc, tuple(order), leaves)
+
+
+class SchedulingEngine:
+    def __init__(
+        self,
+        partition: str,
+        *,
+        clock: Callable[[], dt.datetime],
+        heartbeat_timeout: float,
+        resubmit_after: float = 15.0,
+    ) -> None:
+        self.partition = partition
+        self._clock = clock
+        self._heartbeat_timeout = dt.timedelta(seconds=heartbeat_timeout)
+        self._resubmit_after = dt.timedelta(seconds=resubmit_after)
+        self._dags: dict[str, CachedDag] = {}
+
+    # --- serialized DAG cache ----------------------------------------------------------
+
+    async def _load(self, session: AsyncSession, dag_ids: Sequence[str]) -> dict[str, CachedDag]:
+        """Serialized DAGs by id; deserialized again only when their hash changed."""
+        hashes = await queries.serialized_hashes(session, dag_ids)
+        stale = [d for d, h in hashes.items() if d not in self._dags or self._dags[d].dag_hash != h]
+        rows: Sequence[SerializedDagModel] = await queries.serialized_dags(session, stale)
+        for row in rows:
+            try:
+                self._dags[row.dag_id] = _cache(row)
+            except (KeyError, ValueError, TypeError) as e:
+                log.error("serialized DAG %s cannot be read: %s", row.dag_id, e)
+        return {d: self._dags[d] for d in hashes if d in self._dags}
+
+    async def _load_dags(self, session: AsyncSession, dag_ids: Sequence[str]) -> dict[str, SerializedDAG]:
+        return {d: c.dag for d, c in (await self._load(session, dag_ids)).items()}
+
+    # --- runs ------------------------------------------------------------------------
+
+    async def refresh_next_dagrun(self, session: AsyncSession, dag_ids: Sequence[str]) -> None:
+        """Recomputes when each DAG's next scheduled run is due (after a parse changed it)."""
+        dags = await self._load_dags(session, dag_ids)
+        now = self._clock()
+        for dag_id, sdag in dags.items():
+            model = await session.get(DagModel, dag_id)
+            if model is not None:
+                await self._set_next(session, model, sdag, now)
+
+    async def _set_next(self, session: AsyncSession, model: DagModel, sdag: SerializedDAG, now: dt.datetime) -> None:
+        last_end = await queries.last_scheduled_interval_end(session, model.dag_id)
+        info = sdag.timetable.next_dagrun_info(
+            last_data_interval_end=last_end, start_date=sdag.start_date, catchup=sdag.catchup, now=now
+        )
+        model.next_dagrun = info.start if info else None
+        model.next_dagrun_data_interval_start = info.start if info else None
+        model.next_dagrun_data_interval_end = info.end if info else None
+
+    async def create_scheduled_runs(self, session: AsyncSession) -> int:
+        """One run for each DAG whose next data interval has ended. Returns how many were made."""
+        now = self._clock()
+        due = await queries.due_dags(session, self.partition, now)
+        if not due:
+            return 0
+        dags = await self._load_dags(session, [d.dag_id for d in due])
+        made = 0
+        for model in due:
+            sdag = dags.get(model.dag_id)
+            if sdag is None:
+                continue
+            last_end = await queries.last_scheduled_interval_end(session, model.dag_id)
+            info = sdag.timetable.next_dagrun_info(
+                last_data_interval_end=last_end, start_date=sdag.start_date, catchup=sdag.catchup, now=now
+            )
+            if info is not None and info.end <= now:
+                run_id = f"scheduled__{info.start.isoformat()}"
+                if not await queries.run_exists(session, model.dag_id, run_id, info.start):
+                    session.add(
+                        DagRun(
+                            dag_id=model.dag_id,
+                            run_id=run_id,
+                            run_type="scheduled",
+                            state="queued",
+                            logical_date=info.start,
+                            data_interval_start=info.start,
+                            data_interval_end=info.end,
+                            conf={},
+                            partition=self.partition,
+                            bundle_version=model.bundle_version,
+                            triggered_by="scheduler",
+                            created_at=now,
+                        )
+                    )
+                    await session.flush()
+                    made += 1
+            await self._set_next(session, model, sdag, now)
+        return made
+
+    async def trigger(
+        self,
+        session: AsyncSession,
+        *,
+        dag_id: str,
+        conf_json: str,
+        run_id: str,
+        logical_date: str,
+        triggered_by: str,
+        trace_context: str,
+    ) -> DagRun:
+        model = await queries.get_active_dag(session, self.partition, dag_id)
+        if model is None:
+            raise DagNotFound(f"DAG '{dag_id}' not found in partition {self.partition}")
+        try:
+            conf = json.loads(conf_json) if conf_json.strip() else {}
+        except ValueError as e:
+            raise InvalidTrigger(f"conf is not valid JSON: {e}") from None
+        if not isinstance(conf, dict):
+            raise InvalidTrigger("conf must be a JSON object")
+        now = self._clock()
+        if logical_date:
+            try:
+                when = dt.datetime.fromisoformat(logical_date)
+            except ValueError:
+                raise InvalidTrigger(f"logical_date {logical_date!r} is not an ISO 8601 time") from None
+            when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+        else:
+            when = now
+        run_id = run_id or f"manual__{when.isoformat()}"
+        if len(run_id) > RUN_ID_MAX or any(c in run_id for c in "/\\\n\r\t"):
+            raise InvalidTrigger(f"run_id must be at most {RUN_ID_MAX} characters without / \\ or controls")
+        if await queries.run_exists(session, dag_id, run_id, when):
+            raise RunExists(f"DAG '{dag_id}' already has a run {run_id!r} or one at {when.isoformat()}")
+        dags = await self._load_dags(session, [dag_id])
+        sdag = dags.get(dag_id)
+        interval = sdag.timetable.infer_manual_data_interval(when) if sdag else None
+        run = DagRun(
+            dag_id=dag_id,
+            run_id=run_id,
+            run_type="manual",
+            state="queued",
+            logical_date=when,
+            data_interval_start=interval.start if interval else when,
+            data_interval_end=interval.end if interval else when,
+            conf=conf,
+            partition=self.partition,
+            bundle_version=model.bundle_version,
+            triggered_by=triggered_by,
+            trace_context=trace_context,
+            created_at=now,
+        )
+        session.add(run)
+        await session.flush()
+        return run
+
+    # --- task instances --------------------------------------------------------------
+
+    async def schedule(self, session: AsyncSession) -> list[QueuedTask]:
+        """Starts queued runs, decides every waiting task, queues what may run, ends finished runs."""
+        now = self._clock()
+        runs = await queries.active_runs(session, self.partition)
+        if not runs:
+            return []
+        dags = await self._load(session, [r.dag_id for r in runs])
+        tis_by_run: dict[tuple[str, str], dict[str, TaskInstance]] = defaultdict(dict)
+        for ti in await queries.task_instances_of(session, runs):
+            tis_by_run[(ti.dag_id, ti.run_id)][ti.task_id] = ti
+
+        running_runs: dict[str, int] = defaultdict(int)
+        active_tasks: dict[str, int] = defaultdict(int)
+        for run in runs:
+            if run.state == "running":
+                running_runs[run.dag_id] += 1
+            for ti in tis_by_run[(run.dag_id, run.run_id)].values():
+                if ti.state in ("queued", "running"):
+                    active_tasks[run.dag_id] += 1
+
+        candidates: list[tuple[DagRun, TaskInstance, CachedDag]] = []
+        for run in runs:
+            cached = dags.get(run.dag_id)
+            if cached is None:
+                run.state, run.end_date = "failed", now
+                log.warning("run %s of %s failed: its DAG is gone", run.run_id, run.dag_id)
+                continue
+            sdag = cached.dag
+            if run.state == "queued":
+                if running_runs[run.dag_id] >= sdag.max_active_runs:
+                    continue
+                run.state, run.start_date = "running", now
+                running_runs[run.dag_id] += 1
+            tis = tis_by_run[(run.dag_id, run.run_id)]
+            self._decide(run, cached, tis, now, session)
+            if all(ti.state in TERMINAL for ti in tis.values()):
+                failed = any(tis[t].state in ("failed", "upstream_failed") for t in cached.leaves if t in tis)
+                run.state, run.end_date = ("failed" if failed else "success"), now
+                log.info("run %s of %s ended: %s", run.run_id, run.dag_id, run.state)
+                continue
+            candidates.extend((run, ti, cached) for ti in tis.values() if ti.state == "scheduled")
+
+        # Highest priority first, then oldest run: deterministic, so concurrent limits are fair.
+        candidates.sort(key=lambda c: (-c[2].dag.tasks[c[1].task_id].priority_weight, c[0].logical_date, c[1].task_id))
+        queued: list[QueuedTask] = []
+        for run, ti, cached in candidates:
+            if active_tasks[run.dag_id] >= cached.dag.max_active_tasks:
+                continue
+            task = cached.dag.tasks[ti.task_id]
+            ti.state, ti.try_number, ti.queued_at = "queued", ti.try_number + 1, now
+            ti.start_date = ti.end_date = ti.duration = None
+            ti.error = ""
+            active_tasks[run.dag_id] += 1
+            timeout = task.execution_timeout.total_seconds() if task.execution_timeout else 0.0
+            queued.append(
+                QueuedTask(
+                    dag_id=ti.dag_id,
+                    run_id=ti.run_id,
+                    task_id=ti.task_id,
+                    try_number=ti.try_number,
+                    bundle_version=run.bundle_version,
+                    relative_fileloc=cached.fileloc,
+                    execution_timeout=timeout,
+                    executor_config=dict(task.executor_config or {}),
+                    trace_context=run.trace_context,
+                )
+            )
+        await session.flush()
+        return queued
+
+    def _decide(
+        self,
+        run: DagRun,
+        cached: CachedDag,
+        tis: dict[str, TaskInstance],
+        now: dt.datetime,
+        session: AsyncSession,
+    ) -> None:
+        """Creates missing task instances and applies trigger rules and retry delays, in topological order."""
+        sdag = cached.dag
+        for task_id in cached.order:
+            task = sdag.tasks[task_id]
+            ti = tis.get(task_id)
+            if ti is None:
+                ti = TaskInstance(
+                    dag_id=run.dag_id,
+                    run_id=run.run_id,
+                    task_id=task_id,
+                    partition=self.partition,
+                    state=None,
+                    try_number=0,
+                    max_tries=task.retries,
+                    operator=task.operator,
+                    hostname="",
+                    executor="",
+                    error="",
+                )
+                session.add(ti)
+                tis[task_id] = ti
+            if ti.state is None:
+                decision = evaluate(task.trigger_rule, (tis[u].state for u in task.upstream_task_ids if u in tis))
+                if decision is Decision.RUN:
+                    ti.state = "scheduled"
+                elif decision in (Decision.SKIP, Decision.UPSTREAM_FAILED):
+                    ti.state, ti.start_date, ti.end_date = decision.value, now, now
+            elif ti.state == "up_for_retry":
+                ended = ti.end_date or now
+                if now >= ended + task.retry_delay_for(ti.try_number):
+                    ti.state = "scheduled"
+
+    async def stale_tries(self, session: AsyncSession) -> tuple[list[QueuedTask], int]:
+        """Queued tries the executor may never have got (resubmitted; Submit is idempotent), and
+        running tries whose runner stopped heartbeating (failed or retried). Returns both."""
+        now = self._clock()
+        resubmit: list[QueuedTask] = []
+        stale = await queries.queued_before(session, self.partition, now - self._resubmit_after)
+        if stale:
+            runs = {(r.dag_id, r.run_id): r for r in await queries.active_runs(session, self.partition)}
+            dags = await self._load(session, [t.dag_id for t in stale])
+            for ti in stale:
+                run, cached = runs.get((ti.dag_id, ti.run_id)), dags.get(ti.dag_id)
+                if run is None or cached is None or ti.task_id not in cached.dag.tasks:
+                    continue
+                task = cached.dag.tasks[ti.task_id]
+                ti.queued_at = now  # wait a whole period again before the next resubmit
+                resubmit.append(
+                    QueuedTask(
+                        dag_id=ti.dag_id,
+                        run_id=ti.run_id,
+                        task_id=ti.task_id,
+                        try_number=ti.try_number,
+                        bundle_version=run.bundle_version,
+                        relative_fileloc=cached.fileloc,
+                        execution_timeout=task.execution_timeout.total_seconds() if task.execution_timeout else 0.0,
+                        executor_config=dict(task.executor_config or {}),
+                        trace_context=run.trace_context,
+                    )
+                )
+        timed_out = 0
+        for ti in await queries.running_without_heartbeat(session, self.partition, now - self._heartbeat_timeout):
+            new_state = "up_for_retry" if ti.try_number <= ti.max_tries else "failed"
+            error = f"The task's runner stopped heartbeating for {self._heartbeat_timeout.total_seconds():.0f} s"
+            duration = (now - ti.start_date).total_seconds() if ti.start_date else None
+            if await queries.guarded_set_state(
+                session,
+                ti,
+                expected_state="running",
+                values={"state": new_state, "end_date": now, "duration": duration, "error": error},
+            ):
+                await session.refresh(ti)
+                session.add(queries.history_row(ti))
+                timed_out += 1
+        await session.flush()
+        return resubmit, timed_out

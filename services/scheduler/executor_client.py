@@ -1,0 +1,34 @@
+"""The production Submitter: ExecutorService.Submit over gRPC, carrying the trace context."""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+
+from services.scheduler.engine.scheduling import QueuedTask
+from spinner.telemetry import inject_metadata
+from spinner.v1 import common_pb2, executor_pb2, executor_pb2_grpc
+
+
+class GrpcSubmitter:
+    def __init__(self, channel: grpc.aio.Channel, *, timeout: float = 10.0) -> None:
+        self._stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+        self._timeout = timeout
+
+    async def submit(self, task: QueuedTask, partition: str, epoch: int) -> None:
+        await self._stub.Submit(
+            executor_pb2.SubmitRequest(
+                key=common_pb2.TaskTryKey(
+                    dag_id=task.dag_id, run_id=task.run_id, task_id=task.task_id, try_number=task.try_number
+                ),
+                partition=partition,
+                bundle_version=task.bundle_version,
+                relative_fileloc=task.relative_fileloc,
+                lease_epoch=epoch,
+                execution_timeout=task.execution_timeout,
+                executor_config_json=json.dumps(task.executor_config, sort_keys=True),
+            ),
+            timeout=self._timeout,
+            metadata=inject_metadata(),
+        )

@@ -1,0 +1,43 @@
+"""Parses one DAG file in its own process and prints the result as one JSON line.
+
+Run by the DAG processor as `python -m services.scheduler.parse_worker ROOT FILE`, so a
+file that crashes, hangs or leaks cannot hurt the scheduler: the parent kills it on
+timeout and records an import error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+
+
+def parse(root: Path, file: Path) -> dict[str, object]:
+    from spinner.sdk.loader import dag_import_path, extra_sys_path, load_dags_from_file
+    from spinner.sdk.serialization import serialize_dag
+
+    try:
+        with extra_sys_path(dag_import_path(root)):
+            dags = load_dags_from_file(file)
+        return {"dags": [serialize_dag(d) for d in dags], "error": None}
+    except BaseException as e:  # anything the file does is an import error, even SystemExit
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        lines = traceback.format_exception(e)
+        # Drop the frames of Spinner's own loader: the user wants their file's frames.
+        text = "".join(lines)
+        return {"dags": [], "error": text.replace(str(root) + "/", "")}
+
+
+def main() -> int:
+    root, file = Path(sys.argv[1]), Path(sys.argv[2])
+    result = parse(root, file)
+    sys.stdout.flush()
+    sys.__stdout__.write("\n@@SPINNER-PARSE-RESULT@@" + json.dumps(result) + "\n")  # type: ignore[union-attr]
+    sys.__stdout__.flush()  # type: ignore[union-attr]
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

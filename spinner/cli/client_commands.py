@@ -1,0 +1,176 @@
+"""Commands that talk to the gateway's REST API: dags, runs, tasks.
+
+Failures exit non-zero with one line on stderr ("error: ..."), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+TERMINAL = ("success", "failed")
+
+
+class CliError(Exception):
+    pass
+
+
+def _server(args: argparse.Namespace) -> str:
+    return str(args.server or os.environ.get("SPINNER_SERVER") or "http://127.0.0.1:8080").rstrip("/")
+
+
+def _request(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> Any:
+    url = _server(args) + "/api/v1" + path
+    try:
+        response = httpx.request(method, url, timeout=30, **kwargs)
+    except httpx.HTTPError as e:
+        raise CliError(f"cannot reach the gateway at {_server(args)} ({type(e).__name__}: {e})") from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code >= 400:
+        message = body.get("error", {}).get("message") if isinstance(body, dict) else None
+        raise CliError(message or f"the gateway answered {response.status_code} for {method} {path}")
+    return body
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def dags_list(args: argparse.Namespace) -> int:
+    body = _request(args, "GET", "/dags", params={"limit": args.limit})
+    rows = [
+        [d["dag_id"], d["partition"], str(d["tier"]), d["schedule"] or "None", "yes" if d["is_paused"] else "no"]
+        for d in body["dags"]
+    ]
+    print(_table(rows, ["dag_id", "partition", "tier", "schedule", "paused"]))
+    if body["total"] > len(rows):
+        print(f"({len(rows)} of {body['total']} DAGs; use --limit)")
+    return 0
+
+
+def dags_trigger(args: argparse.Namespace) -> int:
+    payload: dict[str, Any] = {}
+    if args.conf is not None:
+        try:
+            payload["conf"] = json.loads(args.conf)
+        except ValueError as e:
+            raise CliError(f"--conf is not valid JSON: {e}") from None
+        if not isinstance(payload["conf"], dict):
+            raise CliError('--conf must be a JSON object, like \'{"key": "value"}\'')
+    if args.run_id:
+        payload["run_id"] = args.run_id
+    run = _request(args, "POST", f"/dags/{_q(args.dag_id)}/runs", json=payload)
+    run_id = run["run_id"]
+    print(f"triggered {args.dag_id} run {run_id}")
+    if not args.wait:
+        return 0
+    return _wait(args, args.dag_id, run_id)
+
+
+def _wait(args: argparse.Namespace, dag_id: str, run_id: str) -> int:
+    deadline = time.monotonic() + args.timeout
+    seen: dict[str, str] = {}
+    path = f"/dags/{_q(dag_id)}/runs/{_q(run_id)}"
+    while True:
+        tis = _request(args, "GET", path + "/tasks")["task_instances"]
+        for ti in tis:
+            state = ti["state"] or "none"
+            if seen.get(ti["task_id"]) != state:
+                seen[ti["task_id"]] = state
+                tries = f" (try {ti['try_number']})" if ti["try_number"] > 1 else ""
+                print(f"  {ti['task_id']}: {state}{tries}", flush=True)
+        run = _request(args, "GET", path)
+        if run["state"] in TERMINAL:
+            if run["state"] == "success":
+                print(f"run {run_id} succeeded")
+                return 0
+            failed = sorted(t["task_id"] for t in tis if t["state"] in ("failed", "upstream_failed"))
+            raise CliError(f"run {run_id} failed: task(s) {', '.join(failed) or '?'} failed")
+        if time.monotonic() > deadline:
+            raise CliError(f"run {run_id} is still {run['state']} after {args.timeout:g} s")
+        time.sleep(0.5)
+
+
+def runs_list(args: argparse.Namespace) -> int:
+    runs = _request(args, "GET", f"/dags/{_q(args.dag_id)}/runs", params={"limit": args.limit})["runs"]
+    rows = [[r["run_id"], r["state"], r["run_type"], r["logical_date"] or "", r["end_date"] or ""] for r in runs]
+    print(_table(rows, ["run_id", "state", "type", "logical_date", "ended"]))
+    return 0
+
+
+def tasks_logs(args: argparse.Namespace) -> int:
+    path = f"/dags/{_q(args.dag_id)}/runs/{_q(args.run_id)}/tasks/{_q(args.task_id)}/logs"
+    offset = 0
+    while True:
+        params: dict[str, Any] = {"offset": offset}
+        if args.try_number is not None:
+            params["try_number"] = args.try_number
+        chunk = _request(args, "GET", path, params=params)
+        for line in chunk["lines"]:
+            print(line)
+        offset = chunk["next_offset"]
+        if chunk["complete"] or (not args.follow and not chunk["lines"]):
+            return 0
+        if not chunk["lines"]:
+            time.sleep(0.5)
+
+
+def _guard(handler: Any) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            result: int = handler(args)
+            return result
+        except CliError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+def register(sub: Any) -> None:
+    server = argparse.ArgumentParser(add_help=False)
+    server.add_argument("--server", help="gateway URL (default $SPINNER_SERVER or http://127.0.0.1:8080)")
+
+    dags = sub.add_parser("dags", help="list and trigger DAGs").add_subparsers(dest="dags_command", required=True)
+    p = dags.add_parser("list", parents=[server], help="list DAGs")
+    p.add_argument("--limit", type=int, default=1000)
+    p.set_defaults(handler=_guard(dags_list))
+    p = dags.add_parser("trigger", parents=[server], help="start a run of a DAG")
+    p.add_argument("dag_id")
+    p.add_argument("--conf", help="run configuration as a JSON object")
+    p.add_argument("--run-id", help="run id (default manual__<time>)")
+    p.add_argument("--wait", action="store_true", help="follow the run until it ends; exit 1 if it fails")
+    p.add_argument("--timeout", type=float, default=3600, help="with --wait: give up after this many seconds")
+    p.set_defaults(handler=_guard(dags_trigger))
+
+    runs = sub.add_parser("runs", help="DAG runs").add_subparsers(dest="runs_command", required=True)
+    p = runs.add_parser("list", parents=[server], help="recent runs of a DAG")
+    p.add_argument("dag_id")
+    p.add_argument("--limit", type=int, default=25)
+    p.set_defaults(handler=_guard(runs_list))
+
+    tasks = sub.add_parser("tasks", help="task instances").add_subparsers(dest="tasks_command", required=True)
+    p = tasks.add_parser("logs", parents=[server], help="print a task try's log")
+    p.add_argument("dag_id")
+    p.add_argument("run_id")
+    p.add_argument("task_id")
+    p.add_argument("--try", dest="try_number", type=int, help="try number (default: the latest)")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing until the try ends")
+    p.set_defaults(handler=_guard(tasks_logs))

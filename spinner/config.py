@@ -1,0 +1,127 @@
+"""Typed settings, one class per service, read once at startup and passed down.
+
+Sources, strongest first: values given by the caller (CLI flags), environment
+variables `SPINNER_<FIELD>`, the TOML file named by `SPINNER_CONFIG_FILE`
+(top-level keys, or a table named after the service), then the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+def default_home() -> Path:
+    return Path.home() / ".spinner"
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads SPINNER_CONFIG_FILE: shared top-level keys, overlaid by the service's own table."""
+
+    def __init__(self, settings_cls: type[BaseSettings], section: str) -> None:
+        super().__init__(settings_cls)
+        self._section = section
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ returns everything at once
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("SPINNER_CONFIG_FILE")
+        if not path:
+            return {}
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+        merged = {k: v for k, v in data.items() if not isinstance(v, dict)}
+        section = data.get(self._section, {})
+        if isinstance(section, dict):
+            merged.update(section)
+        return {k: v for k, v in merged.items() if k in self.settings_cls.model_fields}
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SPINNER_", frozen=True, extra="ignore")
+    section: ClassVar[str] = "common"
+
+    home: Path = Field(default_factory=default_home, description="state folder (SQLite file, snapshots, logs)")
+    database_url: str = Field(default="", description="SQLAlchemy async URL; SQLite in home when empty")
+    cluster: str = "default"
+    mqtt_url: str = Field(default="", description="mqtt://host:port; no events when empty (services poll)")
+    poll_interval: float = Field(default=1.0, gt=0, description="seconds between database re-reads")
+    host: str = "127.0.0.1"
+    telemetry_exporter: Literal["none", "console", "otlp"] = "none"
+    otlp_endpoint: str = ""
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _fill_database_url(self) -> CommonSettings:
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{self.home / 'spinner.db'}")
+        return self
+
+    @property
+    def snapshot_root(self) -> Path:
+        """Where dagsync keeps snapshots; `current` points at the newest complete one."""
+        return self.home / "snapshots"
+
+    @property
+    def log_dir(self) -> Path:
+        """Local task logs (standalone mode)."""
+        return self.home / "logs"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        section = getattr(settings_cls, "section", "common")
+        return (init_settings, env_settings, _TomlSource(settings_cls, section))
+
+
+class DagSyncSettings(CommonSettings):
+    section: ClassVar[str] = "dagsync"
+    port: int = 50051
+    source_dir: Path = Path("examples/dags")
+    sync_interval: float = Field(default=2.0, gt=0)
+    keep_snapshots: int = Field(default=5, ge=1)
+
+
+class SchedulerSettings(CommonSettings):
+    section: ClassVar[str] = "scheduler"
+    partition: str = ""
+    port: int = 0  # 0: any free port; the chosen address is written to the lease row
+    executor_address: str = "127.0.0.1:50052"
+    lease_seconds: float = Field(default=15.0, gt=0)
+    parse_timeout: float = Field(default=30.0, gt=0)
+    heartbeat_timeout: float = Field(default=60.0, gt=0, description="seconds without a runner heartbeat")
+
+
+class ExecutorSettings(CommonSettings):
+    section: ClassVar[str] = "executor"
+    port: int = 50052
+    backend: Literal["local"] = "local"
+    name: str = "executor-0"
+    token_secret: str = Field(default="", description="HMAC key for runner tokens; random when empty")
+    runner_heartbeat_interval: float = Field(default=5.0, gt=0)
+    max_parallel: int = Field(default=32, ge=1)
+
+
+class LogsSettings(CommonSettings):
+    section: ClassVar[str] = "logs"
+    port: int = 50053
+
+
+class GatewaySettings(CommonSettings):
+    section: ClassVar[str] = "gateway"
+    http_port: int = 8080
+    grpc_port: int = 50050
+    logs_address: str = "127.0.0.1:50053"
+    dagsync_address: str = "127.0.0.1:50051"

@@ -1,0 +1,1 @@
+"""Spinner's database: models, engine factory and migrations. The only source of truth."""

@@ -1,0 +1,278 @@
+"""SQLAlchemy models: the whole schema. Migrations in spinner/db/migrations mirror this file.
+
+Timestamps are stored as timezone-naive UTC (MySQL DATETIME has no zone); the
+`UtcDateTime` type converts to and from aware datetimes at the boundary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ID_LEN = 250
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes in Python, naive UTC with microseconds in the database."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "mysql":
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to a UTC column")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC)
+
+
+class LongText(TypeDecorator[str]):
+    """TEXT on SQLite, LONGTEXT on MySQL (tracebacks, DAG code and serialized DAGs get large)."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "mysql":
+            return dialect.type_descriptor(mysql.LONGTEXT())
+        return dialect.type_descriptor(Text())
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class DagModel(Base):
+    """One row per DAG id: what the scheduler learned when it last parsed the DAG."""
+
+    __tablename__ = "dag"
+
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    partition: Mapped[str] = mapped_column(String(100), index=True)
+    fileloc: Mapped[str] = mapped_column(String(1000))  # relative to the snapshot root
+    tier: Mapped[int] = mapped_column(Integer)
+    schedule: Mapped[str | None] = mapped_column(String(100))
+    is_paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    owner: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    max_active_runs: Mapped[int] = mapped_column(Integer, default=16)
+    max_active_tasks: Mapped[int] = mapped_column(Integer, default=16)
+    bundle_version: Mapped[str] = mapped_column(String(100), default="")
+    next_dagrun: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    next_dagrun_data_interval_start: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    next_dagrun_data_interval_end: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_parsed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class SerializedDagModel(Base):
+    """The JSON form of a parsed DAG; rewritten only when its hash changes."""
+
+    __tablename__ = "serialized_dag"
+
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    partition: Mapped[str] = mapped_column(String(100), index=True)
+    fileloc: Mapped[str] = mapped_column(String(1000))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    dag_hash: Mapped[str] = mapped_column(String(64))
+    bundle_version: Mapped[str] = mapped_column(String(100), default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class DagCode(Base):
+    """The source of each DAG file, by location."""
+
+    __tablename__ = "dag_code"
+
+    fileloc_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fileloc: Mapped[str] = mapped_column(String(1000))
+    source_code: Mapped[str] = mapped_column(LongText)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class DagRun(Base):
+    __tablename__ = "dag_run"
+    __table_args__ = (
+        UniqueConstraint("dag_id", "run_id", name="uq_dag_run_dag_id_run_id"),
+        UniqueConstraint("dag_id", "logical_date", name="uq_dag_run_dag_id_logical_date"),
+        Index("ix_dag_run_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN))
+    run_id: Mapped[str] = mapped_column(String(ID_LEN))
+    run_type: Mapped[str] = mapped_column(String(50))  # scheduled | manual | backfill
+    state: Mapped[str] = mapped_column(String(50))  # queued | running | success | failed
+    logical_date: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    data_interval_start: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    data_interval_end: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    conf: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    partition: Mapped[str] = mapped_column(String(100), index=True)
+    bundle_version: Mapped[str] = mapped_column(String(100), default="")
+    triggered_by: Mapped[str] = mapped_column(String(200), default="")
+    # W3C traceparent of the trigger, so one trace follows the run through the services.
+    trace_context: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    start_date: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    end_date: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class TaskInstance(Base):
+    """The current try of one task in one run. Ended tries are copied to task_instance_history."""
+
+    __tablename__ = "task_instance"
+    __table_args__ = (
+        Index("ix_task_instance_state", "state"),
+        Index("ix_task_instance_partition_state", "partition", "state"),
+    )
+
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    partition: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str | None] = mapped_column(String(50))
+    try_number: Mapped[int] = mapped_column(Integer, default=0)
+    max_tries: Mapped[int] = mapped_column(Integer, default=0)  # retries; total tries = max_tries + 1
+    operator: Mapped[str] = mapped_column(String(100), default="")
+    queued_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    start_date: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    end_date: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    duration: Mapped[float | None] = mapped_column()
+    next_retry_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    hostname: Mapped[str] = mapped_column(String(1000), default="")
+    pid: Mapped[int | None] = mapped_column(Integer)
+    executor: Mapped[str] = mapped_column(String(200), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+class TaskInstanceHistory(Base):
+    """One row per ended try: the attempts a user sees."""
+
+    __tablename__ = "task_instance_history"
+    __table_args__ = (UniqueConstraint("dag_id", "run_id", "task_id", "try_number", name="uq_tih_try"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN))
+    run_id: Mapped[str] = mapped_column(String(ID_LEN))
+    task_id: Mapped[str] = mapped_column(String(ID_LEN))
+    try_number: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(50))
+    start_date: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    end_date: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    duration: Mapped[float | None] = mapped_column()
+    hostname: Mapped[str] = mapped_column(String(1000), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+class ImportError_(Base):
+    """A DAG file that failed to load, with its traceback. Named with _ to keep the builtin."""
+
+    __tablename__ = "import_error"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    partition: Mapped[str] = mapped_column(String(100), index=True)
+    filename: Mapped[str] = mapped_column(String(1000))
+    stacktrace: Mapped[str] = mapped_column(LongText)
+    timestamp: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class User(Base):
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(200), unique=True)
+    email: Mapped[str] = mapped_column(String(300), default="")
+    password_hash: Mapped[str] = mapped_column(String(300), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class Role(Base):
+    __tablename__ = "role"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class Permission(Base):
+    """An action on a resource, e.g. (can_dag_read, DAG:tutorial) or (can_dag_edit, DAG:*)."""
+
+    __tablename__ = "permission"
+    __table_args__ = (UniqueConstraint("action", "resource", name="uq_permission_action_resource"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    action: Mapped[str] = mapped_column(String(100))
+    resource: Mapped[str] = mapped_column(String(ID_LEN + 10))
+
+
+class UserRole(Base):
+    __tablename__ = "user_role"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
+    role_id: Mapped[int] = mapped_column(ForeignKey("role.id", ondelete="CASCADE"), primary_key=True)
+
+
+class RolePermission(Base):
+    __tablename__ = "role_permission"
+
+    role_id: Mapped[int] = mapped_column(ForeignKey("role.id", ondelete="CASCADE"), primary_key=True)
+    permission_id: Mapped[int] = mapped_column(ForeignKey("permission.id", ondelete="CASCADE"), primary_key=True)
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_dag_id_ts", "dag_id", "ts"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    ts: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    username: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100))
+    dag_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    run_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    task_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    remote_addr: Mapped[str] = mapped_column(String(100), default="")
+    outcome: Mapped[str] = mapped_column(String(50))  # ok | denied | error
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PartitionLease(Base):
+    """Who schedules a partition. The epoch is a fencing token carried by every write."""
+
+    __tablename__ = "partition_lease"
+
+    partition: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(300))
+    # gRPC address of the holder, so the gateway can route actions to it.
+    address: Mapped[str] = mapped_column(String(300))
+    epoch: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    bundle_version: Mapped[str] = mapped_column(String(100), default="")

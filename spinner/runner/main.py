@@ -1,0 +1,233 @@
+"""Runs one task try: readiness checks, load the DAG, render templates, execute, report.
+
+The log it writes to stdout has two sections, marked for the logs service and UI:
+`readiness` (folded when it passed) and `task`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
+
+import grpc
+
+from spinner.v1 import common_pb2, executor_pb2, executor_pb2_grpc
+
+T = TypeVar("T")
+
+SECTION_START = "::spinner-section::"
+READINESS_PASSED = "::spinner-readiness::passed"
+READINESS_FAILED = "::spinner-readiness::failed"
+
+
+class TaskTimeout(Exception):
+    pass
+
+
+class TaskKilled(Exception):
+    pass
+
+
+def say(message: str) -> None:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    print(f"[{stamp}] {message}", flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="spinner.runner")
+    p.add_argument("--executor", required=True, help="host:port of the executor's RunnerService")
+    p.add_argument("--snapshot", required=True, type=Path, help="the DAG snapshot directory to use")
+    p.add_argument("--fileloc", required=True, help="DAG file, relative to the snapshot")
+    p.add_argument("--dag-id", required=True)
+    p.add_argument("--run-id", required=True)
+    p.add_argument("--task-id", required=True)
+    p.add_argument("--try-number", required=True, type=int)
+    p.add_argument("--timeout", type=float, default=0.0, help="execution timeout in seconds (0: none)")
+    p.add_argument("--heartbeat-interval", type=float, default=float(os.environ.get("SPINNER_HEARTBEAT", "5")))
+    return p.parse_args(argv)
+
+
+def with_retries(call: Callable[[], T], what: str, attempts: int = 5) -> T:
+    """Retries transient gRPC failures with backoff (the executor may be restarting)."""
+    delay = 0.2
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except grpc.RpcError as e:
+            code = e.code() if hasattr(e, "code") else None
+            if code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) or attempt == attempts:
+                raise
+            say(f"{what}: executor unavailable ({code}); retrying in {delay:.1f}s")
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    raise AssertionError("unreachable")
+
+
+class Heartbeater(threading.Thread):
+    """Heartbeats from a thread; when the executor says stop, the task gets SIGTERM."""
+
+    def __init__(self, beat: Callable[[], bool], interval: float) -> None:
+        super().__init__(daemon=True, name="heartbeat")
+        self._beat = beat
+        self._interval = interval
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self._interval):
+            try:
+                if not self._beat():
+                    say("the executor says this try should no longer run; stopping the task")
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    return
+            except grpc.RpcError as e:
+                say(f"heartbeat failed: {e.code() if hasattr(e, 'code') else e}")
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+def _raise_timeout(signum: int, frame: FrameType | None) -> None:
+    raise TaskTimeout()
+
+
+def _raise_killed(signum: int, frame: FrameType | None) -> None:
+    raise TaskKilled()
+
+
+def readiness(args: argparse.Namespace) -> Path:
+    print(f"{SECTION_START}readiness", flush=True)
+    say(f"host {socket.gethostname()}, pid {os.getpid()}, try {args.try_number}")
+    if not args.snapshot.is_dir():
+        raise FileNotFoundError(f"DAG snapshot {args.snapshot} is not on this host")
+    say(f"DAG snapshot {args.snapshot.name} present")
+    snapshot: Path = args.snapshot
+    dag_file = (snapshot / str(args.fileloc)).resolve()
+    if not dag_file.is_relative_to(snapshot.resolve()) or not dag_file.is_file():
+        raise FileNotFoundError(f"DAG file {args.fileloc} is not in snapshot {args.snapshot.name}")
+    say(f"DAG file {args.fileloc} present")
+    return dag_file
+
+
+def run_task(args: argparse.Namespace, dag_file: Path, start: executor_pb2.RunnerStartResponse) -> Any:
+    from spinner.sdk.loader import dag_import_path, extra_sys_path, load_dags_from_file
+    from spinner.sdk.templating import build_context
+
+    with extra_sys_path(dag_import_path(args.snapshot)):
+        dags = {d.dag_id: d for d in load_dags_from_file(dag_file)}
+        if args.dag_id not in dags:
+            raise LookupError(f"DAG '{args.dag_id}' is not defined in {args.fileloc}")
+        dag = dags[args.dag_id]
+        task = dag.get_task(args.task_id)
+
+        def when(value: str) -> dt.datetime:
+            return dt.datetime.fromisoformat(value)
+
+        context = build_context(
+            dag,
+            task,
+            run_id=args.run_id,
+            logical_date=when(start.logical_date),
+            data_interval_start=when(start.data_interval_start or start.logical_date),
+            data_interval_end=when(start.data_interval_end or start.logical_date),
+            conf=json.loads(start.conf_json or "{}"),
+            try_number=args.try_number,
+            run_type=start.run_type,
+        )
+        task.render_template_fields(context)
+        say(f"running {type(task).__name__} {args.dag_id}.{args.task_id}")
+        return task.execute(context)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from spinner.sdk.exceptions import FailNoRetry, SkipTask
+
+    args = parse_args(argv)
+    token = os.environ.get("SPINNER_RUNNER_TOKEN", "")
+    key = common_pb2.TaskTryKey(
+        dag_id=args.dag_id, run_id=args.run_id, task_id=args.task_id, try_number=args.try_number
+    )
+    channel = grpc.insecure_channel(args.executor)
+    stub = executor_pb2_grpc.RunnerServiceStub(channel)
+
+    def finish(outcome: executor_pb2.TaskOutcome, error: str = "") -> str:
+        request = executor_pb2.RunnerFinishRequest(key=key, token=token, outcome=outcome, error=error)
+        response = with_retries(lambda: stub.Finish(request, timeout=30), "reporting the end")
+        return str(response.state)
+
+    try:
+        dag_file = readiness(args)
+        start_request = executor_pb2.RunnerStartRequest(
+            key=key, token=token, hostname=socket.gethostname(), pid=os.getpid()
+        )
+        start = with_retries(lambda: stub.Start(start_request, timeout=30), "starting")
+        say(f"executor at {args.executor} reachable; try {args.try_number} is running")
+    except (OSError, grpc.RpcError) as e:
+        detail = e.details() if isinstance(e, grpc.RpcError) and hasattr(e, "details") else str(e)
+        say(f"readiness check failed: {detail}")
+        print(READINESS_FAILED, flush=True)
+        try:
+            finish(executor_pb2.TASK_OUTCOME_FAILED, f"Readiness check failed: {detail}")
+        except grpc.RpcError:
+            pass
+        return 1
+    print(READINESS_PASSED, flush=True)
+    print(f"{SECTION_START}task", flush=True)
+
+    heartbeater = Heartbeater(
+        lambda: bool(
+            stub.Heartbeat(executor_pb2.RunnerHeartbeatRequest(key=key, token=token), timeout=10).keep_running
+        ),
+        args.heartbeat_interval,
+    )
+    heartbeater.start()
+    signal.signal(signal.SIGTERM, _raise_killed)
+    signal.signal(signal.SIGALRM, _raise_timeout)
+    if args.timeout > 0:
+        signal.setitimer(signal.ITIMER_REAL, args.timeout)
+    outcome: executor_pb2.TaskOutcome = executor_pb2.TASK_OUTCOME_FAILED
+    error = ""
+    try:
+        result = run_task(args, dag_file, start)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        if result is not None:
+            say(f"returned: {str(result)[:1000]}")
+        outcome = executor_pb2.TASK_OUTCOME_SUCCESS
+    except SkipTask as e:
+        outcome, error = executor_pb2.TASK_OUTCOME_SKIPPED, str(e)
+        say(f"task skipped: {e}")
+    except FailNoRetry as e:
+        outcome, error = executor_pb2.TASK_OUTCOME_FAILED_NO_RETRY, str(e)
+        say(f"task failed without retry: {e}")
+    except TaskTimeout:
+        error = f"Timed out after {args.timeout:g} s (execution_timeout)"
+        say(error)
+    except TaskKilled:
+        error = "Killed: the task was stopped (SIGTERM)"
+        say(error)
+    except BaseException as e:
+        traceback.print_exc(file=sys.stdout)
+        sys.stdout.flush()
+        error = f"{type(e).__name__}: {e}"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        heartbeater.stop()
+    try:
+        state = finish(outcome, error)
+    except grpc.RpcError as e:
+        say(f"could not report the end to the executor: {e}")
+        return 1
+    say(f"try {args.try_number} ended: {state}")
+    return 0 if outcome in (executor_pb2.TASK_OUTCOME_SUCCESS, executor_pb2.TASK_OUTCOME_SKIPPED) else 1

@@ -1,0 +1,1 @@
+"""Spinner's DAG authoring SDK. DAG authors import from `spinner` itself."""

@@ -1,0 +1,84 @@
+"""Jinja templating of task fields, and the context a task gets (Airflow's names)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+
+if TYPE_CHECKING:
+    from spinner.sdk.dag import DAG
+    from spinner.sdk.operators import BaseOperator
+
+
+@dataclass(frozen=True)
+class DagRunInfo:
+    dag_id: str
+    run_id: str
+    logical_date: dt.datetime
+    run_type: str
+    conf: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskInstanceInfo:
+    dag_id: str
+    task_id: str
+    run_id: str
+    try_number: int
+
+
+def make_env() -> jinja2.Environment:
+    # StrictUndefined: a typo in a template fails the task with the name, instead of rendering "".
+    return jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+def render_value(value: Any, context: dict[str, Any], env: jinja2.Environment | None = None) -> Any:
+    """Renders strings, recursively through lists, tuples and dicts; other values as they are."""
+    env = env or make_env()
+    if isinstance(value, str):
+        return env.from_string(value).render(**context)
+    if isinstance(value, list):
+        return [render_value(v, context, env) for v in value]
+    if isinstance(value, tuple):
+        return tuple(render_value(v, context, env) for v in value)
+    if isinstance(value, dict):
+        return {k: render_value(v, context, env) for k, v in value.items()}
+    return value
+
+
+def build_context(
+    dag: DAG,
+    task: BaseOperator,
+    *,
+    run_id: str,
+    logical_date: dt.datetime,
+    data_interval_start: dt.datetime,
+    data_interval_end: dt.datetime,
+    conf: dict[str, Any],
+    try_number: int,
+    run_type: str,
+) -> dict[str, Any]:
+    """What templates and Python callables see. Run conf overrides params of the same name."""
+    params = {**dag.params, **task.params}
+    params.update({k: v for k, v in conf.items() if k in params})
+    return {
+        "dag": dag,
+        "task": task,
+        "run_id": run_id,
+        "logical_date": logical_date,
+        "data_interval_start": data_interval_start,
+        "data_interval_end": data_interval_end,
+        "ds": logical_date.strftime("%Y-%m-%d"),
+        "ds_nodash": logical_date.strftime("%Y%m%d"),
+        "ts": logical_date.isoformat(),
+        "ts_nodash": logical_date.strftime("%Y%m%dT%H%M%S"),
+        "params": params,
+        "conf": conf,
+        "dag_run": DagRunInfo(dag.dag_id, run_id, logical_date, run_type, conf),
+        "ti": TaskInstanceInfo(dag.dag_id, task.task_id, run_id, try_number),
+        "task_instance": TaskInstanceInfo(dag.dag_id, task.task_id, run_id, try_number),
+        "try_number": try_number,
+    }

@@ -1,0 +1,191 @@
+"""`spinner standalone`: every service as its own process on this machine, supervised.
+
+SQLite in the home folder, the DAG folder mirrored by dagsync, tasks as local
+processes, logs as local files, no broker unless --mqtt-url is given. One scheduler
+is started for each partition folder. Ctrl-C (or SIGTERM) stops them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from spinner.config import default_home
+
+PARTITION_PATTERN = r"^(spinner|pii|sox|test)_tier_[1-3]_\d+$"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(address: str, timeout: float, proc: subprocess.Popen[bytes]) -> bool:
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as ch:
+        stub = health_pb2_grpc.HealthStub(ch)
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                return False
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return True
+            except grpc.RpcError:
+                pass
+            time.sleep(0.1)
+    return False
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    health_address: str
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: list[float] = field(default_factory=list)
+
+    def start(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(self.argv, env=env, start_new_session=True)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float) -> None:
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop()
+
+
+def run_standalone(*, dags: Path, home: Path | None, port: int, mqtt_url: str = "") -> int:
+    import re
+
+    home = (home or default_home()).resolve()
+    dags = dags.resolve()
+    if not dags.is_dir():
+        print(f"error: DAG folder {dags} does not exist", file=sys.stderr)
+        return 2
+    partitions = sorted(p.name for p in dags.iterdir() if p.is_dir() and re.match(PARTITION_PATTERN, p.name))
+    if not partitions:
+        print(f"error: no partition folders (like spinner_tier_1_0) in {dags}", file=sys.stderr)
+        return 2
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            print(f"error: port {port} is in use; pick another with --port", file=sys.stderr)
+            return 2
+    home.mkdir(parents=True, exist_ok=True)
+    ports = {name: free_port() for name in ("dagsync", "executor", "logs", "gateway_grpc")}
+    env = {
+        **os.environ,
+        "SPINNER_HOME": str(home),
+        "SPINNER_DATABASE_URL": os.environ.get("SPINNER_DATABASE_URL", f"sqlite+aiosqlite:///{home / 'spinner.db'}"),
+        "SPINNER_MQTT_URL": mqtt_url,
+        "SPINNER_EXECUTOR_ADDRESS": f"127.0.0.1:{ports['executor']}",
+        "SPINNER_LOGS_ADDRESS": f"127.0.0.1:{ports['logs']}",
+        "SPINNER_DAGSYNC_ADDRESS": f"127.0.0.1:{ports['dagsync']}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    from spinner.db.engine import create_engine
+    from spinner.db.migrate import upgrade
+
+    async def migrate() -> None:
+        engine = create_engine(env["SPINNER_DATABASE_URL"])
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(migrate())
+
+    spinner = [sys.executable, "-m", "spinner.cli.main"]
+    local = "127.0.0.1"
+    children = [
+        Child("dagsync", [*spinner, "dagsync", "--port", str(ports["dagsync"]), "--dags", str(dags)],
+              f"{local}:{ports['dagsync']}"),
+        Child("executor", [*spinner, "executor", "--port", str(ports["executor"])],
+              f"{local}:{ports['executor']}"),
+        Child("logs", [*spinner, "logs", "--port", str(ports["logs"])], f"{local}:{ports['logs']}"),
+    ]  # fmt: skip
+    for partition in partitions:
+        sched_port = free_port()
+        children.append(
+            Child(
+                f"scheduler[{partition}]",
+                [*spinner, "scheduler", "--partition", partition, "--port", str(sched_port)],
+                f"127.0.0.1:{sched_port}",
+            )
+        )
+    children.append(
+        Child(
+            "gateway",
+            [*spinner, "gateway", "--port", str(port), "--grpc-port", str(ports["gateway_grpc"])],
+            f"127.0.0.1:{ports['gateway_grpc']}",
+        )
+    )
+
+    signal.signal(signal.SIGTERM, _raise_stop)
+    exit_code = 0
+    try:
+        for child in children:
+            child.start(env)
+            if not wait_healthy(child.health_address, 60, child.proc):  # type: ignore[arg-type]
+                print(f"error: {child.name} did not start; see its output above", file=sys.stderr)
+                exit_code = 1
+                raise _Stop()
+        print(f"Spinner is running: http://127.0.0.1:{port}  (DAGs from {dags}, state in {home})", flush=True)
+        print(f"Partitions: {', '.join(partitions)}. Press Ctrl-C to stop.", flush=True)
+        while True:
+            time.sleep(0.5)
+            for child in children:
+                if not child.alive():
+                    now = time.monotonic()
+                    child.restarts = [t for t in child.restarts if now - t < 60] + [now]
+                    if len(child.restarts) > 5:
+                        print(f"error: {child.name} keeps dying; stopping Spinner", file=sys.stderr)
+                        exit_code = 1
+                        raise _Stop()
+                    code = child.proc.returncode if child.proc else None
+                    print(f"{child.name} exited ({code}); restarting it", file=sys.stderr, flush=True)
+                    child.start(env)
+    except (KeyboardInterrupt, _Stop):
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for child in reversed(children):
+            child.stop()
+        for child in reversed(children):
+            child.wait(15)
+        print("Spinner stopped.", flush=True)
+    return exit_code

@@ -1,0 +1,144 @@
+from spinner.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Dag(_message.Message):
+    __slots__ = ("dag_id", "partition", "tier", "schedule", "is_paused", "owner", "tags", "description", "bundle_version", "fileloc")
+    DAG_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    IS_PAUSED_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    FILELOC_FIELD_NUMBER: _ClassVar[int]
+    dag_id: str
+    partition: str
+    tier: int
+    schedule: str
+    is_paused: bool
+    owner: str
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    description: str
+    bundle_version: str
+    fileloc: str
+    def __init__(self, dag_id: _Optional[str] = ..., partition: _Optional[str] = ..., tier: _Optional[int] = ..., schedule: _Optional[str] = ..., is_paused: _Optional[bool] = ..., owner: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ..., bundle_version: _Optional[str] = ..., fileloc: _Optional[str] = ...) -> None: ...
+
+class ListDagsRequest(_message.Message):
+    __slots__ = ("limit", "offset")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    offset: int
+    def __init__(self, limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class ListDagsResponse(_message.Message):
+    __slots__ = ("dags", "total")
+    DAGS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    dags: _containers.RepeatedCompositeFieldContainer[Dag]
+    total: int
+    def __init__(self, dags: _Optional[_Iterable[_Union[Dag, _Mapping]]] = ..., total: _Optional[int] = ...) -> None: ...
+
+class TriggerDagRequest(_message.Message):
+    __slots__ = ("dag_id", "conf_json", "run_id")
+    DAG_ID_FIELD_NUMBER: _ClassVar[int]
+    CONF_JSON_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    dag_id: str
+    conf_json: str
+    run_id: str
+    def __init__(self, dag_id: _Optional[str] = ..., conf_json: _Optional[str] = ..., run_id: _Optional[str] = ...) -> None: ...
+
+class DagRun(_message.Message):
+    __slots__ = ("dag_id", "run_id", "state", "run_type", "logical_date", "start_date", "end_date", "conf_json")
+    DAG_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    RUN_TYPE_FIELD_NUMBER: _ClassVar[int]
+    LOGICAL_DATE_FIELD_NUMBER: _ClassVar[int]
+    START_DATE_FIELD_NUMBER: _ClassVar[int]
+    END_DATE_FIELD_NUMBER: _ClassVar[int]
+    CONF_JSON_FIELD_NUMBER: _ClassVar[int]
+    dag_id: str
+    run_id: str
+    state: str
+    run_type: str
+    logical_date: str
+    start_date: str
+    end_date: str
+    conf_json: str
+    def __init__(self, dag_id: _Optional[str] = ..., run_id: _Optional[str] = ..., state: _Optional[str] = ..., run_type: _Optional[str] = ..., logical_date: _Optional[str] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., conf_json: _Optional[str] = ...) -> None: ...
+
+class ListDagRunsRequest(_message.Message):
+    __slots__ = ("dag_id", "limit")
+    DAG_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    dag_id: str
+    limit: int
+    def __init__(self, dag_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListDagRunsResponse(_message.Message):
+    __slots__ = ("runs",)
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[DagRun]
+    def __init__(self, runs: _Optional[_Iterable[_Union[DagRun, _Mapping]]] = ...) -> None: ...
+
+class TaskInstance(_message.Message):
+    __slots__ = ("dag_id", "run_id", "task_id", "state", "try_number", "max_tries", "start_date", "end_date")
+    DAG_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    TRY_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    MAX_TRIES_FIELD_NUMBER: _ClassVar[int]
+    START_DATE_FIELD_NUMBER: _ClassVar[int]
+    END_DATE_FIELD_NUMBER: _ClassVar[int]
+    dag_id: str
+    run_id: str
+    task_id: str
+    state: str
+    try_number: int
+    max_tries: int
+    start_date: str
+    end_date: str
+    def __init__(self, dag_id: _Optional[str] = ..., run_id: _Optional[str] = ..., task_id: _Optional[str] = ..., state: _Optional[str] = ..., try_number: _Optional[int] = ..., max_tries: _Optional[int] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ...) -> None: ...
+
+class ListTaskInstancesRequest(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: _common_pb2.DagRunRef
+    def __init__(self, run: _Optional[_Union[_common_pb2.DagRunRef, _Mapping]] = ...) -> None: ...
+
+class ListTaskInstancesResponse(_message.Message):
+    __slots__ = ("task_instances",)
+    TASK_INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    task_instances: _containers.RepeatedCompositeFieldContainer[TaskInstance]
+    def __init__(self, task_instances: _Optional[_Iterable[_Union[TaskInstance, _Mapping]]] = ...) -> None: ...
+
+class GetTaskLogRequest(_message.Message):
+    __slots__ = ("key", "from_offset")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    FROM_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    key: _common_pb2.TaskTryKey
+    from_offset: int
+    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., from_offset: _Optional[int] = ...) -> None: ...
+
+class GetTaskLogResponse(_message.Message):
+    __slots__ = ("lines", "next_offset", "source", "complete")
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    lines: _containers.RepeatedScalarFieldContainer[str]
+    next_offset: int
+    source: str
+    complete: bool
+    def __init__(self, lines: _Optional[_Iterable[str]] = ..., next_offset: _Optional[int] = ..., source: _Optional[str] = ..., complete: _Optional[bool] = ...) -> None: ...

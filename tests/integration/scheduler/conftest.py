@@ -1,0 +1,151 @@
+"""A real scheduler and executor, in this process, over a real database and real runner processes."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import shutil
+import textwrap
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.dagsync.engine import DagSync
+from services.dagsync.snapshots import SnapshotStore
+from services.dagsync.sources import LocalFolderSource
+from services.executor.__main__ import serve as serve_executor
+from services.scheduler.__main__ import serve as serve_scheduler
+from spinner.config import ExecutorSettings, SchedulerSettings
+from spinner.db.models import DagRun, ImportError_, TaskInstance
+from spinner.events import NullBus
+from spinner.v1 import scheduler_pb2, scheduler_pb2_grpc
+
+PARTITION = "spinner_tier_1_0"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Stack:
+    repo: Path
+    home: Path
+    sessions: async_sessionmaker[AsyncSession]
+    scheduler_address: str
+    sync: DagSync
+
+    def write_dag(self, rel: str, source: str) -> None:
+        path = self.repo / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source))
+
+    async def publish(self) -> None:
+        await self.sync.sync_once()
+
+    async def trigger(self, dag_id: str, conf: str = "", run_id: str = "") -> str:
+        async with grpc.aio.insecure_channel(self.scheduler_address) as ch:
+            stub = scheduler_pb2_grpc.SchedulerServiceStub(ch)
+            reply = await stub.TriggerDagRun(
+                scheduler_pb2.TriggerDagRunRequest(dag_id=dag_id, conf_json=conf, run_id=run_id), timeout=10
+            )
+        return str(reply.run.run_id)
+
+    async def wait_dag(self, dag_id: str, timeout: float = 30) -> None:
+        from spinner.db.models import DagModel
+
+        async def present() -> bool:
+            async with self.sessions() as s:
+                return (await s.get(DagModel, dag_id)) is not None
+
+        await self.wait_for(present, timeout, f"DAG {dag_id} parsed")
+
+    async def wait_run(self, dag_id: str, run_id: str, timeout: float = 60) -> DagRun:
+        async def ended() -> bool:
+            run = await self.run(dag_id, run_id)
+            return run is not None and run.state in ("success", "failed")
+
+        await self.wait_for(ended, timeout, f"run {run_id} of {dag_id} ended")
+        run = await self.run(dag_id, run_id)
+        assert run is not None
+        return run
+
+    async def run(self, dag_id: str, run_id: str) -> DagRun | None:
+        async with self.sessions() as s:
+            q = select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
+            return (await s.execute(q)).scalar_one_or_none()
+
+    async def states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        async with self.sessions() as s:
+            q = select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
+            return {ti.task_id: ti.state for ti in (await s.execute(q)).scalars()}
+
+    async def tis(self, dag_id: str, run_id: str) -> dict[str, TaskInstance]:
+        async with self.sessions() as s:
+            q = select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
+            return {ti.task_id: ti for ti in (await s.execute(q)).scalars()}
+
+    async def import_errors(self) -> dict[str, str]:
+        async with self.sessions() as s:
+            return {e.filename: e.stacktrace for e in (await s.execute(select(ImportError_))).scalars()}
+
+    @staticmethod
+    async def wait_for(check: Callable[[], object], timeout: float, what: str) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            result = check()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"timed out after {timeout} s waiting for: {what}")
+
+
+@pytest.fixture
+async def stack(
+    db_url: str, engine: object, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> AsyncIterator[Stack]:
+    repo = tmp_path / "repo"
+    (repo / PARTITION).mkdir(parents=True)
+    shutil.copytree(Path(__file__).parents[3] / "examples" / "dags" / "plugins", repo / "plugins")
+    home = tmp_path / "home"
+    sync = DagSync(LocalFolderSource(repo), SnapshotStore(home / "snapshots"), NullBus(), keep=3, clock=utcnow)
+    await sync.sync_once()
+    stop = asyncio.Event()
+    addresses: dict[str, str] = {}
+    common = {"home": home, "database_url": db_url, "poll_interval": 0.2}
+    # Tasks, not a TaskGroup: pytest may set a fixture up and tear it down in different tasks.
+    tasks = [
+        asyncio.create_task(
+            serve_executor(
+                ExecutorSettings(port=0, runner_heartbeat_interval=1, **common),  # type: ignore[arg-type]
+                stop,
+                ready=lambda a: addresses.__setitem__("executor", a),
+            )
+        )
+    ]
+    try:
+        await Stack.wait_for(lambda: "executor" in addresses, 20, "executor ready")
+        settings = SchedulerSettings(
+            partition=PARTITION,
+            port=0,
+            executor_address=addresses["executor"],
+            **common,  # type: ignore[arg-type]
+        )
+        tasks.append(
+            asyncio.create_task(serve_scheduler(settings, stop, ready=lambda a: addresses.__setitem__("scheduler", a)))
+        )
+        await Stack.wait_for(lambda: "scheduler" in addresses, 20, "scheduler ready")
+        yield Stack(repo, home, sessions, addresses["scheduler"], sync)
+    finally:
+        stop.set()
+        results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result

@@ -1,0 +1,187 @@
+"""Runs through the real scheduler and executor: dependencies, retries, trigger rules, timeouts, errors.
+
+Every test runs on SQLite and on MariaDB; tasks run as real runner processes.
+"""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from sqlalchemy import select
+
+from spinner.db.models import TaskInstanceHistory
+
+from .conftest import PARTITION, Stack
+
+HEADER = """
+import datetime as dt
+from spinner import DAG, BashOperator, PythonOperator, Tier, TriggerRule
+"""
+
+
+async def test_manual_run_follows_dependencies_to_success(stack: Stack) -> None:
+    stack.write_dag(
+        f"{PARTITION}/team/chain.py",
+        HEADER
+        + """
+with DAG(dag_id="chain", tier=Tier.TIER1, schedule=None) as dag:
+    a = BashOperator(task_id="a", bash_command="echo A; sleep 0.2")
+    b = BashOperator(task_id="b", bash_command="echo B for {{ dag_run.conf['who'] }}")
+    c = PythonOperator(task_id="c", python_callable=lambda: print("C"))
+    a >> b >> c
+""",
+    )
+    await stack.publish()
+    await stack.wait_dag("chain")
+    run_id = await stack.trigger("chain", conf='{"who": "you"}')
+    run = await stack.wait_run("chain", run_id)
+    assert run.state == "success"
+    tis = await stack.tis("chain", run_id)
+    assert {t: ti.state for t, ti in tis.items()} == {"a": "success", "b": "success", "c": "success"}
+    # Dependencies held: b started only after a ended, c after b.
+    assert tis["a"].end_date <= tis["b"].start_date  # type: ignore[operator]
+    assert tis["b"].end_date <= tis["c"].start_date  # type: ignore[operator]
+
+
+async def test_failed_task_retries_then_succeeds(stack: Stack, tmp_path) -> None:
+    marker = tmp_path / "tried-once"
+    stack.write_dag(
+        f"{PARTITION}/team/flaky.py",
+        HEADER
+        + f"""
+with DAG(dag_id="flaky", tier=Tier.TIER1) as dag:
+    BashOperator(
+        task_id="flaky",
+        bash_command="if [ -e {marker} ]; then echo second; else touch {marker}; exit 3; fi",
+        retries=2,
+        retry_delay=dt.timedelta(seconds=0.5),
+    )
+""",
+    )
+    await stack.publish()
+    await stack.wait_dag("flaky")
+    run_id = await stack.trigger("flaky")
+    run = await stack.wait_run("flaky", run_id)
+    assert run.state == "success"
+    ti = (await stack.tis("flaky", run_id))["flaky"]
+    assert ti.try_number == 2
+    async with stack.sessions() as s:
+        history = (
+            (await s.execute(select(TaskInstanceHistory).order_by(TaskInstanceHistory.try_number))).scalars().all()
+        )
+    assert [(h.try_number, h.state) for h in history] == [(1, "up_for_retry"), (2, "success")]
+
+
+async def test_failure_propagates_by_trigger_rule(stack: Stack) -> None:
+    stack.write_dag(
+        f"{PARTITION}/team/rules.py",
+        HEADER
+        + """
+with DAG(dag_id="rules", tier=Tier.TIER1) as dag:
+    bad = BashOperator(task_id="bad", bash_command="echo failing; exit 1")
+    after = BashOperator(task_id="after", bash_command="echo never")
+    cleanup = BashOperator(task_id="cleanup", bash_command="echo cleanup", trigger_rule=TriggerRule.ALL_DONE)
+    alert = BashOperator(task_id="alert", bash_command="echo alert", trigger_rule=TriggerRule.ONE_FAILED)
+    bad >> after >> cleanup
+    bad >> alert
+""",
+    )
+    await stack.publish()
+    await stack.wait_dag("rules")
+    run_id = await stack.trigger("rules")
+    run = await stack.wait_run("rules", run_id)
+    assert await stack.states("rules", run_id) == {
+        "bad": "failed",
+        "after": "upstream_failed",
+        "cleanup": "success",
+        "alert": "success",
+    }
+    # The leaves succeeded, as in Airflow the run's state follows its leaves.
+    assert run.state == "success"
+    assert "exited" in (await stack.tis("rules", run_id))["bad"].error or (
+        "Bash command failed" in (await stack.tis("rules", run_id))["bad"].error
+    )
+
+
+async def test_execution_timeout_fails_the_task(stack: Stack) -> None:
+    stack.write_dag(
+        f"{PARTITION}/team/slow.py",
+        HEADER
+        + """
+import time
+with DAG(dag_id="slow", tier=Tier.TIER1) as dag:
+    PythonOperator(task_id="sleepy", python_callable=lambda: time.sleep(30),
+                   execution_timeout=dt.timedelta(seconds=1))
+""",
+    )
+    await stack.publish()
+    await stack.wait_dag("slow")
+    run_id = await stack.trigger("slow")
+    run = await stack.wait_run("slow", run_id, timeout=20)
+    assert run.state == "failed"
+    ti = (await stack.tis("slow", run_id))["sleepy"]
+    assert ti.state == "failed"
+    assert "Timed out after 1 s" in ti.error
+
+
+async def test_broken_dag_files_are_import_errors_and_others_run(stack: Stack) -> None:
+    stack.write_dag(f"{PARTITION}/team/syntax.py", "def broken(:\n    pass\n")
+    stack.write_dag(
+        f"{PARTITION}/team/cycle.py",
+        HEADER
+        + """
+with DAG(dag_id="cyclic", tier=Tier.TIER1) as dag:
+    a = BashOperator(task_id="a", bash_command="true")
+    b = BashOperator(task_id="b", bash_command="true")
+    a >> b >> a
+""",
+    )
+    stack.write_dag(
+        f"{PARTITION}/team/wrong_tier.py",
+        HEADER
+        + '\nwith DAG(dag_id="tier3_here", tier=Tier.TIER3) as dag:\n    BashOperator(task_id="t", bash_command="true")\n',
+    )
+    stack.write_dag(
+        f"{PARTITION}/team/good.py",
+        HEADER
+        + '\nwith DAG(dag_id="good", tier=Tier.TIER1) as dag:\n    BashOperator(task_id="t", bash_command="echo ok")\n',
+    )
+    await stack.publish()
+    await stack.wait_dag("good")
+    errors = await stack.import_errors()
+    assert "SyntaxError" in errors[f"{PARTITION}/team/syntax.py"]
+    assert "cycle" in errors[f"{PARTITION}/team/cycle.py"].lower()
+    assert "cyclic" in errors[f"{PARTITION}/team/cycle.py"]
+    assert "declares tier 3" in errors[f"{PARTITION}/team/wrong_tier.py"]
+    run_id = await stack.trigger("good")
+    assert (await stack.wait_run("good", run_id)).state == "success"
+
+    # Fixing the file clears its import error on the next sync.
+    stack.write_dag(
+        f"{PARTITION}/team/syntax.py",
+        HEADER + '\nwith DAG(dag_id="fixed", tier=1) as dag:\n    BashOperator(task_id="t", bash_command="true")\n',
+    )
+    await stack.publish()
+    await stack.wait_dag("fixed")
+    assert f"{PARTITION}/team/syntax.py" not in await stack.import_errors()
+
+
+async def test_trigger_errors_are_clear(stack: Stack) -> None:
+    stack.write_dag(
+        f"{PARTITION}/team/one.py",
+        HEADER
+        + '\nwith DAG(dag_id="one", tier=Tier.TIER1) as dag:\n    BashOperator(task_id="t", bash_command="true")\n',
+    )
+    await stack.publish()
+    await stack.wait_dag("one")
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await stack.trigger("nope")
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "DAG 'nope' not found" in (missing.value.details() or "")
+    with pytest.raises(grpc.aio.AioRpcError) as bad_conf:
+        await stack.trigger("one", conf="[1, 2]")
+    assert bad_conf.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    await stack.trigger("one", run_id="mine")
+    with pytest.raises(grpc.aio.AioRpcError) as twice:
+        await stack.trigger("one", run_id="mine")
+    assert twice.value.code() == grpc.StatusCode.ALREADY_EXISTS

@@ -1,0 +1,54 @@
+"""Trigger rules decide what a downstream task does once its upstream tasks have ended."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.scheduler.engine.trigger_rules import Decision, evaluate
+
+S, F, K, U = "success", "failed", "skipped", "upstream_failed"
+
+
+@pytest.mark.parametrize(
+    ("rule", "upstream", "expected"),
+    [
+        ("all_success", [S, S], Decision.RUN),
+        ("all_success", [S, None], Decision.WAIT),
+        ("all_success", [S, F], Decision.UPSTREAM_FAILED),
+        ("all_success", [S, U], Decision.UPSTREAM_FAILED),
+        ("all_success", [S, K], Decision.SKIP),
+        ("all_success", [S, "running"], Decision.WAIT),
+        ("all_success", [S, "up_for_retry"], Decision.WAIT),
+        ("all_failed", [F, U], Decision.RUN),
+        ("all_failed", [F, S], Decision.SKIP),
+        ("all_failed", [F, None], Decision.WAIT),
+        ("all_done", [S, F, K], Decision.RUN),
+        ("all_done", [S, "running"], Decision.WAIT),
+        ("one_success", [S, None], Decision.RUN),
+        ("one_success", [F, F], Decision.UPSTREAM_FAILED),
+        ("one_success", [K, K], Decision.SKIP),
+        ("one_success", [F, None], Decision.WAIT),
+        ("one_failed", [F, None], Decision.RUN),
+        ("one_failed", [S, S], Decision.SKIP),
+        ("one_failed", [S, None], Decision.WAIT),
+        ("none_failed", [S, K], Decision.RUN),
+        ("none_failed", [S, F], Decision.UPSTREAM_FAILED),
+        ("none_failed", [S, None], Decision.WAIT),
+        ("none_skipped", [S, F], Decision.RUN),
+        ("none_skipped", [S, K], Decision.SKIP),
+        ("none_skipped", [F, None], Decision.WAIT),
+        ("always", [None, "running"], Decision.RUN),
+    ],
+)
+def test_rule_decides_from_upstream_states(rule: str, upstream: list[str | None], expected: Decision) -> None:
+    assert evaluate(rule, upstream) is expected
+
+
+@pytest.mark.parametrize("rule", ["all_success", "all_failed", "one_failed", "none_skipped", "always"])
+def test_task_without_upstream_runs(rule: str) -> None:
+    assert evaluate(rule, []) is Decision.RUN
+
+
+def test_unknown_rule_is_an_error() -> None:
+    with pytest.raises(ValueError, match="unknown trigger rule 'sometimes'"):
+        evaluate("sometimes", ["success"])
