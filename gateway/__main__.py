@@ -39,6 +39,7 @@ async def serve(
     ready: Callable[[str], None] | None = None,
     telemetry: Telemetry | None = None,
 ) -> None:
+    own_telemetry = telemetry is None
     telemetry = telemetry or setup_telemetry("gateway", settings)
     engine = create_engine(settings.database_url)
     logs_channel = channel(settings.logs_address)
@@ -82,4 +83,5 @@ async def serve(
         await gateway.aclose()
         await logs_channel.close()
         await engine.dispose()
-        telemetry.shutdown()
+        if own_telemetry:
+            telemetry.shutdown()

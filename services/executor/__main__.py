@@ -32,6 +32,7 @@ async def serve(
     ready: Callable[[str], None] | None = None,
     telemetry: Telemetry | None = None,
 ) -> None:
+    own_telemetry = telemetry is None
     telemetry = telemetry or setup_telemetry("executor", settings)
     engine = create_engine(settings.database_url)
     bus = make_bus(settings.mqtt_url, settings.cluster)
@@ -72,4 +73,5 @@ async def serve(
     finally:
         await bus.aclose()
         await engine.dispose()
-        telemetry.shutdown()
+        if own_telemetry:
+            telemetry.shutdown()

@@ -39,6 +39,7 @@ async def serve(
     telemetry: Telemetry | None = None,
 ) -> None:
     partition_tier(settings.partition)  # a bad partition name fails at start, clearly
+    own_telemetry = telemetry is None
     telemetry = telemetry or setup_telemetry(f"scheduler-{settings.partition}", settings)
     tracer = telemetry.tracer("spinner.scheduler")
     engine = create_engine(settings.database_url)
@@ -88,4 +89,5 @@ async def serve(
         await executor_channel.close()
         await bus.aclose()
         await engine.dispose()
-        telemetry.shutdown()
+        if own_telemetry:
+            telemetry.shutdown()

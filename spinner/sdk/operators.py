@@ -281,10 +281,11 @@ class BashOperator(BaseOperator):
         last = ""
         assert proc.stdout is not None
         try:
-            for line in proc.stdout:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-                last = line.rstrip("\n")
+            with proc.stdout:
+                for line in proc.stdout:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+                    last = line.rstrip("\n")
             rc = proc.wait()
         except BaseException:  # timeout or kill of the task: take the command down with it
             proc.terminate()

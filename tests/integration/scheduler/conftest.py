@@ -12,6 +12,8 @@ from pathlib import Path
 
 import grpc
 import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,6 +25,7 @@ from services.scheduler.__main__ import serve as serve_scheduler
 from spinner.config import ExecutorSettings, SchedulerSettings
 from spinner.db.models import DagRun, ImportError_, TaskInstance
 from spinner.events import NullBus
+from spinner.telemetry import Telemetry, setup_telemetry
 from spinner.v1 import scheduler_pb2, scheduler_pb2_grpc
 
 PARTITION = "spinner_tier_1_0"
@@ -39,6 +42,9 @@ class Stack:
     sessions: async_sessionmaker[AsyncSession]
     scheduler_address: str
     sync: DagSync
+    telemetry: Telemetry
+    spans: InMemorySpanExporter
+    db_url: str
 
     def write_dag(self, rel: str, source: str) -> None:
         path = self.repo / rel
@@ -120,6 +126,8 @@ async def stack(
     stop = asyncio.Event()
     addresses: dict[str, str] = {}
     common = {"home": home, "database_url": db_url, "poll_interval": 0.2}
+    spans = InMemorySpanExporter()
+    telemetry = setup_telemetry("test", ExecutorSettings(home=home), span_processors=[SimpleSpanProcessor(spans)])
     # Tasks, not a TaskGroup: pytest may set a fixture up and tear it down in different tasks.
     tasks = [
         asyncio.create_task(
@@ -127,6 +135,7 @@ async def stack(
                 ExecutorSettings(port=0, runner_heartbeat_interval=1, **common),  # type: ignore[arg-type]
                 stop,
                 ready=lambda a: addresses.__setitem__("executor", a),
+                telemetry=telemetry,
             )
         )
     ]
@@ -139,10 +148,14 @@ async def stack(
             **common,  # type: ignore[arg-type]
         )
         tasks.append(
-            asyncio.create_task(serve_scheduler(settings, stop, ready=lambda a: addresses.__setitem__("scheduler", a)))
+            asyncio.create_task(
+                serve_scheduler(
+                    settings, stop, ready=lambda a: addresses.__setitem__("scheduler", a), telemetry=telemetry
+                )
+            )
         )
         await Stack.wait_for(lambda: "scheduler" in addresses, 20, "scheduler ready")
-        yield Stack(repo, home, sessions, addresses["scheduler"], sync)
+        yield Stack(repo, home, sessions, addresses["scheduler"], sync, telemetry, spans, db_url)
     finally:
         stop.set()
         results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
