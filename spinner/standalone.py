@@ -154,7 +154,9 @@ def run_standalone(*, dags: Path, home: Path | None, port: int, mqtt_url: str = 
         )
     )
 
+    # Explicitly, both: a shell that starts us in the background leaves SIGINT ignored.
     signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
     exit_code = 0
     try:
         for child in children:

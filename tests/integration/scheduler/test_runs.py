@@ -185,3 +185,23 @@ async def test_trigger_errors_are_clear(stack: Stack) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as twice:
         await stack.trigger("one", run_id="mine")
     assert twice.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+async def test_a_task_process_that_dies_fails_its_try_with_the_reason(stack: Stack) -> None:
+    # The runner is killed outright (as an OOM kill would): it never reports its end.
+    stack.write_dag(
+        f"{PARTITION}/team/dies.py",
+        HEADER
+        + """
+with DAG(dag_id="dies", tier=Tier.TIER1) as dag:
+    BashOperator(task_id="killed", bash_command="kill -9 $PPID; sleep 5")
+""",
+    )
+    await stack.publish()
+    await stack.wait_dag("dies")
+    run_id = await stack.trigger("dies")
+    run = await stack.wait_run("dies", run_id, timeout=30)
+    assert run.state == "failed"
+    ti = (await stack.tis("dies", run_id))["killed"]
+    assert ti.state == "failed"
+    assert "exited with code -9 before reporting its end" in ti.error
