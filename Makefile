@@ -13,7 +13,9 @@ ARGS ?=
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Spinner needs Python 3.11 or newer"'
-	$(PYTHON) -m venv $(VENV)
+	@# Debian ships venv separately: install it when missing and we may (root).
+	$(PYTHON) -m venv $(VENV) || { [ "$$(id -u)" = 0 ] && rm -rf $(VENV) \
+		&& apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
 
 venv: $(BIN)/python
 
