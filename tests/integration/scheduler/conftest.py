@@ -45,6 +45,28 @@ class Stack:
     telemetry: Telemetry
     spans: InMemorySpanExporter
     db_url: str
+    executor_address: str = ""
+    scheduler_stop: asyncio.Event | None = None
+    scheduler_task: asyncio.Task[None] | None = None
+
+    async def stop_scheduler(self) -> None:
+        """Stops the in-process scheduler (it gives its lease up)."""
+        assert self.scheduler_stop is not None and self.scheduler_task is not None
+        self.scheduler_stop.set()
+        await self.scheduler_task
+
+    async def trigger_via_lease(self, dag_id: str, run_id: str) -> str:
+        """Triggers through whichever scheduler holds the partition now, as the gateway routes."""
+        from spinner.db.models import PartitionLease
+
+        async def address() -> str | None:
+            async with self.sessions() as s:
+                lease = await s.get(PartitionLease, PARTITION, populate_existing=True)
+                return lease.address if lease and lease.expires_at > utcnow() else None
+
+        await self.wait_for(address, 20, "a scheduler holds the partition")
+        self.scheduler_address = await address() or ""
+        return await self.trigger(dag_id, run_id=run_id)
 
     def write_dag(self, rel: str, source: str) -> None:
         path = self.repo / rel
@@ -147,17 +169,22 @@ async def stack(
             executor_address=addresses["executor"],
             **common,  # type: ignore[arg-type]
         )
-        tasks.append(
-            asyncio.create_task(
-                serve_scheduler(
-                    settings, stop, ready=lambda a: addresses.__setitem__("scheduler", a), telemetry=telemetry
-                )
+        scheduler_stop = asyncio.Event()
+        scheduler_task = asyncio.create_task(
+            serve_scheduler(
+                settings, scheduler_stop, ready=lambda a: addresses.__setitem__("scheduler", a), telemetry=telemetry
             )
         )
+        tasks.append(scheduler_task)
         await Stack.wait_for(lambda: "scheduler" in addresses, 20, "scheduler ready")
-        yield Stack(repo, home, sessions, addresses["scheduler"], sync, telemetry, spans, db_url)
+        yield Stack(
+            repo, home, sessions, addresses["scheduler"], sync, telemetry, spans, db_url, addresses["executor"],
+            scheduler_stop, scheduler_task,
+        )  # fmt: skip
     finally:
         stop.set()
+        if "scheduler_stop" in locals():
+            scheduler_stop.set()
         results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
         for result in results:
             if isinstance(result, BaseException):

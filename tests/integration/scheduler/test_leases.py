@@ -1,0 +1,161 @@
+"""Partition ownership: one leader per partition, a standby takes over, a paused leader cannot write.
+
+Schedulers run as real `spinner scheduler` processes, so killing and pausing them is real.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from spinner.db.models import PartitionLease, TaskInstance, TaskInstanceHistory
+
+from .conftest import PARTITION, Stack
+
+DAG_SOURCE = """
+from spinner import DAG, BashOperator, Tier
+with DAG(dag_id="busy", tier=Tier.TIER1, max_active_runs=50, max_active_tasks=50) as dag:
+    first = BashOperator(task_id="first", bash_command="sleep 0.2")
+    for i in range(4):
+        first >> BashOperator(task_id=f"fan_{i}", bash_command="sleep 0.1")
+"""
+
+
+class Schedulers:
+    def __init__(self, stack: Stack, executor_address: str, tmp_path: Path) -> None:
+        self.stack = stack
+        self.executor_address = executor_address
+        self.tmp_path = tmp_path
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, name: str) -> subprocess.Popen[bytes]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SPINNER_")}
+        env.update(
+            SPINNER_HOME=str(self.stack.home), SPINNER_DATABASE_URL=self.stack.db_url, SPINNER_LEASE_SECONDS="3",
+            SPINNER_POLL_INTERVAL="0.2", SPINNER_EXECUTOR_ADDRESS=self.executor_address,
+        )  # fmt: skip
+        out = open(self.tmp_path / f"{name}.log", "wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "spinner.cli.main", "scheduler", "--partition", PARTITION, "--port", "0"],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        out.close()
+        self.procs.append(proc)
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.tmp_path / f"{name}.log").read_text(errors="replace")
+
+    def stop_all(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+@pytest.fixture
+def schedulers(stack: Stack, tmp_path: Path) -> Iterator[Schedulers]:
+    group = Schedulers(stack, stack.executor_address, tmp_path)
+    yield group
+    group.stop_all()
+
+
+async def _lease(stack: Stack) -> PartitionLease | None:
+    async with stack.sessions() as s:
+        return await s.get(PartitionLease, PARTITION, populate_existing=True)
+
+
+async def _assert_each_try_ran_once(stack: Stack, runs: list[str]) -> None:
+    async with stack.sessions() as s:
+        tis = (await s.execute(select(TaskInstance).where(TaskInstance.dag_id == "busy"))).scalars().all()
+        history = (
+            await s.execute(
+                select(TaskInstanceHistory.run_id, TaskInstanceHistory.task_id, func.count())
+                .where(TaskInstanceHistory.dag_id == "busy")
+                .group_by(TaskInstanceHistory.run_id, TaskInstanceHistory.task_id)
+            )
+        ).all()
+    assert len(tis) == 5 * len(runs)
+    assert {(t.state, t.try_number) for t in tis} == {("success", 1)}
+    assert {count for _, _, count in history} == {1} and len(history) == 5 * len(runs)
+
+
+async def test_two_schedulers_never_queue_a_try_twice(stack: Stack, schedulers: Schedulers) -> None:
+    # The in-process scheduler of the stack fixture and two more processes: three contenders.
+    stack.write_dag(f"{PARTITION}/team/busy.py", DAG_SOURCE)
+    await stack.publish()
+    await stack.wait_dag("busy")
+    schedulers.start("a")
+    schedulers.start("b")
+    runs = [await stack.trigger("busy", run_id=f"r{i}") for i in range(12)]
+    for run_id in runs:
+        assert (await stack.wait_run("busy", run_id, timeout=90)).state == "success"
+    await _assert_each_try_ran_once(stack, runs)
+
+
+async def test_standby_takes_over_within_10s_when_the_leader_dies(stack: Stack, schedulers: Schedulers) -> None:
+    await stack.stop_scheduler()  # the processes below are the only contenders
+    stack.write_dag(f"{PARTITION}/team/busy.py", DAG_SOURCE)
+    await stack.publish()
+    leader = schedulers.start("leader")
+    await stack.wait_dag("busy")
+    lease = await _lease(stack)
+    assert lease is not None
+    first_epoch = lease.epoch
+    schedulers.start("standby")
+    runs = [await stack.trigger_via_lease("busy", f"before{i}") for i in range(3)]
+    leader.send_signal(signal.SIGKILL)
+    leader.wait()
+    loop = __import__("asyncio").get_running_loop()
+    died = loop.time()
+
+    async def taken_over() -> bool:
+        current = await _lease(stack)
+        return current is not None and current.epoch > first_epoch
+
+    await stack.wait_for(taken_over, 10, "the standby holds the lease")
+    assert loop.time() - died < 10
+    runs += [await stack.trigger_via_lease("busy", f"after{i}") for i in range(3)]
+    for run_id in runs:
+        assert (await stack.wait_run("busy", run_id, timeout=60)).state == "success"
+    await _assert_each_try_ran_once(stack, runs)
+
+
+async def test_a_paused_leader_cannot_write_after_losing_its_lease(stack: Stack, schedulers: Schedulers) -> None:
+    await stack.stop_scheduler()
+    stack.write_dag(f"{PARTITION}/team/busy.py", DAG_SOURCE)
+    await stack.publish()
+    old = schedulers.start("old")
+    await stack.wait_dag("busy")
+    lease = await _lease(stack)
+    assert lease is not None
+    old_epoch = lease.epoch
+    old.send_signal(signal.SIGSTOP)  # a long GC pause, a frozen VM
+    schedulers.start("new")
+
+    async def replaced() -> bool:
+        current = await _lease(stack)
+        return current is not None and current.epoch > old_epoch
+
+    await stack.wait_for(replaced, 15, "the new scheduler holds the lease")
+    runs = [await stack.trigger_via_lease("busy", f"r{i}") for i in range(4)]
+    old.send_signal(signal.SIGCONT)  # wakes up believing it leads
+    for run_id in runs:
+        assert (await stack.wait_run("busy", run_id, timeout=60)).state == "success"
+    await _assert_each_try_ran_once(stack, runs)
+    await stack.wait_for(lambda: "lease lost" in schedulers.log("old"), 15, "the old leader noticed")
+    final = await _lease(stack)
+    assert final is not None and final.epoch > old_epoch
