@@ -70,21 +70,62 @@ async def list_runs(request: Request) -> Response:
     return JSONResponse({"runs": to_json(runs)})
 
 
-async def trigger(request: Request) -> Response:
+async def _body(request: Request, allowed: set[str]) -> dict[str, Any]:
     raw = await request.body()
     try:
         body: Any = json.loads(raw) if raw.strip() else {}
     except ValueError as e:
         raise InvalidRequest(f"request body is not valid JSON: {e}") from None
     if not isinstance(body, dict):
-        raise InvalidRequest('request body must be a JSON object like {"conf": {}}')
-    unknown = set(body) - {"conf", "run_id"}
+        raise InvalidRequest("request body must be a JSON object")
+    unknown = set(body) - allowed
     if unknown:
-        raise InvalidRequest(f"unknown field(s) {sorted(unknown)}; allowed: conf, run_id")
+        raise InvalidRequest(f"unknown field(s) {sorted(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    return body
+
+
+async def trigger(request: Request) -> Response:
+    body = await _body(request, {"conf", "run_id"})
     run = await _gw(request).trigger(
         request.path_params["dag_id"], body.get("conf"), body.get("run_id"), _user(request)
     )
     return JSONResponse(to_json(run), status_code=201)
+
+
+SELECTION = {"task_ids", "include_upstream", "include_downstream"}
+
+
+async def clear(request: Request) -> Response:
+    p = request.path_params
+    body = await _body(request, SELECTION | {"only_failed"})
+    only_failed = body.get("only_failed", False)
+    if not isinstance(only_failed, bool):
+        raise InvalidRequest("only_failed must be true or false")
+    cleared = await _gw(request).clear(p["dag_id"], p["run_id"], body, only_failed, _user(request))
+    return JSONResponse({"task_ids": cleared})
+
+
+async def mark(request: Request) -> Response:
+    p = request.path_params
+    body = await _body(request, SELECTION | {"state"})
+    marked = await _gw(request).mark(p["dag_id"], p["run_id"], body, body.get("state"), _user(request))
+    return JSONResponse({"task_ids": marked})
+
+
+async def patch_dag(request: Request) -> Response:
+    body = await _body(request, {"is_paused"})
+    if "is_paused" not in body:
+        raise InvalidRequest('nothing to change: send {"is_paused": true|false}')
+    dag = await _gw(request).set_paused(request.path_params["dag_id"], body["is_paused"], _user(request))
+    return JSONResponse(to_json(dag))
+
+
+async def backfill(request: Request) -> Response:
+    body = await _body(request, {"start", "end", "conf"})
+    result = await _gw(request).backfill(
+        request.path_params["dag_id"], body.get("start"), body.get("end"), body.get("conf"), _user(request)
+    )
+    return JSONResponse(result, status_code=201)
 
 
 async def get_run(request: Request) -> Response:
@@ -180,7 +221,11 @@ def create_app(gateway: Gateway) -> Starlette:
     routes = [
         Route(f"{api}/health", health),
         Route(f"{api}/dags", list_dags),
-        Route(f"{api}/dags/{{dag_id}}", get_dag),
+        Route(f"{api}/dags/{{dag_id}}", get_dag, methods=["GET"]),
+        Route(f"{api}/dags/{{dag_id}}", patch_dag, methods=["PATCH"]),
+        Route(f"{api}/dags/{{dag_id}}/backfill", backfill, methods=["POST"]),
+        Route(f"{api}/dags/{{dag_id}}/runs/{{run_id}}/clear", clear, methods=["POST"]),
+        Route(f"{api}/dags/{{dag_id}}/runs/{{run_id}}/mark", mark, methods=["POST"]),
         Route(f"{api}/dags/{{dag_id}}/runs", list_runs, methods=["GET"]),
         Route(f"{api}/dags/{{dag_id}}/runs", trigger, methods=["POST"]),
         Route(f"{api}/dags/{{dag_id}}/runs/{{run_id}}", get_run),

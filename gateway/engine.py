@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from opentelemetry import trace
@@ -18,6 +18,7 @@ from spinner.db.models import DagModel, DagRun, TaskInstance
 from spinner.telemetry import inject_metadata
 from spinner.v1 import common_pb2, logs_pb2, logs_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
 
+T = TypeVar("T")
 MAX_LIMIT = 1000
 TERMINAL_RUN_STATES = ("success", "failed")
 
@@ -237,6 +238,29 @@ class Gateway:
             ch = self._scheduler_channels[address] = grpc.aio.insecure_channel(address)
         return scheduler_pb2_grpc.SchedulerServiceStub(ch)
 
+    async def _owner(self, dag_id: str) -> tuple[str, scheduler_pb2_grpc.SchedulerServiceStub]:
+        """The partition of an active DAG and a stub to the scheduler that holds it now."""
+        async with self._sessions() as s:
+            dag = await queries.get_dag(s, dag_id)
+            if dag is None:
+                raise NotFound(f"DAG '{dag_id}' not found")
+            address = await queries.lease_address(s, dag.partition, self._clock())
+        if address is None:
+            raise Unavailable(f"no scheduler holds partition {dag.partition} right now; try again shortly")
+        return dag.partition, self._scheduler(address)
+
+    async def _call(self, dag_id: str, span: str, call: Callable[[Any], Awaitable[T]]) -> T:
+        """Routes an action to the DAG's scheduler, inside a span whose context travels with it."""
+        with self._tracer.start_as_current_span(span, attributes={"dag_id": dag_id}):
+            partition, stub = await self._owner(dag_id)
+            try:
+                return await call(stub)
+            except grpc.aio.AioRpcError as e:
+                raise from_rpc_error(e, f"the scheduler of {partition}") from None
+
+    def _opts(self) -> dict[str, Any]:
+        return {"timeout": self._timeout, "metadata": inject_metadata()}
+
     async def trigger(self, dag_id: str, conf: Any, run_id: str | None, user: str) -> RunInfo:
         if conf is None:
             conf = {}
@@ -244,25 +268,47 @@ class Gateway:
             raise InvalidRequest("conf must be a JSON object")
         if run_id is not None and (not isinstance(run_id, str) or not run_id.strip()):
             raise InvalidRequest("run_id must be a non-empty string")
-        with self._tracer.start_as_current_span("gateway.trigger", attributes={"dag_id": dag_id}):
-            async with self._sessions() as s:
-                dag = await queries.get_dag(s, dag_id)
-                if dag is None:
-                    raise NotFound(f"DAG '{dag_id}' not found")
-                address = await queries.lease_address(s, dag.partition, self._clock())
-            if address is None:
-                raise Unavailable(f"no scheduler holds partition {dag.partition} right now; try again shortly")
-            try:
-                reply = await self._scheduler(address).TriggerDagRun(
-                    scheduler_pb2.TriggerDagRunRequest(
-                        dag_id=dag_id, conf_json=json.dumps(conf), run_id=run_id or "", triggered_by=user
-                    ),
-                    timeout=self._timeout,
-                    metadata=inject_metadata(),
-                )
-            except grpc.aio.AioRpcError as e:
-                raise from_rpc_error(e, f"the scheduler of {dag.partition}") from None
+        request = scheduler_pb2.TriggerDagRunRequest(
+            dag_id=dag_id, conf_json=json.dumps(conf), run_id=run_id or "", triggered_by=user
+        )
+        reply = await self._call(dag_id, "gateway.trigger", lambda stub: stub.TriggerDagRun(request, **self._opts()))
         return await self.get_run(dag_id, reply.run.run_id)
+
+    async def clear(self, dag_id: str, run_id: str, sel: dict[str, Any], only_failed: bool, user: str) -> list[str]:
+        await self.get_run(dag_id, run_id)
+        request = scheduler_pb2.ClearTaskInstancesRequest(
+            selection=_selection(dag_id, run_id, sel), only_failed=only_failed, requested_by=user
+        )
+        reply = await self._call(dag_id, "gateway.clear", lambda stub: stub.ClearTaskInstances(request, **self._opts()))
+        return list(reply.task_ids)
+
+    async def mark(self, dag_id: str, run_id: str, sel: dict[str, Any], state: Any, user: str) -> list[str]:
+        if state not in ("success", "failed"):
+            raise InvalidRequest('state must be "success" or "failed"')
+        await self.get_run(dag_id, run_id)
+        request = scheduler_pb2.MarkTaskInstancesRequest(
+            selection=_selection(dag_id, run_id, sel), state=state, requested_by=user
+        )
+        reply = await self._call(dag_id, "gateway.mark", lambda stub: stub.MarkTaskInstances(request, **self._opts()))
+        return list(reply.task_ids)
+
+    async def set_paused(self, dag_id: str, paused: Any, user: str) -> DagInfo:
+        if not isinstance(paused, bool):
+            raise InvalidRequest("is_paused must be true or false")
+        request = scheduler_pb2.SetPausedRequest(dag_id=dag_id, paused=paused, requested_by=user)
+        await self._call(dag_id, "gateway.set_paused", lambda stub: stub.SetPaused(request, **self._opts()))
+        return await self.get_dag(dag_id)
+
+    async def backfill(self, dag_id: str, start: Any, end: Any, conf: Any, user: str) -> dict[str, Any]:
+        if not isinstance(start, str) or not isinstance(end, str):
+            raise InvalidRequest("start and end are required, as ISO 8601 dates or times")
+        if conf is not None and not isinstance(conf, dict):
+            raise InvalidRequest("conf must be a JSON object")
+        request = scheduler_pb2.BackfillRequest(
+            dag_id=dag_id, start=start, end=end, conf_json=json.dumps(conf or {}), requested_by=user
+        )
+        reply = await self._call(dag_id, "gateway.backfill", lambda stub: stub.Backfill(request, **self._opts()))
+        return {"run_ids": [r.run_id for r in reply.runs], "skipped_existing": reply.skipped_existing}
 
     async def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int | None, offset: int) -> LogInfo:
         if offset < 0:
@@ -292,6 +338,18 @@ class Gateway:
             complete=reply.complete,
             try_number=number,
         )
+
+
+def _selection(dag_id: str, run_id: str, sel: dict[str, Any]) -> scheduler_pb2.TaskSelection:
+    task_ids = sel.get("task_ids") or []
+    if not isinstance(task_ids, list) or not all(isinstance(t, str) for t in task_ids):
+        raise InvalidRequest("task_ids must be a list of task ids")
+    flags = {k: sel.get(k, False) for k in ("include_upstream", "include_downstream")}
+    if not all(isinstance(v, bool) for v in flags.values()):
+        raise InvalidRequest("include_upstream and include_downstream must be true or false")
+    return scheduler_pb2.TaskSelection(
+        run=common_pb2.DagRunRef(dag_id=dag_id, run_id=run_id), task_ids=task_ids, **flags
+    )
 
 
 def _task_order(data: dict[str, Any]) -> list[str]:

@@ -180,9 +180,11 @@ async def run_exists(session: AsyncSession, dag_id: str, run_id: str, logical_da
 
 
 async def active_runs(session: AsyncSession, partition: str) -> Sequence[DagRun]:
+    # Runs of paused DAGs wait, as in Airflow: nothing of theirs is scheduled until unpaused.
     q = (
         select(DagRun)
-        .where(DagRun.partition == partition, DagRun.state.in_(ACTIVE_RUN_STATES))
+        .join(DagModel, DagModel.dag_id == DagRun.dag_id)
+        .where(DagRun.partition == partition, DagRun.state.in_(ACTIVE_RUN_STATES), DagModel.is_paused.is_(False))
         .order_by(DagRun.logical_date, DagRun.id)
     )
     return (await session.execute(q)).scalars().all()
@@ -282,4 +284,9 @@ def history_row(ti: TaskInstance) -> TaskInstanceHistory:
 
 async def lock_lease(session: AsyncSession, partition: str) -> PartitionLease | None:
     q = select(PartitionLease).where(PartitionLease.partition == partition).with_for_update()
+    return (await session.execute(q)).scalar_one_or_none()
+
+
+async def get_run(session: AsyncSession, dag_id: str, run_id: str) -> DagRun | None:
+    q = select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
     return (await session.execute(q)).scalar_one_or_none()

@@ -65,6 +65,16 @@ def dags_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _conf(raw: str) -> dict[str, Any]:
+    try:
+        conf = json.loads(raw)
+    except ValueError as e:
+        raise CliError(f"--conf is not valid JSON: {e}") from None
+    if not isinstance(conf, dict):
+        raise CliError('--conf must be a JSON object, like \'{"key": "value"}\'')
+    return conf
+
+
 def dags_trigger(args: argparse.Namespace) -> int:
     payload: dict[str, Any] = {}
     if args.conf is not None:
@@ -106,6 +116,72 @@ def _wait(args: argparse.Namespace, dag_id: str, run_id: str) -> int:
         if time.monotonic() > deadline:
             raise CliError(f"run {run_id} is still {run['state']} after {args.timeout:g} s")
         time.sleep(0.5)
+
+
+def dags_pause(args: argparse.Namespace) -> int:
+    paused = args.dags_command == "pause"
+    dag = _request(args, "PATCH", f"/dags/{_q(args.dag_id)}", json={"is_paused": paused})
+    print(f"{dag['dag_id']} is {'paused' if dag['is_paused'] else 'active'}")
+    return 0
+
+
+def dags_backfill(args: argparse.Namespace) -> int:
+    payload: dict[str, Any] = {"start": args.start, "end": args.end}
+    if args.conf is not None:
+        payload["conf"] = _conf(args.conf)
+    result = _request(args, "POST", f"/dags/{_q(args.dag_id)}/backfill", json=payload)
+    run_ids: list[str] = result["run_ids"]
+    print(f"backfill of {args.dag_id}: {len(run_ids)} run(s) created, {result['skipped_existing']} already existed")
+    if not args.wait or not run_ids:
+        return 0
+    deadline = time.monotonic() + args.timeout
+    pending = set(run_ids)
+    failed: list[str] = []
+    last = ""
+    while pending:
+        runs = _request(args, "GET", f"/dags/{_q(args.dag_id)}/runs", params={"limit": 1000})["runs"]
+        states = {r["run_id"]: r["state"] for r in runs if r["run_id"] in pending}
+        for run_id, state in states.items():
+            if state in TERMINAL:
+                pending.discard(run_id)
+                if state == "failed":
+                    failed.append(run_id)
+        done = len(run_ids) - len(pending)
+        line = f"  {done}/{len(run_ids)} runs done ({len(failed)} failed)"
+        if line != last:
+            print(line, flush=True)
+            last = line
+        if pending and time.monotonic() > deadline:
+            raise CliError(f"backfill still has {len(pending)} run(s) going after {args.timeout:g} s")
+        if pending:
+            time.sleep(0.5)
+    if failed:
+        raise CliError(f"backfill finished with {len(failed)} failed run(s): {', '.join(sorted(failed)[:5])}")
+    return 0
+
+
+def _selection(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "task_ids": args.task or [],
+        "include_upstream": args.upstream,
+        "include_downstream": args.downstream,
+    }
+
+
+def tasks_clear(args: argparse.Namespace) -> int:
+    body = {**_selection(args), "only_failed": args.only_failed}
+    path = f"/dags/{_q(args.dag_id)}/runs/{_q(args.run_id)}/clear"
+    cleared = _request(args, "POST", path, json=body)["task_ids"]
+    print(f"cleared {len(cleared)} task instance(s): {', '.join(cleared) or '-'}")
+    return 0
+
+
+def tasks_mark(args: argparse.Namespace) -> int:
+    body = {**_selection(args), "state": args.state}
+    path = f"/dags/{_q(args.dag_id)}/runs/{_q(args.run_id)}/mark"
+    marked = _request(args, "POST", path, json=body)["task_ids"]
+    print(f"marked {len(marked)} task instance(s) {args.state}: {', '.join(marked) or '-'}")
+    return 0
 
 
 def runs_list(args: argparse.Namespace) -> int:
@@ -160,6 +236,19 @@ def register(sub: Any) -> None:
     p.add_argument("--timeout", type=float, default=3600, help="with --wait: give up after this many seconds")
     p.set_defaults(handler=_guard(dags_trigger))
 
+    for name in ("pause", "unpause"):
+        p = dags.add_parser(name, parents=[server], help=f"{name} a DAG's scheduling")
+        p.add_argument("dag_id")
+        p.set_defaults(handler=_guard(dags_pause))
+    p = dags.add_parser("backfill", parents=[server], help="create runs for past intervals")
+    p.add_argument("dag_id")
+    p.add_argument("--start", required=True, help="first logical date (ISO 8601)")
+    p.add_argument("--end", required=True, help="last logical date (ISO 8601), inclusive")
+    p.add_argument("--conf", help="run configuration as a JSON object")
+    p.add_argument("--wait", action="store_true", help="show progress until every run has ended")
+    p.add_argument("--timeout", type=float, default=24 * 3600)
+    p.set_defaults(handler=_guard(dags_backfill))
+
     runs = sub.add_parser("runs", help="DAG runs").add_subparsers(dest="runs_command", required=True)
     p = runs.add_parser("list", parents=[server], help="recent runs of a DAG")
     p.add_argument("dag_id")
@@ -174,3 +263,16 @@ def register(sub: Any) -> None:
     p.add_argument("--try", dest="try_number", type=int, help="try number (default: the latest)")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing until the try ends")
     p.set_defaults(handler=_guard(tasks_logs))
+
+    selection = argparse.ArgumentParser(add_help=False)
+    selection.add_argument("dag_id")
+    selection.add_argument("run_id")
+    selection.add_argument("--task", "-t", action="append", help="a task id (repeat; default: every task)")
+    selection.add_argument("--upstream", action="store_true", help="also the tasks upstream of those")
+    selection.add_argument("--downstream", action="store_true", help="also the tasks downstream of those")
+    p = tasks.add_parser("clear", parents=[server, selection], help="run task instances again")
+    p.add_argument("--only-failed", action="store_true", help="only failed and upstream_failed ones")
+    p.set_defaults(handler=_guard(tasks_clear))
+    p = tasks.add_parser("mark", parents=[server, selection], help="set task instances to success or failed")
+    p.add_argument("--state", required=True, choices=["success", "failed"])
+    p.set_defaults(handler=_guard(tasks_mark))

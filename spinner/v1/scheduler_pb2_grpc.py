@@ -50,6 +50,26 @@ class SchedulerServiceStub:
                 request_serializer=spinner_dot_v1_dot_scheduler__pb2.GetSchedulerStatusRequest.SerializeToString,
                 response_deserializer=spinner_dot_v1_dot_scheduler__pb2.SchedulerStatus.FromString,
                 _registered_method=True)
+        self.ClearTaskInstances = channel.unary_unary(
+                '/spinner.v1.SchedulerService/ClearTaskInstances',
+                request_serializer=spinner_dot_v1_dot_scheduler__pb2.ClearTaskInstancesRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_scheduler__pb2.ClearTaskInstancesResponse.FromString,
+                _registered_method=True)
+        self.MarkTaskInstances = channel.unary_unary(
+                '/spinner.v1.SchedulerService/MarkTaskInstances',
+                request_serializer=spinner_dot_v1_dot_scheduler__pb2.MarkTaskInstancesRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_scheduler__pb2.MarkTaskInstancesResponse.FromString,
+                _registered_method=True)
+        self.SetPaused = channel.unary_unary(
+                '/spinner.v1.SchedulerService/SetPaused',
+                request_serializer=spinner_dot_v1_dot_scheduler__pb2.SetPausedRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_scheduler__pb2.SetPausedResponse.FromString,
+                _registered_method=True)
+        self.Backfill = channel.unary_unary(
+                '/spinner.v1.SchedulerService/Backfill',
+                request_serializer=spinner_dot_v1_dot_scheduler__pb2.BackfillRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_scheduler__pb2.BackfillResponse.FromString,
+                _registered_method=True)
 
 
 class SchedulerServiceServicer:
@@ -76,6 +96,33 @@ class SchedulerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ClearTaskInstances(self, request, context):
+        """Resets task instances so they run again (a new try each).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkTaskInstances(self, request, context):
+        """Sets task instances to success or failed; running ones are told to stop.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPaused(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Backfill(self, request, context):
+        """Creates one run per schedule interval in [start, end]; the loop runs them within max_active_runs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SchedulerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -93,6 +140,26 @@ def add_SchedulerServiceServicer_to_server(servicer, server):
                     servicer.GetStatus,
                     request_deserializer=spinner_dot_v1_dot_scheduler__pb2.GetSchedulerStatusRequest.FromString,
                     response_serializer=spinner_dot_v1_dot_scheduler__pb2.SchedulerStatus.SerializeToString,
+            ),
+            'ClearTaskInstances': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClearTaskInstances,
+                    request_deserializer=spinner_dot_v1_dot_scheduler__pb2.ClearTaskInstancesRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_scheduler__pb2.ClearTaskInstancesResponse.SerializeToString,
+            ),
+            'MarkTaskInstances': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkTaskInstances,
+                    request_deserializer=spinner_dot_v1_dot_scheduler__pb2.MarkTaskInstancesRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_scheduler__pb2.MarkTaskInstancesResponse.SerializeToString,
+            ),
+            'SetPaused': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPaused,
+                    request_deserializer=spinner_dot_v1_dot_scheduler__pb2.SetPausedRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_scheduler__pb2.SetPausedResponse.SerializeToString,
+            ),
+            'Backfill': grpc.unary_unary_rpc_method_handler(
+                    servicer.Backfill,
+                    request_deserializer=spinner_dot_v1_dot_scheduler__pb2.BackfillRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_scheduler__pb2.BackfillResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -177,6 +244,114 @@ class SchedulerService:
             '/spinner.v1.SchedulerService/GetStatus',
             spinner_dot_v1_dot_scheduler__pb2.GetSchedulerStatusRequest.SerializeToString,
             spinner_dot_v1_dot_scheduler__pb2.SchedulerStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClearTaskInstances(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.SchedulerService/ClearTaskInstances',
+            spinner_dot_v1_dot_scheduler__pb2.ClearTaskInstancesRequest.SerializeToString,
+            spinner_dot_v1_dot_scheduler__pb2.ClearTaskInstancesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkTaskInstances(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.SchedulerService/MarkTaskInstances',
+            spinner_dot_v1_dot_scheduler__pb2.MarkTaskInstancesRequest.SerializeToString,
+            spinner_dot_v1_dot_scheduler__pb2.MarkTaskInstancesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPaused(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.SchedulerService/SetPaused',
+            spinner_dot_v1_dot_scheduler__pb2.SetPausedRequest.SerializeToString,
+            spinner_dot_v1_dot_scheduler__pb2.SetPausedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Backfill(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.SchedulerService/Backfill',
+            spinner_dot_v1_dot_scheduler__pb2.BackfillRequest.SerializeToString,
+            spinner_dot_v1_dot_scheduler__pb2.BackfillResponse.FromString,
             options,
             channel_credentials,
             insecure,

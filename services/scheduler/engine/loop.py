@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from opentelemetry import trace
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.scheduler import queries
+from services.scheduler.engine.actions import Actions
 from services.scheduler.engine.leases import Lease, LeaseLost
 from services.scheduler.engine.processing import DagProcessor
 from services.scheduler.engine.scheduling import QueuedTask, SchedulingEngine
@@ -26,6 +27,7 @@ from spinner.snapshots import current_snapshot
 from spinner.telemetry import attached, context_from_traceparent
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Submitter(Protocol):
@@ -59,6 +61,7 @@ class PartitionScheduler:
         poll_interval: float,
         tracer: trace.Tracer,
         clock: Callable[[], dt.datetime],
+        actions: Actions | None = None,
     ) -> None:
         self.partition = partition
         self._sessions = sessions
@@ -72,6 +75,7 @@ class PartitionScheduler:
         self._tracer = tracer
         self._clock = clock
         self.waker = Waker()
+        self.actions = actions or Actions(partition, engine, clock)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Loops until `stop`; a failed iteration is logged and retried, never fatal."""
@@ -185,6 +189,14 @@ class PartitionScheduler:
         self.waker.wake()
         await self._bus.publish(events.RUN_TRIGGERED, {"dag_id": dag_id, "run_id": run.run_id})
         return run
+
+    async def act(self, action: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Runs a person's action in a fenced transaction, then wakes the loop."""
+        async with transaction(self._sessions) as session:
+            await self.lease.hold(session)
+            result = await action(session)
+        self.waker.wake()
+        return result
 
     async def status(self) -> Status:
         async with self._sessions() as session:

@@ -104,7 +104,7 @@ class SchedulingEngine:
 
     # --- serialized DAG cache ----------------------------------------------------------
 
-    async def _load(self, session: AsyncSession, dag_ids: Sequence[str]) -> dict[str, CachedDag]:
+    async def load(self, session: AsyncSession, dag_ids: Sequence[str]) -> dict[str, CachedDag]:
         """Serialized DAGs by id; deserialized again only when their hash changed."""
         hashes = await queries.serialized_hashes(session, dag_ids)
         stale = [d for d, h in hashes.items() if d not in self._dags or self._dags[d].dag_hash != h]
@@ -117,7 +117,7 @@ class SchedulingEngine:
         return {d: self._dags[d] for d in hashes if d in self._dags}
 
     async def _load_dags(self, session: AsyncSession, dag_ids: Sequence[str]) -> dict[str, SerializedDAG]:
-        return {d: c.dag for d, c in (await self._load(session, dag_ids)).items()}
+        return {d: c.dag for d, c in (await self.load(session, dag_ids)).items()}
 
     # --- runs ------------------------------------------------------------------------
 
@@ -243,7 +243,7 @@ class SchedulingEngine:
         runs = await queries.active_runs(session, self.partition)
         if not runs:
             return []
-        dags = await self._load(session, [r.dag_id for r in runs])
+        dags = await self.load(session, [r.dag_id for r in runs])
         tis_by_run: dict[tuple[str, str], dict[str, TaskInstance]] = defaultdict(dict)
         for ti in await queries.task_instances_of(session, runs):
             tis_by_run[(ti.dag_id, ti.run_id)][ti.task_id] = ti
@@ -271,6 +271,10 @@ class SchedulingEngine:
                 run.state, run.start_date = "running", now
                 running_runs[run.dag_id] += 1
             tis = tis_by_run[(run.dag_id, run.run_id)]
+            run_timeout = sdag.dagrun_timeout
+            if run_timeout and run.start_date and now - run.start_date > run_timeout:
+                await self._time_out(session, run, tis, run_timeout, now)
+                continue
             self._decide(run, cached, tis, now, session)
             if all(ti.state in TERMINAL for ti in tis.values()):
                 failed = any(tis[t].state in ("failed", "upstream_failed") for t in cached.leaves if t in tis)
@@ -306,6 +310,24 @@ class SchedulingEngine:
             )
         await session.flush()
         return queued
+
+    async def _time_out(
+        self,
+        session: AsyncSession,
+        run: DagRun,
+        tis: dict[str, TaskInstance],
+        limit: dt.timedelta,
+        now: dt.datetime,
+    ) -> None:
+        """The run took longer than dagrun_timeout: it fails and what has not ended is skipped."""
+        reason = f"The run passed its dagrun_timeout of {limit.total_seconds():g} s"
+        for ti in tis.values():
+            if ti.state not in TERMINAL:
+                await queries.guarded_set_state(
+                    session, ti, expected_state=ti.state, values={"state": "skipped", "end_date": now, "error": reason}
+                )
+        run.state, run.end_date = "failed", now
+        log.info("run %s of %s failed: %s", run.run_id, run.dag_id, reason)
 
     def _decide(
         self,
@@ -355,7 +377,7 @@ class SchedulingEngine:
         stale = await queries.queued_before(session, self.partition, now - self._resubmit_after)
         if stale:
             runs = {(r.dag_id, r.run_id): r for r in await queries.active_runs(session, self.partition)}
-            dags = await self._load(session, [t.dag_id for t in stale])
+            dags = await self.load(session, [t.dag_id for t in stale])
             for ti in stale:
                 run, cached = runs.get((ti.dag_id, ti.run_id)), dags.get(ti.dag_id)
                 if run is None or cached is None or ti.task_id not in cached.dag.tasks:

@@ -1,0 +1,181 @@
+"""What people do to runs, carried out by the partition's scheduler: clear, mark, pause, backfill.
+
+Each runs inside the scheduler's fenced transaction, and each state change is a guarded
+update on the state and try the action saw, so a race with the executor or the loop
+neither loses nor doubles a try.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.scheduler import queries
+from services.scheduler.engine.scheduling import (
+    CachedDag,
+    DagNotFound,
+    InvalidTrigger,
+    SchedulingEngine,
+)
+from spinner.db.models import DagModel, DagRun, TaskInstance
+
+MAX_BACKFILL_RUNS = 1000
+ENDED = ("success", "failed", "skipped", "upstream_failed")
+
+
+@dataclass(frozen=True)
+class Selection:
+    dag_id: str
+    run_id: str
+    task_ids: Sequence[str]
+    include_upstream: bool
+    include_downstream: bool
+
+
+def _closure(cached: CachedDag, start: Iterable[str], upstream: bool, downstream: bool) -> set[str]:
+    chosen = set(start)
+    todo = list(chosen)
+    while todo:
+        task = cached.dag.tasks[todo.pop()]
+        nxt: set[str] = set()
+        if upstream:
+            nxt |= set(task.upstream_task_ids)
+        if downstream:
+            nxt |= set(task.downstream_task_ids)
+        for t in nxt - chosen:
+            if t in cached.dag.tasks:
+                chosen.add(t)
+                todo.append(t)
+    return chosen
+
+
+class Actions:
+    def __init__(self, partition: str, engine: SchedulingEngine, clock: Callable[[], dt.datetime]) -> None:
+        self.partition = partition
+        self._engine = engine
+        self._clock = clock
+
+    async def _dag(self, session: AsyncSession, dag_id: str) -> tuple[DagModel, CachedDag]:
+        model = await queries.get_active_dag(session, self.partition, dag_id)
+        cached = (await self._engine.load(session, [dag_id])).get(dag_id)
+        if model is None or cached is None:
+            raise DagNotFound(f"DAG '{dag_id}' not found in partition {self.partition}")
+        return model, cached
+
+    async def _select(self, session: AsyncSession, sel: Selection) -> tuple[DagRun, dict[str, TaskInstance], CachedDag]:
+        _, cached = await self._dag(session, sel.dag_id)
+        run = await queries.get_run(session, sel.dag_id, sel.run_id)
+        if run is None:
+            raise DagNotFound(f"run '{sel.run_id}' of DAG '{sel.dag_id}' not found")
+        unknown = sorted(set(sel.task_ids) - set(cached.dag.tasks))
+        if unknown:
+            raise InvalidTrigger(f"DAG '{sel.dag_id}' has no task(s) {', '.join(unknown)}")
+        wanted = _closure(cached, sel.task_ids or cached.dag.tasks, sel.include_upstream, sel.include_downstream)
+        tis = {ti.task_id: ti for ti in await queries.task_instances_of(session, [run]) if ti.task_id in wanted}
+        return run, tis, cached
+
+    async def clear(self, session: AsyncSession, sel: Selection, only_failed: bool) -> list[str]:
+        """Sets the chosen tries back to none, with their retries renewed; the run runs again."""
+        run, tis, cached = await self._select(session, sel)
+        cleared = []
+        for ti in sorted(tis.values(), key=lambda t: t.task_id):
+            if ti.state is None or (only_failed and ti.state not in ("failed", "upstream_failed")):
+                continue
+            retries = cached.dag.tasks[ti.task_id].retries  # as Airflow: a cleared task gets its retries again
+            if await queries.guarded_set_state(
+                session,
+                ti,
+                expected_state=ti.state,
+                values={
+                    "state": None, "end_date": None, "start_date": None, "duration": None, "queued_at": None,
+                    "next_retry_at": None, "error": "", "max_tries": ti.try_number + retries,
+                },
+            ):  # fmt: skip
+                cleared.append(ti.task_id)
+        if cleared and run.state in ("success", "failed"):
+            run.state, run.end_date = "queued", None
+        await session.flush()
+        return cleared
+
+    async def mark(self, session: AsyncSession, sel: Selection, state: str) -> list[str]:
+        if state not in ("success", "failed"):
+            raise InvalidTrigger(f"state must be success or failed, not {state!r}")
+        run, tis, _ = await self._select(session, sel)
+        now = self._clock()
+        marked = []
+        for ti in sorted(tis.values(), key=lambda t: t.task_id):
+            if ti.state == state:
+                continue
+            if await queries.guarded_set_state(
+                session, ti, expected_state=ti.state,
+                values={"state": state, "end_date": now, "start_date": ti.start_date or now,
+                        "error": f"marked {state} by a person" if state == "failed" else ti.error},
+            ):  # fmt: skip
+                marked.append(ti.task_id)
+        if marked and run.state in ("success", "failed"):
+            run.state, run.end_date = "running", None  # the loop decides the run's end again
+        await session.flush()
+        return marked
+
+    async def set_paused(self, session: AsyncSession, dag_id: str, paused: bool) -> bool:
+        model, _ = await self._dag(session, dag_id)
+        model.is_paused = paused
+        await session.flush()
+        return paused
+
+    async def backfill(
+        self, session: AsyncSession, dag_id: str, start: str, end: str, conf_json: str, requested_by: str
+    ) -> tuple[list[str], int]:
+        model, cached = await self._dag(session, dag_id)
+        try:
+            first, last = (_parse_time(v) for v in (start, end))
+        except ValueError as e:
+            raise InvalidTrigger(str(e)) from None
+        if last < first:
+            raise InvalidTrigger("backfill end is before its start")
+        try:
+            conf = json.loads(conf_json) if conf_json.strip() else {}
+        except ValueError as e:
+            raise InvalidTrigger(f"conf is not valid JSON: {e}") from None
+        if not isinstance(conf, dict):
+            raise InvalidTrigger("conf must be a JSON object")
+        timetable = cached.dag.timetable
+        if not timetable.periodic:
+            raise InvalidTrigger(f"DAG '{dag_id}' has no periodic schedule to backfill")
+        now = self._clock()
+        created: list[str] = []
+        skipped = 0
+        interval = timetable.next_dagrun_info(last_data_interval_end=None, start_date=first, catchup=True, now=now)
+        while interval is not None and interval.start <= last:
+            if len(created) + skipped >= MAX_BACKFILL_RUNS:
+                raise InvalidTrigger(f"a backfill may create at most {MAX_BACKFILL_RUNS} runs; narrow the range")
+            run_id = f"backfill__{interval.start.isoformat()}"
+            if await queries.run_exists(session, dag_id, run_id, interval.start):
+                skipped += 1
+            else:
+                session.add(
+                    DagRun(
+                        dag_id=dag_id, run_id=run_id, run_type="backfill", state="queued", logical_date=interval.start,
+                        data_interval_start=interval.start, data_interval_end=interval.end, conf=conf,
+                        partition=self.partition, bundle_version=model.bundle_version, triggered_by=requested_by,
+                        created_at=now,
+                    )
+                )  # fmt: skip
+                created.append(run_id)
+            interval = timetable.next_dagrun_info(
+                last_data_interval_end=interval.end, start_date=first, catchup=True, now=now
+            )
+        await session.flush()
+        return created, skipped
+
+
+def _parse_time(value: str) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 date or time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
