@@ -128,6 +128,16 @@ async def backfill(request: Request) -> Response:
     return JSONResponse(result, status_code=201)
 
 
+async def list_pools(request: Request) -> Response:
+    return JSONResponse({"pools": await _gw(request).pools()})
+
+
+async def put_pool(request: Request) -> Response:
+    body = await _body(request, {"slots", "description"})
+    pool = await _gw(request).set_pool(request.path_params["name"], body.get("slots"), body.get("description"))
+    return JSONResponse(pool)
+
+
 async def get_run(request: Request) -> Response:
     p = request.path_params
     return JSONResponse(to_json(await _gw(request).get_run(p["dag_id"], p["run_id"])))
@@ -232,6 +242,8 @@ def create_app(gateway: Gateway) -> Starlette:
         Route(f"{api}/dags/{{dag_id}}/runs/{{run_id}}/tasks", list_tasks),
         Route(f"{api}/dags/{{dag_id}}/runs/{{run_id}}/tasks/{{task_id}}/logs", task_log),
         Route(f"{api}/import-errors", import_errors),
+        Route(f"{api}/pools", list_pools),
+        Route(f"{api}/pools/{{name}}", put_pool, methods=["PUT"]),
         Route("/", index),
         Route("/dags/{dag_id}", dag_page),
         Route("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/log", log_page),

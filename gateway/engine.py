@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gateway import queries
 from gateway.errors import InvalidRequest, NotFound, Unavailable, from_rpc_error
 from spinner.db.models import DagModel, DagRun, TaskInstance
+from spinner.sdk.dag import ID_RE
 from spinner.telemetry import inject_metadata
 from spinner.v1 import common_pb2, logs_pb2, logs_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
 
@@ -229,6 +230,23 @@ class Gateway:
             }
             for e in rows
         ]
+
+    async def pools(self) -> list[dict[str, Any]]:
+        async with self._sessions() as s:
+            rows = await queries.pools(s)
+        return [{"name": p.name, "slots": p.slots, "used": used, "description": p.description} for p, used in rows]
+
+    async def set_pool(self, name: str, slots: Any, description: Any) -> dict[str, Any]:
+        """Pools are platform configuration, not partition state: the gateway writes them itself."""
+        if not ID_RE.match(name):
+            raise InvalidRequest("pool names are 1-250 letters, digits, '_', '-' or '.'")
+        if not isinstance(slots, int) or isinstance(slots, bool) or slots < 0:
+            raise InvalidRequest("slots must be a whole number, 0 or more")
+        if description is not None and not isinstance(description, str):
+            raise InvalidRequest("description must be a string")
+        async with self._sessions() as s, s.begin():
+            await queries.upsert_pool(s, name, slots, description or "")
+        return next(p for p in await self.pools() if p["name"] == name)
 
     # --- actions -----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from spinner.db.models import (
     DagRun,
     ImportError_,
     PartitionLease,
+    Pool,
     SerializedDagModel,
     TaskInstance,
     TaskInstanceHistory,
@@ -104,3 +105,26 @@ async def lease_address(session: AsyncSession, partition: str, now: dt.datetime)
     q = select(PartitionLease.address).where(PartitionLease.partition == partition, PartitionLease.expires_at >= now)
     value = (await session.execute(q)).scalar_one_or_none()
     return str(value) if value else None
+
+
+async def pools(session: AsyncSession) -> list[tuple[Pool, int]]:
+    """Every pool with the number of its slots in use."""
+    used = dict(
+        (
+            await session.execute(
+                select(TaskInstance.pool, func.count())
+                .where(TaskInstance.state.in_(("queued", "running")))
+                .group_by(TaskInstance.pool)
+            )
+        ).all()
+    )
+    rows = (await session.execute(select(Pool).order_by(Pool.name))).scalars().all()
+    return [(p, int(used.get(p.name, 0))) for p in rows]
+
+
+async def upsert_pool(session: AsyncSession, name: str, slots: int, description: str) -> None:
+    pool = await session.get(Pool, name)
+    if pool is None:
+        session.add(Pool(name=name, slots=slots, description=description))
+    else:
+        pool.slots, pool.description = slots, description

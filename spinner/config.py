@@ -102,6 +102,13 @@ class SchedulerSettings(CommonSettings):
     lease_seconds: float = Field(default=15.0, gt=0)
     parse_timeout: float = Field(default=30.0, gt=0)
     heartbeat_timeout: float = Field(default=60.0, gt=0, description="seconds without a runner heartbeat")
+    max_running_tasks: int = Field(
+        default=0, ge=0, description="queued+running tries in the partition at once; 0: the tier's default"
+    )
+
+    def running_task_limit(self, tier: int) -> int:
+        """Tier 1 (most important) gets the most room; lower tiers are held tighter."""
+        return self.max_running_tasks or {1: 1024, 2: 512, 3: 256}.get(tier, 256)
 
 
 class ExecutorSettings(CommonSettings):

@@ -53,7 +53,12 @@ async def serve(
         # The address is known once the server has bound its port (port 0 picks a free one).
         lease=Lease(settings.partition, holder, "", ttl=settings.lease_seconds, clock=utcnow),
         processor=DagProcessor(settings.partition, parse_timeout=settings.parse_timeout, clock=utcnow),
-        engine=SchedulingEngine(settings.partition, clock=utcnow, heartbeat_timeout=settings.heartbeat_timeout),
+        engine=SchedulingEngine(
+            settings.partition,
+            clock=utcnow,
+            heartbeat_timeout=settings.heartbeat_timeout,
+            max_running_tasks=settings.running_task_limit(partition_tier(settings.partition)),
+        ),
         submitter=GrpcSubmitter(executor_channel),
         bus=bus,
         snapshot_root=settings.snapshot_root,

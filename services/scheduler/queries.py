@@ -16,6 +16,7 @@ from spinner.db.models import (
     DagRun,
     ImportError_,
     PartitionLease,
+    Pool,
     SerializedDagModel,
     TaskInstance,
     TaskInstanceHistory,
@@ -290,3 +291,36 @@ async def lock_lease(session: AsyncSession, partition: str) -> PartitionLease | 
 async def get_run(session: AsyncSession, dag_id: str, run_id: str) -> DagRun | None:
     q = select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
     return (await session.execute(q)).scalar_one_or_none()
+
+
+# --- limits -----------------------------------------------------------------------------
+
+
+async def active_try_count(session: AsyncSession, partition: str) -> int:
+    q = (
+        select(func.count())
+        .select_from(TaskInstance)
+        .where(TaskInstance.partition == partition, TaskInstance.state.in_(("queued", "running")))
+    )
+    return int((await session.execute(q)).scalar_one())
+
+
+async def lock_pools(session: AsyncSession, names: Iterable[str]) -> dict[str, int]:
+    """Slots of the named pools, their rows locked in name order so concurrent schedulers queue up."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    q = select(Pool.name, Pool.slots).where(Pool.name.in_(wanted)).order_by(Pool.name).with_for_update()
+    return {row[0]: int(row[1]) for row in (await session.execute(q)).all()}
+
+
+async def pool_occupancy(session: AsyncSession, names: Iterable[str]) -> dict[str, int]:
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    q = (
+        select(TaskInstance.pool, func.count())
+        .where(TaskInstance.pool.in_(wanted), TaskInstance.state.in_(("queued", "running")))
+        .group_by(TaskInstance.pool)
+    )
+    return {row[0]: int(row[1]) for row in (await session.execute(q)).all()}

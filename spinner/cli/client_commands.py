@@ -184,6 +184,22 @@ def tasks_mark(args: argparse.Namespace) -> int:
     return 0
 
 
+def pools_list(args: argparse.Namespace) -> int:
+    pools = _request(args, "GET", "/pools")["pools"]
+    rows = [[p["name"], str(p["slots"]), str(p["used"]), p["description"]] for p in pools]
+    print(_table(rows, ["pool", "slots", "used", "description"]))
+    return 0
+
+
+def pools_set(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"slots": args.slots}
+    if args.description is not None:
+        body["description"] = args.description
+    pool = _request(args, "PUT", f"/pools/{_q(args.name)}", json=body)
+    print(f"pool {pool['name']}: {pool['slots']} slots ({pool['used']} in use)")
+    return 0
+
+
 def runs_list(args: argparse.Namespace) -> int:
     runs = _request(args, "GET", f"/dags/{_q(args.dag_id)}/runs", params={"limit": args.limit})["runs"]
     rows = [[r["run_id"], r["state"], r["run_type"], r["logical_date"] or "", r["end_date"] or ""] for r in runs]
@@ -248,6 +264,15 @@ def register(sub: Any) -> None:
     p.add_argument("--wait", action="store_true", help="show progress until every run has ended")
     p.add_argument("--timeout", type=float, default=24 * 3600)
     p.set_defaults(handler=_guard(dags_backfill))
+
+    pools = sub.add_parser("pools", help="slots shared by tasks").add_subparsers(dest="pools_command", required=True)
+    p = pools.add_parser("list", parents=[server], help="pools and their use")
+    p.set_defaults(handler=_guard(pools_list))
+    p = pools.add_parser("set", parents=[server], help="create a pool or change its slots")
+    p.add_argument("name")
+    p.add_argument("slots", type=int)
+    p.add_argument("--description")
+    p.set_defaults(handler=_guard(pools_set))
 
     runs = sub.add_parser("runs", help="DAG runs").add_subparsers(dest="runs_command", required=True)
     p = runs.add_parser("list", parents=[server], help="recent runs of a DAG")

@@ -152,6 +152,7 @@ class TaskInstance(Base):
     __table_args__ = (
         Index("ix_task_instance_state", "state"),
         Index("ix_task_instance_partition_state", "partition", "state"),
+        Index("ix_task_instance_pool_state", "pool", "state"),
     )
 
     dag_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
@@ -172,6 +173,18 @@ class TaskInstance(Base):
     pid: Mapped[int | None] = mapped_column(Integer)
     executor: Mapped[str] = mapped_column(String(200), default="")
     error: Mapped[str] = mapped_column(Text, default="")
+    pool: Mapped[str] = mapped_column(String(250), default="default_pool", server_default="default_pool")
+    priority_weight: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class Pool(Base):
+    """A named number of slots shared by every partition; each queued or running try holds one."""
+
+    __tablename__ = "pool"
+
+    name: Mapped[str] = mapped_column(String(250), primary_key=True)
+    slots: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text, default="")
 
 
 class TaskInstanceHistory(Base):

@@ -95,8 +95,10 @@ class SchedulingEngine:
         clock: Callable[[], dt.datetime],
         heartbeat_timeout: float,
         resubmit_after: float = 15.0,
+        max_running_tasks: int = 1024,
     ) -> None:
         self.partition = partition
+        self._max_running = max_running_tasks
         self._clock = clock
         self._heartbeat_timeout = dt.timedelta(seconds=heartbeat_timeout)
         self._resubmit_after = dt.timedelta(seconds=resubmit_after)
@@ -286,9 +288,25 @@ class SchedulingEngine:
         # Highest priority first, then oldest run: deterministic, so concurrent limits are fair.
         candidates.sort(key=lambda c: (-c[2].dag.tasks[c[1].task_id].priority_weight, c[0].logical_date, c[1].task_id))
         queued: list[QueuedTask] = []
+        room = self._max_running - await queries.active_try_count(session, self.partition) if candidates else 0
+        # Pools are shared by every partition: lock their rows, then count, in this transaction.
+        pool_names = {c[1].pool for c in candidates}
+        slots = await queries.lock_pools(session, pool_names)
+        used = await queries.pool_occupancy(session, pool_names)
         for run, ti, cached in candidates:
+            if room <= 0:
+                break
             if active_tasks[run.dag_id] >= cached.dag.max_active_tasks:
                 continue
+            if ti.pool not in slots:
+                ti.state, ti.end_date = "failed", now
+                ti.error = f"Pool '{ti.pool}' does not exist; create it (spinner pools set) or fix the task's pool"
+                session.add(queries.history_row(ti))
+                continue
+            if used.get(ti.pool, 0) >= slots[ti.pool]:
+                continue
+            used[ti.pool] = used.get(ti.pool, 0) + 1
+            room -= 1
             task = cached.dag.tasks[ti.task_id]
             ti.state, ti.try_number, ti.queued_at = "queued", ti.try_number + 1, now
             ti.start_date = ti.end_date = ti.duration = None
@@ -352,6 +370,8 @@ class SchedulingEngine:
                     try_number=0,
                     max_tries=task.retries,
                     operator=task.operator,
+                    pool=task.pool,
+                    priority_weight=task.priority_weight,
                     hostname="",
                     executor="",
                     error="",

@@ -124,3 +124,42 @@ async def test_import_errors_listing(site: Site) -> None:
     body = (await site.client.get("/api/v1/import-errors")).json()
     assert body["import_errors"][0]["filename"] == "a/b.py"
     assert "SyntaxError" in body["import_errors"][0]["stacktrace"]
+
+
+async def test_pools_can_be_listed_and_set(site: Site) -> None:
+    pools = (await site.client.get("/api/v1/pools")).json()["pools"]
+    assert pools == [{"name": "default_pool", "slots": 128, "used": 0, "description": "Default pool"}]
+    r = await site.client.put("/api/v1/pools/gpu", json={"slots": 2, "description": "two GPUs"})
+    assert r.status_code == 200 and r.json() == {"name": "gpu", "slots": 2, "used": 0, "description": "two GPUs"}
+    for bad in ({"slots": -1}, {"slots": "many"}, {"slots": True}, {"slots": 1, "colour": "red"}):
+        r = await site.client.put("/api/v1/pools/gpu", json=bad)
+        assert r.status_code == 400, bad
+    r = await site.client.put("/api/v1/pools/bad%20name", json={"slots": 1})
+    assert r.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "message"),
+    [
+        ("POST", "/api/v1/dags/dag_0/runs/manual__1/clear", {"task_ids": "extract"}, "task_ids must be a list"),
+        ("POST", "/api/v1/dags/dag_0/runs/manual__1/clear", {"only_failed": "yes"}, "only_failed must be"),
+        ("POST", "/api/v1/dags/dag_0/runs/manual__1/mark", {"state": "maybe"}, "state must be"),
+        ("PATCH", "/api/v1/dags/dag_0", {"is_paused": "no"}, "is_paused must be true or false"),
+        ("PATCH", "/api/v1/dags/dag_0", {}, "nothing to change"),
+        ("POST", "/api/v1/dags/dag_0/backfill", {"start": "2026-01-01"}, "start and end are required"),
+    ],
+)
+async def test_malformed_actions_are_400(
+    site: Site, method: str, path: str, body: dict[str, object], message: str
+) -> None:
+    r = await site.client.request(method, path, json=body)
+    assert r.status_code == 400 and message in r.json()["error"]["message"]
+
+
+async def test_actions_on_unknown_things_are_404_and_without_scheduler_503(site: Site) -> None:
+    r = await site.client.post("/api/v1/dags/dag_0/runs/nope/clear", json={})
+    assert r.status_code == 404
+    r = await site.client.patch("/api/v1/dags/nope", json={"is_paused": True})
+    assert r.status_code == 404
+    r = await site.client.patch("/api/v1/dags/dag_0", json={"is_paused": True})
+    assert r.status_code == 503 and "no scheduler" in r.json()["error"]["message"]

@@ -137,8 +137,14 @@ class Stack:
 
 @pytest.fixture
 async def stack(
-    db_url: str, engine: object, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+    request: pytest.FixtureRequest,
+    db_url: str,
+    engine: object,
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
 ) -> AsyncIterator[Stack]:
+    marker = request.node.get_closest_marker("scheduler_settings")
+    extra = dict(marker.kwargs) if marker else {}
     repo = tmp_path / "repo"
     (repo / PARTITION).mkdir(parents=True)
     shutil.copytree(Path(__file__).parents[3] / "examples" / "dags" / "plugins", repo / "plugins")
@@ -168,6 +174,7 @@ async def stack(
             port=0,
             executor_address=addresses["executor"],
             **common,  # type: ignore[arg-type]
+            **extra,
         )
         scheduler_stop = asyncio.Event()
         scheduler_task = asyncio.create_task(
