@@ -100,7 +100,8 @@ class SchedulerSettings(CommonSettings):
     port: int = 0  # 0: any free port; the chosen address is written to the lease row
     executor_address: str = "127.0.0.1:50052"
     lease_seconds: float = Field(default=15.0, gt=0)
-    parse_timeout: float = Field(default=30.0, gt=0)
+    parse_timeout: float = Field(default=30.0, gt=0, description="seconds a DAG file may take to import")
+    parse_memory_mb: int = Field(default=1024, ge=0, description="address space of a parse worker; 0: no limit")
     heartbeat_timeout: float = Field(default=60.0, gt=0, description="seconds without a runner heartbeat")
     max_running_tasks: int = Field(
         default=0, ge=0, description="queued+running tries in the partition at once; 0: the tier's default"
@@ -114,7 +115,9 @@ class SchedulerSettings(CommonSettings):
 class ExecutorSettings(CommonSettings):
     section: ClassVar[str] = "executor"
     port: int = 50052
-    backend: Literal["local"] = "local"
+    backend: Literal["local", "instant"] = Field(
+        default="local", description="local: a process per try; instant: tries succeed at once (benchmarks)"
+    )
     name: str = "executor-0"
     token_secret: str = Field(default="", description="HMAC key for runner tokens; random when empty")
     runner_heartbeat_interval: float = Field(default=5.0, gt=0)

@@ -7,6 +7,8 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
+from services.executor.backends.base import ExecutorBackend
+from services.executor.backends.instant import InstantBackend
 from services.executor.backends.local import LocalProcessBackend
 from services.executor.engine import Executor
 from services.executor.server import ExecutorServicer, RunnerServicer
@@ -45,8 +47,13 @@ async def serve(
         name=settings.name,
         clock=utcnow,
         heartbeat_interval=settings.runner_heartbeat_interval,
+        meter=telemetry.meter("spinner.executor"),
     )
-    backend = LocalProcessBackend(executor.process_exited)
+    backend: ExecutorBackend
+    if settings.backend == "instant":
+        backend = InstantBackend(executor.process_exited, executor.run_instantly)
+    else:
+        backend = LocalProcessBackend(executor.process_exited)
     executor.backend = backend
     services = executor_pb2.DESCRIPTOR.services_by_name
     try:

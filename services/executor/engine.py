@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from opentelemetry import metrics
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.executor import queries
-from services.executor.backends.base import ExecutorBackend, LaunchSpec, TryKey
+from services.executor.backends.base import BackendClosed, ExecutorBackend, LaunchSpec, TryKey
 from services.executor.tokens import TokenSigner
 from spinner import events
 from spinner.db.engine import transaction
@@ -49,6 +50,10 @@ class StaleLease(ExecutorError):
 
 
 class InvalidRequest(ExecutorError):
+    pass
+
+
+class ShuttingDown(ExecutorError):
     pass
 
 
@@ -91,6 +96,7 @@ class Executor:
         name: str,
         clock: Callable[[], dt.datetime],
         heartbeat_interval: float = 5.0,
+        meter: metrics.Meter | None = None,
     ) -> None:
         self._sessions = sessions
         self._signer = signer
@@ -102,6 +108,11 @@ class Executor:
         self._heartbeat_interval = heartbeat_interval
         self.runner_address = ""
         self.backend: ExecutorBackend | None = None
+        meter = meter or metrics.NoOpMeter("spinner.executor")
+        self._queued_to_running = meter.create_histogram(
+            "spinner.executor.queued_to_running", unit="s", description="From queued to the runner's start"
+        )
+        self._ended = meter.create_counter("spinner.executor.tries_ended", description="Tries ended, by state")
 
     def _backend(self) -> ExecutorBackend:
         if self.backend is None:
@@ -153,7 +164,12 @@ class Executor:
             "--timeout", str(info.execution_timeout),
             "--heartbeat-interval", str(self._heartbeat_interval),
         ]  # fmt: skip
-        launched = await self._backend().launch(LaunchSpec(key=key, argv=argv, env=env, log_path=self.log_path(key)))
+        try:
+            launched = await self._backend().launch(
+                LaunchSpec(key=key, argv=argv, env=env, log_path=self.log_path(key))
+            )
+        except BackendClosed as e:
+            raise ShuttingDown(str(e)) from None
         if launched:
             log.info("launched %s.%s (%s) try %d", key.dag_id, key.task_id, key.run_id, key.try_number)
         return launched
@@ -190,6 +206,8 @@ class Executor:
             run = await queries.get_run(session, key.dag_id, key.run_id)
         if run is None:
             raise NotQueued(f"run {key.run_id} of {key.dag_id} is gone")
+        if moved and ti is not None and ti.queued_at is not None:
+            self._queued_to_running.record(max((now - ti.queued_at).total_seconds(), 0.0), {"backend": self.name})
 
         def iso(value: dt.datetime | None) -> str:
             return value.isoformat() if value else ""
@@ -246,8 +264,15 @@ class Executor:
                 return ti.state or ""
             await queries.add_history(session, key)
         log.info("%s.%s (%s) try %d ended: %s", key.dag_id, key.task_id, key.run_id, key.try_number, state)
+        self._ended.add(1, {"state": state})
         await self._bus.publish(events.TASK_ENDED, {"dag_id": key.dag_id, "run_id": key.run_id, "state": state})
         return state
+
+    async def run_instantly(self, key: TryKey) -> None:
+        """What a runner does, minus the task: Start, then Finish with success (InstantBackend)."""
+        token = self._signer.sign(key.dag_id, key.run_id, key.task_id, key.try_number)
+        await self.start(key, token, "instant", 0)
+        await self.finish(key, token, Outcome(success=True), "")
 
     async def process_exited(self, key: TryKey, exit_code: int) -> None:
         """The runner process ended. If it never reported an end, the try failed (or retries)."""

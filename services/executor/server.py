@@ -13,6 +13,7 @@ from services.executor.engine import (
     InvalidRequest,
     NotQueued,
     Outcome,
+    ShuttingDown,
     StaleLease,
 )
 from spinner.telemetry import attached, extract_metadata
@@ -23,6 +24,7 @@ _CODES: dict[type[ExecutorError], grpc.StatusCode] = {
     BadToken: grpc.StatusCode.PERMISSION_DENIED,
     StaleLease: grpc.StatusCode.FAILED_PRECONDITION,
     InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    ShuttingDown: grpc.StatusCode.UNAVAILABLE,
 }
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from services.scheduler.engine.leases import Lease
 from services.scheduler.engine.loop import PartitionScheduler
+from services.scheduler.engine.metrics import SchedulerMetrics
 from services.scheduler.engine.processing import DagProcessor, partition_tier
 from services.scheduler.engine.scheduling import SchedulingEngine
 from services.scheduler.executor_client import GrpcSubmitter
@@ -52,12 +53,20 @@ async def serve(
         sessions=sessions,
         # The address is known once the server has bound its port (port 0 picks a free one).
         lease=Lease(settings.partition, holder, "", ttl=settings.lease_seconds, clock=utcnow),
-        processor=DagProcessor(settings.partition, parse_timeout=settings.parse_timeout, clock=utcnow),
+        processor=DagProcessor(
+            settings.partition,
+            parse_timeout=settings.parse_timeout,
+            parse_memory_mb=settings.parse_memory_mb,
+            clock=utcnow,
+        ),
         engine=SchedulingEngine(
             settings.partition,
             clock=utcnow,
             heartbeat_timeout=settings.heartbeat_timeout,
             max_running_tasks=settings.running_task_limit(partition_tier(settings.partition)),
+            metrics=SchedulerMetrics(
+                telemetry.meter("spinner.scheduler"), settings.partition, partition_tier(settings.partition)
+            ),
         ),
         submitter=GrpcSubmitter(executor_channel),
         bus=bus,
@@ -79,8 +88,9 @@ async def serve(
             scheduler.lease.address = address
             async with asyncio.TaskGroup() as tg:
                 listener = tg.create_task(
-                    wake_on_events(bus, [events.RUN_TRIGGERED, events.TASK_ENDED, events.SNAPSHOT], scheduler.waker)
+                    wake_on_events(bus, [events.RUN_TRIGGERED, events.TASK_ENDED], scheduler.waker)
                 )
+                snapshots = tg.create_task(wake_on_events(bus, [events.SNAPSHOT], scheduler.parse_waker))
                 loop_task = tg.create_task(scheduler.run(stop))
                 await server.set_serving()
                 log.info("scheduler for %s serving on %s", settings.partition, address)
@@ -90,6 +100,7 @@ async def serve(
                 scheduler.waker.wake()
                 await loop_task
                 listener.cancel()
+                snapshots.cancel()
     finally:
         await executor_channel.close()
         await bus.aclose()

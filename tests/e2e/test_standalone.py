@@ -162,8 +162,12 @@ def test_tutorial_runs_end_to_end(spinner: Spinner) -> None:
     assert unknown.returncode != 0
     assert "no_such_dag" in unknown.stderr and "not found" in unknown.stderr.lower()
     assert "Traceback" not in unknown.stderr
-    errors = httpx.get(f"{spinner.url}/api/v1/import-errors").json()
-    text = str(errors)
+    deadline = time.monotonic() + 30
+    while True:  # files are reported as each is parsed
+        text = str(httpx.get(f"{spinner.url}/api/v1/import-errors").json())
+        if ("syntax_error.py" in text and "cycle.py" in text) or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
     assert "syntax_error.py" in text and "SyntaxError" in text
     assert "cycle.py" in text and "has_cycle" in text
     assert spinner.proc.poll() is None, "standalone must keep running"

@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+class BackendClosed(Exception):
+    """The backend is stopping and takes no new tries."""
+
+
 @dataclass(frozen=True)
 class TryKey:
     dag_id: str

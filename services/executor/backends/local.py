@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 
-from services.executor.backends.base import ExecutorBackend, ExitCallback, LaunchSpec, TryKey
+from services.executor.backends.base import BackendClosed, ExecutorBackend, ExitCallback, LaunchSpec, TryKey
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +19,11 @@ class LocalProcessBackend(ExecutorBackend):
         super().__init__(on_exit)
         self._procs: dict[TryKey, asyncio.subprocess.Process | None] = {}
         self._watchers: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     async def launch(self, spec: LaunchSpec) -> bool:
+        if self._closing:
+            raise BackendClosed("the executor is shutting down; the try stays queued")
         if spec.key in self._procs:
             return False
         self._procs[spec.key] = None  # claimed before the first await: a second Submit sees it
@@ -73,8 +76,17 @@ class LocalProcessBackend(ExecutorBackend):
 
     async def aclose(self) -> None:
         """Local tries belong to this process: stop them, and record their ends while we can."""
+        self._closing = True
         for key in list(self._procs):
             await self.terminate(key)
+        if self._watchers:
+            await asyncio.wait(list(self._watchers), timeout=5.0)
+        for proc in list(self._procs.values()):  # did not stop in time
+            if proc is not None and proc.returncode is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         if self._watchers:
             await asyncio.wait(list(self._watchers), timeout=5.0)
         for watcher in list(self._watchers):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,9 +76,18 @@ class PartitionScheduler:
         self._tracer = tracer
         self._clock = clock
         self.waker = Waker()
+        self.parse_waker = Waker()
         self.actions = actions or Actions(partition, engine, clock)
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Schedules and processes DAG files side by side until `stop`; a parse never stalls scheduling."""
+        async with asyncio.TaskGroup() as tg:
+            processing = tg.create_task(self._processing_loop(stop))
+            await self._scheduling_loop(stop)
+            processing.cancel()  # a parse in progress is not worth waiting for at shutdown
+        await self._release()
+
+    async def _scheduling_loop(self, stop: asyncio.Event) -> None:
         """Loops until `stop`; a failed iteration is logged and retried, never fatal."""
         while not stop.is_set():
             busy = False
@@ -89,9 +99,22 @@ class PartitionScheduler:
                 self._processor.forget()
             except (OperationalError, DBAPIError, OSError) as e:
                 log.warning("scheduler iteration failed (will retry): %s", e)
+                if self._engine.metrics is not None:
+                    self._engine.metrics.loop_errors.add(1, self._engine.metrics.attributes)
             if not busy:
                 await self.waker.wait(self._poll)
-        await self._release()
+
+    async def _processing_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                if self.lease.held:
+                    await self._process_dags(stop)
+            except LeaseLost as e:
+                log.warning("%s; DAG processing waits", e)
+                self._processor.forget()
+            except (OperationalError, DBAPIError, OSError) as e:
+                log.warning("DAG processing failed (will retry): %s", e)
+            await self.parse_waker.wait(self._poll)
 
     async def _ensure_lease(self) -> bool:
         if self.lease.held:
@@ -115,8 +138,8 @@ class PartitionScheduler:
             log.warning("could not release the lease of %s: %s", self.partition, e)
 
     async def iteration(self) -> bool:
-        """One pass. True when it queued work (so the loop goes round again at once)."""
-        await self._process_dags()
+        """One scheduling pass. True when it queued work (so the loop goes round again at once)."""
+        started = time.perf_counter()
         async with transaction(self._sessions) as session:
             await self.lease.hold(session)
             await self._engine.create_scheduled_runs(session)
@@ -125,23 +148,51 @@ class PartitionScheduler:
         epoch = self.lease.epoch or 0
         for task in queued + resubmit:
             await self._submit(task, epoch)
+        metrics = self._engine.metrics
+        if metrics is not None:
+            metrics.loop_duration.record(time.perf_counter() - started, metrics.attributes)
+            if queued:
+                metrics.queued.add(len(queued), metrics.attributes)
         return bool(queued)
 
-    async def _process_dags(self) -> None:
+    async def _process_dags(self, stop: asyncio.Event) -> None:
+        """Parses what changed in the current snapshot; each file's result is written as soon as it is known."""
         snapshot = current_snapshot(self._snapshot_root)
         if snapshot is None or snapshot.version == self._processor.version:
             return
-        results, removed = await self._processor.changed_results(snapshot)
+        plan = await self._processor.plan(snapshot)
+        if plan.removed:
+            async with transaction(self._sessions) as session:
+                await self.lease.hold(session)
+                await self._processor.record(session, [], plan.removed, snapshot)
+            self._processor.recorded(plan)
+        parses = [asyncio.create_task(self._processor.parse(plan, rel)) for rel in plan.todo]
+        try:
+            for next_result in asyncio.as_completed(parses):
+                result = await next_result
+                if stop.is_set():
+                    return
+                async with transaction(self._sessions) as session:
+                    await self.lease.hold(session)
+                    changed = await self._processor.record(session, [result], [], snapshot)
+                    await self._engine.refresh_next_dagrun(session, changed)
+                self._processor.recorded(plan, result)
+                self.waker.wake()
+        finally:
+            # Whatever ends this early (shutdown, a lost lease) ends the parses too: no worker is left behind.
+            for task in parses:
+                task.cancel()
+            await asyncio.gather(*parses, return_exceptions=True)
         async with transaction(self._sessions) as session:
             await self.lease.hold(session)
-            changed = await self._processor.record(session, results, removed, snapshot)
-            await self._engine.refresh_next_dagrun(session, changed)
-        if results or removed:
+            await self._processor.record(session, [], [], snapshot)  # every DAG now has this bundle version
+        self._processor.finished(plan)
+        if plan.todo or plan.removed:
             log.info(
                 "partition %s: parsed %d file(s), %d removed, snapshot %s",
                 self.partition,
-                len(results),
-                len(removed),
+                len(plan.todo),
+                len(plan.removed),
                 snapshot.version,
             )
 

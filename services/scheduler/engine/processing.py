@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import re
+import resource
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,14 +43,33 @@ class ParseResult:
     error: str | None
 
 
+@dataclass(frozen=True)
+class Plan:
+    snapshot: SnapshotRef
+    todo: list[str]
+    removed: list[str]
+    hashes: dict[str, str]
+    plugins_hash: str
+
+
 @dataclass
 class FileState:
     content_hash: str
     dag_ids: list[str] = field(default_factory=list)
 
 
-async def parse_file(root: Path, file: Path, limit: float) -> tuple[list[dict[str, Any]], str | None]:
-    """Runs the parse worker; a timeout, a crash or garbage output is an import error."""
+def _limit_memory(megabytes: int) -> Callable[[], None]:
+    def apply() -> None:  # runs in the child, before the DAG file is imported
+        limit = megabytes * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
+
+
+async def parse_file(
+    root: Path, file: Path, limit: float, memory_mb: int = 1024
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Runs the parse worker; a timeout, a crash, running out of memory or garbage output is an import error."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -59,6 +79,7 @@ async def parse_file(root: Path, file: Path, limit: float) -> tuple[list[dict[st
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=str(root),
+        preexec_fn=_limit_memory(memory_mb) if memory_mb > 0 else None,
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), limit)
@@ -66,10 +87,16 @@ async def parse_file(root: Path, file: Path, limit: float) -> tuple[list[dict[st
         proc.kill()
         await proc.wait()
         return [], f"Parsing took longer than {limit:.0f} s and was stopped (does the file loop forever?)"
+    except asyncio.CancelledError:  # shutting down: leave no parser behind
+        proc.kill()
+        await asyncio.shield(proc.wait())
+        raise
     text = out.decode(errors="replace")
     idx = text.rfind(RESULT_MARK)
     if idx < 0:
         tail = err.decode(errors="replace")[-2000:]
+        if "MemoryError" in tail:
+            return [], f"Parsing used more than the {memory_mb} MB memory limit and was stopped.\n{tail}"
         return [], f"The parser process died (exit code {proc.returncode}) without a result.\n{tail}"
     try:
         result = json.loads(text[idx + len(RESULT_MARK) :].strip())
@@ -81,15 +108,24 @@ async def parse_file(root: Path, file: Path, limit: float) -> tuple[list[dict[st
 class DagProcessor:
     """Keeps the partition's DAG rows equal to its folder in the current snapshot."""
 
-    def __init__(self, partition: str, *, parse_timeout: float, clock: Callable[[], dt.datetime]) -> None:
+    def __init__(
+        self,
+        partition: str,
+        *,
+        parse_timeout: float,
+        clock: Callable[[], dt.datetime],
+        parse_memory_mb: int = 1024,
+        parallel: int = 2,
+    ) -> None:
         self.partition = partition
         self.tier = partition_tier(partition)
         self._timeout = parse_timeout
+        self._memory = parse_memory_mb
         self._clock = clock
         self._files: dict[str, FileState] = {}
         self._plugins_hash = ""
         self._version = ""
-        self._parse_slots = asyncio.Semaphore(2)
+        self._parse_slots = asyncio.Semaphore(parallel)
 
     @property
     def version(self) -> str:
@@ -110,8 +146,8 @@ class DagProcessor:
                 plugins.update(path.relative_to(plugin_dir).as_posix().encode() + b"\0" + path.read_bytes())
         return hashes, plugins.hexdigest()
 
-    async def changed_results(self, snapshot: SnapshotRef) -> tuple[list[ParseResult], list[str]]:
-        """Parses what changed since the last call. Returns (results, removed file paths)."""
+    async def plan(self, snapshot: SnapshotRef) -> Plan:
+        """What changed since the last snapshot this processor finished: files to parse, files gone."""
         hashes, plugins_hash = await asyncio.to_thread(self._scan, snapshot)
         reparse_all = plugins_hash != self._plugins_hash
         todo = [
@@ -120,25 +156,30 @@ class DagProcessor:
             if reparse_all or rel not in self._files or self._files[rel].content_hash != h
         ]
         removed = [rel for rel in self._files if rel not in hashes]
+        return Plan(snapshot=snapshot, todo=todo, removed=removed, hashes=hashes, plugins_hash=plugins_hash)
 
-        async def _one(rel: str) -> ParseResult:
-            async with self._parse_slots:
-                dags, error = await parse_file(snapshot.path, snapshot.path / rel, self._timeout)
-            return ParseResult(rel, dags, error)
+    async def parse(self, plan: Plan, rel: str) -> ParseResult:
+        async with self._parse_slots:
+            dags, error = await parse_file(plan.snapshot.path, plan.snapshot.path / rel, self._timeout, self._memory)
+        return ParseResult(rel, dags, error)
 
-        results = list(await asyncio.gather(*(_one(rel) for rel in todo)))
-        for rel in removed:
-            del self._files[rel]
-        for res in results:
-            self._files[res.rel_path] = FileState(hashes[res.rel_path])
-        self._plugins_hash = plugins_hash
-        self._version = snapshot.version
-        return results, removed
+    def recorded(self, plan: Plan, result: ParseResult | None = None) -> None:
+        """Remembers what has been written, so it is not parsed again."""
+        if result is None:
+            for rel in plan.removed:
+                self._files.pop(rel, None)
+        else:
+            self._files[result.rel_path] = FileState(plan.hashes[result.rel_path])
+
+    def finished(self, plan: Plan) -> None:
+        self._plugins_hash = plan.plugins_hash
+        self._version = plan.snapshot.version
 
     def forget(self) -> None:
         """Parse everything again next time (after losing and regaining the lease)."""
         self._files.clear()
         self._plugins_hash = ""
+        self._version = ""
 
     async def record(
         self, session: AsyncSession, results: list[ParseResult], removed: list[str], snapshot: SnapshotRef
@@ -164,6 +205,7 @@ class DagProcessor:
             for data in res.dags:
                 if await queries.upsert_dag(session, self.partition, res.rel_path, data, version, now):
                     changed.append(data["dag_id"])
+                    await queries.sync_dag_acl(session, data["dag_id"], dict(data.get("access_control") or {}))
             await queries.deactivate_file(session, self.partition, res.rel_path, keep=kept)
             source = (snapshot.path / res.rel_path).read_text(errors="replace")
             await queries.upsert_code(session, res.rel_path, source, now)

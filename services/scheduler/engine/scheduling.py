@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler import queries
+from services.scheduler.engine.metrics import SchedulerMetrics
 from services.scheduler.engine.trigger_rules import TERMINAL, Decision, evaluate
 from spinner.db.models import DagModel, DagRun, SerializedDagModel, TaskInstance
 from spinner.sdk.serialization import SerializedDAG, deserialize_dag
@@ -96,8 +97,10 @@ class SchedulingEngine:
         heartbeat_timeout: float,
         resubmit_after: float = 15.0,
         max_running_tasks: int = 1024,
+        metrics: SchedulerMetrics | None = None,
     ) -> None:
         self.partition = partition
+        self.metrics = metrics
         self._max_running = max_running_tasks
         self._clock = clock
         self._heartbeat_timeout = dt.timedelta(seconds=heartbeat_timeout)
@@ -308,6 +311,7 @@ class SchedulingEngine:
             used[ti.pool] = used.get(ti.pool, 0) + 1
             room -= 1
             task = cached.dag.tasks[ti.task_id]
+            self._observe_delay(run, task.upstream_task_ids, tis_by_run[(run.dag_id, run.run_id)], ti, now)
             ti.state, ti.try_number, ti.queued_at = "queued", ti.try_number + 1, now
             ti.start_date = ti.end_date = ti.duration = None
             ti.error = ""
@@ -328,6 +332,23 @@ class SchedulingEngine:
             )
         await session.flush()
         return queued
+
+    def _observe_delay(
+        self,
+        run: DagRun,
+        upstream: frozenset[str],
+        tis: dict[str, TaskInstance],
+        ti: TaskInstance,
+        now: dt.datetime,
+    ) -> None:
+        if self.metrics is None or ti.try_number > 0:  # only first tries measure scheduling delay
+            return
+        ends = [tis[u].end_date for u in upstream if u in tis and tis[u].end_date is not None]
+        if ends:
+            self.metrics.downstream((now - max(e for e in ends if e is not None)).total_seconds())
+        else:
+            due = run.data_interval_end if run.run_type == "scheduled" and run.data_interval_end else run.created_at
+            self.metrics.first_task((now - due).total_seconds())
 
     async def _time_out(
         self,

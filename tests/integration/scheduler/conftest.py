@@ -9,9 +9,11 @@ import textwrap
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import select
@@ -48,6 +50,19 @@ class Stack:
     executor_address: str = ""
     scheduler_stop: asyncio.Event | None = None
     scheduler_task: asyncio.Task[None] | None = None
+    metric_reader: InMemoryMetricReader | None = None
+
+    def metric_points(self, name: str) -> list[Any]:
+        """Data points of one instrument, as exported now."""
+        assert self.metric_reader is not None
+        data = self.metric_reader.get_metrics_data()
+        points: list[Any] = []
+        for rm in data.resource_metrics if data else []:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    if metric.name == name:
+                        points.extend(metric.data.data_points)
+        return points
 
     async def stop_scheduler(self) -> None:
         """Stops the in-process scheduler (it gives its lease up)."""
@@ -155,7 +170,13 @@ async def stack(
     addresses: dict[str, str] = {}
     common = {"home": home, "database_url": db_url, "poll_interval": 0.2}
     spans = InMemorySpanExporter()
-    telemetry = setup_telemetry("test", ExecutorSettings(home=home), span_processors=[SimpleSpanProcessor(spans)])
+    metric_reader = InMemoryMetricReader()
+    telemetry = setup_telemetry(
+        "test",
+        ExecutorSettings(home=home),
+        span_processors=[SimpleSpanProcessor(spans)],
+        metric_readers=[metric_reader],
+    )
     # Tasks, not a TaskGroup: pytest may set a fixture up and tear it down in different tasks.
     tasks = [
         asyncio.create_task(
@@ -186,7 +207,7 @@ async def stack(
         await Stack.wait_for(lambda: "scheduler" in addresses, 20, "scheduler ready")
         yield Stack(
             repo, home, sessions, addresses["scheduler"], sync, telemetry, spans, db_url, addresses["executor"],
-            scheduler_stop, scheduler_task,
+            scheduler_stop, scheduler_task, metric_reader,
         )  # fmt: skip
     finally:
         stop.set()

@@ -150,7 +150,7 @@ async def test_a_paused_leader_cannot_write_after_losing_its_lease(stack: Stack,
         current = await _lease(stack)
         return current is not None and current.epoch > old_epoch
 
-    await stack.wait_for(replaced, 15, "the new scheduler holds the lease")
+    await stack.wait_for(replaced, 30, "the new scheduler holds the lease")
     runs = [await stack.trigger_via_lease("busy", f"r{i}") for i in range(4)]
     old.send_signal(signal.SIGCONT)  # wakes up believing it leads
     for run_id in runs:

@@ -148,6 +148,11 @@ with DAG(dag_id="cyclic", tier=Tier.TIER1) as dag:
     )
     await stack.publish()
     await stack.wait_dag("good")
+
+    async def all_reported() -> bool:
+        return len(await stack.import_errors()) == 3
+
+    await stack.wait_for(all_reported, 20, "three import errors")
     errors = await stack.import_errors()
     assert "SyntaxError" in errors[f"{PARTITION}/team/syntax.py"]
     assert "cycle" in errors[f"{PARTITION}/team/cycle.py"].lower()
@@ -163,7 +168,11 @@ with DAG(dag_id="cyclic", tier=Tier.TIER1) as dag:
     )
     await stack.publish()
     await stack.wait_dag("fixed")
-    assert f"{PARTITION}/team/syntax.py" not in await stack.import_errors()
+
+    async def cleared() -> bool:
+        return f"{PARTITION}/team/syntax.py" not in await stack.import_errors()
+
+    await stack.wait_for(cleared, 20, "the fixed file's import error is gone")
 
 
 async def test_trigger_errors_are_clear(stack: Stack) -> None:
@@ -205,3 +214,64 @@ with DAG(dag_id="dies", tier=Tier.TIER1) as dag:
     ti = (await stack.tis("dies", run_id))["killed"]
     assert ti.state == "failed"
     assert "exited with code -9 before reporting its end" in ti.error
+
+
+@pytest.mark.scheduler_settings(parse_timeout=3, parse_memory_mb=300)
+async def test_hanging_and_greedy_files_are_cut_off_while_other_dags_run(stack: Stack) -> None:
+    stack.write_dag(f"{PARTITION}/team/hangs.py", "while True:\n    pass\n")
+    stack.write_dag(f"{PARTITION}/team/greedy.py", "hog = []\nwhile True:\n    hog.append(bytearray(10**7))\n")
+    stack.write_dag(
+        f"{PARTITION}/team/fine.py",
+        HEADER
+        + '\nwith DAG(dag_id="fine", tier=Tier.TIER1) as dag:\n    BashOperator(task_id="t", bash_command="echo fine")\n',
+    )
+    await stack.publish()
+    # The good DAG is scheduled and runs while the bad files are still being parsed.
+    await stack.wait_dag("fine", timeout=10)
+    run_id = await stack.trigger("fine")
+    assert (await stack.wait_run("fine", run_id, timeout=20)).state == "success"
+
+    async def reported() -> bool:
+        return len(await stack.import_errors()) == 2
+
+    await stack.wait_for(reported, 20, "both bad files reported")
+    errors = await stack.import_errors()
+    assert "longer than 3 s" in errors[f"{PARTITION}/team/hangs.py"]
+    assert "MemoryError" in errors[f"{PARTITION}/team/greedy.py"]
+
+
+async def test_access_control_is_synced_into_roles_and_permissions(stack: Stack) -> None:
+    from spinner.db.models import Permission, Role, RolePermission
+
+    async def grants() -> set[tuple[str, str]]:
+        async with stack.sessions() as s:
+            rows = (
+                await s.execute(
+                    select(Role.name, Permission.action)
+                    .join(RolePermission, RolePermission.role_id == Role.id)
+                    .join(Permission, Permission.id == RolePermission.permission_id)
+                    .where(Permission.resource == "DAG:guarded")
+                )
+            ).all()
+        return {(r[0], r[1]) for r in rows}
+
+    src = (
+        HEADER
+        + '\nwith DAG(dag_id="guarded", tier=Tier.TIER1, access_control={acl}) as dag:\n    BashOperator(task_id="t", bash_command="true")\n'
+    )
+    stack.write_dag(
+        f"{PARTITION}/team/guarded.py",
+        src.format(acl='{"ads": {"can_dag_read", "can_dag_edit"}, "viewers": {"can_dag_read"}}'),
+    )
+    await stack.publish()
+    await stack.wait_dag("guarded")
+    await stack.wait_for(lambda: grants(), 10, "grants written")
+    assert await grants() == {("ads", "can_dag_read"), ("ads", "can_dag_edit"), ("viewers", "can_dag_read")}
+    # Taking edit away in the file takes it away in the database.
+    stack.write_dag(f"{PARTITION}/team/guarded.py", src.format(acl='{"ads": {"can_dag_read"}}'))
+    await stack.publish()
+
+    async def narrowed() -> bool:
+        return await grants() == {("ads", "can_dag_read")}
+
+    await stack.wait_for(narrowed, 15, "grants narrowed")
