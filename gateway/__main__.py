@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from collections.abc import Callable
 
@@ -12,6 +11,7 @@ import uvicorn
 from gateway.app import create_app
 from gateway.engine import Gateway
 from gateway.server import SpinnerApiServicer
+from spinner.clock import utcnow
 from spinner.config import GatewaySettings
 from spinner.db.engine import create_engine, session_factory
 from spinner.grpcserver import channel, grpc_server
@@ -19,10 +19,6 @@ from spinner.telemetry import Telemetry, setup_telemetry
 from spinner.v1 import gateway_pb2, gateway_pb2_grpc
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class _Server(uvicorn.Server):

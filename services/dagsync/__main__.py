@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from collections.abc import Callable
 
@@ -11,6 +10,7 @@ from services.dagsync.engine import DagSync
 from services.dagsync.server import DagSyncServicer
 from services.dagsync.snapshots import SnapshotStore
 from services.dagsync.sources import LocalFolderSource
+from spinner.clock import utcnow
 from spinner.config import DagSyncSettings
 from spinner.events import make_bus
 from spinner.grpcserver import grpc_server
@@ -18,10 +18,6 @@ from spinner.telemetry import setup_telemetry
 from spinner.v1 import dagsync_pb2, dagsync_pb2_grpc
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 async def serve(settings: DagSyncSettings, stop: asyncio.Event, *, ready: Callable[[str], None] | None = None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from collections.abc import Callable
 
@@ -13,6 +12,7 @@ from services.executor.backends.local import LocalProcessBackend
 from services.executor.engine import Executor
 from services.executor.server import ExecutorServicer, RunnerServicer
 from services.executor.tokens import TokenSigner
+from spinner.clock import utcnow
 from spinner.config import ExecutorSettings
 from spinner.db.engine import create_engine, session_factory
 from spinner.events import make_bus
@@ -21,10 +21,6 @@ from spinner.telemetry import Telemetry, setup_telemetry
 from spinner.v1 import executor_pb2, executor_pb2_grpc
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 async def serve(

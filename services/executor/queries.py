@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.executor.backends.base import TryKey
-from spinner.db.models import DagRun, PartitionLease, TaskInstance, TaskInstanceHistory
+from spinner.db import task_instances
+from spinner.db.models import DagRun, PartitionLease, TaskInstance
 
 
 async def get_ti(session: AsyncSession, key: TryKey) -> TaskInstance | None:
@@ -30,36 +31,18 @@ async def guarded_update(
     session: AsyncSession, key: TryKey, *, expected_states: tuple[str, ...], values: dict[str, Any]
 ) -> bool:
     """Moves the try only if it is still this try in one of the expected states."""
-    result = await session.execute(
-        update(TaskInstance)
-        .where(
-            TaskInstance.dag_id == key.dag_id,
-            TaskInstance.run_id == key.run_id,
-            TaskInstance.task_id == key.task_id,
-            TaskInstance.try_number == key.try_number,
-            TaskInstance.state.in_(expected_states),
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
+    return await task_instances.guarded_update(
+        session,
+        dag_id=key.dag_id,
+        run_id=key.run_id,
+        task_id=key.task_id,
+        try_number=key.try_number,
+        expected_states=expected_states,
+        values=values,
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def add_history(session: AsyncSession, key: TryKey) -> None:
     ti = await get_ti(session, key)
-    if ti is None:
-        return
-    session.add(
-        TaskInstanceHistory(
-            dag_id=ti.dag_id,
-            run_id=ti.run_id,
-            task_id=ti.task_id,
-            try_number=ti.try_number,
-            state=ti.state or "",
-            start_date=ti.start_date,
-            end_date=ti.end_date,
-            duration=ti.duration,
-            hostname=ti.hostname,
-            error=ti.error,
-        )
-    )
+    if ti is not None:
+        session.add(task_instances.history_row(ti))

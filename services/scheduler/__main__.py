@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import os
 import socket
@@ -18,6 +17,7 @@ from services.scheduler.engine.scheduling import SchedulingEngine
 from services.scheduler.executor_client import GrpcSubmitter
 from services.scheduler.server import SchedulerServicer
 from spinner import events
+from spinner.clock import utcnow
 from spinner.config import SchedulerSettings
 from spinner.db.engine import create_engine, session_factory
 from spinner.events import make_bus, wake_on_events
@@ -26,10 +26,6 @@ from spinner.telemetry import Telemetry, setup_telemetry
 from spinner.v1 import scheduler_pb2, scheduler_pb2_grpc
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 async def serve(

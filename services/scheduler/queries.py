@@ -7,9 +7,10 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, tuple_, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from spinner.db import task_instances
 from spinner.db.models import (
     DagCode,
     DagModel,
@@ -22,7 +23,6 @@ from spinner.db.models import (
     RolePermission,
     SerializedDagModel,
     TaskInstance,
-    TaskInstanceHistory,
 )
 from spinner.sdk.serialization import dag_hash
 
@@ -250,37 +250,18 @@ async def guarded_set_state(
     values: dict[str, Any],
 ) -> bool:
     """Moves one try from the state we saw to a new one; False when someone else moved it first."""
-    state_cond = TaskInstance.state.is_(None) if expected_state is None else TaskInstance.state == expected_state
-    result = await session.execute(
-        update(TaskInstance)
-        .where(
-            and_(
-                TaskInstance.dag_id == ti.dag_id,
-                TaskInstance.run_id == ti.run_id,
-                TaskInstance.task_id == ti.task_id,
-                TaskInstance.try_number == ti.try_number,
-                state_cond,
-            )
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-
-def history_row(ti: TaskInstance) -> TaskInstanceHistory:
-    return TaskInstanceHistory(
+    return await task_instances.guarded_update(
+        session,
         dag_id=ti.dag_id,
         run_id=ti.run_id,
         task_id=ti.task_id,
         try_number=ti.try_number,
-        state=ti.state or "",
-        start_date=ti.start_date,
-        end_date=ti.end_date,
-        duration=ti.duration,
-        hostname=ti.hostname,
-        error=ti.error,
+        expected_states=[expected_state],
+        values=values,
     )
+
+
+history_row = task_instances.history_row
 
 
 # --- leases -----------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from spinner.telemetry import attached, context_from_traceparent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+SUBMIT_CONCURRENCY = 64
 
 
 class Submitter(Protocol):
@@ -146,8 +147,7 @@ class PartitionScheduler:
             queued = await self._engine.schedule(session)
             resubmit, _ = await self._engine.stale_tries(session)
         epoch = self.lease.epoch or 0
-        for task in queued + resubmit:
-            await self._submit(task, epoch)
+        await self._submit_all(queued + resubmit, epoch)
         metrics = self._engine.metrics
         if metrics is not None:
             metrics.loop_duration.record(time.perf_counter() - started, metrics.attributes)
@@ -195,6 +195,16 @@ class PartitionScheduler:
                 len(plan.removed),
                 snapshot.version,
             )
+
+    async def _submit_all(self, tasks: list[QueuedTask], epoch: int) -> None:
+        """Hands tries to the executor concurrently, a bounded number at a time."""
+        slots = asyncio.Semaphore(SUBMIT_CONCURRENCY)
+
+        async def one(task: QueuedTask) -> None:
+            async with slots:
+                await self._submit(task, epoch)
+
+        await asyncio.gather(*(one(t) for t in tasks))
 
     async def _submit(self, task: QueuedTask, epoch: int) -> None:
         with (

@@ -88,6 +88,22 @@ def _cache(row: SerializedDagModel) -> CachedDag:
     return CachedDag(row.dag_hash, sdag, row.fileloc, tuple(order), leaves)
 
 
+def _queued_task(run: DagRun, ti: TaskInstance, cached: CachedDag) -> QueuedTask:
+    """What the executor needs to start a queued try: the run's pinned snapshot and the task's limits."""
+    task = cached.dag.tasks[ti.task_id]
+    return QueuedTask(
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        task_id=ti.task_id,
+        try_number=ti.try_number,
+        bundle_version=run.bundle_version,
+        relative_fileloc=cached.fileloc,
+        execution_timeout=task.execution_timeout.total_seconds() if task.execution_timeout else 0.0,
+        executor_config=dict(task.executor_config or {}),
+        trace_context=run.trace_context,
+    )
+
+
 class SchedulingEngine:
     def __init__(
         self,
@@ -316,20 +332,7 @@ class SchedulingEngine:
             ti.start_date = ti.end_date = ti.duration = None
             ti.error = ""
             active_tasks[run.dag_id] += 1
-            timeout = task.execution_timeout.total_seconds() if task.execution_timeout else 0.0
-            queued.append(
-                QueuedTask(
-                    dag_id=ti.dag_id,
-                    run_id=ti.run_id,
-                    task_id=ti.task_id,
-                    try_number=ti.try_number,
-                    bundle_version=run.bundle_version,
-                    relative_fileloc=cached.fileloc,
-                    execution_timeout=timeout,
-                    executor_config=dict(task.executor_config or {}),
-                    trace_context=run.trace_context,
-                )
-            )
+            queued.append(_queued_task(run, ti, cached))
         await session.flush()
         return queued
 
@@ -423,21 +426,8 @@ class SchedulingEngine:
                 run, cached = runs.get((ti.dag_id, ti.run_id)), dags.get(ti.dag_id)
                 if run is None or cached is None or ti.task_id not in cached.dag.tasks:
                     continue
-                task = cached.dag.tasks[ti.task_id]
                 ti.queued_at = now  # wait a whole period again before the next resubmit
-                resubmit.append(
-                    QueuedTask(
-                        dag_id=ti.dag_id,
-                        run_id=ti.run_id,
-                        task_id=ti.task_id,
-                        try_number=ti.try_number,
-                        bundle_version=run.bundle_version,
-                        relative_fileloc=cached.fileloc,
-                        execution_timeout=task.execution_timeout.total_seconds() if task.execution_timeout else 0.0,
-                        executor_config=dict(task.executor_config or {}),
-                        trace_context=run.trace_context,
-                    )
-                )
+                resubmit.append(_queued_task(run, ti, cached))
         timed_out = 0
         for ti in await queries.running_without_heartbeat(session, self.partition, now - self._heartbeat_timeout):
             new_state = "up_for_retry" if ti.try_number <= ti.max_tries else "failed"

@@ -275,3 +275,33 @@ async def test_access_control_is_synced_into_roles_and_permissions(stack: Stack)
         return await grants() == {("ads", "can_dag_read")}
 
     await stack.wait_for(narrowed, 15, "grants narrowed")
+
+
+@pytest.mark.scheduler_settings(heartbeat_timeout=3)
+async def test_a_runner_that_stops_heartbeating_is_retried(stack: Stack, tmp_path) -> None:
+    marker = tmp_path / "froze-once"
+    # The first try freezes its own runner (as a hung node would); the retry succeeds.
+    stack.write_dag(
+        f"{PARTITION}/team/frozen.py",
+        HEADER
+        + f"""
+with DAG(dag_id="frozen", tier=Tier.TIER1) as dag:
+    BashOperator(
+        task_id="t",
+        bash_command="if [ -e {marker} ]; then echo thawed; else touch {marker}; kill -STOP $PPID; sleep 60; fi",
+        retries=1,
+        retry_delay=dt.timedelta(seconds=0),
+    )
+""",
+    )
+    await stack.publish()
+    await stack.wait_dag("frozen")
+    run_id = await stack.trigger("frozen")
+    run = await stack.wait_run("frozen", run_id, timeout=40)
+    assert run.state == "success"
+    async with stack.sessions() as s:
+        history = (
+            (await s.execute(select(TaskInstanceHistory).where(TaskInstanceHistory.dag_id == "frozen"))).scalars().all()
+        )
+    first = next(h for h in history if h.try_number == 1)
+    assert first.state == "up_for_retry" and "stopped heartbeating" in first.error
