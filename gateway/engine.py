@@ -336,8 +336,10 @@ class Gateway:
         if ti is None:
             await self.get_run(dag_id, run_id)
             raise NotFound(f"task '{task_id}' of run '{run_id}' of DAG '{dag_id}' not found")
+        if ti.try_number == 0:
+            raise NotFound(f"task '{task_id}' of run '{run_id}' has not started yet: no log so far")
         number = try_number if try_number is not None else ti.try_number
-        if number < 1 or number > max(ti.try_number, 1):
+        if number < 1 or number > ti.try_number:
             raise NotFound(f"task '{task_id}' of run '{run_id}' has no try {number} (tries so far: {ti.try_number})")
         try:
             reply = await self._logs.Read(

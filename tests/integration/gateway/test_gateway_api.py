@@ -163,3 +163,14 @@ async def test_actions_on_unknown_things_are_404_and_without_scheduler_503(site:
     assert r.status_code == 404
     r = await site.client.patch("/api/v1/dags/dag_0", json={"is_paused": True})
     assert r.status_code == 503 and "no scheduler" in r.json()["error"]["message"]
+
+
+async def test_log_of_a_task_that_has_not_started_says_so(site: Site) -> None:
+    from spinner.db.models import TaskInstance
+
+    async with site.sessions() as s, s.begin():
+        s.add(TaskInstance(dag_id="dag_0", run_id="manual__1", task_id="later", partition="spinner_tier_1_0"))
+    r = await site.client.get("/api/v1/dags/dag_0/runs/manual__1/tasks/later/logs")
+    assert r.status_code == 404 and "has not started yet" in r.json()["error"]["message"]
+    page = await site.client.get("/dags/dag_0/runs/manual__1/tasks/later/log")
+    assert page.status_code == 200 and "has not started yet" in page.text
