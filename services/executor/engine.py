@@ -24,6 +24,7 @@ from services.executor.backends.base import BackendClosed, ExecutorBackend, Laun
 from services.executor.tokens import TokenSigner
 from spinner import events
 from spinner.db.engine import transaction
+from spinner.db.models import DagRun, TaskInstanceHistory
 from spinner.events import EventBus
 from spinner.logpaths import complete_marker, local_log_path
 from spinner.snapshots import current_snapshot, version_path
@@ -84,6 +85,19 @@ class Outcome:
     no_retry: bool = False
 
 
+def _run_context(run: DagRun) -> RunContext:
+    def iso(value: dt.datetime | None) -> str:
+        return value.isoformat() if value else ""
+
+    return RunContext(
+        logical_date=iso(run.logical_date),
+        data_interval_start=iso(run.data_interval_start),
+        data_interval_end=iso(run.data_interval_end),
+        conf_json=json.dumps(run.conf or {}),
+        run_type=run.run_type,
+    )
+
+
 class Executor:
     def __init__(
         self,
@@ -107,6 +121,8 @@ class Executor:
         self._clock = clock
         self._heartbeat_interval = heartbeat_interval
         self.runner_address = ""
+        # A run's logical date, interval, conf and type never change: one read per run, not per try.
+        self._run_contexts: dict[tuple[str, str], RunContext] = {}
         self.backend: ExecutorBackend | None = None
         meter = meter or metrics.NoOpMeter("spinner.executor")
         self._queued_to_running = meter.create_histogram(
@@ -187,7 +203,11 @@ class Executor:
         self._check(key, token)
         now = self._clock()
         async with transaction(self._sessions) as session:
-            moved = await queries.guarded_update(
+            ti = await queries.get_ti(session, key)
+            if ti is None or ti.try_number != key.try_number:
+                raise NotQueued(f"try {key.try_number} of {key.dag_id}.{key.task_id} may not start now")
+            queued_at, was = ti.queued_at, ti.state
+            moved = was == "queued" and await queries.guarded_update(
                 session,
                 key,
                 expected_states=("queued",),
@@ -200,25 +220,23 @@ class Executor:
                     "executor": self.name,
                 },
             )
-            ti = await queries.get_ti(session, key)
-            if not moved and (ti is None or ti.state != "running" or ti.try_number != key.try_number):
-                raise NotQueued(f"try {key.try_number} of {key.dag_id}.{key.task_id} may not start now")
-            run = await queries.get_run(session, key.dag_id, key.run_id)
-        if run is None:
-            raise NotQueued(f"run {key.run_id} of {key.dag_id} is gone")
-        if moved and ti is not None and ti.queued_at is not None:
-            self._queued_to_running.record(max((now - ti.queued_at).total_seconds(), 0.0), {"backend": self.name})
-
-        def iso(value: dt.datetime | None) -> str:
-            return value.isoformat() if value else ""
-
-        return RunContext(
-            logical_date=iso(run.logical_date),
-            data_interval_start=iso(run.data_interval_start),
-            data_interval_end=iso(run.data_interval_end),
-            conf_json=json.dumps(run.conf or {}),
-            run_type=run.run_type,
-        )
+            if not moved and was != "running":
+                # Moved by someone else meanwhile (marked, cleared): read what it is now.
+                ti = await queries.get_ti(session, key)
+                if ti is None or ti.state != "running" or ti.try_number != key.try_number:
+                    raise NotQueued(f"try {key.try_number} of {key.dag_id}.{key.task_id} may not start now")
+            context = self._run_contexts.get((key.dag_id, key.run_id))
+            if context is None:
+                run = await queries.get_run(session, key.dag_id, key.run_id)
+                if run is None:
+                    raise NotQueued(f"run {key.run_id} of {key.dag_id} is gone")
+                context = _run_context(run)
+                if len(self._run_contexts) > 10_000:
+                    self._run_contexts.clear()
+                self._run_contexts[(key.dag_id, key.run_id)] = context
+        if moved and queued_at is not None:
+            self._queued_to_running.record(max((now - queued_at).total_seconds(), 0.0), {"backend": self.name})
+        return context
 
     async def heartbeat(self, key: TryKey, token: str) -> bool:
         self._check(key, token)
@@ -262,7 +280,14 @@ class Executor:
             )
             if not moved:
                 return ti.state or ""
-            await queries.add_history(session, key)
+            session.expunge(ti)  # its attributes are stale now; the history row is built from what we wrote
+            session.add(
+                TaskInstanceHistory(
+                    dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, try_number=key.try_number, state=state,
+                    start_date=start, end_date=now, duration=(now - start).total_seconds(), hostname=ti.hostname,
+                    error=error[:10000],
+                )
+            )  # fmt: skip
         log.info("%s.%s (%s) try %d ended: %s", key.dag_id, key.task_id, key.run_id, key.try_number, state)
         self._ended.add(1, {"state": state})
         await self._bus.publish(events.TASK_ENDED, {"dag_id": key.dag_id, "run_id": key.run_id, "state": state})

@@ -40,9 +40,3 @@ async def guarded_update(
         expected_states=expected_states,
         values=values,
     )
-
-
-async def add_history(session: AsyncSession, key: TryKey) -> None:
-    ti = await get_ti(session, key)
-    if ti is not None:
-        session.add(task_instances.history_row(ti))
