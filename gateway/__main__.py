@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import uvicorn
 
@@ -22,10 +23,16 @@ log = logging.getLogger(__name__)
 
 
 class _Server(uvicorn.Server):
-    """uvicorn without its own signal handlers: the service's stop event decides."""
+    """uvicorn without its own signal handlers: the service's stop event decides.
 
-    def install_signal_handlers(self) -> None:
-        return None
+    uvicorn >= 0.29 swaps SIGINT/SIGTERM handlers for its own while `serve()` runs
+    (`capture_signals`); left alone, a SIGTERM would stop the web server before the
+    service has begun its own orderly stop.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 async def serve(
@@ -44,6 +51,7 @@ async def serve(
         logs_channel=logs_channel,
         clock=utcnow,
         tracer=telemetry.tracer("spinner.gateway"),
+        scheduler_channel=channel,
     )
     app = create_app(gateway)
     http = _Server(

@@ -142,8 +142,10 @@ class Gateway:
         clock: Callable[[], dt.datetime],
         tracer: trace.Tracer,
         rpc_timeout: float = 10.0,
+        scheduler_channel: Callable[[str], grpc.aio.Channel] = grpc.aio.insecure_channel,
     ) -> None:
         self._sessions = sessions
+        self._new_channel = scheduler_channel
         self._logs = logs_pb2_grpc.LogsServiceStub(logs_channel)
         self._clock = clock
         self._tracer = tracer
@@ -253,7 +255,8 @@ class Gateway:
     def _scheduler(self, address: str) -> scheduler_pb2_grpc.SchedulerServiceStub:
         ch = self._scheduler_channels.get(address)
         if ch is None:
-            ch = self._scheduler_channels[address] = grpc.aio.insecure_channel(address)
+            # One channel per scheduler address, kept: a partition's leader changes rarely.
+            ch = self._scheduler_channels[address] = self._new_channel(address)
         return scheduler_pb2_grpc.SchedulerServiceStub(ch)
 
     async def _owner(self, dag_id: str) -> tuple[str, scheduler_pb2_grpc.SchedulerServiceStub]:

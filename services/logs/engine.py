@@ -59,20 +59,17 @@ class LogReader:
         ended = complete_marker(path).exists()
         try:
             with open(path, encoding="utf-8", errors="replace") as f:
-                lines = [line.rstrip("\n") for line in itertools.islice(f, offset, offset + limit + 1)]
+                raw = list(itertools.islice(f, offset, offset + limit + 1))
         except FileNotFoundError:
             dag_id, run_id, task_id, try_number = key
             raise LogNotFound(
                 f"no log for {dag_id}.{task_id} run {run_id} try {try_number} (has the try started?)"
             ) from None
-        more = len(lines) > limit
-        lines = lines[:limit]
-        if lines and not ended and not more:
-            # A line still being written has no newline yet: leave it for the next read.
-            with open(path, "rb") as f:
-                f.seek(0, 2)
-                size = f.tell()
-                f.seek(max(size - 1, 0))
-                if f.read(1) != b"\n":
-                    lines = lines[:-1]
+        more = len(raw) > limit
+        raw = raw[:limit]
+        if raw and not ended and not raw[-1].endswith("\n"):
+            # A line still being written has no newline yet: leave it for the next read. (Judged on the
+            # text read, not the file's last byte now, which may already belong to a later write.)
+            raw.pop()
+        lines = [line.removesuffix("\n") for line in raw]
         return LogChunk(lines=lines, next_offset=offset + len(lines), source="local", complete=ended and not more)

@@ -39,6 +39,8 @@ def _request(args: argparse.Namespace, method: str, path: str, **kwargs: Any) ->
     if response.status_code >= 400:
         message = body.get("error", {}).get("message") if isinstance(body, dict) else None
         raise CliError(message or f"the gateway answered {response.status_code} for {method} {path}")
+    if not isinstance(body, dict):
+        raise CliError(f"{_server(args)} did not answer like a Spinner gateway (no JSON for {method} {path})")
     return body
 
 
@@ -78,12 +80,7 @@ def _conf(raw: str) -> dict[str, Any]:
 def dags_trigger(args: argparse.Namespace) -> int:
     payload: dict[str, Any] = {}
     if args.conf is not None:
-        try:
-            payload["conf"] = json.loads(args.conf)
-        except ValueError as e:
-            raise CliError(f"--conf is not valid JSON: {e}") from None
-        if not isinstance(payload["conf"], dict):
-            raise CliError('--conf must be a JSON object, like \'{"key": "value"}\'')
+        payload["conf"] = _conf(args.conf)
     if args.run_id:
         payload["run_id"] = args.run_id
     run = _request(args, "POST", f"/dags/{_q(args.dag_id)}/runs", json=payload)
@@ -210,13 +207,16 @@ def runs_list(args: argparse.Namespace) -> int:
 def tasks_logs(args: argparse.Namespace) -> int:
     path = f"/dags/{_q(args.dag_id)}/runs/{_q(args.run_id)}/tasks/{_q(args.task_id)}/logs"
     offset = 0
+    try_number = args.try_number
     while True:
         params: dict[str, Any] = {"offset": offset}
-        if args.try_number is not None:
-            params["try_number"] = args.try_number
+        if try_number is not None:
+            params["try_number"] = try_number
         chunk = _request(args, "GET", path, params=params)
+        # Later reads stay on the try the first one found, even if a retry starts meanwhile.
+        try_number = chunk["try_number"]
         for line in chunk["lines"]:
-            print(line)
+            print(line, flush=True)
         offset = chunk["next_offset"]
         if chunk["complete"] or (not args.follow and not chunk["lines"]):
             return 0

@@ -1,0 +1,135 @@
+"""The gateway as its own `serve()` runs it (uvicorn + gRPC), driven by the `spinner` client commands."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway.__main__ import serve as serve_gateway
+from services.logs.__main__ import serve as serve_logs
+from spinner.cli.main import main
+from spinner.config import GatewaySettings, LogsSettings
+from spinner.logpaths import complete_marker, local_log_path
+
+from .conftest import seed
+
+
+@dataclass
+class Served:
+    url: str
+    log_dir: Path
+
+    async def spinner(self, *argv: str) -> int:
+        """Runs the CLI in a thread: it blocks on HTTP while this loop serves the gateway."""
+        return await asyncio.to_thread(main, [*argv, "--server", self.url])
+
+    def write_log(self, task_id: str, text: str, *, done: bool) -> Path:
+        path = local_log_path(self.log_dir, "dag_0", "manual__1", task_id, 1)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as f:
+            f.write(text)
+        if done:
+            complete_marker(path).touch()
+        return path
+
+
+async def _started(task: asyncio.Task[None], got: list[str]) -> str:
+    while not got:
+        if task.done():
+            await task
+            raise AssertionError("the service stopped at start")
+        await asyncio.sleep(0.02)
+    return got[0]
+
+
+@pytest.fixture
+async def served(db_url: str, sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> AsyncIterator[Served]:
+    await seed(sessions)
+    stop = asyncio.Event()
+    logs_ready: list[str] = []
+    http_ready: list[str] = []
+    logs = asyncio.create_task(serve_logs(LogsSettings(home=tmp_path, port=0), stop, ready=logs_ready.append))
+    gateway: asyncio.Task[None] | None = None
+    try:
+        logs_address = await _started(logs, logs_ready)
+        settings = GatewaySettings(
+            home=tmp_path, database_url=db_url, http_port=0, grpc_port=0, logs_address=logs_address
+        )
+        gateway = asyncio.create_task(serve_gateway(settings, stop, ready=http_ready.append))
+        yield Served(await _started(gateway, http_ready), tmp_path / "logs")
+    finally:
+        stop.set()
+        await asyncio.gather(logs, *([gateway] if gateway else []))
+
+
+async def test_dags_list_prints_a_table(served: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    assert await served.spinner("dags", "list") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["DAG_ID", "PARTITION", "TIER", "SCHEDULE", "PAUSED"]
+    assert [line.split() for line in lines[1:]] == [
+        ["dag_0", "spinner_tier_1_0", "1", "@daily", "no"],
+        ["dag_1", "spinner_tier_1_0", "1", "@daily", "no"],
+        ["dag_2", "spinner_tier_1_0", "1", "@daily", "no"],
+    ]
+    # Columns line up: every row starts its partition where the header does.
+    column = lines[0].index("PARTITION")
+    assert all(line[column:].startswith("spinner_tier_1_0") for line in lines[1:])
+
+
+async def test_dags_list_says_when_there_are_more(served: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    assert await served.spinner("dags", "list", "--limit", "2") == 0
+    assert "(2 of 3 DAGs; use --limit)" in capsys.readouterr().out
+
+
+async def test_runs_list(served: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    assert await served.spinner("runs", "list", "dag_0") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["RUN_ID", "STATE", "TYPE"]
+    assert lines[1].split()[:3] == ["manual__1", "success", "manual"]
+
+
+async def test_task_logs_prints_the_log(served: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    served.write_log("extract", "hello\nworld\n", done=True)
+    assert await served.spinner("tasks", "logs", "dag_0", "manual__1", "extract") == 0
+    assert capsys.readouterr().out == "hello\nworld\n"
+
+
+async def test_task_logs_follow_until_the_try_ends(served: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    served.write_log("load", "first\n", done=False)
+    follow = asyncio.create_task(served.spinner("tasks", "logs", "dag_0", "manual__1", "load", "--follow"))
+    await asyncio.sleep(0.8)
+    assert not follow.done()
+    served.write_log("load", "second\n", done=True)
+    assert await asyncio.wait_for(follow, 10) == 0
+    assert capsys.readouterr().out == "first\nsecond\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["runs", "list", "nope"], "error: DAG 'nope' not found"),
+        (["dags", "trigger", "dag_0"], "error: no scheduler holds partition spinner_tier_1_0"),
+        (["tasks", "logs", "dag_0", "manual__1", "load"], "error: no log for dag_0.load run manual__1 try 1"),
+        (["runs", "list", "dag_0", "--limit", "0"], "error: limit must be between 1 and"),
+    ],
+)
+async def test_gateway_errors_are_one_line(
+    served: Served, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert await served.spinner(*argv) == 1
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert len(out.err.splitlines()) == 1 and out.err.startswith(message)
+
+
+async def test_the_service_keeps_its_signal_handlers_while_serving(served: Served) -> None:
+    # uvicorn's own handlers would stop the web server alone; the service's stop event decides.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        assert not isinstance(getattr(signal.getsignal(sig), "__self__", None), uvicorn.Server)
