@@ -1,63 +1,100 @@
-# Spinner: `make run` starts it on this machine, `make test` runs every check.
+# Spinner: `make run` starts it on this machine, `make test` runs every check CI runs.
+#
+#   venv       .venv with python3.11 (else python3 >= 3.11); re-runs are no-ops
+#   install    Spinner editable with the dev tools, pinned by constraints.txt (the lock)
+#   run        Spinner standalone with the example DAGs (ARGS="..." adds flags)
+#   test       install, start MariaDB/Mosquitto/Chromium when missing, then lint, typecheck, pytest
+#   lint       ruff check + ruff format --check
+#   typecheck  mypy (strict, see pyproject.toml)
+#   protos     regenerate spinner/v1 from protos/ (commit the result)
+#   lock       re-resolve constraints.txt from pyproject.toml in a clean venv (commit the result)
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+.DELETE_ON_ERROR:
+
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell command -v python3.11 || command -v python3)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP_RUN := $(VENV)/.installed-run
-STAMP_DEV := $(VENV)/.installed-dev
-PIP := $(BIN)/python -m pip install -q -c constraints.txt
-CODE := spinner services gateway tests scripts bench
+STAMP_VENV := $(VENV)/.stamp-venv
+STAMP_RUN := $(VENV)/.stamp-run
+STAMP_DEV := $(VENV)/.stamp-dev
+PIP := $(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt
+# Only the folders that exist: a checkout may not have every one yet.
+CODE := $(wildcard spinner services gateway tests bench scripts)
+TYPED := $(filter-out tests,$(CODE))
 ARGS ?=
+PYTEST_ARGS ?=
 
-.PHONY: run test venv install install-dev lint typecheck pytest protos lock clean
+.PHONY: venv install install-run run test lint typecheck pytest protos lock clean
 
-$(BIN)/python:
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Spinner needs Python 3.11 or newer"'
-	@# Debian ships venv separately: install it when missing and we may (root).
-	$(PYTHON) -m venv $(VENV) || { [ "$$(id -u)" = 0 ] && rm -rf $(VENV) \
-		&& apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
+$(STAMP_VENV):
+	@[ -n "$(PYTHON)" ] || { echo "make: no python3.11 or python3 on PATH" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Spinner needs Python 3.11 or newer, found " + sys.version)'
+	@# Debian ships venv separately (python3-venv): install it when missing and we are root.
+	@if [ ! -x $(BIN)/python ] || ! $(BIN)/python -m pip --version >/dev/null 2>&1; then \
+		rm -rf $(VENV); \
+		if ! $(PYTHON) -m venv $(VENV); then \
+			[ "$$(id -u)" = 0 ] || { echo "make: '$(PYTHON) -m venv' failed; install python3-venv" >&2; exit 1; }; \
+			rm -rf $(VENV) && apt-get update -qq \
+				&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null \
+				&& $(PYTHON) -m venv $(VENV); \
+		fi; \
+	fi
+	@touch $@
 
-venv: $(BIN)/python
+venv: $(STAMP_VENV)
 
-$(STAMP_RUN): $(BIN)/python pyproject.toml constraints.txt
+# Runtime dependencies only, for `make run`.
+$(STAMP_RUN): $(STAMP_VENV) pyproject.toml constraints.txt
 	$(PIP) -e .
 	@touch $@
 
-$(STAMP_DEV): $(BIN)/python pyproject.toml constraints.txt
+# Runtime and dev dependencies; a dev install also satisfies `run`.
+$(STAMP_DEV): $(STAMP_VENV) pyproject.toml constraints.txt
 	$(PIP) -e '.[dev]'
 	@touch $@ $(STAMP_RUN)
 
-install: $(STAMP_RUN)
-install-dev: $(STAMP_DEV)
+install: $(STAMP_DEV)
+install-run: $(STAMP_RUN)
 
 ## Start Spinner standalone with the example DAGs (UI on http://127.0.0.1:8080).
-run: install
+run: install-run
 	exec $(BIN)/spinner standalone --dags examples/dags $(ARGS)
 
-## Everything CI checks: servers, lint, types, the whole test suite.
-test: install-dev
+## Everything CI checks. -k: one run reports lint, type and test failures together.
+test: install
 	bash scripts/ensure-test-services.sh
-	$(MAKE) --no-print-directory lint typecheck pytest
+	@$(MAKE) --no-print-directory -k lint typecheck pytest
 
-lint: install-dev
-	$(BIN)/ruff check $(wildcard $(CODE))
-	$(BIN)/ruff format --check $(wildcard $(CODE))
+lint: install
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
 
-typecheck: install-dev
-	$(BIN)/mypy $(filter-out tests,$(wildcard $(CODE)))
+typecheck: install
+	$(BIN)/mypy $(TYPED)
 
-pytest: install-dev
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+# Exit code 5 (no tests collected) is a failure like any other: a suite that runs nothing proves nothing.
+pytest: install
+	@rc=0; $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc = 5 ]; then echo "make: pytest collected no tests" >&2; fi; \
+	exit $$rc
 
 ## Regenerate spinner/v1 from protos/ (commit the result).
-protos: install-dev
+protos: install
 	$(BIN)/python scripts/gen_protos.py
 
-## Re-resolve constraints.txt (the lock) from pyproject.toml in a clean environment.
+## Re-resolve constraints.txt (the lock): a clean venv gets the newest versions pyproject.toml
+## allows, and its `pip freeze` (without Spinner itself) becomes the new lock. Review the diff,
+## run `make test`, commit both. To bump one package, widen its range in pyproject.toml first.
 lock:
-	rm -rf /tmp/spinner-lock && $(PYTHON) -m venv /tmp/spinner-lock
-	/tmp/spinner-lock/bin/pip install -q -e '.[dev]'
-	/tmp/spinner-lock/bin/pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
+	@[ -n "$(PYTHON)" ] || { echo "make: no python3.11 or python3 on PATH" >&2; exit 1; }
+	@tmp=$$(mktemp -d /tmp/spinner-lock.XXXXXX) && trap 'rm -rf "$$tmp"' EXIT \
+		&& $(PYTHON) -m venv "$$tmp/venv" \
+		&& "$$tmp/venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[dev]' \
+		&& "$$tmp/venv/bin/python" -m pip freeze --exclude-editable | grep -v -i -E '^(-e |spinner[ =@])' > "$$tmp/constraints.txt" \
+		&& mv "$$tmp/constraints.txt" constraints.txt \
+		&& echo "constraints.txt: $$(wc -l < constraints.txt) pins; review with git diff" >&2
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache build *.egg-info

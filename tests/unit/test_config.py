@@ -1,52 +1,112 @@
-"""Settings come from flags, then SPINNER_ variables, then the TOML file, then defaults."""
+"""Settings come from the caller (flags), then SPINNER_ variables, then the TOML file, then defaults."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from spinner.config import CommonSettings, SchedulerSettings
+from spinner.config import CommonSettings, ExecutorSettings, SchedulerSettings
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No SPINNER_ variable of the machine leaks in, and HOME is a scratch folder."""
     for key in list(os.environ):
         if key.startswith("SPINNER_"):
             monkeypatch.delenv(key)
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "spinner.toml"
+    path.write_text(
+        'cluster = "from-toml"\n'
+        "poll_interval = 7.0\n"
+        'log_level = "DEBUG"\n'
+        "[scheduler]\n"
+        'partition = "spinner_tier_2_0"\n'
+        "lease_seconds = 30.0\n"
+        'log_level = "WARNING"\n'
+        "[executor]\n"
+        "max_parallel = 3\n"
+    )
+    monkeypatch.setenv("SPINNER_CONFIG_FILE", str(path))
+    return path
 
 
 def test_defaults_put_sqlite_in_home(tmp_path: Path) -> None:
-    s = CommonSettings(home=tmp_path)
-    assert s.database_url == f"sqlite+aiosqlite:///{tmp_path / 'spinner.db'}"
-    assert s.mqtt_url == "" and s.snapshot_root == tmp_path / "snapshots"
+    s = CommonSettings()
+    home = tmp_path / "user" / ".spinner"
+    assert s.home == home
+    assert s.database_url == f"sqlite+aiosqlite:///{home / 'spinner.db'}"
+    assert s.mqtt_url == "" and s.poll_interval == 1.0 and s.telemetry_exporter == "none"
+    assert s.snapshot_root == home / "snapshots" and s.log_dir == home / "logs"
 
 
-def test_precedence_flags_env_toml_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = tmp_path / "spinner.toml"
-    config.write_text(
-        'cluster = "from-toml"\npoll_interval = 7.0\nlog_level = "DEBUG"\n'
-        '[scheduler]\npartition = "spinner_tier_2_0"\nlease_seconds = 30.0\n'
-    )
-    monkeypatch.setenv("SPINNER_CONFIG_FILE", str(config))
+def test_database_url_follows_a_home_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPINNER_HOME", str(tmp_path / "state"))
+    assert CommonSettings().database_url == f"sqlite+aiosqlite:///{tmp_path / 'state' / 'spinner.db'}"
+
+
+def test_an_explicit_database_url_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPINNER_DATABASE_URL", "mysql+aiomysql://u:p@db/spinner")
+    assert CommonSettings().database_url == "mysql+aiomysql://u:p@db/spinner"
+
+
+def test_init_beats_env_beats_toml_beats_defaults(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPINNER_POLL_INTERVAL", "3")
+    monkeypatch.setenv("SPINNER_LEASE_SECONDS", "20")
     s = SchedulerSettings(lease_seconds=5)
-    assert s.cluster == "from-toml"  # TOML over default
+    assert s.lease_seconds == 5.0  # init over env and TOML
     assert s.poll_interval == 3.0  # env over TOML
-    assert s.lease_seconds == 5.0  # flag over TOML
+    assert s.cluster == "from-toml"  # TOML top level over default
     assert s.partition == "spinner_tier_2_0"  # the service's own table
-    assert CommonSettings().cluster == "from-toml"
+    assert s.heartbeat_timeout == 60.0  # default
 
 
-@pytest.mark.parametrize(("name", "value"), [("SPINNER_POLL_INTERVAL", "-1"), ("SPINNER_TELEMETRY_EXPORTER", "bogus")])
-def test_bad_values_are_clear_errors(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+def test_the_service_table_overrides_top_level_keys_for_that_service_only(config_file: Path) -> None:
+    assert SchedulerSettings().log_level == "WARNING"
+    assert ExecutorSettings().log_level == "DEBUG"
+    assert ExecutorSettings().max_parallel == 3
+    common = CommonSettings()
+    assert common.cluster == "from-toml" and common.log_level == "DEBUG"
+    assert not hasattr(common, "partition")  # other services' tables do not leak in
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SPINNER_POLL_INTERVAL", "-1"),
+        ("SPINNER_POLL_INTERVAL", "soon"),
+        ("SPINNER_TELEMETRY_EXPORTER", "bogus"),
+    ],
+)
+def test_bad_env_values_are_clear_errors(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError) as e:
         CommonSettings()
-    assert name.removeprefix("SPINNER_").lower() in str(e.value)
+    field = name.removeprefix("SPINNER_").lower()
+    assert [err["loc"] for err in e.value.errors()] == [(field,)]
+
+
+def test_bad_toml_values_are_clear_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[scheduler]\npoll_interval = -1\n")
+    monkeypatch.setenv("SPINNER_CONFIG_FILE", str(path))
+    with pytest.raises(ValidationError) as e:
+        SchedulerSettings()
+    assert [err["loc"] for err in e.value.errors()] == [("poll_interval",)]
+    assert "greater than 0" in str(e.value)
+
+
+def test_bad_init_values_are_clear_errors() -> None:
+    with pytest.raises(ValidationError) as e:
+        CommonSettings(telemetry_exporter="bogus")
+    assert "telemetry_exporter" in str(e.value) and "'none', 'console' or 'otlp'" in str(e.value)
 
 
 def test_settings_are_immutable() -> None:

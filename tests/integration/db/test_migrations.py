@@ -1,20 +1,24 @@
-"""The same migrations build the schema on SQLite and on MariaDB, and match the models."""
+"""The same migrations build the schema on SQLite and on MariaDB, and it matches the models."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text, update
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from spinner.db.engine import create_engine, session_factory
+from spinner.db.engine import create_engine
 from spinner.db.migrate import current_revision, downgrade, upgrade
 from spinner.db.models import Base, DagRun, TaskInstance
+
+MODEL_TABLES = set(Base.metadata.tables)
 
 
 async def _tables(engine: AsyncEngine) -> set[str]:
@@ -27,17 +31,22 @@ async def test_upgrade_downgrade_upgrade(db_url: str) -> None:
     try:
         await upgrade(engine)
         assert await current_revision(engine) is not None
-        assert set(Base.metadata.tables) <= await _tables(engine)
+        assert await _tables(engine) - {"alembic_version"} == MODEL_TABLES
+
         await downgrade(engine)
-        assert not (set(Base.metadata.tables) & await _tables(engine))
+        assert await current_revision(engine) is None
+        assert not (await _tables(engine) & MODEL_TABLES), "downgrade to base left tables behind"
+
         await upgrade(engine)
-        assert set(Base.metadata.tables) <= await _tables(engine)
+        assert await _tables(engine) - {"alembic_version"} == MODEL_TABLES
     finally:
         await engine.dispose()
 
 
 async def test_schema_matches_the_models(engine: AsyncEngine) -> None:
-    def diff(conn: Connection) -> list[object]:
+    """What `alembic revision --autogenerate` would write must be nothing: no migration is missing."""
+
+    def diff(conn: Connection) -> list[Any]:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         return list(compare_metadata(ctx, Base.metadata))
 
@@ -45,51 +54,64 @@ async def test_schema_matches_the_models(engine: AsyncEngine) -> None:
         assert await conn.run_sync(diff) == []
 
 
-async def test_times_round_trip_as_aware_utc(sessions: async_sessionmaker[AsyncSession]) -> None:
+def _run(run_id: str, logical_date: dt.datetime) -> DagRun:
+    return DagRun(
+        dag_id="d",
+        run_id=run_id,
+        run_type="manual",
+        state="queued",
+        logical_date=logical_date,
+        partition="spinner_tier_1_0",
+        created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    )
+
+
+async def test_times_round_trip_as_aware_utc_with_microseconds(sessions: async_sessionmaker[AsyncSession]) -> None:
     when = dt.datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     async with sessions() as s, s.begin():
-        s.add(
-            DagRun(
-                dag_id="d", run_id="r", run_type="manual", state="queued", logical_date=when, conf={"a": [1]},
-                partition="spinner_tier_1_0", created_at=when,
-            )
-        )  # fmt: skip
+        s.add(_run("r", when))
+
     async with sessions() as s:
-        run = await s.get(DagRun, 1)
-    assert run is not None
-    assert run.logical_date == when and run.logical_date.tzinfo == dt.UTC
-    assert run.conf == {"a": [1]}
-    with pytest.raises(Exception, match="naive datetime"):
+        run = (await s.execute(select(DagRun).where(DagRun.run_id == "r"))).scalar_one()
+        stored = (await s.execute(text("SELECT logical_date FROM dag_run WHERE run_id = 'r'"))).scalar_one()
+    assert run.logical_date == when
+    assert run.logical_date.tzinfo is dt.UTC
+    assert run.logical_date.microsecond == 123456
+    # Stored as naive UTC (MySQL DATETIME has no zone): 12:30 at +02:00 is 10:30.
+    assert str(stored).startswith("2026-03-01 10:30:15.123456")
+
+
+async def test_naive_times_are_rejected(sessions: async_sessionmaker[AsyncSession]) -> None:
+    with pytest.raises(StatementError, match="naive datetime"):
         async with sessions() as s, s.begin():
-            s.add(
-                DagRun(
-                    dag_id="d", run_id="r2", run_type="manual", state="queued",
-                    logical_date=dt.datetime(2026, 1, 1), partition="p", created_at=when,
-                )
-            )  # fmt: skip
+            s.add(_run("naive", dt.datetime(2026, 1, 1)))
+    async with sessions() as s:
+        assert (await s.execute(select(DagRun))).first() is None
 
 
-async def test_guarded_update_lets_exactly_one_writer_win(db_url: str, engine: AsyncEngine) -> None:
-    sessions = session_factory(engine)
+async def test_guarded_update_lets_exactly_one_of_two_concurrent_writers_win(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
     async with sessions() as s, s.begin():
         s.add(TaskInstance(dag_id="d", run_id="r", task_id="t", partition="p", state="queued", try_number=1))
 
-    async def claim() -> int:
-        # A second engine each: two separate connections racing, as two services would.
-        eng = create_engine(db_url)
-        try:
-            async with session_factory(eng)() as s, s.begin():
-                result = await s.execute(
-                    update(TaskInstance)
-                    .where(TaskInstance.task_id == "t", TaskInstance.state == "queued", TaskInstance.try_number == 1)
-                    .values(state="running")
-                )
-                await asyncio.sleep(0.05)
-                return int(result.rowcount)  # type: ignore[attr-defined]
-        finally:
-            await eng.dispose()
+    claim = text(
+        "UPDATE task_instance SET state = 'running' "
+        "WHERE dag_id = 'd' AND run_id = 'r' AND task_id = 't' AND state = 'queued' AND try_number = 1"
+    )
+    both_started = asyncio.Barrier(2)
 
-    results = await asyncio.gather(*(claim() for _ in range(4)))
-    assert sorted(results) == [0, 0, 0, 1]
+    async def writer() -> int:
+        # Each session holds its own connection: two services racing for the same try.
+        async with sessions() as s:
+            await both_started.wait()
+            async with s.begin():
+                result = await s.execute(claim)
+                await asyncio.sleep(0.1)  # keep the transaction open while the other one tries
+                return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async with asyncio.timeout(30):
+        results = await asyncio.gather(writer(), writer())
+    assert sorted(results) == [0, 1]
     async with sessions() as s:
-        assert (await s.execute(text("select state from task_instance"))).scalar_one() == "running"
+        assert (await s.execute(select(TaskInstance.state))).scalar_one() == "running"
