@@ -21,17 +21,25 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.executor import queries
 from services.executor.backends.base import BackendClosed, ExecutorBackend, LaunchSpec, TryKey
+from services.executor.reports import (
+    ENDED,
+    Outcome,
+    ReportRefused,
+    ReportWriter,
+    RunContext,
+    StaleLeaseRefused,
+)
 from services.executor.tokens import TokenSigner
 from spinner import events
 from spinner.db.engine import transaction
-from spinner.db.models import DagRun, TaskInstanceHistory
+from spinner.db.models import DagRun
 from spinner.events import EventBus
 from spinner.logpaths import complete_marker, local_log_path
 from spinner.snapshots import current_snapshot, version_path
 
 log = logging.getLogger(__name__)
 
-ENDED = ("success", "failed", "up_for_retry", "skipped", "upstream_failed")
+__all__ = ["ENDED", "Executor", "ExecutorError", "Outcome", "RunContext", "SubmitInfo"]
 
 
 class ExecutorError(Exception):
@@ -67,22 +75,6 @@ class SubmitInfo:
     lease_epoch: int
     execution_timeout: float
     executor_config_json: str
-
-
-@dataclass(frozen=True)
-class RunContext:
-    logical_date: str
-    data_interval_start: str
-    data_interval_end: str
-    conf_json: str
-    run_type: str
-
-
-@dataclass(frozen=True)
-class Outcome:
-    success: bool = False
-    skipped: bool = False
-    no_retry: bool = False
 
 
 def _run_context(run: DagRun) -> RunContext:
@@ -121,8 +113,7 @@ class Executor:
         self._clock = clock
         self._heartbeat_interval = heartbeat_interval
         self.runner_address = ""
-        # A run's logical date, interval, conf and type never change: one read per run, not per try.
-        self._run_contexts: dict[tuple[str, str], RunContext] = {}
+        self.reports = ReportWriter(sessions, clock=clock, run_context=_run_context)
         self.backend: ExecutorBackend | None = None
         meter = meter or metrics.NoOpMeter("spinner.executor")
         self._queued_to_running = meter.create_histogram(
@@ -145,15 +136,13 @@ class Executor:
         key = info.key
         if not (key.dag_id and key.run_id and key.task_id and key.try_number > 0):
             raise InvalidRequest("dag_id, run_id, task_id and a positive try_number are required")
-        async with self._sessions() as session:
-            epoch = await queries.lease_epoch(session, info.partition)
-            if epoch is not None and info.lease_epoch < epoch:
-                raise StaleLease(f"lease epoch {info.lease_epoch} of {info.partition} is stale (now {epoch})")
-            ti = await queries.get_ti(session, key)
-        if ti is None or ti.try_number != key.try_number or ti.state not in ("queued", "running"):
-            state = None if ti is None else (ti.state, ti.try_number)
-            raise NotQueued(f"{key.dag_id}.{key.task_id} ({key.run_id}) try {key.try_number} is not queued: {state}")
-        if ti.state == "running" or key in self._backend().running():
+        try:
+            checked = await self.reports.check_queued(key, info.partition, info.lease_epoch)
+        except StaleLeaseRefused as e:
+            raise StaleLease(str(e)) from None
+        except ReportRefused as e:
+            raise NotQueued(str(e)) from None
+        if checked.state == "running" or key in self._backend().running():
             return False
         snapshot = (
             version_path(self._snapshot_root, info.bundle_version)
@@ -201,42 +190,14 @@ class Executor:
 
     async def start(self, key: TryKey, token: str, hostname: str, pid: int) -> RunContext:
         self._check(key, token)
-        now = self._clock()
-        async with transaction(self._sessions) as session:
-            ti = await queries.get_ti(session, key)
-            if ti is None or ti.try_number != key.try_number:
-                raise NotQueued(f"try {key.try_number} of {key.dag_id}.{key.task_id} may not start now")
-            queued_at, was = ti.queued_at, ti.state
-            moved = was == "queued" and await queries.guarded_update(
-                session,
-                key,
-                expected_states=("queued",),
-                values={
-                    "state": "running",
-                    "start_date": now,
-                    "last_heartbeat_at": now,
-                    "hostname": hostname,
-                    "pid": pid,
-                    "executor": self.name,
-                },
-            )
-            if not moved and was != "running":
-                # Moved by someone else meanwhile (marked, cleared): read what it is now.
-                ti = await queries.get_ti(session, key)
-                if ti is None or ti.state != "running" or ti.try_number != key.try_number:
-                    raise NotQueued(f"try {key.try_number} of {key.dag_id}.{key.task_id} may not start now")
-            context = self._run_contexts.get((key.dag_id, key.run_id))
-            if context is None:
-                run = await queries.get_run(session, key.dag_id, key.run_id)
-                if run is None:
-                    raise NotQueued(f"run {key.run_id} of {key.dag_id} is gone")
-                context = _run_context(run)
-                if len(self._run_contexts) > 10_000:
-                    self._run_contexts.clear()
-                self._run_contexts[(key.dag_id, key.run_id)] = context
-        if moved and queued_at is not None:
-            self._queued_to_running.record(max((now - queued_at).total_seconds(), 0.0), {"backend": self.name})
-        return context
+        try:
+            result = await self.reports.start(key, hostname, pid, self.name)
+        except ReportRefused as e:
+            raise NotQueued(str(e)) from None
+        if result.moved and result.queued_at is not None:
+            waited = (self._clock() - result.queued_at).total_seconds()
+            self._queued_to_running.record(max(waited, 0.0), {"backend": self.name})
+        return result.context
 
     async def heartbeat(self, key: TryKey, token: str) -> bool:
         self._check(key, token)
@@ -250,44 +211,13 @@ class Executor:
         return await self._end(key, outcome, error, expected=("running",))
 
     async def _end(self, key: TryKey, outcome: Outcome, error: str, expected: tuple[str, ...]) -> str:
-        now = self._clock()
-        async with transaction(self._sessions) as session:
-            ti = await queries.get_ti(session, key)
-            if ti is None or ti.try_number != key.try_number:
-                raise NotQueued(f"try {key.try_number} of {key.dag_id}.{key.task_id} is not current")
-            if ti.state in ENDED:
-                return ti.state or ""  # reported twice (a retry of Finish): same answer
-            if outcome.success:
-                state = "success"
-            elif outcome.skipped:
-                state = "skipped"
-            elif not outcome.no_retry and ti.try_number <= ti.max_tries:
-                state = "up_for_retry"
-            else:
-                state = "failed"
-            start = ti.start_date or now
-            moved = await queries.guarded_update(
-                session,
-                key,
-                expected_states=expected,
-                values={
-                    "state": state,
-                    "end_date": now,
-                    "start_date": start,
-                    "duration": (now - start).total_seconds(),
-                    "error": error[:10000],
-                },
-            )
-            if not moved:
-                return ti.state or ""
-            session.expunge(ti)  # its attributes are stale now; the history row is built from what we wrote
-            session.add(
-                TaskInstanceHistory(
-                    dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, try_number=key.try_number, state=state,
-                    start_date=start, end_date=now, duration=(now - start).total_seconds(), hostname=ti.hostname,
-                    error=error[:10000],
-                )
-            )  # fmt: skip
+        try:
+            result = await self.reports.end(key, outcome, error, expected)
+        except ReportRefused as e:
+            raise NotQueued(str(e)) from None
+        if not result.moved:
+            return result.state
+        state = result.state
         log.info("%s.%s (%s) try %d ended: %s", key.dag_id, key.task_id, key.run_id, key.try_number, state)
         self._ended.add(1, {"state": state})
         await self._bus.publish(events.TASK_ENDED, {"dag_id": key.dag_id, "run_id": key.run_id, "state": state})

@@ -1,0 +1,386 @@
+"""Applies the executor's task-try reports in batches: one transaction for every report that waits.
+
+Schedulers' Submits (a read: is the try still queued, is the lease current?), runners' Start
+and Finish, and process ends arrive concurrently, hundreds a second in a burst. Each report
+becomes an item on a queue; one writer takes every item waiting, locks their rows in key
+order (SELECT ... FOR UPDATE), decides each against the row as it is now, and writes all the
+moves with a few statements: one guarded UPDATE per try (sent as one executemany), one
+multi-row INSERT of history rows. Decisions are the same as one report at a time: a try
+moves only if it is still the try the report names, in a state the report expects
+(docs/adr/0001); the guard stays in every UPDATE as well.
+
+While one batch is in the database the next one gathers, so a quiet executor answers a lone
+report at once, and a busy one writes in batches without waiting on a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, tuple_, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.executor.backends.base import TryKey
+from spinner.db.models import DagRun, PartitionLease, TaskInstance, TaskInstanceHistory
+
+log = logging.getLogger(__name__)
+
+ENDED = ("success", "failed", "up_for_retry", "skipped", "upstream_failed")
+MAX_BATCH = 500
+DEADLOCK_RETRIES = 5
+
+_TI = cast(Table, TaskInstance.__table__)
+_TIH = cast(Table, TaskInstanceHistory.__table__)
+
+
+class ReportRefused(Exception):
+    """The report does not apply to the try as it is now (the executor maps it to NotQueued/StaleLease)."""
+
+
+class StaleLeaseRefused(ReportRefused):
+    pass
+
+
+@dataclass
+class TryRow:
+    """The columns of a try that reports are decided on."""
+
+    try_number: int
+    state: str | None
+    max_tries: int
+    queued_at: dt.datetime | None
+    start_date: dt.datetime | None
+    hostname: str
+
+
+@dataclass(frozen=True)
+class RunContext:
+    logical_date: str
+    data_interval_start: str
+    data_interval_end: str
+    conf_json: str
+    run_type: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    state: str | None  # "queued" or "running"
+
+
+@dataclass(frozen=True)
+class StartResult:
+    moved: bool
+    queued_at: dt.datetime | None
+    context: RunContext
+
+
+@dataclass(frozen=True)
+class EndResult:
+    state: str
+    moved: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    success: bool = False
+    skipped: bool = False
+    no_retry: bool = False
+
+
+@dataclass
+class _Item:
+    key: TryKey
+    future: asyncio.Future[Any] = field(repr=False)
+
+
+@dataclass
+class _Check(_Item):
+    partition: str = ""
+    lease_epoch: int = 0
+
+
+@dataclass
+class _Start(_Item):
+    hostname: str = ""
+    pid: int = 0
+    executor: str = ""
+
+
+@dataclass
+class _End(_Item):
+    outcome: Outcome = field(default_factory=Outcome)
+    error: str = ""
+    expected: tuple[str, ...] = ("running",)
+
+
+RunContextOf = Callable[[DagRun], RunContext]
+
+
+def end_state(row: TryRow, outcome: Outcome) -> str:
+    if outcome.success:
+        return "success"
+    if outcome.skipped:
+        return "skipped"
+    if not outcome.no_retry and row.try_number <= row.max_tries:
+        return "up_for_retry"
+    return "failed"
+
+
+class ReportWriter:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        clock: Callable[[], dt.datetime],
+        run_context: RunContextOf,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._run_context = run_context
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        # A run's logical date, interval, conf and type never change: one read per run, not per try.
+        self._contexts: dict[tuple[str, str], RunContext] = {}
+        self.batches = 0
+        self.items = 0
+
+    # --- the reports -------------------------------------------------------------------
+
+    async def check_queued(self, key: TryKey, partition: str, lease_epoch: int) -> CheckResult:
+        result: CheckResult = await self._put(_Check(key, self._future(), partition, lease_epoch))
+        return result
+
+    async def start(self, key: TryKey, hostname: str, pid: int, executor: str) -> StartResult:
+        result: StartResult = await self._put(_Start(key, self._future(), hostname, pid, executor))
+        return result
+
+    async def end(self, key: TryKey, outcome: Outcome, error: str, expected: tuple[str, ...]) -> EndResult:
+        result: EndResult = await self._put(_End(key, self._future(), outcome, error, expected))
+        return result
+
+    # --- the writer --------------------------------------------------------------------
+
+    def _future(self) -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().create_future()
+
+    async def _put(self, item: _Item) -> Any:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="executor-report-writer")
+        self._queue.put_nowait(item)
+        return await item.future
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if not item.future.done():
+                item.future.set_exception(ReportRefused("the executor is shutting down"))
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            live = [i for i in batch if not i.future.done()]  # a caller that gave up
+            if not live:
+                continue
+            try:
+                results = await self._apply_with_retry(live)
+            except Exception as e:  # the database is away: every waiting report gets the error
+                log.warning("could not apply %d reports: %s", len(live), e)
+                for item in live:
+                    if not item.future.done():
+                        item.future.set_exception(e)
+                continue
+            self.batches += 1
+            self.items += len(live)
+            for item, result in zip(live, results, strict=True):
+                if item.future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    item.future.set_exception(result)
+                else:
+                    item.future.set_result(result)
+
+    async def _apply_with_retry(self, batch: list[_Item]) -> list[Any]:
+        for attempt in range(DEADLOCK_RETRIES):
+            try:
+                async with self._sessions() as session, session.begin():
+                    return await self._apply(session, batch)
+            except DBAPIError as e:
+                # MariaDB picks a victim when two writers lock rows in different orders; try again.
+                if attempt + 1 < DEADLOCK_RETRIES and _is_retryable(e):
+                    await asyncio.sleep(0.01 * (attempt + 1))
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    async def _apply(self, session: AsyncSession, batch: list[_Item]) -> list[Any]:
+        now = self._clock()
+        rows = await _lock_rows(session, sorted({(i.key.dag_id, i.key.run_id, i.key.task_id) for i in batch}))
+        epochs = await _lease_epochs(session, {i.partition for i in batch if isinstance(i, _Check)})
+        await self._load_contexts(session, {(i.key.dag_id, i.key.run_id) for i in batch if isinstance(i, _Start)})
+        starts: list[dict[str, Any]] = []
+        ends: list[dict[str, Any]] = []
+        history: list[dict[str, Any]] = []
+        results: list[Any] = []
+        for item in batch:
+            row = rows.get((item.key.dag_id, item.key.run_id, item.key.task_id))
+            try:
+                if isinstance(item, _Check):
+                    results.append(_check(item, row, epochs))
+                elif isinstance(item, _Start):
+                    results.append(self._start(item, row, now, starts))
+                elif isinstance(item, _End):
+                    results.append(_end(item, row, now, ends, history))
+            except ReportRefused as e:
+                results.append(e)
+        if starts:
+            await session.execute(_START_UPDATE, starts)
+        if ends:
+            await session.execute(_END_UPDATE, ends)
+        if history:
+            await session.execute(insert(_TIH), history)
+        return results
+
+    def _start(self, item: _Start, row: TryRow | None, now: dt.datetime, starts: list[dict[str, Any]]) -> StartResult:
+        key = item.key
+        if row is None or row.try_number != key.try_number or row.state not in ("queued", "running"):
+            raise ReportRefused(f"try {key.try_number} of {key.dag_id}.{key.task_id} may not start now")
+        context = self._contexts.get((key.dag_id, key.run_id))
+        if context is None:
+            raise ReportRefused(f"run {key.run_id} of {key.dag_id} is gone")
+        if row.state == "running":  # a Start sent twice: same answer, nothing written
+            return StartResult(False, row.queued_at, context)
+        starts.append(
+            _key_params(key)
+            | {"state": "running", "start_date": now, "last_heartbeat_at": now, "hostname": item.hostname,
+               "pid": item.pid, "executor": item.executor}
+        )  # fmt: skip
+        row.state, row.start_date, row.hostname = "running", now, item.hostname
+        return StartResult(True, row.queued_at, context)
+
+    async def _load_contexts(self, session: AsyncSession, runs: set[tuple[str, str]]) -> None:
+        missing = sorted(r for r in runs if r not in self._contexts)
+        if not missing:
+            return
+        if len(self._contexts) > 10_000:
+            self._contexts.clear()
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            q = select(DagRun).where(tuple_(DagRun.dag_id, DagRun.run_id).in_(chunk))
+            for run in (await session.execute(q)).scalars():
+                self._contexts[(run.dag_id, run.run_id)] = self._run_context(run)
+
+
+def _check(item: _Check, row: TryRow | None, epochs: dict[str, int]) -> CheckResult:
+    key = item.key
+    epoch = epochs.get(item.partition)
+    if epoch is not None and item.lease_epoch < epoch:
+        raise StaleLeaseRefused(f"lease epoch {item.lease_epoch} of {item.partition} is stale (now {epoch})")
+    if row is None or row.try_number != key.try_number or row.state not in ("queued", "running"):
+        state = None if row is None else (row.state, row.try_number)
+        raise ReportRefused(f"{key.dag_id}.{key.task_id} ({key.run_id}) try {key.try_number} is not queued: {state}")
+    return CheckResult(row.state)
+
+
+def _end(
+    item: _End, row: TryRow | None, now: dt.datetime, ends: list[dict[str, Any]], history: list[dict[str, Any]]
+) -> EndResult:
+    key = item.key
+    if row is None or row.try_number != key.try_number:
+        raise ReportRefused(f"try {key.try_number} of {key.dag_id}.{key.task_id} is not current")
+    if row.state in ENDED:
+        return EndResult(row.state or "", False)  # reported twice (a retry of Finish): same answer
+    if row.state not in item.expected:
+        return EndResult(row.state or "", False)
+    state = end_state(row, item.outcome)
+    start = row.start_date or now
+    duration = (now - start).total_seconds()
+    error = item.error[:10000]
+    ends.append(
+        _key_params(key) | {"state": state, "end_date": now, "start_date": start,
+                            "duration": duration, "error": error}
+    )  # fmt: skip
+    history.append(
+        {"dag_id": key.dag_id, "run_id": key.run_id, "task_id": key.task_id, "try_number": key.try_number,
+         "state": state, "start_date": start, "end_date": now, "duration": duration, "hostname": row.hostname,
+         "error": error}
+    )  # fmt: skip
+    row.state = state
+    return EndResult(state, True)
+
+
+def _key_params(key: TryKey) -> dict[str, Any]:
+    return {"k_dag_id": key.dag_id, "k_run_id": key.run_id, "k_task_id": key.task_id, "k_try": key.try_number}
+
+
+_KEY_GUARD = and_(
+    _TI.c.dag_id == bindparam("k_dag_id"),
+    _TI.c.run_id == bindparam("k_run_id"),
+    _TI.c.task_id == bindparam("k_task_id"),
+    _TI.c.try_number == bindparam("k_try"),
+)
+
+_START_UPDATE = (
+    update(_TI)
+    .where(_KEY_GUARD, _TI.c.state == "queued")
+    .values(
+        state=bindparam("state"),
+        start_date=bindparam("start_date"),
+        last_heartbeat_at=bindparam("last_heartbeat_at"),
+        hostname=bindparam("hostname"),
+        pid=bindparam("pid"),
+        executor=bindparam("executor"),
+    )
+)
+
+_END_UPDATE = (
+    update(_TI)
+    # The exact states the report expects were checked on the locked row; the guard keeps ended tries ended.
+    .where(_KEY_GUARD, or_(_TI.c.state == "queued", _TI.c.state == "running"))
+    .values(
+        state=bindparam("state"),
+        end_date=bindparam("end_date"),
+        start_date=bindparam("start_date"),
+        duration=bindparam("duration"),
+        error=bindparam("error"),
+    )
+)
+
+
+async def _lock_rows(session: AsyncSession, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], TryRow]:
+    out: dict[tuple[str, str, str], TryRow] = {}
+    c = _TI.c
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        q = (
+            select(c.dag_id, c.run_id, c.task_id, c.try_number, c.state, c.max_tries, c.queued_at, c.start_date,
+                   c.hostname)
+            .where(tuple_(c.dag_id, c.run_id, c.task_id).in_(chunk))
+            .order_by(c.dag_id, c.run_id, c.task_id)
+            .with_for_update()
+        )  # fmt: skip
+        for r in (await session.execute(q)).all():
+            out[(r[0], r[1], r[2])] = TryRow(r[3], r[4], r[5], r[6], r[7], r[8] or "")
+    return out
+
+
+async def _lease_epochs(session: AsyncSession, partitions: set[str]) -> dict[str, int]:
+    if not partitions:
+        return {}
+    q = select(PartitionLease.partition, PartitionLease.epoch).where(PartitionLease.partition.in_(sorted(partitions)))
+    return {r[0]: int(r[1]) for r in (await session.execute(q)).all()}
+
+
+def _is_retryable(e: DBAPIError) -> bool:
+    code = e.orig.args[0] if e.orig is not None and getattr(e.orig, "args", None) else None
+    return code in (1213, 1205) or "database is locked" in str(e)
