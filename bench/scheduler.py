@@ -44,7 +44,7 @@ from services.dagsync.snapshots import SnapshotStore
 from services.dagsync.sources import LocalFolderSource
 from spinner.db.engine import create_engine, session_factory
 from spinner.db.migrate import upgrade
-from spinner.db.models import DagModel, DagRun, Pool, TaskInstance
+from spinner.db.models import DagModel, DagRun, ImportError_, Pool, TaskInstance
 from spinner.events import NullBus
 
 MYSQL = os.environ.get("SPINNER_TEST_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306")
@@ -191,6 +191,13 @@ async def run_scenario(args: argparse.Namespace, db_kind: str, scenario: str) ->
             if parsed >= args.dags:
                 break
             if dt.datetime.now(dt.UTC) >= t0:
+                async with sessions() as s:
+                    errors = (await s.execute(select(ImportError_.filename, ImportError_.stacktrace))).all()
+                for name, trace in errors[:5]:
+                    say(f"import error in {name}: {trace.strip().splitlines()[-1] if trace.strip() else ''}")
+                log_file.flush()
+                tail = (work / "services.log").read_text(errors="replace").splitlines()[-20:]
+                say("services.log ends:\n" + "\n".join(tail))
                 raise SystemExit(f"parsing took longer than --setup-seconds {setup}; raise it")
             await asyncio.sleep(5)
         result["parse_s"] = round(time.monotonic() - started, 1)

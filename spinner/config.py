@@ -106,6 +106,9 @@ class SchedulerSettings(CommonSettings):
     max_running_tasks: int = Field(
         default=0, ge=0, description="queued+running tries in the partition at once; 0: the tier's default"
     )
+    full_pass_interval: float = Field(
+        default=10.0, gt=0, description="seconds between passes that look at every active run, not just changed ones"
+    )
 
     def running_task_limit(self, tier: int) -> int:
         """Tier 1 (most important) gets the most room; lower tiers are held tighter."""

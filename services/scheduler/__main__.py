@@ -60,6 +60,7 @@ async def serve(
             clock=utcnow,
             heartbeat_timeout=settings.heartbeat_timeout,
             max_running_tasks=settings.running_task_limit(partition_tier(settings.partition)),
+            full_pass_interval=settings.full_pass_interval,
             metrics=SchedulerMetrics(
                 telemetry.meter("spinner.scheduler"), settings.partition, partition_tier(settings.partition)
             ),

@@ -153,6 +153,7 @@ class TaskInstance(Base):
         Index("ix_task_instance_state", "state"),
         Index("ix_task_instance_partition_state", "partition", "state"),
         Index("ix_task_instance_pool_state", "pool", "state"),
+        Index("ix_task_instance_partition_end_date", "partition", "end_date"),
     )
 
     dag_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)

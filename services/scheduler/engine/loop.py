@@ -127,6 +127,7 @@ class PartitionScheduler:
             return False  # another scheduler inserted the row first
         if held:
             self._processor.forget()
+            self._engine.request_full_pass()
         return held
 
     async def _release(self) -> None:
@@ -256,6 +257,7 @@ class PartitionScheduler:
         async with transaction(self._sessions) as session:
             await self.lease.hold(session)
             result = await action(session)
+        self._engine.request_full_pass()  # an action may change any try of the run; look at all again
         self.waker.wake()
         return result
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -114,6 +115,8 @@ class SchedulingEngine:
         resubmit_after: float = 15.0,
         max_running_tasks: int = 1024,
         metrics: SchedulerMetrics | None = None,
+        full_pass_interval: float = 10.0,
+        change_margin: float = 2.0,
     ) -> None:
         self.partition = partition
         self.metrics = metrics
@@ -122,6 +125,14 @@ class SchedulingEngine:
         self._heartbeat_timeout = dt.timedelta(seconds=heartbeat_timeout)
         self._resubmit_after = dt.timedelta(seconds=resubmit_after)
         self._dags: dict[str, CachedDag] = {}
+        # Incremental passes: which active runs need a look (see _runs_to_examine).
+        self._full_pass_interval = full_pass_interval
+        # Tries' end dates come from the executor's clock and commit after they are stamped: look back this far.
+        self._change_margin = dt.timedelta(seconds=change_margin)
+        self._last_full_pass: float | None = None
+        self._watermark: dt.datetime | None = None
+        self._seen: set[tuple[str, str]] = set()
+        self._unsettled: set[tuple[str, str]] = set()
 
     # --- serialized DAG cache ----------------------------------------------------------
 
@@ -258,28 +269,69 @@ class SchedulingEngine:
 
     # --- task instances --------------------------------------------------------------
 
+    def request_full_pass(self) -> None:
+        """The next pass looks at every active run (after an action, a new lease, or a missed change)."""
+        self._last_full_pass = None
+
+    def _runs_to_examine(
+        self, runs: Sequence[DagRun], dags: dict[str, CachedDag], ended: set[tuple[str, str]], now: dt.datetime
+    ) -> list[DagRun]:
+        """The runs where something may have changed: new or still queued runs, runs with a try that
+        ended since the last pass, runs with tries waiting on a limit or a retry delay, runs past
+        their timeout. Every run is looked at at least every `full_pass_interval` whatever happens."""
+        out = []
+        for run in runs:
+            key = (run.dag_id, run.run_id)
+            cached = dags.get(run.dag_id)
+            timeout = cached.dag.dagrun_timeout if cached else None
+            if (
+                cached is None
+                or run.state == "queued"
+                or key not in self._seen
+                or key in ended
+                or key in self._unsettled
+                or (timeout and run.start_date and now - run.start_date > timeout)
+            ):
+                out.append(run)
+        return out
+
     async def schedule(self, session: AsyncSession) -> list[QueuedTask]:
         """Starts queued runs, decides every waiting task, queues what may run, ends finished runs."""
         now = self._clock()
         runs = await queries.active_runs(session, self.partition)
         if not runs:
+            self._seen.clear()
+            self._unsettled.clear()
             return []
         dags = await self.load(session, [r.dag_id for r in runs])
+        mono = time.monotonic()
+        full = self._last_full_pass is None or mono - self._last_full_pass >= self._full_pass_interval
+        if full or self._watermark is None:
+            examined = list(runs)
+            self._last_full_pass = mono
+        else:
+            ended = await queries.runs_with_tries_ended_since(
+                session, self.partition, self._watermark - self._change_margin
+            )
+            examined = self._runs_to_examine(runs, dags, ended, now)
+        self._watermark = now
         tis_by_run: dict[tuple[str, str], dict[str, TaskInstance]] = defaultdict(dict)
-        for ti in await queries.task_instances_of(session, runs):
+        for ti in await queries.task_instances_of(session, examined):
             tis_by_run[(ti.dag_id, ti.run_id)][ti.task_id] = ti
+        current = {(r.dag_id, r.run_id) for r in runs}
+        self._seen = (self._seen & current) | {(r.dag_id, r.run_id) for r in examined}
+        self._unsettled &= current
 
         running_runs: dict[str, int] = defaultdict(int)
-        active_tasks: dict[str, int] = defaultdict(int)
         for run in runs:
             if run.state == "running":
                 running_runs[run.dag_id] += 1
-            for ti in tis_by_run[(run.dag_id, run.run_id)].values():
-                if ti.state in ("queued", "running"):
-                    active_tasks[run.dag_id] += 1
+        active_tasks: dict[str, int] = defaultdict(int, await queries.active_tries_by_dag(session, self.partition))
 
         candidates: list[tuple[DagRun, TaskInstance, CachedDag]] = []
-        for run in runs:
+        for run in examined:
+            key = (run.dag_id, run.run_id)
+            self._unsettled.discard(key)
             cached = dags.get(run.dag_id)
             if cached is None:
                 run.state, run.end_date = "failed", now
@@ -291,7 +343,7 @@ class SchedulingEngine:
                     continue
                 run.state, run.start_date = "running", now
                 running_runs[run.dag_id] += 1
-            tis = tis_by_run[(run.dag_id, run.run_id)]
+            tis = tis_by_run[key]
             run_timeout = sdag.dagrun_timeout
             if run_timeout and run.start_date and now - run.start_date > run_timeout:
                 await self._time_out(session, run, tis, run_timeout, now)
@@ -302,7 +354,11 @@ class SchedulingEngine:
                 run.state, run.end_date = ("failed" if failed else "success"), now
                 log.info("run %s of %s ended: %s", run.run_id, run.dag_id, run.state)
                 continue
+            if any(ti.state in ("scheduled", "up_for_retry") for ti in tis.values()):
+                self._unsettled.add(key)  # waits on a limit or a retry delay: look again next pass
             candidates.extend((run, ti, cached) for ti in tis.values() if ti.state == "scheduled")
+        # New task instances and decisions are written before the pools are locked: the lock is held briefly.
+        await session.flush()
 
         # Highest priority first, then oldest run: deterministic, so concurrent limits are fair.
         candidates.sort(key=lambda c: (-c[2].dag.tasks[c[1].task_id].priority_weight, c[0].logical_date, c[1].task_id))

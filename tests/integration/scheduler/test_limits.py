@@ -65,3 +65,38 @@ async def test_partition_running_limit(stack: Stack) -> None:
     tis = await run_fan(stack, "limited")
     assert {ti.state for ti in tis} == {"success"}
     assert max_overlap(tis) == 1
+
+
+INCREMENTAL = """
+import datetime as dt
+from spinner import DAG, BashOperator, Tier
+with DAG(dag_id="incremental", tier=Tier.TIER1, max_active_tasks=1) as dag:
+    first = BashOperator(task_id="first", bash_command="true")
+    flaky = BashOperator(task_id="flaky", retries=1, retry_delay=dt.timedelta(seconds=0.3),
+                         bash_command="if [ -e {marker} ]; then true; else touch {marker}; exit 1; fi")
+    fan = [BashOperator(task_id=f"fan{{i}}", bash_command="true") for i in range(3)]
+    last = BashOperator(task_id="last", bash_command="true")
+    first >> flaky >> fan
+    fan >> last
+"""
+
+
+@pytest.mark.scheduler_settings(full_pass_interval=3600)
+async def test_runs_progress_on_incremental_passes_alone(stack: Stack, tmp_path) -> None:
+    """With full passes an hour apart, every pass looks only at runs whose tries ended, runs waiting
+    on a limit or a retry delay, and new runs: a run still moves through a retry, a limit and a fan-in."""
+    stack.write_dag(f"{PARTITION}/team/incremental.py", INCREMENTAL.format(marker=tmp_path / "failed-once"))
+    await stack.publish()
+    await stack.wait_dag("incremental")
+    first = await stack.trigger("incremental", run_id="one")
+    second = await stack.trigger("incremental", run_id="two")
+    for run_id in (first, second):
+        run = await stack.wait_run("incremental", run_id, timeout=60)
+        assert run.state == "success"
+        tis = await stack.tis("incremental", run_id)
+        assert {t.state for t in tis.values()} == {"success"}
+        fan = [tis[f"fan{i}"] for i in range(3)]
+        assert max_overlap(fan) == 1  # max_active_tasks=1: the fan waited on the limit, one at a time
+    assert (await stack.tis("incremental", first))["flaky"].try_number + (await stack.tis("incremental", second))[
+        "flaky"
+    ].try_number == 3  # one of the two runs retried its flaky task
