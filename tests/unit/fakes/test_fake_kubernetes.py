@@ -288,6 +288,8 @@ async def test_delete_a_running_pod_terminates_gracefully_then_deleted(v1: clien
     )
     await v1.create_namespaced_pod(NS, pod_body("del", script))
     await wait_pod(v1, "del", lambda p: p.status.phase == "Running")
+    while await v1.read_namespaced_pod_log("del", NS) != "up\n":  # the handler is installed
+        await asyncio.sleep(0.02)
     listed = await v1.list_namespaced_pod(NS)
     deleted = await v1.delete_namespaced_pod("del", NS, grace_period_seconds=5)
     assert deleted.metadata.deletion_timestamp is not None
@@ -303,10 +305,13 @@ async def test_delete_a_running_pod_terminates_gracefully_then_deleted(v1: clien
 
 
 async def test_a_pod_ignoring_sigterm_is_killed_after_its_grace_period(v1: client.CoreV1Api) -> None:
-    script = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('up')\ntime.sleep(60)\n"
+    script = (
+        "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('up', flush=True)\ntime.sleep(60)\n"
+    )
     await v1.create_namespaced_pod(NS, pod_body("stubborn", script))
     await wait_pod(v1, "stubborn", phase_is("Running"))
-    await asyncio.sleep(0.2)  # let Python install the handler
+    while await v1.read_namespaced_pod_log("stubborn", NS) != "up\n":  # the handler is installed
+        await asyncio.sleep(0.02)
     listed = await v1.list_namespaced_pod(NS)
     await v1.delete_namespaced_pod("stubborn", NS, grace_period_seconds=1)
     events = await collect(
