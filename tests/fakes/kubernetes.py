@@ -13,7 +13,8 @@ Reproduced, as the real API server answers it:
   the list's `metadata.resourceVersion`, merge/strategic-merge PATCH of labels and annotations,
   and defaulting (uid, creationTimestamp, restartPolicy, grace period, qosClass, ...).
 - One global, increasing resourceVersion; watch (`?watch=true`) as newline-delimited JSON events
-  ADDED / MODIFIED / DELETED carrying the whole object: without resourceVersion (or "0") it
+  ADDED / MODIFIED / DELETED carrying the whole object (a pod whose labels stop or start matching
+  the selector is DELETED / ADDED, as the watch cache does): without resourceVersion (or "0") it
   first replays the current pods as ADDED; with one it sends what happened after it; older than
   the retained window it sends one `ERROR` event with a 410 `Expired` Status and ends, like the
   watch cache. `timeoutSeconds` ends the stream; `allowWatchBookmarks` sends BOOKMARK events.
@@ -22,7 +23,8 @@ Reproduced, as the real API server answers it:
   `workingDir`, in its own process group. Status goes Pending (PodScheduled, then waiting
   `ContainerCreating`) -> Running (running.startedAt, Ready) -> Succeeded / Failed with
   `terminated` (exitCode, reason Completed / Error, 128+signal when killed); a command that
-  cannot start ends as terminated `StartError`, exit code 128.
+  cannot start ends as terminated `StartError`, exit code 128; `activeDeadlineSeconds` fails the
+  pod (reason DeadlineExceeded) and stops its container with its grace period.
 - Delete with `gracePeriodSeconds` (query or DeleteOptions body) and a uid precondition: a pod
   not on a node or already ended goes at once; a running one gets deletionTimestamp (MODIFIED),
   SIGTERM, SIGKILL after the grace period, its terminated status, then DELETED. 0 deletes at once.
@@ -54,7 +56,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import enum
 import json
 import os
 import shutil
@@ -62,91 +63,39 @@ import signal
 import tempfile
 import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from tests.fakes._k8s_model import (
+    HOST_IP,
+    NODE_NAME,
+    Event,
+    Fault,
+    Pod,
+    Rule,
+    expand,
+    flag,
+    int_param,
+    label_matcher,
+    now,
+    parse_ts,
+    signal_group,
+    ts,
+)
 from tests.fakes._k8s_validation import (
     ApiError,
     field_selector,
-    label_selector,
     qos_class,
     status_object,
     validate_pod,
 )
 from tests.fakes._server import BackgroundServer, track_stream
 
-NODE_NAME = "fake-node-1"
-HOST_IP = "10.0.0.1"
-
-
-class Fault(enum.Enum):
-    UNSCHEDULABLE = "unschedulable"
-    IMAGE_PULL = "image_pull"
-    OOM_KILLED = "oom_killed"
-    EVICTED = "evicted"
-    NODE_LOST = "node_lost"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _ts(t: datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_ts(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-@dataclass
-class _Rule:
-    fault: Fault
-    namespace: str | None
-    name: str | None
-    matches: Callable[[Mapping[str, str]], bool]
-    after: float
-    times: int | None
-
-
-@dataclass
-class _Pod:
-    obj: dict[str, Any]
-    log: list[tuple[datetime, bytes]] = field(default_factory=list)
-    log_signal: asyncio.Event = field(default_factory=asyncio.Event)
-    output_done: bool = False
-    started: bool = False  # the container's process was started (logs are served)
-    process: asyncio.subprocess.Process | None = None
-    lifecycle: asyncio.Task[None] | None = None
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-    kill_reason: str | None = None  # OOMKilled / Evicted: how the container's end is reported
-    node_lost: bool = False
-    gone: bool = False
-    faults: list[_Rule] = field(default_factory=list)
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.obj["metadata"]["namespace"], self.obj["metadata"]["name"]
-
-    def append_log(self, line: bytes) -> None:
-        self.log.append((_now(), line))
-        self.wake_log_readers()
-
-    def wake_log_readers(self) -> None:
-        old, self.log_signal = self.log_signal, asyncio.Event()
-        old.set()
-
-
-@dataclass
-class _Event:
-    type: str
-    rv: int
-    obj: dict[str, Any]
+__all__ = ["FakeKubernetes", "Fault"]
 
 
 class FakeKubernetes:
@@ -175,12 +124,12 @@ class FakeKubernetes:
         self.image_pull_backoff, self.pod_gc_delay = image_pull_backoff, pod_gc_delay
         self.bookmark_interval = bookmark_interval
         self.base_env = dict(base_env) if base_env is not None else {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        self._pods: dict[tuple[str, str], _Pod] = {}
+        self._pods: dict[tuple[str, str], Pod] = {}
         self._rv = 1
-        self._history: deque[_Event] = deque(maxlen=watch_window)
+        self._history: deque[Event] = deque(maxlen=watch_window)
         self._compacted = 1  # watches from a resourceVersion below this get 410
-        self._watchers: set[asyncio.Queue[_Event | None]] = set()
-        self._rules: list[_Rule] = []
+        self._watchers: set[asyncio.Queue[Event | None]] = set()
+        self._rules: list[Rule] = []
         self._ip = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self.requests: list[tuple[str, str]] = []  # (method, path_qs) of every request, for assertions
@@ -224,7 +173,7 @@ class FakeKubernetes:
     async def _kill_all(self) -> None:
         for pod in list(self._pods.values()):
             pod.gone = True
-            _signal_group(pod.process, signal.SIGKILL)
+            signal_group(pod.process, signal.SIGKILL)
         tasks = [p.lifecycle for p in self._pods.values() if p.lifecycle is not None]
         for t in tasks:
             t.cancel()
@@ -308,8 +257,8 @@ class FakeKubernetes:
         UNSCHEDULABLE holds the pod before scheduling, IMAGE_PULL before its container starts.
         `times`: how many pods it applies to (None: every one).
         """
-        matches = _label_matcher(label_selector)
-        self._server.call(lambda: self._rules.append(_Rule(fault, namespace, name, matches, after, times)))
+        matches = label_matcher(label_selector)
+        self._server.call(lambda: self._rules.append(Rule(fault, namespace, name, matches, after, times)))
 
     def clear_fault_rules(self) -> None:
         self._server.call(self._rules.clear)
@@ -329,27 +278,28 @@ class FakeKubernetes:
 
     # --- state changes (in the server's loop) ----------------------------------------------------
 
-    def _get(self, namespace: str, name: str) -> _Pod:
+    def _get(self, namespace: str, name: str) -> Pod:
         pod = self._pods.get((namespace, name))
         if pod is None or pod.gone:
             raise ApiError(404, "NotFound", f'pods "{name}" not found', {"name": name, "kind": "pods"})
         return pod
 
-    def _record(self, type_: str, pod: _Pod) -> None:
+    def _record(self, type_: str, pod: Pod) -> None:
         self._rv += 1
         pod.obj["metadata"]["resourceVersion"] = str(self._rv)
-        event = _Event(type_, self._rv, copy.deepcopy(pod.obj))
+        event = Event(type_, self._rv, copy.deepcopy(pod.obj), pod.recorded)
+        pod.recorded = event.obj
         if len(self._history) == self._history.maxlen:
             self._compacted = self._history[0].rv
         self._history.append(event)
         for q in self._watchers:
             q.put_nowait(event)
 
-    def _modified(self, pod: _Pod) -> None:
+    def _modified(self, pod: Pod) -> None:
         if not pod.gone:
             self._record("MODIFIED", pod)
 
-    def _remove(self, pod: _Pod) -> None:
+    def _remove(self, pod: Pod) -> None:
         if pod.gone:
             return
         pod.gone = True
@@ -357,10 +307,10 @@ class FakeKubernetes:
         self._record("DELETED", pod)
         pod.wake_log_readers()
 
-    def _set_condition(self, pod: _Pod, type_: str, status: str, reason: str = "", message: str = "") -> None:
+    def _set_condition(self, pod: Pod, type_: str, status: str, reason: str = "", message: str = "") -> None:
         conditions: list[dict[str, Any]] = pod.obj["status"].setdefault("conditions", [])
         cond: dict[str, Any] = {"type": type_, "status": status, "lastProbeTime": None}
-        cond["lastTransitionTime"] = _ts(_now())
+        cond["lastTransitionTime"] = ts(now())
         if reason:
             cond["reason"] = reason
         if message:
@@ -373,7 +323,7 @@ class FakeKubernetes:
                 return
         conditions.append(cond)
 
-    def _container_state(self, pod: _Pod, state: dict[str, Any], *, ready: bool = False) -> None:
+    def _container_state(self, pod: Pod, state: dict[str, Any], *, ready: bool = False) -> None:
         c = pod.obj["spec"]["containers"][0]
         status: dict[str, Any] = {
             "name": c["name"],
@@ -389,13 +339,13 @@ class FakeKubernetes:
             status["containerID"] = f"containerd://{pod.obj['metadata']['uid'].replace('-', '')}"
         pod.obj["status"]["containerStatuses"] = [status]
 
-    def _apply(self, pod: _Pod, fault: Fault, *, node_deleted: bool = True) -> None:
+    def _apply(self, pod: Pod, fault: Fault, *, node_deleted: bool = True) -> None:
         """Start a fault on a pod now (or at the right stage of its life, for the pre-start ones)."""
         phase = pod.obj["status"]["phase"]
         if fault in (Fault.UNSCHEDULABLE, Fault.IMAGE_PULL):
             if (fault is Fault.UNSCHEDULABLE and pod.obj["spec"].get("nodeName")) or pod.started:
                 raise ValueError(f"pod {pod.key} is past the point where {fault.value} can happen")
-            pod.faults.append(_Rule(fault, None, None, lambda _: True, 0, None))
+            pod.faults.append(Rule(fault, None, None, lambda _: True, 0, None))
             return
         if phase in ("Succeeded", "Failed"):
             raise ValueError(f"pod {pod.key} has already ended ({phase})")
@@ -403,7 +353,7 @@ class FakeKubernetes:
             if pod.process is None:
                 raise ValueError(f"pod {pod.key} has no running container to kill")
             pod.kill_reason = "OOMKilled"
-            _signal_group(pod.process, signal.SIGKILL)
+            signal_group(pod.process, signal.SIGKILL)
         elif fault is Fault.EVICTED:
             pod.kill_reason = "Evicted"
             st = pod.obj["status"]
@@ -414,7 +364,7 @@ class FakeKubernetes:
             )
             self._set_condition(pod, "DisruptionTarget", "True", "TerminationByKubelet", "Pod was evicted")
             if pod.process is not None and pod.process.returncode is None:
-                _signal_group(pod.process, signal.SIGKILL)
+                signal_group(pod.process, signal.SIGKILL)
             else:
                 if pod.lifecycle is not None:
                     pod.lifecycle.cancel()
@@ -422,7 +372,7 @@ class FakeKubernetes:
                 self._modified(pod)
         elif fault is Fault.NODE_LOST:
             pod.node_lost = True
-            _signal_group(pod.process, signal.SIGKILL)
+            signal_group(pod.process, signal.SIGKILL)
             if pod.lifecycle is not None:
                 pod.lifecycle.cancel()
             self._set_condition(pod, "Ready", "False", "NodeNotReady", "Kubelet stopped posting node status.")
@@ -435,7 +385,7 @@ class FakeKubernetes:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _pod_gc(self, pod: _Pod) -> None:
+    async def _pod_gc(self, pod: Pod) -> None:
         await asyncio.sleep(self.pod_gc_delay)
         if pod.gone:
             return
@@ -444,7 +394,7 @@ class FakeKubernetes:
         self._modified(pod)
         self._remove(pod)
 
-    def _take_rules(self, pod: _Pod) -> None:
+    def _take_rules(self, pod: Pod) -> None:
         ns, name = pod.key
         labels = pod.obj["metadata"].get("labels") or {}
         for rule in list(self._rules):
@@ -456,10 +406,10 @@ class FakeKubernetes:
                 if rule.times <= 0:
                     self._rules.remove(rule)
 
-    def _has_fault(self, pod: _Pod, fault: Fault) -> _Rule | None:
+    def _has_fault(self, pod: Pod, fault: Fault) -> Rule | None:
         return next((r for r in pod.faults if r.fault is fault), None)
 
-    async def _lifecycle(self, pod: _Pod) -> None:
+    async def _lifecycle(self, pod: Pod) -> None:
         """Scheduler and kubelet for one pod."""
         await asyncio.sleep(self.schedule_delay)
         if self._has_fault(pod, Fault.UNSCHEDULABLE):
@@ -480,7 +430,7 @@ class FakeKubernetes:
         await asyncio.sleep(self.start_delay)
         self._ip += 1
         st = pod.obj["status"]
-        st.update(hostIP=HOST_IP, podIP=f"10.244.0.{self._ip % 250 + 2}", startTime=_ts(_now()))
+        st.update(hostIP=HOST_IP, podIP=f"10.244.0.{self._ip % 250 + 2}", startTime=ts(now()))
         st["podIPs"] = [{"ip": st["podIP"]}]
         for cond in ("PodReadyToStartContainers", "Initialized"):
             self._set_condition(pod, cond, "True")
@@ -495,7 +445,7 @@ class FakeKubernetes:
             return
         await self._run_container(pod)
 
-    async def _image_pull_failure(self, pod: _Pod) -> None:
+    async def _image_pull_failure(self, pod: Pod) -> None:
         image = pod.obj["spec"]["containers"][0]["image"]
         self._container_state(
             pod,
@@ -514,7 +464,7 @@ class FakeKubernetes:
         )
         self._modified(pod)
 
-    def _container_env(self, pod: _Pod) -> dict[str, str]:
+    def _container_env(self, pod: Pod) -> dict[str, str]:
         env = dict(self.base_env)
         env["HOSTNAME"] = pod.obj["metadata"]["name"]
         refs = {
@@ -533,14 +483,14 @@ class FakeKubernetes:
             elif source:
                 raise ValueError(f"valueFrom {sorted(source)} is not supported by the fake")
             else:
-                env[item["name"]] = _expand(str(item.get("value", "")), env)
+                env[item["name"]] = expand(str(item.get("value", "")), env)
         return env
 
-    async def _run_container(self, pod: _Pod) -> None:
+    async def _run_container(self, pod: Pod) -> None:
         c = pod.obj["spec"]["containers"][0]
         argv = [str(a) for a in (c.get("command") or []) + (c.get("args") or [])]
         cwd = Path(c["workingDir"]) if c.get("workingDir") else self.workdir / "pods" / pod.obj["metadata"]["uid"]
-        started = _now()
+        started = now()
         try:
             if not c.get("command"):
                 raise FileNotFoundError("the fake has no image entrypoint: give the container a command")
@@ -568,14 +518,14 @@ class FakeKubernetes:
                         "reason": "StartError",
                         "message": message,
                         "startedAt": "1970-01-01T00:00:00Z",
-                        "finishedAt": _ts(_now()),
+                        "finishedAt": ts(now()),
                     }
                 },
             )
             self._finish(pod, "Failed")
             return
         pod.started = True
-        running_since = _ts(started)
+        running_since = ts(started)
         self._container_state(pod, {"running": {"startedAt": running_since}}, ready=True)
         for cond in ("Ready", "ContainersReady"):
             self._set_condition(pod, cond, "True")
@@ -584,6 +534,8 @@ class FakeKubernetes:
         for rule in pod.faults:
             if rule.fault in (Fault.OOM_KILLED, Fault.EVICTED, Fault.NODE_LOST):
                 self._spawn(self._delayed_fault(pod, rule))
+        if pod.obj["spec"].get("activeDeadlineSeconds"):
+            self._spawn(self._deadline(pod, float(pod.obj["spec"]["activeDeadlineSeconds"])))
 
         assert pod.process.stdout is not None
         while line := await pod.process.stdout.readline():
@@ -601,13 +553,13 @@ class FakeKubernetes:
             "exitCode": exit_code,
             "reason": reason,
             "startedAt": running_since,
-            "finishedAt": _ts(_now()),
+            "finishedAt": ts(now()),
             "containerID": f"containerd://{pod.obj['metadata']['uid'].replace('-', '')}",
         }
         self._container_state(pod, {"terminated": terminated})
         self._finish(pod, "Succeeded" if exit_code == 0 and pod.kill_reason is None else "Failed")
 
-    def _finish(self, pod: _Pod, phase: str) -> None:
+    def _finish(self, pod: Pod, phase: str) -> None:
         pod.obj["status"]["phase"] = phase
         for cond in ("Ready", "ContainersReady"):
             self._set_condition(pod, cond, "False", "PodCompleted")
@@ -615,18 +567,30 @@ class FakeKubernetes:
         if pod.obj["metadata"].get("deletionTimestamp"):
             self._remove(pod)
 
-    async def _delayed_fault(self, pod: _Pod, rule: _Rule) -> None:
+    async def _delayed_fault(self, pod: Pod, rule: Rule) -> None:
         await asyncio.sleep(rule.after)
         if not pod.gone and pod.obj["status"]["phase"] == "Running":
             self._apply(pod, rule.fault)
 
-    async def _graceful_kill(self, pod: _Pod, grace: float) -> None:
-        _signal_group(pod.process, signal.SIGTERM)
+    async def _deadline(self, pod: Pod, seconds: float) -> None:
+        """spec.activeDeadlineSeconds, counted from startTime: the kubelet fails the pod and kills its container."""
+        await asyncio.sleep(
+            max(0.0, parse_ts(pod.obj["status"]["startTime"]).timestamp() + seconds - now().timestamp())
+        )
+        if pod.gone or pod.process is None or pod.process.returncode is not None or pod.node_lost:
+            return
+        pod.kill_reason = "DeadlineExceeded"
+        pod.obj["status"]["reason"] = "DeadlineExceeded"
+        pod.obj["status"]["message"] = "Pod was active on the node longer than the specified deadline"
+        await self._graceful_kill(pod, float(pod.obj["spec"]["terminationGracePeriodSeconds"]))
+
+    async def _graceful_kill(self, pod: Pod, grace: float) -> None:
+        signal_group(pod.process, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
             assert pod.process is not None
             await asyncio.wait_for(asyncio.shield(pod.process.wait()), grace)
             return
-        _signal_group(pod.process, signal.SIGKILL)
+        signal_group(pod.process, signal.SIGKILL)
 
     # --- HTTP ----------------------------------------------------------------------------------
 
@@ -703,7 +667,7 @@ class FakeKubernetes:
             raise ApiError(409, "AlreadyExists", f'pods "{name}" already exists', {"name": name, "kind": "pods"})
         if request.query.get("dryRun"):
             return web.json_response(obj, status=201)
-        meta.update(namespace=ns, uid=str(uuid.uuid4()), creationTimestamp=_ts(_now()))
+        meta.update(namespace=ns, uid=str(uuid.uuid4()), creationTimestamp=ts(now()))
         meta.pop("resourceVersion", None)
         spec = obj.setdefault("spec", {})
         spec.setdefault("restartPolicy", "Always")
@@ -721,7 +685,7 @@ class FakeKubernetes:
             c.setdefault("terminationMessagePath", "/dev/termination-log")
             c.setdefault("terminationMessagePolicy", "File")
         obj["status"] = {"phase": "Pending", "qosClass": qos_class(spec["containers"])}
-        pod = _Pod(obj=obj)
+        pod = Pod(obj=obj)
         self._pods[(ns, name)] = pod
         self._take_rules(pod)
         self._record("ADDED", pod)
@@ -781,17 +745,17 @@ class FakeKubernetes:
         ended = pod.obj["status"]["phase"] in ("Succeeded", "Failed")
         if grace == 0 or not pod.obj["spec"].get("nodeName") or (ended and not pod.node_lost) or not pod.started:
             if not pod.node_lost and pod.process is not None and pod.process.returncode is None:
-                _signal_group(pod.process, signal.SIGKILL)
+                signal_group(pod.process, signal.SIGKILL)
             if pod.lifecycle is not None and not pod.started:
                 pod.lifecycle.cancel()
             if not meta.get("deletionTimestamp"):
-                meta["deletionTimestamp"] = _ts(_now())
+                meta["deletionTimestamp"] = ts(now())
                 meta["deletionGracePeriodSeconds"] = 0
             self._remove(pod)
             return web.json_response(pod.obj)
         if meta.get("deletionTimestamp"):
             return web.json_response(pod.obj)
-        meta["deletionTimestamp"] = _ts(_now() + timedelta(seconds=grace))
+        meta["deletionTimestamp"] = ts(now() + timedelta(seconds=grace))
         meta["deletionGracePeriodSeconds"] = grace
         self._modified(pod)
         if not pod.node_lost:
@@ -799,7 +763,7 @@ class FakeKubernetes:
         return web.json_response(pod.obj)
 
     def _selected(self, request: web.Request) -> Callable[[Mapping[str, Any]], bool]:
-        labels = _label_matcher(request.query.get("labelSelector", ""))
+        labels = label_matcher(request.query.get("labelSelector", ""))
         fields = field_selector(request.query.get("fieldSelector", ""))
         ns = request.match_info.get("namespace")
         return lambda obj: (
@@ -810,10 +774,10 @@ class FakeKubernetes:
 
     async def _list_pods(self, request: web.Request) -> web.StreamResponse:
         selected = self._selected(request)
-        if _flag(request.query, "watch"):
+        if flag(request.query, "watch"):
             return await self._watch(request, selected)
         rv = request.query.get("resourceVersion", "")
-        if rv not in ("", "0") and _int(rv, "resourceVersion") > self._rv:
+        if rv not in ("", "0") and int_param(rv, "resourceVersion") > self._rv:
             raise ApiError(
                 504, "Timeout", f"Too large resource version: {rv}, current: {self._rv}", {"retryAfterSeconds": 1}
             )
@@ -825,9 +789,9 @@ class FakeKubernetes:
 
     async def _watch(self, request: web.Request, selected: Callable[[Mapping[str, Any]], bool]) -> web.StreamResponse:
         rv_text = request.query.get("resourceVersion", "")
-        since = _int(rv_text, "resourceVersion") if rv_text not in ("", "0") else None
+        since = int_param(rv_text, "resourceVersion") if rv_text not in ("", "0") else None
         timeout = float(request.query["timeoutSeconds"]) if request.query.get("timeoutSeconds") else None
-        bookmarks = _flag(request.query, "allowWatchBookmarks")
+        bookmarks = flag(request.query, "allowWatchBookmarks")
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()
         await response.prepare(request)
@@ -835,10 +799,10 @@ class FakeKubernetes:
         async def send(type_: str, obj: Mapping[str, Any]) -> None:
             await response.write(json.dumps({"type": type_, "object": obj}).encode() + b"\n")
 
-        queue: asyncio.Queue[_Event | None] = asyncio.Queue()
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
         # Snapshot and subscription in one step of the loop: nothing slips between them.
         if since is None:
-            backlog = [_Event("ADDED", self._rv, copy.deepcopy(p.obj)) for _, p in sorted(self._pods.items())]
+            backlog = [Event("ADDED", self._rv, copy.deepcopy(p.obj)) for _, p in sorted(self._pods.items())]
         elif since < self._compacted:
             status = status_object(410, "Expired", f"too old resource version: {since} ({self._compacted})")
             with contextlib.suppress(ConnectionError):
@@ -853,8 +817,8 @@ class FakeKubernetes:
         try:
             with track_stream(self._server), contextlib.suppress(ConnectionError):
                 for old in backlog:
-                    if selected(old.obj):
-                        await send(old.type, old.obj)
+                    if seen := old.as_seen_by(selected):
+                        await send(*seen)
                 while True:
                     wait = self.bookmark_interval if bookmarks else None
                     if deadline is not None:
@@ -863,7 +827,7 @@ class FakeKubernetes:
                             break
                         wait = min(wait, left) if wait is not None else left
                     try:
-                        event: _Event | None = await asyncio.wait_for(queue.get(), wait)
+                        event: Event | None = await asyncio.wait_for(queue.get(), wait)
                     except TimeoutError:
                         if bookmarks:
                             bookmark = {
@@ -875,8 +839,8 @@ class FakeKubernetes:
                         continue
                     if event is None:  # the window expired: the watch is cut
                         return response
-                    if selected(event.obj):
-                        await send(event.type, event.obj)
+                    if seen := event.as_seen_by(selected):
+                        await send(*seen)
                 await response.write_eof()
         finally:
             self._watchers.discard(queue)
@@ -889,7 +853,7 @@ class FakeKubernetes:
         container = request.query.get("container") or containers[0]
         if container not in containers:
             raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
-        if _flag(request.query, "previous"):
+        if flag(request.query, "previous"):
             raise ApiError(400, "BadRequest", f'previous terminated container "{container}" in pod "{name}" not found')
         if pod.node_lost:
             raise ApiError(
@@ -908,19 +872,19 @@ class FakeKubernetes:
                 f'container "{container}" in pod "{name}" is waiting to start: {why.get(reason, reason)}',
             )
         q = request.query
-        follow = _flag(q, "follow")
-        timestamps = _flag(q, "timestamps")
+        follow = flag(q, "follow")
+        timestamps = flag(q, "timestamps")
         since: datetime | None = None
         if q.get("sinceTime"):
-            since = _parse_ts(q["sinceTime"])
+            since = parse_ts(q["sinceTime"])
         elif q.get("sinceSeconds"):
-            since = _now() - timedelta(seconds=_int(q["sinceSeconds"], "sinceSeconds"))
-        limit = _int(q["limitBytes"], "limitBytes") if q.get("limitBytes") else None
+            since = now() - timedelta(seconds=int_param(q["sinceSeconds"], "sinceSeconds"))
+        limit = int_param(q["limitBytes"], "limitBytes") if q.get("limitBytes") else None
         start = 0
         if since is not None:
             start = next((i for i, (t, _) in enumerate(pod.log) if t >= since), len(pod.log))
         if q.get("tailLines"):
-            start = max(start, len(pod.log) - _int(q["tailLines"], "tailLines"))
+            start = max(start, len(pod.log) - int_param(q["tailLines"], "tailLines"))
         sent = 0
 
         def chunk(lines: list[tuple[datetime, bytes]]) -> bytes:
@@ -950,48 +914,3 @@ class FakeKubernetes:
                 await signal_.wait()
             await response.write_eof()
         return response
-
-
-def _label_matcher(selector: str) -> Callable[[Mapping[str, str]], bool]:
-    return label_selector(selector)
-
-
-def _flag(query: Mapping[str, str], name: str) -> bool:
-    return query.get(name, "").lower() in ("true", "1")
-
-
-def _int(text: str, what: str) -> int:
-    try:
-        return int(text)
-    except ValueError as e:
-        raise ApiError(400, "BadRequest", f"invalid {what}: {text!r}") from e
-
-
-def _expand(value: str, env: Mapping[str, str]) -> str:
-    """$(VAR) references to earlier variables, as the kubelet expands them; $$ escapes."""
-    out, i = [], 0
-    while i < len(value):
-        if value.startswith("$$", i):
-            out.append("$")
-            i += 2
-        elif value.startswith("$(", i) and (end := value.find(")", i)) > 0 and value[i + 2 : end] in env:
-            out.append(env[value[i + 2 : end]])
-            i = end + 1
-        else:
-            out.append(value[i])
-            i += 1
-    return "".join(out)
-
-
-def _signal_group(process: asyncio.subprocess.Process | None, sig: int) -> None:
-    if process is None or process.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, sig)
-
-
-def iter_events(lines: bytes) -> Iterator[dict[str, Any]]:
-    """Decode a watch body (newline-delimited JSON), for tests reading one with a plain HTTP client."""
-    for line in lines.splitlines():
-        if line.strip():
-            yield json.loads(line)

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from kubernetes_asyncio import client, watch
+from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.fakes.kubernetes import FakeKubernetes, Fault
@@ -485,3 +485,58 @@ async def test_wrong_token_is_401(fake_kubernetes: FakeKubernetes, tmp_path: Any
         async with http.get(f"{fake_kubernetes.url}/api/v1/namespaces/{NS}/pods") as resp:
             assert resp.status == 401
             assert (await resp.json())["reason"] == "Unauthorized"
+
+
+async def test_a_pod_relabelled_out_of_a_selector_is_deleted_for_that_watch(v1: client.CoreV1Api) -> None:
+    await v1.create_namespaced_pod(NS, pod_body("mine", "import time; time.sleep(30)", labels={"executor": "a"}))
+    await wait_pod(v1, "mine", phase_is("Running"))
+    listed = await v1.list_namespaced_pod(NS, label_selector="executor=a")
+    await v1.patch_namespaced_pod("mine", NS, {"metadata": {"labels": {"executor": "b"}}})
+    for_a = await collect(
+        v1, lambda ev: True, label_selector="executor=a", resource_version=listed.metadata.resource_version
+    )
+    assert for_a[0]["type"] == "DELETED" and for_a[0]["object"].metadata.labels == {"executor": "a"}
+    for_b = await collect(
+        v1, lambda ev: True, label_selector="executor=b", resource_version=listed.metadata.resource_version
+    )
+    assert for_b[0]["type"] == "ADDED" and for_b[0]["object"].metadata.labels == {"executor": "b"}
+
+
+async def test_active_deadline_fails_the_pod(v1: client.CoreV1Api) -> None:
+    body = pod_body("late", "import time; time.sleep(30)")
+    body["spec"]["activeDeadlineSeconds"] = 1
+    body["spec"]["terminationGracePeriodSeconds"] = 1
+    await v1.create_namespaced_pod(NS, body)
+    pod = await wait_pod(v1, "late", phase_is("Failed"))
+    assert pod.status.reason == "DeadlineExceeded"
+    assert pod.status.container_statuses[0].state.terminated.exit_code == 143
+
+
+async def test_env_field_refs_expansion_and_generate_name(v1: client.CoreV1Api) -> None:
+    body = pod_body("", "import os; print(os.environ['POD'], os.environ['NSPACE'], os.environ['BOTH'])", env={"A": "x"})
+    del body["metadata"]["name"]
+    body["metadata"]["generateName"] = "gen-"
+    body["spec"]["containers"][0]["env"] += [
+        {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "NSPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "BOTH", "value": "$(A)-$(A)-$$(A)"},
+    ]
+    created = await v1.create_namespaced_pod(NS, body)
+    name = created.metadata.name
+    assert name.startswith("gen-") and len(name) == len("gen-") + 5
+    await wait_pod(v1, name, phase_is("Succeeded"))
+    assert await v1.read_namespaced_pod_log(name, NS) == f"{name} {NS} x-x-$(A)\n"
+
+
+async def test_only_configured_namespaces_exist(tmp_path: Any) -> None:
+    with FakeKubernetes(tmp_path, namespaces={"spinner"}) as k8s:
+        configuration = client.Configuration()
+        await config.load_kube_config(
+            config_file=str(k8s.write_kubeconfig(tmp_path / "kubeconfig")), client_configuration=configuration
+        )
+        async with client.ApiClient(configuration) as api:
+            v1 = client.CoreV1Api(api)
+            await v1.create_namespaced_pod("spinner", pod_body("here", "pass"))
+            with pytest.raises(ApiException) as e:
+                await v1.create_namespaced_pod("elsewhere", pod_body("there", "pass"))
+            assert e.value.status == 404 and json.loads(e.value.body)["message"] == 'namespaces "elsewhere" not found'
