@@ -372,7 +372,12 @@ class FakeElasticsearch:
                         raise EsError(
                             400,
                             "media_type_header_exception",
-                            f"Invalid media-type value on headers [{header}]",
+                            "Invalid media-type value on headers [Accept, Content-Type]",
+                            caused_by={
+                                "type": "status_exception",
+                                "reason": f"{header} version must be either version 9 or 8, but found {m.group(1)}. "
+                                f"{header}={request.headers[header]}",
+                            },
                         )
                     compat = m.group(1)
             if self._fault_status is not None:

@@ -60,6 +60,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import uuid
 from collections import deque
@@ -123,7 +124,11 @@ class FakeKubernetes:
         self.schedule_delay, self.start_delay = schedule_delay, start_delay
         self.image_pull_backoff, self.pod_gc_delay = image_pull_backoff, pod_gc_delay
         self.bookmark_interval = bookmark_interval
-        self.base_env = dict(base_env) if base_env is not None else {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        if base_env is None:
+            # The "image" is this interpreter's environment: `python` in a command is the one running the tests.
+            path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "/usr/bin:/bin")])
+            base_env = {"PATH": path, "LANG": "C.UTF-8"}
+        self.base_env = dict(base_env)
         self._pods: dict[tuple[str, str], Pod] = {}
         self._rv = 1
         self._history: deque[Event] = deque(maxlen=watch_window)
@@ -467,6 +472,7 @@ class FakeKubernetes:
     def _container_env(self, pod: Pod) -> dict[str, str]:
         env = dict(self.base_env)
         env["HOSTNAME"] = pod.obj["metadata"]["name"]
+        env.setdefault("HOME", str(self.workdir / "pods" / pod.obj["metadata"]["uid"]))
         refs = {
             "metadata.name": pod.obj["metadata"]["name"],
             "metadata.namespace": pod.obj["metadata"]["namespace"],

@@ -237,3 +237,15 @@ async def test_single_document_api(es_client: AsyncElasticsearch, fake_elasticse
     got = await es_client.get(index=INDEX, id="x")
     assert got["_source"]["offset"] == 7 and got["_version"] == 1
     assert fake_elasticsearch.documents("spinner-*") == [line(7)]
+
+
+async def test_an_unsupported_compatibility_version_is_refused(fake_elasticsearch: FakeElasticsearch) -> None:
+    import aiohttp
+
+    headers = {"Accept": "application/vnd.elasticsearch+json; compatible-with=7"}
+    async with aiohttp.ClientSession() as http, http.get(fake_elasticsearch.url, headers=headers) as resp:
+        assert resp.status == 400
+        assert (await resp.json())["error"]["type"] == "media_type_header_exception"
+    async with aiohttp.ClientSession() as http, http.get(fake_elasticsearch.url) as resp:
+        assert resp.status == 200 and resp.content_type == "application/json"
+        assert resp.headers["X-Elastic-Product"] == "Elasticsearch"

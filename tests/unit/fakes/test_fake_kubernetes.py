@@ -540,3 +540,12 @@ async def test_only_configured_namespaces_exist(tmp_path: Any) -> None:
             with pytest.raises(ApiException) as e:
                 await v1.create_namespaced_pod("elsewhere", pod_body("there", "pass"))
             assert e.value.status == 404 and json.loads(e.value.body)["message"] == 'namespaces "elsewhere" not found'
+
+
+async def test_python_in_a_command_is_this_interpreter(v1: client.CoreV1Api) -> None:
+    body = pod_body("py")
+    body["spec"]["containers"][0]["command"] = ["python", "-c", "import sys; print(sys.executable)"]
+    body["spec"]["containers"][0]["args"] = []
+    await v1.create_namespaced_pod(NS, body)
+    await wait_pod(v1, "py", phase_is("Succeeded"))
+    assert await v1.read_namespaced_pod_log("py", NS) == f"{sys.executable.rsplit('/', 1)[0]}/python\n"
