@@ -179,7 +179,11 @@ class FakeKubernetes:
         for pod in list(self._pods.values()):
             pod.gone = True
             signal_group(pod.process, signal.SIGKILL)
-        tasks = [p.lifecycle for p in self._pods.values() if p.lifecycle is not None]
+        # Lifecycles reading a killed process end by themselves (closing its pipes); the rest wait on timers.
+        tasks = [p.lifecycle for p in self._pods.values() if p.lifecycle is not None and not p.lifecycle.done()]
+        reading = [p.lifecycle for p in self._pods.values() if p.process is not None and p.lifecycle in tasks]
+        if reading:
+            await asyncio.wait(reading, timeout=5)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -370,7 +374,7 @@ class FakeKubernetes:
             self._set_condition(pod, "DisruptionTarget", "True", "TerminationByKubelet", "Pod was evicted")
             if pod.process is not None and pod.process.returncode is None:
                 signal_group(pod.process, signal.SIGKILL)
-            else:
+            elif not pod.started:
                 if pod.lifecycle is not None:
                     pod.lifecycle.cancel()
                 st["phase"] = "Failed"
@@ -502,6 +506,7 @@ class FakeKubernetes:
                 raise FileNotFoundError("the fake has no image entrypoint: give the container a command")
             env = self._container_env(pod)
             cwd.mkdir(parents=True, exist_ok=True)
+            pod.started = True  # from here a delete or a fault waits for the process instead of cancelling this
             pod.process = await asyncio.create_subprocess_exec(
                 *argv,
                 env=env,
@@ -530,7 +535,10 @@ class FakeKubernetes:
             )
             self._finish(pod, "Failed")
             return
-        pod.started = True
+        if pod.gone or pod.kill_reason or pod.node_lost:  # killed while it was being started
+            signal_group(pod.process, signal.SIGKILL)
+        elif pod.obj["metadata"].get("deletionTimestamp"):
+            self._spawn(self._graceful_kill(pod, float(pod.obj["metadata"].get("deletionGracePeriodSeconds", 0))))
         running_since = ts(started)
         self._container_state(pod, {"running": {"startedAt": running_since}}, ready=True)
         for cond in ("Ready", "ContainersReady"):
@@ -591,12 +599,14 @@ class FakeKubernetes:
         await self._graceful_kill(pod, float(pod.obj["spec"]["terminationGracePeriodSeconds"]))
 
     async def _graceful_kill(self, pod: Pod, grace: float) -> None:
-        signal_group(pod.process, signal.SIGTERM)
-        with contextlib.suppress(TimeoutError):
-            assert pod.process is not None
-            await asyncio.wait_for(asyncio.shield(pod.process.wait()), grace)
+        process = pod.process
+        if process is None:  # still being started: _run_container sees the deletionTimestamp
             return
-        signal_group(pod.process, signal.SIGKILL)
+        signal_group(process, signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(process.wait()), grace)
+            return
+        signal_group(process, signal.SIGKILL)
 
     # --- HTTP ----------------------------------------------------------------------------------
 
@@ -739,7 +749,11 @@ class FakeKubernetes:
             body = await self._body(request)
             options = body if isinstance(body, dict) else {}
         grace_text = request.query.get("gracePeriodSeconds", options.get("gracePeriodSeconds"))
-        grace = int(grace_text) if grace_text is not None else int(pod.obj["spec"]["terminationGracePeriodSeconds"])
+        grace = (
+            int_param(str(grace_text), "gracePeriodSeconds")
+            if grace_text is not None
+            else int(pod.obj["spec"]["terminationGracePeriodSeconds"])
+        )
         uid = (options.get("preconditions") or {}).get("uid")
         if uid and uid != pod.obj["metadata"]["uid"]:
             raise ApiError(

@@ -549,3 +549,36 @@ async def test_python_in_a_command_is_this_interpreter(v1: client.CoreV1Api) -> 
     await v1.create_namespaced_pod(NS, body)
     await wait_pod(v1, "py", phase_is("Succeeded"))
     assert await v1.read_namespaced_pod_log("py", NS) == f"{sys.executable.rsplit('/', 1)[0]}/python\n"
+
+
+async def test_closing_with_pods_at_every_stage_leaves_no_process(tmp_path: Any) -> None:
+    import os
+
+    k8s = FakeKubernetes(tmp_path, schedule_delay=0.05)
+    k8s.start()
+    try:
+        configuration = client.Configuration()
+        await config.load_kube_config(
+            config_file=str(k8s.write_kubeconfig(tmp_path / "kubeconfig")), client_configuration=configuration
+        )
+        async with client.ApiClient(configuration) as api:
+            v1 = client.CoreV1Api(api)
+            k8s.fault_rule(Fault.UNSCHEDULABLE, label_selector="stage=held")
+            k8s.fault_rule(Fault.IMAGE_PULL, label_selector="stage=pull")
+            for i in range(12):
+                stage = ["held", "pull", "run", "done"][i % 4]
+                script = "pass" if stage == "done" else "import time; time.sleep(60)"
+                await v1.create_namespaced_pod(NS, pod_body(f"p{i}", script, labels={"stage": stage}))
+            await wait_pod(v1, "p2", phase_is("Running"))
+            await wait_pod(v1, "p3", phase_is("Succeeded"))
+            await v1.delete_namespaced_pod("p6", NS, grace_period_seconds=0)
+            pids = await asyncio.to_thread(k8s.pids)
+            assert len(pids) >= 3
+    finally:
+        await asyncio.to_thread(k8s.close)
+    for pid in pids.values():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        raise AssertionError(f"process {pid} outlived the fake")
