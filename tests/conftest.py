@@ -20,6 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from spinner.db.engine import create_engine, session_factory
 from spinner.db.migrate import upgrade
 
+# The Kubernetes and Elasticsearch test doubles' fixtures (fake_kubernetes, kube_api, fake_elasticsearch, es_client).
+pytest_plugins = ["tests.fakes.fixtures"]
+
 MYSQL_URL = os.environ.get("SPINNER_TEST_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306")
 MQTT_URL = os.environ.get("SPINNER_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
 
