@@ -118,13 +118,27 @@ class SchedulerSettings(CommonSettings):
 class ExecutorSettings(CommonSettings):
     section: ClassVar[str] = "executor"
     port: int = 50052
-    backend: Literal["local", "instant"] = Field(
-        default="local", description="local: a process per try; instant: tries succeed at once (benchmarks)"
+    backend: Literal["local", "kubernetes", "instant"] = Field(
+        default="local",
+        description="local: a process per try; kubernetes: a pod per try; instant: tries succeed at once (benchmarks)",
     )
     name: str = "executor-0"
     token_secret: str = Field(default="", description="HMAC key for runner tokens; random when empty")
     runner_heartbeat_interval: float = Field(default=5.0, gt=0)
     max_parallel: int = Field(default=32, ge=1)
+    # Kubernetes backend (one pod per try).
+    k8s_kubeconfig: str = Field(default="", description="kubeconfig file; empty: the in-cluster service account")
+    k8s_namespace: str = "spinner"
+    k8s_image: str = "spinner:latest"
+    k8s_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    k8s_service_account: str = "spinner-task"
+    k8s_python: str = Field(default="python", description="the interpreter in the image that runs spinner.runner")
+    k8s_pending_timeout: float = Field(default=300.0, gt=0, description="seconds a pod may stay pending")
+    k8s_keep_failed_pods: bool = False
+    k8s_default_request_memory: str = "256Mi"
+    k8s_default_request_cpu: str = "100m"
+    k8s_max_memory: str = Field(default="16Gi", description="the most memory a task may request or be limited to")
+    k8s_max_cpu: str = Field(default="8", description="the most CPU a task may request or be limited to")
 
 
 class LogsSettings(CommonSettings):

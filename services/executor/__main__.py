@@ -8,8 +8,10 @@ from collections.abc import Callable
 
 from services.executor.backends.base import ExecutorBackend
 from services.executor.backends.instant import InstantBackend
+from services.executor.backends.kubernetes import KubernetesBackend, KubernetesSettings
 from services.executor.backends.local import LocalProcessBackend
 from services.executor.engine import Executor
+from services.executor.pod_spec import PodSettings
 from services.executor.server import ExecutorServicer, RunnerServicer
 from services.executor.tokens import TokenSigner
 from spinner.clock import utcnow
@@ -21,6 +23,25 @@ from spinner.telemetry import Telemetry, setup_telemetry
 from spinner.v1 import executor_pb2, executor_pb2_grpc
 
 log = logging.getLogger(__name__)
+
+
+def kubernetes_settings(settings: ExecutorSettings) -> KubernetesSettings:
+    return KubernetesSettings(
+        pod=PodSettings(
+            namespace=settings.k8s_namespace,
+            image=settings.k8s_image,
+            image_pull_policy=settings.k8s_image_pull_policy,
+            service_account=settings.k8s_service_account,
+            executor_name=settings.name,
+            default_request_memory=settings.k8s_default_request_memory,
+            default_request_cpu=settings.k8s_default_request_cpu,
+            max_memory=settings.k8s_max_memory,
+            max_cpu=settings.k8s_max_cpu,
+        ),
+        kubeconfig=settings.k8s_kubeconfig,
+        pending_timeout=settings.k8s_pending_timeout,
+        keep_failed_pods=settings.k8s_keep_failed_pods,
+    )
 
 
 async def serve(
@@ -48,6 +69,9 @@ async def serve(
     backend: ExecutorBackend
     if settings.backend == "instant":
         backend = InstantBackend(executor.process_exited, executor.run_instantly)
+    elif settings.backend == "kubernetes":
+        backend = KubernetesBackend(executor.process_exited, kubernetes_settings(settings))
+        executor.runner_python = settings.k8s_python
     else:
         backend = LocalProcessBackend(executor.process_exited)
     executor.backend = backend
@@ -67,6 +91,7 @@ async def serve(
             executor.runner_address = f"{settings.host}:{server.port}"
             await server.set_serving()
             log.info("executor (%s backend) serving on %s", backend.name, executor.runner_address)
+            await executor.adopt()  # pods that outlived the last executor (before any new launch)
             if ready:
                 ready(executor.runner_address)
             try:

@@ -20,7 +20,7 @@ from opentelemetry import metrics
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.executor import queries
-from services.executor.backends.base import BackendClosed, ExecutorBackend, LaunchSpec, TryKey
+from services.executor.backends.base import BackendClosed, ExecutorBackend, LaunchRefused, LaunchSpec, TryKey
 from services.executor.reports import (
     ENDED,
     Outcome,
@@ -113,6 +113,7 @@ class Executor:
         self._clock = clock
         self._heartbeat_interval = heartbeat_interval
         self.runner_address = ""
+        self.runner_python = sys.executable  # the image's interpreter for pods ("python")
         self.reports = ReportWriter(sessions, clock=clock, run_context=_run_context)
         self.backend: ExecutorBackend | None = None
         meter = meter or metrics.NoOpMeter("spinner.executor")
@@ -158,7 +159,7 @@ class Executor:
             }
         )
         argv = [
-            sys.executable, "-m", "spinner.runner",
+            self.runner_python, "-m", "spinner.runner",
             "--executor", self.runner_address,
             "--snapshot", str(snapshot),
             "--fileloc", info.relative_fileloc,
@@ -171,8 +172,14 @@ class Executor:
         ]  # fmt: skip
         try:
             launched = await self._backend().launch(
-                LaunchSpec(key=key, argv=argv, env=env, log_path=self.log_path(key))
-            )
+                LaunchSpec(key=key, argv=argv, env=env, log_path=self.log_path(key), partition=info.partition,
+                           executor_config=config)
+            )  # fmt: skip
+        except LaunchRefused as e:
+            # It could never start: the try fails now, with the reason, instead of waiting to be resubmitted.
+            log.warning("refused %s: %s", key, e)
+            await self._end(key, Outcome(no_retry=True), f"executor_config refused: {e}", expected=("queued",))
+            return False
         except BackendClosed as e:
             raise ShuttingDown(str(e)) from None
         if launched:
@@ -229,14 +236,31 @@ class Executor:
         await self.start(key, token, "instant", 0)
         await self.finish(key, token, Outcome(success=True), "")
 
-    async def process_exited(self, key: TryKey, exit_code: int) -> None:
+    async def adopt(self) -> list[TryKey]:
+        """After a restart: the backend finds the tries it still runs; tries this executor started whose
+        pod is gone fail (or retry) with the reason. Returns the adopted tries."""
+        backend = self._backend()
+        adopted = await backend.start()
+        if not backend.adopts:
+            return adopted
+        alive = set(backend.running())
+        async with self._sessions() as session:
+            lost = [k for k in await queries.running_tries(session, self.name) if k not in alive]
+        for key in lost:
+            await self.process_exited(key, -1, "The executor restarted and found no pod for this try")
+        if adopted or lost:
+            log.info("adopted %d running tries; %d had lost their pods", len(adopted), len(lost))
+        return adopted
+
+    async def process_exited(self, key: TryKey, exit_code: int, reason: str = "") -> None:
         """The runner process ended. If it never reported an end, the try failed (or retries)."""
         path = self.log_path(key)
 
         def close_log() -> None:
-            if exit_code != 0 or not path.exists():
+            if exit_code != 0 or reason or not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
                 with open(path, "a") as f:
-                    f.write(f"[spinner] task process exited with code {exit_code}\n")
+                    f.write(f"[spinner] task process exited with code {exit_code}{': ' + reason if reason else ''}\n")
             complete_marker(path).touch()
 
         try:
@@ -247,7 +271,7 @@ class Executor:
             state = await self._end(
                 key,
                 Outcome(),
-                f"The task process exited with code {exit_code} before reporting its end",
+                reason or f"The task process exited with code {exit_code} before reporting its end",
                 expected=("queued", "running"),
             )
         except NotQueued:

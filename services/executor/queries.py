@@ -40,3 +40,11 @@ async def guarded_update(
         expected_states=expected_states,
         values=values,
     )
+
+
+async def running_tries(session: AsyncSession, executor: str) -> list[TryKey]:
+    """Tries this executor started that are still running, as the database has them."""
+    q = select(TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id, TaskInstance.try_number).where(
+        TaskInstance.state == "running", TaskInstance.executor == executor
+    )
+    return [TryKey(r[0], r[1], r[2], int(r[3])) for r in (await session.execute(q)).all()]

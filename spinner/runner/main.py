@@ -59,8 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def with_retries(call: Callable[[], T], what: str, attempts: int = 5) -> T:
-    """Retries transient gRPC failures with backoff (the executor may be restarting)."""
+def with_retries(call: Callable[[], T], what: str, attempts: int = 12) -> T:
+    """Retries transient gRPC failures with backoff, for about 35 s: the executor may be restarting
+    (a new executor adopts this pod and takes its reports)."""
     delay = 0.2
     for attempt in range(1, attempts + 1):
         try:

@@ -6,10 +6,15 @@ import abc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 class BackendClosed(Exception):
     """The backend is stopping and takes no new tries."""
+
+
+class LaunchRefused(ValueError):
+    """The try asks for something the platform does not allow (its executor_config); it can never start."""
 
 
 @dataclass(frozen=True)
@@ -26,18 +31,28 @@ class LaunchSpec:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     log_path: Path | None = None
+    partition: str = ""
+    executor_config: dict[str, Any] = field(default_factory=dict)
 
 
-ExitCallback = Callable[[TryKey, int], Awaitable[None]]
+# (try, exit code, reason): reason says why the platform ended it (OOMKilled, evicted...), empty for a plain exit.
+ExitCallback = Callable[[TryKey, int, str], Awaitable[None]]
 
 
 class ExecutorBackend(abc.ABC):
     """Starts a try's runner and reports its end through `on_exit(key, exit_code)`."""
 
     name: str = "base"
+    # True when start() finds the tries it already runs after a restart, so any other try this executor
+    # started is lost. Local processes do not survive a restart that way: their tries time out instead.
+    adopts: bool = False
 
     def __init__(self, on_exit: ExitCallback) -> None:
         self._on_exit = on_exit
+
+    async def start(self) -> list[TryKey]:
+        """Called once before the first launch: finds tries this backend already runs (adoption)."""
+        return []
 
     @abc.abstractmethod
     async def launch(self, spec: LaunchSpec) -> bool:

@@ -59,7 +59,7 @@ class LocalProcessBackend(ExecutorBackend):
         code = await proc.wait()
         self._procs.pop(key, None)
         try:
-            await self._on_exit(key, code)
+            await self._on_exit(key, code, "")
         except Exception:
             log.exception("handling the end of %s failed", key)
 

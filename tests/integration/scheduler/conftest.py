@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import shutil
+import sys
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -51,6 +52,25 @@ class Stack:
     scheduler_stop: asyncio.Event | None = None
     scheduler_task: asyncio.Task[None] | None = None
     metric_reader: InMemoryMetricReader | None = None
+    executor_stop: asyncio.Event | None = None
+    executor_task: asyncio.Task[None] | None = None
+    executor_settings: ExecutorSettings | None = None
+
+    async def stop_executor(self) -> None:
+        """Stops the in-process executor as a shutdown does (a Kubernetes backend leaves its pods running)."""
+        assert self.executor_stop is not None and self.executor_task is not None
+        self.executor_stop.set()
+        await self.executor_task
+
+    async def start_executor(self) -> None:
+        """A new executor with the same settings (same port, name and token secret): it adopts what runs."""
+        assert self.executor_settings is not None
+        ready: list[str] = []
+        self.executor_stop = asyncio.Event()
+        self.executor_task = asyncio.create_task(
+            serve_executor(self.executor_settings, self.executor_stop, ready=ready.append, telemetry=self.telemetry)
+        )
+        await self.wait_for(lambda: bool(ready), 20, "executor ready again")
 
     def metric_points(self, name: str) -> list[Any]:
         """Data points of one instrument, as exported now."""
@@ -160,6 +180,12 @@ async def stack(
 ) -> AsyncIterator[Stack]:
     marker = request.node.get_closest_marker("scheduler_settings")
     extra = dict(marker.kwargs) if marker else {}
+    exec_marker = request.node.get_closest_marker("executor_settings")
+    exec_extra = dict(exec_marker.kwargs) if exec_marker else {}
+    if exec_extra.get("backend") == "kubernetes":
+        # Pods run on the Kubernetes test double (tests/fakes/kubernetes.py) as local processes.
+        exec_extra.setdefault("k8s_kubeconfig", str(request.getfixturevalue("kubeconfig")))
+        exec_extra.setdefault("k8s_python", sys.executable)
     repo = tmp_path / "repo"
     (repo / PARTITION).mkdir(parents=True)
     shutil.copytree(Path(__file__).parents[3] / "examples" / "dags" / "plugins", repo / "plugins")
@@ -178,16 +204,21 @@ async def stack(
         metric_readers=[metric_reader],
     )
     # Tasks, not a TaskGroup: pytest may set a fixture up and tear it down in different tasks.
-    tasks = [
-        asyncio.create_task(
-            serve_executor(
-                ExecutorSettings(port=0, runner_heartbeat_interval=1, **common),  # type: ignore[arg-type]
-                stop,
-                ready=lambda a: addresses.__setitem__("executor", a),
-                telemetry=telemetry,
-            )
+    exec_extra.setdefault("port", 0)
+    if exec_extra["port"] == "free":  # a fixed port, so a restarted executor answers the same runners
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            exec_extra["port"] = sock.getsockname()[1]
+    executor_settings = ExecutorSettings(runner_heartbeat_interval=1, **common, **exec_extra)  # type: ignore[arg-type]
+    executor_stop = asyncio.Event()
+    executor_task = asyncio.create_task(
+        serve_executor(
+            executor_settings, executor_stop, ready=lambda a: addresses.__setitem__("executor", a), telemetry=telemetry
         )
-    ]
+    )
+    stack_obj: Stack | None = None
     try:
         await Stack.wait_for(lambda: "executor" in addresses, 20, "executor ready")
         settings = SchedulerSettings(
@@ -203,17 +234,22 @@ async def stack(
                 settings, scheduler_stop, ready=lambda a: addresses.__setitem__("scheduler", a), telemetry=telemetry
             )
         )
-        tasks.append(scheduler_task)
         await Stack.wait_for(lambda: "scheduler" in addresses, 20, "scheduler ready")
-        yield Stack(
+        stack_obj = Stack(
             repo, home, sessions, addresses["scheduler"], sync, telemetry, spans, db_url, addresses["executor"],
-            scheduler_stop, scheduler_task, metric_reader,
+            scheduler_stop, scheduler_task, metric_reader, executor_stop, executor_task, executor_settings,
         )  # fmt: skip
+        yield stack_obj
     finally:
         stop.set()
         if "scheduler_stop" in locals():
             scheduler_stop.set()
-        results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+        if stack_obj is not None and stack_obj.executor_stop is not None:
+            stack_obj.executor_stop.set()
+        executor_stop.set()
+        tasks = [executor_task] + ([stack_obj.executor_task] if stack_obj and stack_obj.executor_task else [])
+        tasks += [scheduler_task] if "scheduler_task" in locals() else []
+        results = await asyncio.wait_for(asyncio.gather(*set(tasks), return_exceptions=True), 30)
         for result in results:
             if isinstance(result, BaseException):
                 raise result

@@ -1,0 +1,247 @@
+"""What a task try's pod is: its name, labels and manifest, and which executor_config the platform allows.
+
+Pure functions, no API calls: the Kubernetes backend builds every pod with them, and a refused
+executor_config is refused here, before any request reaches the API server.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from services.executor.backends.base import LaunchRefused, TryKey
+
+NAME_MAX = 63
+LABEL_MAX = 63
+HASH_LEN = 8
+
+LABEL_PREFIX = "spinner.io/"
+ANNOTATION_KEYS = ("dag-id", "run-id", "task-id", "try-number")
+
+# Parts of a pod a DAG author may not set through pod_override: they would escape the platform's
+# isolation (host namespaces, privileges, another identity) or break how the executor tracks pods.
+FORBIDDEN_POD_KEYS = frozenset(
+    {"hostNetwork", "hostPID", "hostIPC", "serviceAccountName", "serviceAccount", "automountServiceAccountToken",
+     "nodeName", "restartPolicy", "securityContext"}
+)  # fmt: skip
+ALLOWED_POD_KEYS = frozenset(
+    {"nodeSelector", "tolerations", "affinity", "volumes", "priorityClassName", "topologySpreadConstraints",
+     "containers", "initContainers", "imagePullSecrets", "dnsConfig"}
+)  # fmt: skip
+FORBIDDEN_CONTAINER_KEYS = frozenset({"securityContext", "command", "args", "image"})
+
+_SUFFIXES = {
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1,
+    "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+}  # fmt: skip
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|K|M|G|T|P|E)?$")
+
+
+class PodSpecError(LaunchRefused):
+    """executor_config asks for something the platform does not allow; the message says what and why."""
+
+
+@dataclass(frozen=True)
+class PodSettings:
+    namespace: str = "spinner"
+    image: str = "spinner:latest"
+    image_pull_policy: str = "IfNotPresent"
+    service_account: str = "spinner-task"
+    executor_name: str = "executor-0"
+    default_request_memory: str = "256Mi"
+    default_request_cpu: str = "100m"
+    max_memory: str = "16Gi"
+    max_cpu: str = "8"
+
+
+def parse_quantity(value: object) -> Decimal:
+    """A Kubernetes quantity ("512Mi", "500m", "2") as a number of bytes or cores."""
+    match = _QUANTITY.match(str(value).strip())
+    if not match:
+        raise PodSpecError(f"{value!r} is not a Kubernetes quantity like 512Mi, 2Gi, 500m or 2")
+    try:
+        return Decimal(match.group(1)) * Decimal(str(_SUFFIXES[match.group(2) or ""]))
+    except InvalidOperation:
+        raise PodSpecError(f"{value!r} is not a Kubernetes quantity") from None
+
+
+def _dns_part(text: str) -> str:
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", text.lower())).strip("-")
+
+
+def pod_name(key: TryKey) -> str:
+    """A readable DNS-1123 name of at most 63 characters, the same for the same try on every call.
+
+    dag, task and run id are shortened to fit; the hash of the exact key keeps two tries that
+    shorten to the same text apart.
+    """
+    digest = hashlib.sha256(
+        "\x00".join((key.dag_id, key.task_id, key.run_id, str(key.try_number))).encode()
+    ).hexdigest()[:HASH_LEN]
+    tail = f"-{key.try_number}-{digest}"
+    room = NAME_MAX - len(tail)
+    parts = [p for p in (_dns_part(key.dag_id), _dns_part(key.task_id), _dns_part(key.run_id)) if p]
+    budget = [22, 18, room]  # dag and task keep most of their names; the run gets what is left
+    out: list[str] = []
+    used = 0
+    for part, cap in zip(parts, budget, strict=False):
+        left = room - used - (1 if out else 0)
+        piece = part[: min(cap, left)].strip("-")
+        if piece:
+            out.append(piece)
+            used += len(piece) + (1 if len(out) > 1 else 0)
+    head = "-".join(out) or "task"
+    name = (head[:room].strip("-") or "task") + tail
+    if not name[0].isalpha():
+        name = "t" + name[: NAME_MAX - 1]
+    return name
+
+
+def label_value(text: str) -> str:
+    """A legal label value: at most 63 of [A-Za-z0-9_.-], starting and ending alphanumeric."""
+    value = re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:LABEL_MAX]
+    return value.strip("_.-")
+
+
+def labels(key: TryKey, partition: str, executor_name: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/managed-by": "spinner",
+        f"{LABEL_PREFIX}executor": label_value(executor_name),
+        f"{LABEL_PREFIX}partition": label_value(partition),
+        f"{LABEL_PREFIX}dag-id": label_value(key.dag_id),
+        f"{LABEL_PREFIX}task-id": label_value(key.task_id),
+        f"{LABEL_PREFIX}run-id": label_value(key.run_id),
+        f"{LABEL_PREFIX}try-number": str(key.try_number),
+    }
+
+
+def pod_annotations(key: TryKey) -> dict[str, str]:
+    """The exact key (labels are shortened and rewritten): how the executor knows a pod's try."""
+    values = (key.dag_id, key.run_id, key.task_id, str(key.try_number))
+    return {f"{LABEL_PREFIX}{name}": value for name, value in zip(ANNOTATION_KEYS, values, strict=True)}
+
+
+def key_of(pod: dict[str, Any]) -> TryKey | None:
+    """The try a pod runs, from its annotations; None for a pod that is not a task try's."""
+    notes = (pod.get("metadata") or {}).get("annotations") or {}
+    try:
+        dag_id, run_id, task_id, try_number = (notes[f"{LABEL_PREFIX}{n}"] for n in ANNOTATION_KEYS)
+        return TryKey(dag_id, run_id, task_id, int(try_number))
+    except (KeyError, ValueError):
+        return None
+
+
+def _check_override(override: dict[str, Any]) -> None:
+    spec = override.get("spec", override)
+    if not isinstance(spec, dict):
+        raise PodSpecError("executor_config pod_override must be a pod spec (a dict)")
+    for name in spec:
+        if name in FORBIDDEN_POD_KEYS:
+            raise PodSpecError(f"executor_config pod_override may not set {name}: the platform does not allow it")
+        if name not in ALLOWED_POD_KEYS:
+            raise PodSpecError(
+                f"executor_config pod_override may not set {name}; allowed: {', '.join(sorted(ALLOWED_POD_KEYS))}"
+            )
+    for container in spec.get("containers") or []:
+        if not isinstance(container, dict):
+            raise PodSpecError("executor_config pod_override containers must be dicts")
+        for name in container:
+            if name in FORBIDDEN_CONTAINER_KEYS:
+                raise PodSpecError(f"executor_config pod_override may not set a container's {name}")
+
+
+def resources(config: dict[str, Any], settings: PodSettings) -> dict[str, dict[str, str]]:
+    """Requests and limits from executor_config, checked against the platform's maxima."""
+    req_mem = str(config.get("request_memory") or settings.default_request_memory)
+    req_cpu = str(config.get("request_cpu") or settings.default_request_cpu)
+    lim_mem = str(config.get("limit_memory") or req_mem)
+    lim_cpu = config.get("limit_cpu")
+    checks = [("request_memory", req_mem, settings.max_memory), ("limit_memory", lim_mem, settings.max_memory),
+              ("request_cpu", req_cpu, settings.max_cpu)]  # fmt: skip
+    if lim_cpu is not None:
+        checks.append(("limit_cpu", str(lim_cpu), settings.max_cpu))
+    for name, value, most in checks:
+        amount = parse_quantity(value)
+        if amount <= 0:
+            raise PodSpecError(f"executor_config {name}={value} must be more than zero")
+        if amount > parse_quantity(most):
+            raise PodSpecError(f"executor_config {name}={value} is over the platform's maximum of {most}")
+    if parse_quantity(lim_mem) < parse_quantity(req_mem):
+        raise PodSpecError(f"executor_config limit_memory={lim_mem} is below request_memory={req_mem}")
+    if lim_cpu is not None and parse_quantity(str(lim_cpu)) < parse_quantity(req_cpu):
+        raise PodSpecError(f"executor_config limit_cpu={lim_cpu} is below request_cpu={req_cpu}")
+    limits = {"memory": lim_mem} | ({"cpu": str(lim_cpu)} if lim_cpu is not None else {})
+    return {"requests": {"memory": req_mem, "cpu": req_cpu}, "limits": limits}
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Strategic merge in small: dicts merge, the first container merges by position, lists append."""
+    out = copy.deepcopy(base)
+    for name, value in extra.items():
+        if name == "containers" and isinstance(value, list) and value:
+            first = _merge(out["containers"][0], value[0]) if isinstance(value[0], dict) else out["containers"][0]
+            out["containers"] = [first, *out["containers"][1:], *value[1:]]
+        elif isinstance(value, dict) and isinstance(out.get(name), dict):
+            out[name] = _merge(out[name], value)
+        elif isinstance(value, list) and isinstance(out.get(name), list):
+            out[name] = [*out[name], *value]
+        else:
+            out[name] = copy.deepcopy(value)
+    return out
+
+
+def build_pod(
+    key: TryKey,
+    *,
+    partition: str,
+    argv: list[str],
+    env: dict[str, str],
+    config: dict[str, Any],
+    settings: PodSettings,
+) -> dict[str, Any]:
+    """The pod manifest of one try; raises PodSpecError for an executor_config the platform refuses."""
+    extra_env = config.get("env") or {}
+    if not isinstance(extra_env, dict):
+        raise PodSpecError("executor_config env must map names to strings")
+    override = config.get("pod_override") or {}
+    if not isinstance(override, dict):
+        raise PodSpecError("executor_config pod_override must be a dict")
+    _check_override(override)
+    requirements = config.get("requirements")
+    if requirements is not None and (not isinstance(requirements, str) or requirements.startswith("/")
+                                     or ".." in requirements.split("/")):  # fmt: skip
+        raise PodSpecError("executor_config requirements must be a path inside the DAG folder, like requirements.txt")
+    merged_env = {str(k): str(v) for k, v in extra_env.items()} | env  # the platform's values win
+    if requirements:
+        merged_env["SPINNER_REQUIREMENTS"] = requirements
+    container = {
+        "name": "task",
+        "image": settings.image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": argv[:1],
+        "args": argv[1:],
+        "env": [{"name": k, "value": v} for k, v in sorted(merged_env.items())],
+        "resources": resources(config, settings),
+    }
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "serviceAccountName": settings.service_account,
+        "containers": [container],
+    }
+    spec = _merge(spec, override.get("spec", override))
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": pod_name(key),
+            "namespace": settings.namespace,
+            "labels": labels(key, partition, settings.executor_name),
+            "annotations": pod_annotations(key),
+        },
+        "spec": spec,
+    }

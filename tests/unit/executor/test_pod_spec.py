@@ -1,0 +1,118 @@
+"""Pod names, labels and manifests, and the executor_config the platform refuses before any API call."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from services.executor.backends.base import TryKey
+from services.executor.pod_spec import (
+    PodSettings,
+    PodSpecError,
+    build_pod,
+    key_of,
+    label_value,
+    parse_quantity,
+    pod_name,
+)
+
+DNS1123 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+LABEL = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+SETTINGS = PodSettings(namespace="tasks", image="spinner:1", executor_name="exec-a", max_memory="8Gi", max_cpu="4")
+
+
+def build(config: dict, key: TryKey | None = None) -> dict:
+    key = key or TryKey("ads.hourly_spend", "scheduled__2026-11-24T10:00:00+00:00", "load_to_warehouse", 2)
+    return build_pod(key, partition="spinner_tier_2_0", argv=["python", "-m", "spinner.runner", "--x"],
+                     env={"SPINNER_RUNNER_TOKEN": "t"}, config=config, settings=SETTINGS)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        TryKey("tutorial", "manual__2026-11-24T10:45:05.947366+00:00", "templated", 1),
+        TryKey("A" * 250, "R" * 250, "T" * 250, 12),
+        TryKey("__weird__", "--", "Ünïcode task", 1),
+        TryKey("1starts_with_digit", "r", "t", 3),
+    ],
+)
+def test_pod_names_are_legal_readable_and_stable(key: TryKey) -> None:
+    name = pod_name(key)
+    assert len(name) <= 63 and DNS1123.match(name), name
+    assert name == pod_name(TryKey(key.dag_id, key.run_id, key.task_id, key.try_number))  # every attempt
+    assert pod_name(TryKey(key.dag_id, key.run_id, key.task_id, key.try_number + 1)) != name  # each try its pod
+
+
+def test_pod_name_reads_like_the_try_and_tries_that_shorten_alike_differ() -> None:
+    name = pod_name(TryKey("tutorial", "manual__2026-11-24T10:45:05+00:00", "templated", 1))
+    assert name.startswith("tutorial-templated-manual-2026-11-24t10-45-05")
+    a = pod_name(TryKey("d" * 80, "run", "t", 1))
+    b = pod_name(TryKey("d" * 81, "run", "t", 1))
+    assert a != b and a[:-8] == b[:-8]  # same readable part, the hash tells them apart
+
+
+def test_labels_are_legal_and_annotations_keep_the_exact_key() -> None:
+    key = TryKey("ads.hourly_spend", "manual__2026-11-24T10:45:05.947366+00:00", "t" * 100, 2)
+    pod = build({}, key)
+    labels = pod["metadata"]["labels"]
+    assert labels["spinner.io/partition"] == "spinner_tier_2_0" and labels["spinner.io/executor"] == "exec-a"
+    assert labels["spinner.io/try-number"] == "2" and labels["spinner.io/dag-id"] == "ads.hourly_spend"
+    assert all(len(v) <= 63 and LABEL.match(v) for v in labels.values()), labels
+    assert key_of(pod) == key
+    assert label_value("+00:00") == "00_00"
+
+
+def test_manifest_carries_settings_resources_env_and_command() -> None:
+    pod = build({"request_memory": "1Gi", "limit_memory": "2Gi", "request_cpu": "500m", "limit_cpu": "1",
+                 "env": {"REGION": "us-east-1", "SPINNER_RUNNER_TOKEN": "stolen"}, "requirements": "reqs/ads.txt"})  # fmt: skip
+    assert pod["metadata"]["namespace"] == "tasks"
+    spec = pod["spec"]
+    assert spec["restartPolicy"] == "Never" and spec["serviceAccountName"] == "spinner-task"
+    c = spec["containers"][0]
+    assert c["image"] == "spinner:1" and c["imagePullPolicy"] == "IfNotPresent"
+    assert c["command"] == ["python"] and c["args"] == ["-m", "spinner.runner", "--x"]
+    assert c["resources"] == {"requests": {"memory": "1Gi", "cpu": "500m"}, "limits": {"memory": "2Gi", "cpu": "1"}}
+    env = {e["name"]: e["value"] for e in c["env"]}
+    assert env["REGION"] == "us-east-1" and env["SPINNER_REQUIREMENTS"] == "reqs/ads.txt"
+    assert env["SPINNER_RUNNER_TOKEN"] == "t"  # a DAG cannot replace the platform's own variables
+
+
+def test_pod_override_adds_scheduling_and_volumes() -> None:
+    pod = build({"pod_override": {"spec": {
+        "nodeSelector": {"pool": "highmem"},
+        "tolerations": [{"key": "highmem", "operator": "Exists"}],
+        "volumes": [{"name": "scratch", "emptyDir": {}}],
+        "containers": [{"volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}],
+    }}})  # fmt: skip
+    spec = pod["spec"]
+    assert spec["nodeSelector"] == {"pool": "highmem"} and spec["tolerations"][0]["key"] == "highmem"
+    assert spec["containers"][0]["volumeMounts"][0]["mountPath"] == "/scratch"
+    assert spec["containers"][0]["image"] == "spinner:1"  # the override merged, it did not replace
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"limit_memory": "64Gi"}, "limit_memory=64Gi is over the platform's maximum of 8Gi"),
+        ({"request_cpu": "16"}, "request_cpu=16 is over the platform's maximum of 4"),
+        ({"request_memory": "2Gi", "limit_memory": "1Gi"}, "limit_memory=1Gi is below request_memory=2Gi"),
+        ({"request_memory": "lots"}, "is not a Kubernetes quantity"),
+        ({"request_cpu": "0"}, "must be more than zero"),
+        ({"pod_override": {"spec": {"hostNetwork": True}}}, "may not set hostNetwork"),
+        ({"pod_override": {"spec": {"serviceAccountName": "admin"}}}, "may not set serviceAccountName"),
+        ({"pod_override": {"spec": {"containers": [{"securityContext": {"privileged": True}}]}}}, "securityContext"),
+        ({"pod_override": {"spec": {"containers": [{"image": "evil"}]}}}, "may not set a container's image"),
+        ({"pod_override": {"spec": {"whatever": 1}}}, "may not set whatever"),
+        ({"requirements": "../../etc/passwd"}, "inside the DAG folder"),
+    ],
+)
+def test_refused_executor_config_says_why(config: dict, message: str) -> None:
+    with pytest.raises(PodSpecError, match=re.escape(message)):
+        build(config)
+
+
+def test_quantities() -> None:
+    assert parse_quantity("512Mi") == 512 * 2**20
+    assert parse_quantity("500m") * 1000 == 500
+    assert parse_quantity("2") == 2 and parse_quantity("1.5G") == 1_500_000_000
