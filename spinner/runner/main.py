@@ -118,7 +118,36 @@ def readiness(args: argparse.Namespace) -> Path:
     if not dag_file.is_relative_to(snapshot.resolve()) or not dag_file.is_file():
         raise FileNotFoundError(f"DAG file {args.fileloc} is not in snapshot {args.snapshot.name}")
     say(f"DAG file {args.fileloc} present")
+    requirements = os.environ.get("SPINNER_REQUIREMENTS", "")
+    if requirements:
+        install_requirements(snapshot, requirements)
     return dag_file
+
+
+def install_requirements(snapshot: Path, rel: str) -> None:
+    """executor_config requirements: installed into a folder of this try's own, put first on sys.path."""
+    import hashlib
+    import subprocess
+    import tempfile
+
+    file = (snapshot / rel).resolve()
+    if not file.is_relative_to(snapshot.resolve()) or not file.is_file():
+        raise FileNotFoundError(f"requirements file {rel} is not in snapshot {snapshot.name}")
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()[:16]
+    target = Path(tempfile.gettempdir()) / f"spinner-requirements-{digest}"
+    if not (target / ".complete").exists():
+        say(f"installing {rel} into {target}")
+        cmd = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-q",
+               "--target", str(target), "-r", str(file)]  # fmt: skip
+        done = subprocess.run(cmd, cwd=file.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if done.stdout:
+            print(done.stdout, end="" if done.stdout.endswith("\n") else "\n", flush=True)
+        if done.returncode != 0:
+            raise OSError(f"installing {rel} failed (pip exit code {done.returncode})")
+        (target / ".complete").touch()
+    else:
+        say(f"requirements {rel} already installed in {target}")
+    sys.path.insert(0, str(target))
 
 
 def run_task(args: argparse.Namespace, dag_file: Path, start: executor_pb2.RunnerStartResponse) -> Any:

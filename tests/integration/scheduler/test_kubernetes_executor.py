@@ -234,3 +234,45 @@ with DAG(dag_id="adopt", tier=Tier.TIER1) as dag:
     assert run.state == "failed"
     mine = sorted(n for n, p in recorder.seen.items() if p["metadata"]["annotations"]["spinner.io/run-id"] == run_id)
     assert mine == sorted([pod_name(TryKey("adopt", run_id, "long", 1)), lost])  # one pod per try, never a second
+
+
+def _wheel(folder: Path, module: str, source: str) -> str:
+    """A minimal pure-Python wheel, so the test installs offline."""
+    import zipfile
+
+    name = f"{module}-1.0-py3-none-any.whl"
+    info = f"{module}-1.0.dist-info"
+    with zipfile.ZipFile(folder / name, "w") as whl:
+        whl.writestr(f"{module}.py", source)
+        whl.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
+        whl.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        whl.writestr(f"{info}/RECORD", "")
+    return name
+
+
+async def test_requirements_are_installed_before_the_task_starts(stack: Stack) -> None:
+    folder = stack.repo / PARTITION / "team"
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = _wheel(folder, "spinner_hello_req", "GREETING = 'hello from a requirement'\n")
+    (folder / "requirements.txt").write_text(f"--no-index\n./{wheel}\n")
+    _, tis = await _run(
+        stack,
+        "reqs",
+        f"""
+from spinner import PythonOperator
+
+def greet():
+    import spinner_hello_req
+    print(spinner_hello_req.GREETING)
+
+with DAG(dag_id="reqs", tier=Tier.TIER1) as dag:
+    PythonOperator(task_id="greet", python_callable=greet,
+                   executor_config={{"requirements": "{PARTITION}/team/requirements.txt"}})
+""",
+    )
+    assert tis["greet"].state == "success", tis["greet"].error
+    from spinner.logpaths import local_log_path
+
+    log = local_log_path(stack.home / "logs", "reqs", tis["greet"].run_id, "greet", 1).read_text()
+    readiness, _, task = log.partition("::spinner-section::task")
+    assert "team/requirements.txt" in readiness and "hello from a requirement" in task  # installed, or cached
