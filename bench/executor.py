@@ -153,7 +153,9 @@ async def bench_local(tries: int, work: Path, verbose: bool = False) -> dict[str
 
         for i, r in enumerate(rows[:5]):
             first = local_log_path(settings.log_dir, "bench", "r", f"t{i:04d}", 1).read_text().splitlines()[1][1:27]
-            say(f"t{i:04d}: queued {r[0].time()} runner's first line {first[11:]} started {r[1].time()}")
+            say(
+                f"t{i:04d}: queued {r[0] and r[0].time()} runner's first line {first[11:]} started {r[1] and r[1].time()}"
+            )
     failed = [r for r in rows if r[2] != "success"]
     if failed:
         from spinner.logpaths import local_log_path
