@@ -235,11 +235,28 @@ async def run_scenario(args: argparse.Namespace, db_kind: str, scenario: str) ->
             except subprocess.TimeoutExpired:
                 p.kill()
         log_file.close()
+        result["warnings"] = summarize_log(work / "services.log")
         await engine.dispose()
         if mysql_name:
             await drop_database(mysql_name)
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def summarize_log(path: Path) -> dict[str, int]:
+    """The services' warnings and errors, counted by kind (numbers and ids masked), most frequent first."""
+    import re
+    from collections import Counter
+
+    kinds: Counter[str] = Counter()
+    for line in path.read_text(errors="replace").splitlines():
+        if " WARNING " in line or " ERROR " in line:
+            text = line.split(" ", 3)[-1]
+            kinds[re.sub(r"[0-9a-f]{6,}|\d+(\.\d+)?|'[^']*'|\([^)]*\)", "_", text)[:160]] += 1
+    top = dict(kinds.most_common(8))
+    for kind, n in top.items():
+        say(f"  {n} x {kind}")
+    return top
 
 
 async def calibrate(args: argparse.Namespace, work: Path) -> float:

@@ -102,6 +102,11 @@ class SchedulerSettings(CommonSettings):
     lease_seconds: float = Field(default=15.0, gt=0)
     parse_timeout: float = Field(default=30.0, gt=0, description="seconds a DAG file may take to import")
     parse_memory_mb: int = Field(default=1024, ge=0, description="address space of a parse worker; 0: no limit")
+    parse_retry_interval: float = Field(
+        default=30.0,
+        gt=0,
+        description="seconds before a file whose parser timed out or died is parsed again (doubling)",
+    )
     heartbeat_timeout: float = Field(default=60.0, gt=0, description="seconds without a runner heartbeat")
     max_running_tasks: int = Field(
         default=0, ge=0, description="queued+running tries in the partition at once; 0: the tier's default"

@@ -53,6 +53,7 @@ async def serve(
             settings.partition,
             parse_timeout=settings.parse_timeout,
             parse_memory_mb=settings.parse_memory_mb,
+            retry_first=settings.parse_retry_interval,
             clock=utcnow,
         ),
         engine=SchedulingEngine(

@@ -11,6 +11,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
+IDLE_TRANSACTION_TIMEOUT = 20  # seconds; far above the longest pause between a transaction's statements
+
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     parsed = make_url(url)
@@ -38,7 +40,22 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_recycle", 3600)
     kwargs.setdefault("isolation_level", "READ COMMITTED")
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _idle_timeout(dbapi_conn: Any, _record: Any) -> None:
+        # A process frozen inside a transaction (SIGSTOP, a VM pause) would hold its row locks, the
+        # partition lease's among them, for ever. MariaDB ends such a transaction after this long, so a
+        # standby can take the lease; the frozen process finds its connection gone when it wakes.
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(f"SET SESSION idle_transaction_timeout = {IDLE_TRANSACTION_TIMEOUT}")
+        except Exception:  # MySQL has no such setting; its lock waits time out instead
+            pass
+        finally:
+            cur.close()
+
+    return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -87,9 +87,14 @@ class Lease:
             raise LeaseLost(f"partition {self.partition}: not the leader")
         now = self._clock()
         row = await queries.lock_lease(session, self.partition)
-        if row is None or row.holder != self.holder or row.epoch != self.epoch or row.expires_at < now:
+        # Lost only when someone else took it (a new epoch). Past its expiry but still our epoch means
+        # nobody took over meanwhile: with the row locked, renewing is as safe as taking it afresh.
+        if row is None or row.holder != self.holder or row.epoch != self.epoch:
             self.epoch = None
             raise LeaseLost(f"partition {self.partition}: lease lost")
+        if row.expires_at < now:
+            log.warning("partition %s: renewed the lease %.1f s after it expired", self.partition,
+                        (now - row.expires_at).total_seconds())  # fmt: skip
         row.expires_at = now + self.ttl
 
     async def release(self, session: AsyncSession) -> None:

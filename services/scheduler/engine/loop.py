@@ -84,8 +84,10 @@ class PartitionScheduler:
         """Schedules and processes DAG files side by side until `stop`; a parse never stalls scheduling."""
         async with asyncio.TaskGroup() as tg:
             processing = tg.create_task(self._processing_loop(stop))
+            renewing = tg.create_task(self._renewal_loop(stop))
             await self._scheduling_loop(stop)
             processing.cancel()  # a parse in progress is not worth waiting for at shutdown
+            renewing.cancel()
         await self._release()
 
     async def _scheduling_loop(self, stop: asyncio.Event) -> None:
@@ -104,6 +106,21 @@ class PartitionScheduler:
                     self._engine.metrics.loop_errors.add(1, self._engine.metrics.attributes)
             if not busy:
                 await self.waker.wait(self._poll)
+
+    async def _renewal_loop(self, stop: asyncio.Event) -> None:
+        """Renews the lease every third of its time to live, however long a pass or its submits take."""
+        period = self.lease.ttl.total_seconds() / 3
+        while not stop.is_set():
+            await asyncio.sleep(period)
+            if not self.lease.held:
+                continue
+            try:
+                async with transaction(self._sessions) as session:
+                    await self.lease.hold(session)
+            except LeaseLost as e:
+                log.warning("%s; waiting as a standby", e)
+            except (OperationalError, DBAPIError, OSError) as e:
+                log.warning("could not renew the lease of %s (will retry): %s", self.partition, e)
 
     async def _processing_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -159,7 +176,7 @@ class PartitionScheduler:
     async def _process_dags(self, stop: asyncio.Event) -> None:
         """Parses what changed in the current snapshot; each file's result is written as soon as it is known."""
         snapshot = current_snapshot(self._snapshot_root)
-        if snapshot is None or snapshot.version == self._processor.version:
+        if snapshot is None or (snapshot.version == self._processor.version and not self._processor.retry_due()):
             return
         plan = await self._processor.plan(snapshot)
         if plan.removed:

@@ -10,6 +10,7 @@ import logging
 import re
 import resource
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,12 @@ class ParseResult:
     rel_path: str
     dags: list[dict[str, Any]]
     error: str | None
+    # The worker timed out, died or answered garbage: perhaps the machine, not the file. Parsed again later.
+    transient: bool = False
+
+
+RETRY_FIRST = 30.0  # seconds before a file whose parse failed that way is parsed again; doubles up to RETRY_MOST
+RETRY_MOST = 600.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,13 @@ async def parse_file(
     root: Path, file: Path, limit: float, memory_mb: int = 1024
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Runs the parse worker; a timeout, a crash, running out of memory or garbage output is an import error."""
+    result = await parse_file_result(root, file, limit, memory_mb)
+    return result.dags, result.error
+
+
+async def parse_file_result(root: Path, file: Path, limit: float, memory_mb: int = 1024) -> ParseResult:
+    """parse_file, saying whether a failure came from the worker (timeout, crash) rather than the file."""
+    rel = file.relative_to(root).as_posix() if file.is_relative_to(root) else str(file)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -86,7 +100,9 @@ async def parse_file(
     except TimeoutError:
         proc.kill()
         await proc.wait()
-        return [], f"Parsing took longer than {limit:.0f} s and was stopped (does the file loop forever?)"
+        return ParseResult(
+            rel, [], f"Parsing took longer than {limit:.0f} s and was stopped (does the file loop forever?)", True
+        )
     except asyncio.CancelledError:  # shutting down: leave no parser behind
         proc.kill()
         await asyncio.shield(proc.wait())
@@ -96,13 +112,17 @@ async def parse_file(
     if idx < 0:
         tail = err.decode(errors="replace")[-2000:]
         if "MemoryError" in tail:
-            return [], f"Parsing used more than the {memory_mb} MB memory limit and was stopped.\n{tail}"
-        return [], f"The parser process died (exit code {proc.returncode}) without a result.\n{tail}"
+            return ParseResult(
+                rel, [], f"Parsing used more than the {memory_mb} MB memory limit and was stopped.\n{tail}", True
+            )
+        return ParseResult(
+            rel, [], f"The parser process died (exit code {proc.returncode}) without a result.\n{tail}", True
+        )
     try:
         result = json.loads(text[idx + len(RESULT_MARK) :].strip())
-        return list(result["dags"]), result["error"]
+        return ParseResult(rel, list(result["dags"]), result["error"])
     except (ValueError, KeyError, TypeError) as e:
-        return [], f"The parser returned malformed output: {e}"
+        return ParseResult(rel, [], f"The parser returned malformed output: {e}", True)
 
 
 class DagProcessor:
@@ -116,6 +136,7 @@ class DagProcessor:
         clock: Callable[[], dt.datetime],
         parse_memory_mb: int = 1024,
         parallel: int = 2,
+        retry_first: float = RETRY_FIRST,
     ) -> None:
         self.partition = partition
         self.tier = partition_tier(partition)
@@ -126,6 +147,8 @@ class DagProcessor:
         self._plugins_hash = ""
         self._version = ""
         self._parse_slots = asyncio.Semaphore(parallel)
+        self._retry_first = retry_first
+        self._retries: dict[str, tuple[int, float]] = {}  # rel path -> (attempts, monotonic time due)
 
     @property
     def version(self) -> str:
@@ -160,16 +183,29 @@ class DagProcessor:
 
     async def parse(self, plan: Plan, rel: str) -> ParseResult:
         async with self._parse_slots:
-            dags, error = await parse_file(plan.snapshot.path, plan.snapshot.path / rel, self._timeout, self._memory)
-        return ParseResult(rel, dags, error)
+            result = await parse_file_result(plan.snapshot.path, plan.snapshot.path / rel, self._timeout, self._memory)
+        result.rel_path = rel
+        return result
 
     def recorded(self, plan: Plan, result: ParseResult | None = None) -> None:
-        """Remembers what has been written, so it is not parsed again."""
+        """Remembers what has been written, so it is not parsed again (a transient failure is, later)."""
         if result is None:
             for rel in plan.removed:
                 self._files.pop(rel, None)
+                self._retries.pop(rel, None)
+        elif result.transient:
+            attempts = self._retries.get(result.rel_path, (0, 0.0))[0] + 1
+            delay = min(self._retry_first * 2 ** (attempts - 1), RETRY_MOST)
+            self._retries[result.rel_path] = (attempts, time.monotonic() + delay)
+            self._files[result.rel_path] = FileState("")  # differs from any hash: the next plan parses it
         else:
+            self._retries.pop(result.rel_path, None)
             self._files[result.rel_path] = FileState(plan.hashes[result.rel_path])
+
+    def retry_due(self) -> bool:
+        """A file whose parse failed transiently is due to be parsed again."""
+        now = time.monotonic()
+        return any(due <= now for _, due in self._retries.values())
 
     def finished(self, plan: Plan) -> None:
         self._plugins_hash = plan.plugins_hash
@@ -178,6 +214,7 @@ class DagProcessor:
     def forget(self) -> None:
         """Parse everything again next time (after losing and regaining the lease)."""
         self._files.clear()
+        self._retries.clear()
         self._plugins_hash = ""
         self._version = ""
 
