@@ -63,6 +63,7 @@ from aiohttp import web
 
 from tests.fakes._es_query import (
     EsError,
+    Fields,
     check_value,
     compare_keys,
     compile_query,
@@ -90,6 +91,7 @@ class _Doc:
     source: dict[str, Any]
     version: int
     seq_no: int
+    fields: Fields | None = None  # looked-up values, dropped when the index's mappings grow
 
 
 @dataclass
@@ -333,7 +335,10 @@ class FakeElasticsearch:
                         f"[1:2] failed to parse field [{path}] of type [{ftype}] in document with id '{id_}'. "
                         f"Preview of field's value: '{value}'",
                     ) from e
-        index.mappings.update(new)
+        if new:
+            index.mappings.update(new)
+            for doc in index.docs.values():
+                doc.fields = None
 
     # --- HTTP ----------------------------------------------------------------------------------
 
@@ -638,7 +643,7 @@ class FakeElasticsearch:
         total = 0
         for index in self._searchable(request):
             matches = compile_query(body.get("query"), index.mappings)
-            total += sum(1 for id_, d in index.visible.items() if matches(id_, d.source))
+            total += sum(1 for id_, d in index.visible.items() if matches(id_, _fields(d, index)))
         return web.json_response({"count": total, "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0}})
 
     async def _search(self, request: web.Request) -> web.Response:
@@ -674,11 +679,12 @@ class FakeElasticsearch:
         for index in indices:
             matches = compile_query(body.get("query"), index.mappings)
             for id_, doc in index.visible.items():
-                if matches(id_, doc.source):
-                    key = sort_key(id_, seq, doc.source, sort, index.mappings)
+                fields = _fields(doc, index)
+                if matches(id_, fields):
+                    key = sort_key(seq, fields, sort)
                     hits.append((key, {"_index": index.name, "_id": id_, "doc": doc}))
                     seq += 1
-        ordered = list(sorted_hits(hits, sort)) if sort else hits
+        ordered = sorted_hits(hits, sort) if sort else hits
         if after is not None:
             compare = compare_keys(sort)
             bound = [_coerce_after(v, t) for v, (_, _, t) in zip(after, sort, strict=True)]
@@ -711,6 +717,12 @@ class FakeElasticsearch:
                 "hits": hits_body,
             }
         )
+
+
+def _fields(doc: _Doc, index: _Index) -> Fields:
+    if doc.fields is None:
+        doc.fields = Fields(doc.source, index.mappings)
+    return doc.fields
 
 
 def _check_index_name(name: str) -> None:
