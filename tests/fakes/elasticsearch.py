@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import copy
 import json
 import re
@@ -129,7 +130,7 @@ class _Template:
 class FakeElasticsearch:
     """A fake Elasticsearch node; use as a context manager (or `start()` / `close()`)."""
 
-    def __init__(self, *, refresh_interval: float | None = 1.0, logs_data_streams: bool = True) -> None:
+    def __init__(self, *, refresh_interval: float | None = 1.0, logs_data_streams: bool = True, port: int = 0) -> None:
         """`refresh_interval`: seconds before writes become searchable without an explicit refresh (None: never).
         `logs_data_streams`: the built-in `logs-*-*` data stream template of a default install (Elasticsearch's
         `stack.templates.enabled`)."""
@@ -144,6 +145,7 @@ class FakeElasticsearch:
         self._product_header = True
         self.requests: list[tuple[str, str]] = []  # (method, path_qs), for assertions
         self._server = BackgroundServer(self._make_app, "fake-elasticsearch")
+        self._server.port = port
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -795,3 +797,23 @@ def _mapping_body(mappings: Mapping[str, str]) -> dict[str, Any]:
         else:
             node.setdefault(parts[-1], {})["type"] = ftype
     return {"properties": properties}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve a fake Elasticsearch until interrupted: `python -m tests.fakes.elasticsearch [--port N]`."""
+    import argparse
+    import signal
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.elasticsearch", description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with FakeElasticsearch(port=args.port) as es:
+        print(f"fake Elasticsearch on {es.url}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.pause()
+
+
+if __name__ == "__main__":
+    main()

@@ -115,6 +115,7 @@ class FakeKubernetes:
         pod_gc_delay: float = 0.2,
         bookmark_interval: float = 1.0,
         base_env: Mapping[str, str] | None = None,
+        port: int = 0,
     ) -> None:
         """`namespaces`: the ones that exist (None: any). `watch_window`: events kept for watches that resume."""
         self._own_workdir = workdir is None
@@ -139,6 +140,7 @@ class FakeKubernetes:
         self._tasks: set[asyncio.Task[None]] = set()
         self.requests: list[tuple[str, str]] = []  # (method, path_qs) of every request, for assertions
         self._server = BackgroundServer(self._make_app, "fake-kubernetes")
+        self._server.port = port
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -934,3 +936,24 @@ class FakeKubernetes:
                 await signal_.wait()
             await response.write_eof()
         return response
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve a fake API server until interrupted: `python -m tests.fakes.kubernetes --kubeconfig PATH`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.kubernetes", description=main.__doc__)
+    parser.add_argument("--kubeconfig", type=Path, required=True, help="where to write a kubeconfig for it")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--workdir", type=Path, default=None, help="pods' working folders (default: a temp folder)")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with FakeKubernetes(args.workdir, port=args.port) as k8s:
+        k8s.write_kubeconfig(args.kubeconfig)
+        print(f"fake Kubernetes API server on {k8s.url}, kubeconfig {args.kubeconfig}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.pause()
+
+
+if __name__ == "__main__":
+    main()
