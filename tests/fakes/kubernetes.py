@@ -10,7 +10,8 @@ Reproduced, as the real API server answers it:
   resource quantities, requests above limits, missing image; 400 on a namespace mismatch;
   `generateName`), get (404 `NotFound` Status), list with `labelSelector` (`=`, `==`, `!=`, `in`,
   `notin`, `k`, `!k`) and `fieldSelector` (metadata.name, status.phase, spec.nodeName, ...),
-  the list's `metadata.resourceVersion`, merge/strategic-merge PATCH of labels and annotations,
+  the list's `metadata.resourceVersion`, `limit` / `continue` pages of one consistent snapshot
+  (`remainingItemCount`; a continue token older than the window is 410), merge/strategic-merge PATCH of labels and annotations,
   and defaulting (uid, creationTimestamp, restartPolicy, grace period, qosClass, ...).
 - One global, increasing resourceVersion; watch (`?watch=true`) as newline-delimited JSON events
   ADDED / MODIFIED / DELETED carrying the whole object (a pod whose labels stop or start matching
@@ -42,8 +43,8 @@ Reproduced, as the real API server answers it:
   `stop` / `start` / `restart` of the server keeping every pod and its process.
 
 Left out: every other resource (nodes, events, namespaces as objects, secrets, ...), PUT,
-JSON patch and server-side apply, changing anything but labels/annotations, list `limit` /
-`continue` (one page, always the current state), `resourceVersionMatch`, watch `sendInitialEvents`,
+JSON patch and server-side apply, changing anything but labels/annotations, `resourceVersionMatch`
+(a list without `continue` is the current state), watch `sendInitialEvents`,
 TLS and other auth, admission (quota, limit ranges, service accounts), init and extra containers
 (refused with 422), restarts (restartPolicy is treated as Never), probes, image pulls and
 entrypoints (a container without `command` cannot start), resource limits (nothing is enforced),
@@ -54,6 +55,7 @@ API server's delays: transitions here take milliseconds.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import json
@@ -796,18 +798,50 @@ class FakeKubernetes:
 
     async def _list_pods(self, request: web.Request) -> web.StreamResponse:
         selected = self._selected(request)
-        if flag(request.query, "watch"):
+        q = request.query
+        if flag(q, "watch"):
             return await self._watch(request, selected)
-        rv = request.query.get("resourceVersion", "")
+        rv = q.get("resourceVersion", "")
         if rv not in ("", "0") and int_param(rv, "resourceVersion") > self._rv:
             raise ApiError(
                 504, "Timeout", f"Too large resource version: {rv}, current: {self._rv}", {"retryAfterSeconds": 1}
             )
-        items = [p.obj for key, p in sorted(self._pods.items()) if selected(p.obj)]
+        list_rv, after = self._rv, ("", "")
+        objects = {key: p.obj for key, p in self._pods.items()}
+        if q.get("continue"):
+            list_rv, after = _decode_continue(q["continue"])
+            if list_rv < self._compacted:
+                raise ApiError(
+                    410,
+                    "Expired",
+                    "The provided continue parameter is too old to display a consistent list result. You can start "
+                    "a new list without the continue parameter.",
+                )
+            objects = self._state_at(list_rv)
+        items = [obj for key, obj in sorted(objects.items()) if key > after and selected(obj)]
+        metadata: dict[str, Any] = {"resourceVersion": str(list_rv)}
+        limit = int_param(q["limit"], "limit") if q.get("limit") else 0
+        if 0 < limit < len(items):
+            last = items[limit - 1]["metadata"]
+            metadata["continue"] = _encode_continue(list_rv, (last["namespace"], last["name"]))
+            if not q.get("labelSelector") and not q.get("fieldSelector"):
+                metadata["remainingItemCount"] = len(items) - limit
+            items = items[:limit]
         items = [{k: v for k, v in obj.items() if k not in ("kind", "apiVersion")} for obj in items]
-        return web.json_response(
-            {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": str(self._rv)}, "items": items}
-        )
+        return web.json_response({"kind": "PodList", "apiVersion": "v1", "metadata": metadata, "items": items})
+
+    def _state_at(self, rv: int) -> dict[tuple[str, str], dict[str, Any]]:
+        """The pods as they were at `rv` (within the watch window): undo the later events, newest first."""
+        objects = {key: p.obj for key, p in self._pods.items()}
+        for event in reversed(self._history):
+            if event.rv <= rv:
+                break
+            key = (event.obj["metadata"]["namespace"], event.obj["metadata"]["name"])
+            if event.prev is None:
+                objects.pop(key, None)
+            else:
+                objects[key] = event.prev
+        return objects
 
     async def _watch(self, request: web.Request, selected: Callable[[Mapping[str, Any]], bool]) -> web.StreamResponse:
         rv_text = request.query.get("resourceVersion", "")
@@ -936,6 +970,18 @@ class FakeKubernetes:
                 await signal_.wait()
             await response.write_eof()
         return response
+
+
+def _encode_continue(rv: int, after: tuple[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"rv": rv, "start": list(after)}).encode()).decode()
+
+
+def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return int(data["rv"]), (str(data["start"][0]), str(data["start"][1]))
+    except (ValueError, KeyError, IndexError, TypeError) as e:
+        raise ApiError(400, "BadRequest", f"continue key is not valid: {e}") from e
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -616,3 +616,27 @@ async def test_closing_with_pods_at_every_stage_leaves_no_process(tmp_path: Any)
         except ProcessLookupError:
             continue
         raise AssertionError(f"process {pid} outlived the fake")
+
+
+async def test_list_pages_with_limit_and_continue_are_one_snapshot(
+    v1: client.CoreV1Api, fake_kubernetes: FakeKubernetes
+) -> None:
+    for i in range(5):
+        await v1.create_namespaced_pod(NS, pod_body(f"page{i}", "pass"))
+    first = await v1.list_namespaced_pod(NS, limit=2)
+    assert [p.metadata.name for p in first.items] == ["page0", "page1"]
+    assert first.metadata.remaining_item_count == 3 and first.metadata._continue
+    await v1.delete_namespaced_pod("page3", NS, grace_period_seconds=0)
+    await v1.create_namespaced_pod(NS, pod_body("page5", "pass"))
+    names = [p.metadata.name for p in first.items]
+    token = first.metadata._continue
+    while token:
+        page = await v1.list_namespaced_pod(NS, limit=2, _continue=token)
+        assert page.metadata.resource_version == first.metadata.resource_version
+        names += [p.metadata.name for p in page.items]
+        token = page.metadata._continue
+    assert names == [f"page{i}" for i in range(5)]  # as it was when the list began
+    fake_kubernetes.expire_watch_window()
+    with pytest.raises(ApiException) as e:
+        await v1.list_namespaced_pod(NS, limit=2, _continue=first.metadata._continue)
+    assert e.value.status == 410
