@@ -55,7 +55,6 @@ API server's delays: transitions here take milliseconds.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import copy
 import json
@@ -80,7 +79,9 @@ from tests.fakes._k8s_model import (
     Fault,
     Pod,
     Rule,
-    expand,
+    container_env,
+    decode_continue,
+    encode_continue,
     flag,
     int_param,
     label_matcher,
@@ -477,29 +478,6 @@ class FakeKubernetes:
         )
         self._modified(pod)
 
-    def _container_env(self, pod: Pod) -> dict[str, str]:
-        env = dict(self.base_env)
-        env["HOSTNAME"] = pod.obj["metadata"]["name"]
-        env.setdefault("HOME", str(self.workdir / "pods" / pod.obj["metadata"]["uid"]))
-        refs = {
-            "metadata.name": pod.obj["metadata"]["name"],
-            "metadata.namespace": pod.obj["metadata"]["namespace"],
-            "metadata.uid": pod.obj["metadata"]["uid"],
-            "spec.nodeName": NODE_NAME,
-            "spec.serviceAccountName": pod.obj["spec"].get("serviceAccountName", ""),
-            "status.podIP": pod.obj["status"].get("podIP", ""),
-            "status.hostIP": HOST_IP,
-        }
-        for item in pod.obj["spec"]["containers"][0].get("env") or []:
-            source = item.get("valueFrom") or {}
-            if "fieldRef" in source:
-                env[item["name"]] = refs.get(source["fieldRef"].get("fieldPath", ""), "")
-            elif source:
-                raise ValueError(f"valueFrom {sorted(source)} is not supported by the fake")
-            else:
-                env[item["name"]] = expand(str(item.get("value", "")), env)
-        return env
-
     async def _run_container(self, pod: Pod) -> None:
         c = pod.obj["spec"]["containers"][0]
         argv = [str(a) for a in (c.get("command") or []) + (c.get("args") or [])]
@@ -508,7 +486,7 @@ class FakeKubernetes:
         try:
             if not c.get("command"):
                 raise FileNotFoundError("the fake has no image entrypoint: give the container a command")
-            env = self._container_env(pod)
+            env = container_env(pod, self.base_env, self.workdir / "pods" / pod.obj["metadata"]["uid"])
             cwd.mkdir(parents=True, exist_ok=True)
             pod.started = True  # from here a delete or a fault waits for the process instead of cancelling this
             pod.process = await asyncio.create_subprocess_exec(
@@ -809,7 +787,7 @@ class FakeKubernetes:
         list_rv, after = self._rv, ("", "")
         objects = {key: p.obj for key, p in self._pods.items()}
         if q.get("continue"):
-            list_rv, after = _decode_continue(q["continue"])
+            list_rv, after = decode_continue(q["continue"])
             if list_rv < self._compacted:
                 raise ApiError(
                     410,
@@ -823,7 +801,7 @@ class FakeKubernetes:
         limit = int_param(q["limit"], "limit") if q.get("limit") else 0
         if 0 < limit < len(items):
             last = items[limit - 1]["metadata"]
-            metadata["continue"] = _encode_continue(list_rv, (last["namespace"], last["name"]))
+            metadata["continue"] = encode_continue(list_rv, (last["namespace"], last["name"]))
             if not q.get("labelSelector") and not q.get("fieldSelector"):
                 metadata["remainingItemCount"] = len(items) - limit
             items = items[:limit]
@@ -970,18 +948,6 @@ class FakeKubernetes:
                 await signal_.wait()
             await response.write_eof()
         return response
-
-
-def _encode_continue(rv: int, after: tuple[str, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"rv": rv, "start": list(after)}).encode()).decode()
-
-
-def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return int(data["rv"]), (str(data["start"][0]), str(data["start"][1]))
-    except (ValueError, KeyError, IndexError, TypeError) as e:
-        raise ApiError(400, "BadRequest", f"continue key is not valid: {e}") from e
 
 
 def main(argv: list[str] | None = None) -> None:
