@@ -41,7 +41,8 @@ Left out: relevance scoring (every hit scores 1.0), analyzers beyond a lowercase
 aggregations, highlighting, scroll and point-in-time, `q=` query strings, aliases, replicas and
 shards (always 1 primary, `_shards.total` 2), versioning options (`if_seq_no`, external versions),
 ingest pipelines, security (no authentication), `dynamic: strict`, nested queries, routing,
-date formats other than ISO 8601 and epoch millis, and index settings other than mappings.
+date formats other than ISO 8601 and epoch millis, index settings other than mappings, and the
+response shaping parameters (`filter_path`, `format`, `pretty`): answers are always whole JSON.
 """
 
 from __future__ import annotations
