@@ -203,6 +203,9 @@ class LogShipper:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        except asyncio.CancelledError:
+            task.cancel()  # closing was cancelled: stop shipping too, and let the cancellation go on
+            raise
         except Exception:  # a bug in shipping must not fail the task whose log it ships: report it loudly
             log.exception("log shipping failed")
         with self._lock:
@@ -234,9 +237,12 @@ class LogShipper:
                 continue
             try:
                 retry = await self._send(batch)
-            except BaseException:
+            except asyncio.CancelledError:
                 self._requeue(batch)  # cancelled while draining: aclose counts what is left
                 raise
+            except Exception:  # not Elasticsearch's answer (those are handled): keep the lines, retry later
+                self._warn_once("unexpected", "log shipping: unexpected error, retrying", exc_info=True)
+                retry = batch
             self._requeue(retry)
             if not retry:
                 delay = self._backoff[0]
@@ -313,10 +319,10 @@ class LogShipper:
             log.info("log shipping: Elasticsearch is back")
         return retry
 
-    def _warn_once(self, kind: str, message: str, *args: object) -> None:
+    def _warn_once(self, kind: str, message: str, *args: object, exc_info: bool = False) -> None:
         if kind not in self._warned:
             self._warned.add(kind)
-            log.warning(message, *args)
+            log.warning(message, *args, exc_info=exc_info)
 
     def _requeue(self, lines: list[LogLine]) -> None:
         """Put lines to retry back in front of the buffer, dropping the oldest past the bound."""

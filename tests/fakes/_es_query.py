@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from functools import cmp_to_key
 from typing import Any
 
 NUMERIC = {"long", "integer", "short", "byte", "double", "float", "half_float", "scaled_float", "unsigned_long"}
@@ -99,6 +98,9 @@ def dynamic_type(value: Any, path: str, *, strings_as_keyword: bool) -> dict[str
 
 def source_values(source: Mapping[str, Any], path: str, mappings: Mapping[str, str]) -> list[Any]:
     """The values of a (possibly dotted, possibly multi-field) path in a document's source."""
+    if "." not in path:
+        value = source.get(path)
+        return [] if value is None else [v for v in value if v is not None] if isinstance(value, list) else [value]
     ftype = mappings.get(path)
     parent, _, _ = path.rpartition(".")
     if ftype is not None and parent and mappings.get(parent) not in (None, "object", "nested"):
@@ -165,8 +167,34 @@ def tokens(text: str) -> set[str]:
 
 # --- queries ----------------------------------------------------------------------------------
 
-Doc = Mapping[str, Any]
-Predicate = Callable[[str, Doc], bool]  # (id, source) -> matches
+
+class Fields:
+    """A document's source whose field values are looked up once, like Elasticsearch's doc values."""
+
+    __slots__ = ("_cache", "_mappings", "_typed", "source")
+
+    def __init__(self, source: Mapping[str, Any], mappings: Mapping[str, str]) -> None:
+        self.source, self._mappings = source, mappings
+        self._cache: dict[str, list[Any]] = {}
+        self._typed: dict[tuple[str, str], list[Any]] = {}
+
+    def typed(self, path: str, ftype: str) -> list[Any]:
+        """The values coerced to the field's type (those that do not fit left out)."""
+        values = self._typed.get((path, ftype))
+        if values is None:
+            coerced = (_coerce(ftype, v) for v in self.get(path))
+            values = self._typed[(path, ftype)] = [v for v in coerced if v is not None]
+        return values
+
+    def get(self, path: str) -> list[Any]:
+        values = self._cache.get(path)
+        if values is None:
+            values = self._cache[path] = source_values(self.source, path, self._mappings)
+        return values
+
+
+Doc = Fields
+Predicate = Callable[[str, Doc], bool]  # (id, document) -> matches
 
 
 def compile_query(query: Mapping[str, Any] | None, mappings: Mapping[str, str]) -> Predicate:
@@ -186,7 +214,7 @@ def compile_query(query: Mapping[str, Any] | None, mappings: Mapping[str, str]) 
         return lambda _id, _doc: _id in values
     if kind == "exists":
         path = body["field"]
-        return lambda _id, doc: bool(source_values(doc, path, mappings))
+        return lambda _id, doc: bool(doc.get(path))
     field_name, arg = _single_field(kind, body)
     if kind == "term":
         value = arg.get("value") if isinstance(arg, dict) else arg
@@ -199,17 +227,17 @@ def compile_query(query: Mapping[str, Any] | None, mappings: Mapping[str, str]) 
         return _range(field_name, arg, mappings)
     if kind == "prefix":
         value = str(arg.get("value") if isinstance(arg, dict) else arg)
-        return lambda _id, doc: any(str(v).startswith(value) for v in source_values(doc, field_name, mappings))
+        return lambda _id, doc: any(str(v).startswith(value) for v in doc.get(field_name))
     if kind in ("match", "match_phrase"):
         text = arg.get("query") if isinstance(arg, dict) else arg
         ftype = mappings.get(field_name)
         if ftype in ("text", "match_only_text"):
             wanted = tokens(str(text))
             if kind == "match":
-                return lambda _id, doc: any(wanted & tokens(str(v)) for v in source_values(doc, field_name, mappings))
+                return lambda _id, doc: any(wanted & tokens(str(v)) for v in doc.get(field_name))
             return lambda _id, doc: any(
                 " ".join(_TOKEN.findall(str(text).lower())) in " ".join(_TOKEN.findall(str(v).lower()))
-                for v in source_values(doc, field_name, mappings)
+                for v in doc.get(field_name)
             )
         return _term(field_name, [text], mappings)
     raise EsError(400, "parsing_exception", f"unknown query [{kind}]", line=1, col=1)
@@ -250,12 +278,12 @@ def _term(field_name: str, values: list[Any], mappings: Mapping[str, str]) -> Pr
         return lambda _id, _doc: False
     if ftype in ("text", "match_only_text"):  # terms are not analysed: they match a token as is
         wanted_text = {str(v) for v in values}
-        return lambda _id, doc: any(wanted_text & tokens(str(v)) for v in source_values(doc, field_name, mappings))
+        return lambda _id, doc: any(wanted_text & tokens(str(v)) for v in doc.get(field_name))
     try:
         wanted = {check_value(ftype, v) for v in values}
     except (ValueError, TypeError) as e:
         raise EsError(400, "query_shard_exception", f"failed to create query: {e}") from e
-    return lambda _id, doc: any(_coerce(ftype, v) in wanted for v in source_values(doc, field_name, mappings))
+    return lambda _id, doc: any(v in wanted for v in doc.typed(field_name, ftype))
 
 
 def _coerce(ftype: str, value: Any) -> Any:
@@ -277,10 +305,7 @@ def _range(field_name: str, spec: Mapping[str, Any], mappings: Mapping[str, str]
             except (ValueError, TypeError) as e:
                 raise EsError(400, "parse_exception", f"failed to parse [{spec[op]}] for field [{field_name}]") from e
 
-    def in_range(value: Any) -> bool:
-        v = _coerce(ftype, value)
-        if v is None:
-            return False
+    def in_range(v: Any) -> bool:
         for op, bound in bounds:
             if (
                 (op == "gt" and not v > bound)
@@ -291,7 +316,7 @@ def _range(field_name: str, spec: Mapping[str, Any], mappings: Mapping[str, str]
                 return False
         return True
 
-    return lambda _id, doc: any(in_range(v) for v in source_values(doc, field_name, mappings))
+    return lambda _id, doc: any(in_range(v) for v in doc.typed(field_name, ftype))
 
 
 # --- sorting ----------------------------------------------------------------------------------
@@ -344,9 +369,7 @@ def parse_sort(sort: Any, mappings: Mapping[str, str]) -> list[tuple[str, bool, 
     return out
 
 
-def sort_key(
-    id_: str, seq: int, doc: Doc, sort: list[tuple[str, bool, str | None]], mappings: Mapping[str, str]
-) -> list[Any]:
+def sort_key(seq: int, doc: Doc, sort: list[tuple[str, bool, str | None]]) -> list[Any]:
     """The hit's `sort` values, as Elasticsearch returns them (dates as epoch millis)."""
     key: list[Any] = []
     for name, desc, ftype in sort:
@@ -355,9 +378,7 @@ def sort_key(
         elif name == "_score":
             key.append(1.0)
         else:
-            values = [
-                v for v in (_coerce(ftype or "keyword", x) for x in source_values(doc, name, mappings)) if v is not None
-            ]
+            values = doc.typed(name, ftype or "keyword")
             key.append((max(values) if desc else min(values)) if values else None)
     return key
 
@@ -381,10 +402,13 @@ def compare_keys(sort: list[tuple[str, bool, str | None]]) -> Callable[[list[Any
 Hit = tuple[list[Any], Any]
 
 
-def sorted_hits(hits: list[Hit], sort: list[tuple[str, bool, str | None]]) -> Iterator[Hit]:
-    compare = compare_keys(sort)
-
-    def by_key(a: Hit, b: Hit) -> int:
-        return compare(a[0], b[0])
-
-    return iter(sorted(hits, key=cmp_to_key(by_key)))
+def sorted_hits(hits: list[Hit], sort: list[tuple[str, bool, str | None]]) -> list[Hit]:
+    """Stable multi-pass sort, last key first; missing values last in both directions."""
+    ordered = list(hits)
+    for i in reversed(range(len(sort))):
+        desc = sort[i][1]
+        if desc:
+            ordered.sort(key=lambda h, i=i: (h[0][i] is not None, h[0][i]), reverse=True)  # type: ignore[misc]
+        else:
+            ordered.sort(key=lambda h, i=i: (h[0][i] is None, h[0][i]))  # type: ignore[misc]
+    return ordered

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import enum
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from tests.fakes._k8s_validation import ApiError, label_selector
@@ -135,3 +138,40 @@ def signal_group(process: asyncio.subprocess.Process | None, sig: int) -> None:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
+
+
+def container_env(pod: Pod, base_env: Mapping[str, str], home: Path) -> dict[str, str]:
+    """The environment of a pod's container: the base, HOSTNAME, HOME, then its env (values, fieldRefs, $(VAR))."""
+    env = dict(base_env)
+    env["HOSTNAME"] = pod.obj["metadata"]["name"]
+    env.setdefault("HOME", str(home))
+    refs = {
+        "metadata.name": pod.obj["metadata"]["name"],
+        "metadata.namespace": pod.obj["metadata"]["namespace"],
+        "metadata.uid": pod.obj["metadata"]["uid"],
+        "spec.nodeName": NODE_NAME,
+        "spec.serviceAccountName": pod.obj["spec"].get("serviceAccountName", ""),
+        "status.podIP": pod.obj["status"].get("podIP", ""),
+        "status.hostIP": HOST_IP,
+    }
+    for item in pod.obj["spec"]["containers"][0].get("env") or []:
+        source = item.get("valueFrom") or {}
+        if "fieldRef" in source:
+            env[item["name"]] = refs.get(source["fieldRef"].get("fieldPath", ""), "")
+        elif source:
+            raise ValueError(f"valueFrom {sorted(source)} is not supported by the fake")
+        else:
+            env[item["name"]] = expand(str(item.get("value", "")), env)
+    return env
+
+
+def encode_continue(rv: int, after: tuple[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"rv": rv, "start": list(after)}).encode()).decode()
+
+
+def decode_continue(token: str) -> tuple[int, tuple[str, str]]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return int(data["rv"]), (str(data["start"][0]), str(data["start"][1]))
+    except (ValueError, KeyError, IndexError, TypeError) as e:
+        raise ApiError(400, "BadRequest", f"continue key is not valid: {e}") from e

@@ -41,13 +41,15 @@ Left out: relevance scoring (every hit scores 1.0), analyzers beyond a lowercase
 aggregations, highlighting, scroll and point-in-time, `q=` query strings, aliases, replicas and
 shards (always 1 primary, `_shards.total` 2), versioning options (`if_seq_no`, external versions),
 ingest pipelines, security (no authentication), `dynamic: strict`, nested queries, routing,
-date formats other than ISO 8601 and epoch millis, and index settings other than mappings.
+date formats other than ISO 8601 and epoch millis, index settings other than mappings, and the
+response shaping parameters (`filter_path`, `format`, `pretty`): answers are always whole JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import copy
 import json
 import re
@@ -63,6 +65,7 @@ from aiohttp import web
 
 from tests.fakes._es_query import (
     EsError,
+    Fields,
     check_value,
     compare_keys,
     compile_query,
@@ -90,6 +93,7 @@ class _Doc:
     source: dict[str, Any]
     version: int
     seq_no: int
+    fields: Fields | None = None  # looked-up values, dropped when the index's mappings grow
 
 
 @dataclass
@@ -127,7 +131,7 @@ class _Template:
 class FakeElasticsearch:
     """A fake Elasticsearch node; use as a context manager (or `start()` / `close()`)."""
 
-    def __init__(self, *, refresh_interval: float | None = 1.0, logs_data_streams: bool = True) -> None:
+    def __init__(self, *, refresh_interval: float | None = 1.0, logs_data_streams: bool = True, port: int = 0) -> None:
         """`refresh_interval`: seconds before writes become searchable without an explicit refresh (None: never).
         `logs_data_streams`: the built-in `logs-*-*` data stream template of a default install (Elasticsearch's
         `stack.templates.enabled`)."""
@@ -142,6 +146,7 @@ class FakeElasticsearch:
         self._product_header = True
         self.requests: list[tuple[str, str]] = []  # (method, path_qs), for assertions
         self._server = BackgroundServer(self._make_app, "fake-elasticsearch")
+        self._server.port = port
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -333,7 +338,10 @@ class FakeElasticsearch:
                         f"[1:2] failed to parse field [{path}] of type [{ftype}] in document with id '{id_}'. "
                         f"Preview of field's value: '{value}'",
                     ) from e
-        index.mappings.update(new)
+        if new:
+            index.mappings.update(new)
+            for doc in index.docs.values():
+                doc.fields = None
 
     # --- HTTP ----------------------------------------------------------------------------------
 
@@ -638,7 +646,7 @@ class FakeElasticsearch:
         total = 0
         for index in self._searchable(request):
             matches = compile_query(body.get("query"), index.mappings)
-            total += sum(1 for id_, d in index.visible.items() if matches(id_, d.source))
+            total += sum(1 for id_, d in index.visible.items() if matches(id_, _fields(d, index)))
         return web.json_response({"count": total, "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0}})
 
     async def _search(self, request: web.Request) -> web.Response:
@@ -674,11 +682,12 @@ class FakeElasticsearch:
         for index in indices:
             matches = compile_query(body.get("query"), index.mappings)
             for id_, doc in index.visible.items():
-                if matches(id_, doc.source):
-                    key = sort_key(id_, seq, doc.source, sort, index.mappings)
+                fields = _fields(doc, index)
+                if matches(id_, fields):
+                    key = sort_key(seq, fields, sort)
                     hits.append((key, {"_index": index.name, "_id": id_, "doc": doc}))
                     seq += 1
-        ordered = list(sorted_hits(hits, sort)) if sort else hits
+        ordered = sorted_hits(hits, sort) if sort else hits
         if after is not None:
             compare = compare_keys(sort)
             bound = [_coerce_after(v, t) for v, (_, _, t) in zip(after, sort, strict=True)]
@@ -711,6 +720,12 @@ class FakeElasticsearch:
                 "hits": hits_body,
             }
         )
+
+
+def _fields(doc: _Doc, index: _Index) -> Fields:
+    if doc.fields is None:
+        doc.fields = Fields(doc.source, index.mappings)
+    return doc.fields
 
 
 def _check_index_name(name: str) -> None:
@@ -783,3 +798,23 @@ def _mapping_body(mappings: Mapping[str, str]) -> dict[str, Any]:
         else:
             node.setdefault(parts[-1], {})["type"] = ftype
     return {"properties": properties}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve a fake Elasticsearch until interrupted: `python -m tests.fakes.elasticsearch [--port N]`."""
+    import argparse
+    import signal
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.elasticsearch", description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with FakeElasticsearch(port=args.port) as es:
+        print(f"fake Elasticsearch on {es.url}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.pause()
+
+
+if __name__ == "__main__":
+    main()

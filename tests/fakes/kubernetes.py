@@ -10,7 +10,8 @@ Reproduced, as the real API server answers it:
   resource quantities, requests above limits, missing image; 400 on a namespace mismatch;
   `generateName`), get (404 `NotFound` Status), list with `labelSelector` (`=`, `==`, `!=`, `in`,
   `notin`, `k`, `!k`) and `fieldSelector` (metadata.name, status.phase, spec.nodeName, ...),
-  the list's `metadata.resourceVersion`, merge/strategic-merge PATCH of labels and annotations,
+  the list's `metadata.resourceVersion`, `limit` / `continue` pages of one consistent snapshot
+  (`remainingItemCount`; a continue token older than the window is 410), merge/strategic-merge PATCH of labels and annotations,
   and defaulting (uid, creationTimestamp, restartPolicy, grace period, qosClass, ...).
 - One global, increasing resourceVersion; watch (`?watch=true`) as newline-delimited JSON events
   ADDED / MODIFIED / DELETED carrying the whole object (a pod whose labels stop or start matching
@@ -42,8 +43,8 @@ Reproduced, as the real API server answers it:
   `stop` / `start` / `restart` of the server keeping every pod and its process.
 
 Left out: every other resource (nodes, events, namespaces as objects, secrets, ...), PUT,
-JSON patch and server-side apply, changing anything but labels/annotations, list `limit` /
-`continue` (one page, always the current state), `resourceVersionMatch`, watch `sendInitialEvents`,
+JSON patch and server-side apply, changing anything but labels/annotations, `resourceVersionMatch`
+(a list without `continue` is the current state), watch `sendInitialEvents`,
 TLS and other auth, admission (quota, limit ranges, service accounts), init and extra containers
 (refused with 422), restarts (restartPolicy is treated as Never), probes, image pulls and
 entrypoints (a container without `command` cannot start), resource limits (nothing is enforced),
@@ -78,7 +79,9 @@ from tests.fakes._k8s_model import (
     Fault,
     Pod,
     Rule,
-    expand,
+    container_env,
+    decode_continue,
+    encode_continue,
     flag,
     int_param,
     label_matcher,
@@ -115,6 +118,7 @@ class FakeKubernetes:
         pod_gc_delay: float = 0.2,
         bookmark_interval: float = 1.0,
         base_env: Mapping[str, str] | None = None,
+        port: int = 0,
     ) -> None:
         """`namespaces`: the ones that exist (None: any). `watch_window`: events kept for watches that resume."""
         self._own_workdir = workdir is None
@@ -139,6 +143,7 @@ class FakeKubernetes:
         self._tasks: set[asyncio.Task[None]] = set()
         self.requests: list[tuple[str, str]] = []  # (method, path_qs) of every request, for assertions
         self._server = BackgroundServer(self._make_app, "fake-kubernetes")
+        self._server.port = port
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -473,29 +478,6 @@ class FakeKubernetes:
         )
         self._modified(pod)
 
-    def _container_env(self, pod: Pod) -> dict[str, str]:
-        env = dict(self.base_env)
-        env["HOSTNAME"] = pod.obj["metadata"]["name"]
-        env.setdefault("HOME", str(self.workdir / "pods" / pod.obj["metadata"]["uid"]))
-        refs = {
-            "metadata.name": pod.obj["metadata"]["name"],
-            "metadata.namespace": pod.obj["metadata"]["namespace"],
-            "metadata.uid": pod.obj["metadata"]["uid"],
-            "spec.nodeName": NODE_NAME,
-            "spec.serviceAccountName": pod.obj["spec"].get("serviceAccountName", ""),
-            "status.podIP": pod.obj["status"].get("podIP", ""),
-            "status.hostIP": HOST_IP,
-        }
-        for item in pod.obj["spec"]["containers"][0].get("env") or []:
-            source = item.get("valueFrom") or {}
-            if "fieldRef" in source:
-                env[item["name"]] = refs.get(source["fieldRef"].get("fieldPath", ""), "")
-            elif source:
-                raise ValueError(f"valueFrom {sorted(source)} is not supported by the fake")
-            else:
-                env[item["name"]] = expand(str(item.get("value", "")), env)
-        return env
-
     async def _run_container(self, pod: Pod) -> None:
         c = pod.obj["spec"]["containers"][0]
         argv = [str(a) for a in (c.get("command") or []) + (c.get("args") or [])]
@@ -504,7 +486,7 @@ class FakeKubernetes:
         try:
             if not c.get("command"):
                 raise FileNotFoundError("the fake has no image entrypoint: give the container a command")
-            env = self._container_env(pod)
+            env = container_env(pod, self.base_env, self.workdir / "pods" / pod.obj["metadata"]["uid"])
             cwd.mkdir(parents=True, exist_ok=True)
             pod.started = True  # from here a delete or a fault waits for the process instead of cancelling this
             pod.process = await asyncio.create_subprocess_exec(
@@ -794,18 +776,50 @@ class FakeKubernetes:
 
     async def _list_pods(self, request: web.Request) -> web.StreamResponse:
         selected = self._selected(request)
-        if flag(request.query, "watch"):
+        q = request.query
+        if flag(q, "watch"):
             return await self._watch(request, selected)
-        rv = request.query.get("resourceVersion", "")
+        rv = q.get("resourceVersion", "")
         if rv not in ("", "0") and int_param(rv, "resourceVersion") > self._rv:
             raise ApiError(
                 504, "Timeout", f"Too large resource version: {rv}, current: {self._rv}", {"retryAfterSeconds": 1}
             )
-        items = [p.obj for key, p in sorted(self._pods.items()) if selected(p.obj)]
+        list_rv, after = self._rv, ("", "")
+        objects = {key: p.obj for key, p in self._pods.items()}
+        if q.get("continue"):
+            list_rv, after = decode_continue(q["continue"])
+            if list_rv < self._compacted:
+                raise ApiError(
+                    410,
+                    "Expired",
+                    "The provided continue parameter is too old to display a consistent list result. You can start "
+                    "a new list without the continue parameter.",
+                )
+            objects = self._state_at(list_rv)
+        items = [obj for key, obj in sorted(objects.items()) if key > after and selected(obj)]
+        metadata: dict[str, Any] = {"resourceVersion": str(list_rv)}
+        limit = int_param(q["limit"], "limit") if q.get("limit") else 0
+        if 0 < limit < len(items):
+            last = items[limit - 1]["metadata"]
+            metadata["continue"] = encode_continue(list_rv, (last["namespace"], last["name"]))
+            if not q.get("labelSelector") and not q.get("fieldSelector"):
+                metadata["remainingItemCount"] = len(items) - limit
+            items = items[:limit]
         items = [{k: v for k, v in obj.items() if k not in ("kind", "apiVersion")} for obj in items]
-        return web.json_response(
-            {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": str(self._rv)}, "items": items}
-        )
+        return web.json_response({"kind": "PodList", "apiVersion": "v1", "metadata": metadata, "items": items})
+
+    def _state_at(self, rv: int) -> dict[tuple[str, str], dict[str, Any]]:
+        """The pods as they were at `rv` (within the watch window): undo the later events, newest first."""
+        objects = {key: p.obj for key, p in self._pods.items()}
+        for event in reversed(self._history):
+            if event.rv <= rv:
+                break
+            key = (event.obj["metadata"]["namespace"], event.obj["metadata"]["name"])
+            if event.prev is None:
+                objects.pop(key, None)
+            else:
+                objects[key] = event.prev
+        return objects
 
     async def _watch(self, request: web.Request, selected: Callable[[Mapping[str, Any]], bool]) -> web.StreamResponse:
         rv_text = request.query.get("resourceVersion", "")
@@ -934,3 +948,24 @@ class FakeKubernetes:
                 await signal_.wait()
             await response.write_eof()
         return response
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve a fake API server until interrupted: `python -m tests.fakes.kubernetes --kubeconfig PATH`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.kubernetes", description=main.__doc__)
+    parser.add_argument("--kubeconfig", type=Path, required=True, help="where to write a kubeconfig for it")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--workdir", type=Path, default=None, help="pods' working folders (default: a temp folder)")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with FakeKubernetes(args.workdir, port=args.port) as k8s:
+        k8s.write_kubeconfig(args.kubeconfig)
+        print(f"fake Kubernetes API server on {k8s.url}, kubeconfig {args.kubeconfig}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.pause()
+
+
+if __name__ == "__main__":
+    main()

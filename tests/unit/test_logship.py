@@ -181,3 +181,15 @@ async def test_lines_from_another_thread(fake_elasticsearch: FakeElasticsearch, 
         await asyncio.to_thread(thread.join)
     assert ship.stats.shipped == 500
     assert sorted(d["offset"] for d in fake_elasticsearch.documents("spinner-logs-*")) == list(range(500))
+
+
+async def test_lines_put_before_start_are_shipped_and_close_is_idempotent(
+    fake_elasticsearch: FakeElasticsearch, es_client: AsyncElasticsearch
+) -> None:
+    ship = shipper(es_client)
+    ship.put("early", timestamp=T0)
+    async with ship:
+        pass
+    await ship.aclose()
+    assert ship.stats.shipped == 1 and ship.buffered == 0
+    assert [d["message"] for d in fake_elasticsearch.documents("spinner-logs-*")] == ["early"]

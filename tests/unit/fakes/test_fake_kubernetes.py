@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -530,16 +531,12 @@ async def test_env_field_refs_expansion_and_generate_name(v1: client.CoreV1Api) 
 
 async def test_only_configured_namespaces_exist(tmp_path: Any) -> None:
     with FakeKubernetes(tmp_path, namespaces={"spinner"}) as k8s:
-        configuration = client.Configuration()
-        await config.load_kube_config(
-            config_file=str(k8s.write_kubeconfig(tmp_path / "kubeconfig")), client_configuration=configuration
-        )
-        async with client.ApiClient(configuration) as api:
-            v1 = client.CoreV1Api(api)
+        async with core_api(k8s, tmp_path) as v1:
             await v1.create_namespaced_pod("spinner", pod_body("here", "pass"))
             with pytest.raises(ApiException) as e:
                 await v1.create_namespaced_pod("elsewhere", pod_body("there", "pass"))
-            assert e.value.status == 404 and json.loads(e.value.body)["message"] == 'namespaces "elsewhere" not found'
+            assert e.value.status == 404
+            assert json.loads(e.value.body)["message"] == 'namespaces "elsewhere" not found'
 
 
 async def test_python_in_a_command_is_this_interpreter(v1: client.CoreV1Api) -> None:
@@ -551,18 +548,55 @@ async def test_python_in_a_command_is_this_interpreter(v1: client.CoreV1Api) -> 
     assert await v1.read_namespaced_pod_log("py", NS) == f"{sys.executable.rsplit('/', 1)[0]}/python\n"
 
 
+@contextlib.asynccontextmanager
+async def core_api(k8s: FakeKubernetes, tmp_path: Any) -> AsyncIterator[client.CoreV1Api]:
+    configuration = client.Configuration()
+    await config.load_kube_config(
+        config_file=str(k8s.write_kubeconfig(tmp_path / "kubeconfig")), client_configuration=configuration
+    )
+    async with client.ApiClient(configuration) as api:
+        yield client.CoreV1Api(api)
+
+
+async def test_hooks_on_pods_that_exist(tmp_path: Any) -> None:
+    with FakeKubernetes(tmp_path, schedule_delay=0.3, start_delay=0.3) as k8s:
+        async with core_api(k8s, tmp_path) as v1:
+            await v1.create_namespaced_pod(NS, pod_body("held", "pass"))
+            await v1.create_namespaced_pod(NS, pod_body("pull", "pass"))
+            await asyncio.to_thread(k8s.hold_pending, NS, "held")
+            await asyncio.to_thread(k8s.image_pull_error, NS, "pull")
+            pod = await wait_pod(v1, "pull", lambda p: bool(p.status.container_statuses))
+            assert pod.status.container_statuses[0].state.waiting.reason in ("ErrImagePull", "ImagePullBackOff")
+            held = await v1.read_namespaced_pod("held", NS)
+            assert held.status.phase == "Pending" and not held.spec.node_name
+            assert held.status.conditions[0].reason == "Unschedulable"
+            with pytest.raises(ValueError):
+                await asyncio.to_thread(k8s.oom_kill, NS, "held")  # nothing runs yet
+            await asyncio.to_thread(k8s.evict, NS, "held")
+            assert (await wait_pod(v1, "held", phase_is("Failed"))).status.reason == "Evicted"
+
+
+async def test_restart_keeps_resource_versions_and_watches_resume(
+    v1: client.CoreV1Api, fake_kubernetes: FakeKubernetes
+) -> None:
+    await v1.create_namespaced_pod(NS, pod_body("before", "pass"))
+    await wait_pod(v1, "before", phase_is("Succeeded"))
+    listed = await v1.list_namespaced_pod(NS)
+    await asyncio.to_thread(fake_kubernetes.restart)
+    await v1.create_namespaced_pod(NS, pod_body("after", "pass"))
+    events = await collect(
+        v1, lambda ev: ev[-1]["object"].status.phase == "Succeeded", resource_version=listed.metadata.resource_version
+    )
+    assert {e["object"].metadata.name for e in events} == {"after"}
+
+
 async def test_closing_with_pods_at_every_stage_leaves_no_process(tmp_path: Any) -> None:
     import os
 
     k8s = FakeKubernetes(tmp_path, schedule_delay=0.05)
     k8s.start()
     try:
-        configuration = client.Configuration()
-        await config.load_kube_config(
-            config_file=str(k8s.write_kubeconfig(tmp_path / "kubeconfig")), client_configuration=configuration
-        )
-        async with client.ApiClient(configuration) as api:
-            v1 = client.CoreV1Api(api)
+        async with core_api(k8s, tmp_path) as v1:
             k8s.fault_rule(Fault.UNSCHEDULABLE, label_selector="stage=held")
             k8s.fault_rule(Fault.IMAGE_PULL, label_selector="stage=pull")
             for i in range(12):
@@ -582,3 +616,27 @@ async def test_closing_with_pods_at_every_stage_leaves_no_process(tmp_path: Any)
         except ProcessLookupError:
             continue
         raise AssertionError(f"process {pid} outlived the fake")
+
+
+async def test_list_pages_with_limit_and_continue_are_one_snapshot(
+    v1: client.CoreV1Api, fake_kubernetes: FakeKubernetes
+) -> None:
+    for i in range(5):
+        await v1.create_namespaced_pod(NS, pod_body(f"page{i}", "pass"))
+    first = await v1.list_namespaced_pod(NS, limit=2)
+    assert [p.metadata.name for p in first.items] == ["page0", "page1"]
+    assert first.metadata.remaining_item_count == 3 and first.metadata._continue
+    await v1.delete_namespaced_pod("page3", NS, grace_period_seconds=0)
+    await v1.create_namespaced_pod(NS, pod_body("page5", "pass"))
+    names = [p.metadata.name for p in first.items]
+    token = first.metadata._continue
+    while token:
+        page = await v1.list_namespaced_pod(NS, limit=2, _continue=token)
+        assert page.metadata.resource_version == first.metadata.resource_version
+        names += [p.metadata.name for p in page.items]
+        token = page.metadata._continue
+    assert names == [f"page{i}" for i in range(5)]  # as it was when the list began
+    fake_kubernetes.expire_watch_window()
+    with pytest.raises(ApiException) as e:
+        await v1.list_namespaced_pod(NS, limit=2, _continue=first.metadata._continue)
+    assert e.value.status == 410
