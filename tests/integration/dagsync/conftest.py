@@ -132,7 +132,7 @@ class Bucket:
                     if metric.name == name:
                         for p in metric.data.data_points:
                             if attributes.items() <= dict(p.attributes or {}).items():
-                                total += p.value
+                                total += getattr(p, "value", 0.0)
         return total
 
 
