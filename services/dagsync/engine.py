@@ -97,7 +97,6 @@ class DagSync:
                 started = time.perf_counter()
                 downloaded = await self._build(manifest, current)
                 self._store.switch(version)
-                self._store.prune(self._keep)
                 log.info(
                     "snapshot %s is current (%d files, %d read from %s) in %.2fs",
                     version, len(manifest.files), downloaded, self._source.describe(), time.perf_counter() - started,
@@ -125,6 +124,11 @@ class DagSync:
             return False
         if changed:
             await self._bus.publish(events.SNAPSHOT, {"version": version})
+            # After the announcement: removing a snapshot of 10,000 files takes a while, and nobody waits on it.
+            try:
+                await asyncio.to_thread(self._store.prune, self._keep)
+            except OSError as e:
+                log.warning("could not prune old snapshots: %s", e)
         return changed
 
     async def _build(self, manifest: Manifest, current: SnapshotRef | None) -> int:

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from spinner.bundles import bundle_version
@@ -28,8 +29,9 @@ class Manifest:
 
     files: dict[str, str]
 
-    @property
+    @cached_property
     def version(self) -> str:
+        # Hashing 10,000 entries takes milliseconds: an idle poll reuses the manifest object, and this.
         return bundle_version(self.files)
 
 

@@ -17,6 +17,8 @@ from typing import Any
 from services.dagsync.snapshots import Manifest
 from spinner.bundles import (
     BAD_MANIFEST,
+    MANIFEST,
+    MISSING_OBJECT,
     BundleFile,
     BundleManifest,
     BundleRefused,
@@ -93,27 +95,35 @@ class S3Source(DagSource):
         self.location = location
         self._etag = ""
         self._last: BundleManifest | BundleRefused | None = None
+        self._manifest: Manifest | None = None
 
     async def manifest(self, *, force: bool = False) -> Manifest:
         etag = "" if force or self._last is None else self._etag
-        found = await get_object(
-            self._client, self.location, manifest_key(self.location.prefix), max_bytes=MAX_MANIFEST_BYTES,
-            if_none_match=etag,
-        )  # fmt: skip
+        try:
+            found = await get_object(
+                self._client, self.location, manifest_key(self.location.prefix), max_bytes=MAX_MANIFEST_BYTES,
+                if_none_match=etag,
+            )  # fmt: skip
+        except BundleRefused as e:
+            if e.reason == MISSING_OBJECT:  # nothing published yet (or the prefix is wrong): not bad input
+                raise BundleUnavailable(f"no bundle is published at {self.location} (no {MANIFEST})") from None
+            raise
         if found is not None:
             raw, self._etag = found
+            loc = self.location
+            self._manifest = None
             try:
-                self._last = parse_manifest(
-                    raw, prefix=self.location.prefix, max_file_bytes=self.location.max_file_bytes
-                )
+                self._last = parse_manifest(raw, prefix=loc.prefix, max_file_bytes=loc.max_file_bytes)
+                self._manifest = Manifest(files=self._last.hashes())
             except BundleRefused as e:
                 self._last = e
-        last = self._last
-        if isinstance(last, BundleRefused):
-            raise last
-        if last is None:  # pragma: no cover - a 304 always follows a first full answer
+        if isinstance(self._last, BundleRefused):
+            raise self._last
+        if self._manifest is None:  # pragma: no cover - a 304 always follows a first full answer
             raise BundleRefused(BAD_MANIFEST, "S3 answered 304 to the first read of the manifest")
-        return Manifest(files=last.hashes())
+        # Unchanged (304): the same object, its version already computed. An idle poll does no work
+        # proportional to the number of files.
+        return self._manifest
 
     async def read(self, rel_path: str, sha256: str) -> bytes:
         last = self._last

@@ -198,3 +198,14 @@ async def test_an_outage_keeps_the_snapshot_reports_staleness_and_sync_resumes(b
     assert await bucket.sync.sync_once() is True
     status = bucket.sync.status()
     assert status.version == second.version and status.last_error == "" and status.stale_seconds < 5
+
+
+async def test_an_empty_bucket_is_not_bad_input_and_the_first_push_is_taken(bucket: Bucket) -> None:
+    assert await bucket.sync.sync_once() is False
+    status = bucket.sync.status()
+    assert status.version == "" and "no bundle is published" in status.last_error
+    assert bucket.metric("spinner.dagsync.refused") == 0
+    bucket.write(f"{PARTITION}/ads/a.py", dag("a"))
+    pushed = await bucket.push()
+    assert await bucket.sync.sync_once() is True
+    assert bucket.sync.status().version == pushed.version
