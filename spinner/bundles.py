@@ -41,6 +41,7 @@ PLUGINS = "plugins"
 PARTITION_RE = re.compile(r"^(spinner|pii|sox|test)_tier_([1-3])_(0|[1-9][0-9]*)$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _VERSION_RE = re.compile(r"^[0-9a-f]{16,64}$")
+_DRIVE_RE = re.compile(r"^[A-Za-z]:")
 
 # Why a bundle (or a file of it) was refused; the `reason` attribute of the refusal metric.
 UNSAFE_PATH = "unsafe_path"
@@ -95,16 +96,16 @@ def object_key(prefix: str, sha256: str) -> str:
 
 def check_path(rel: str) -> None:
     """A file's path inside a bundle must stay inside it: relative, no `..`, no empty or odd parts."""
-    if not rel or rel.startswith("/") or "\\" in rel or "\0" in rel or re.match(r"^[A-Za-z]:", rel):
+    if not rel or rel[0] == "/" or "\\" in rel or "\0" in rel or _DRIVE_RE.match(rel):
         raise BundleRefused(UNSAFE_PATH, f"path {rel!r} is absolute or malformed")
     parts = rel.split("/")
-    if any(part in ("", ".", "..") for part in parts):
+    if "" in parts or "." in parts or ".." in parts:
         raise BundleRefused(UNSAFE_PATH, f"path {rel!r} has an empty, '.' or '..' part")
 
 
-def check_key(key: str, prefix: str) -> None:
+def check_key(key: str, prefix: str, objects: str = "") -> None:
     """An object key must be in the bundle's object folder: nothing else of the bucket is read."""
-    objects = object_key(prefix, "")
+    objects = objects or object_key(prefix, "")
     if ".." in key.split("/") or "//" in key or not key.startswith(objects) or key == objects:
         raise BundleRefused(OUTSIDE_PREFIX, f"key {key!r} is outside {objects}")
 
@@ -173,6 +174,7 @@ def parse_manifest(raw: bytes, *, prefix: str, max_file_bytes: int) -> BundleMan
     version = _field(data, "version", str, "manifest")
     entries = _field(data, "files", dict, "manifest")
     files: dict[str, BundleFile] = {}
+    objects = object_key(prefix, "")
     for rel, entry in entries.items():
         check_path(rel)
         if not isinstance(entry, dict):
@@ -184,7 +186,7 @@ def parse_manifest(raw: bytes, *, prefix: str, max_file_bytes: int) -> BundleMan
             raise BundleRefused(BAD_MANIFEST, f"{rel}: sha256 {sha!r} is not a hex sha256")
         if size < 0 or size > max_file_bytes:
             raise BundleRefused(TOO_LARGE, f"{rel} is {size} bytes; the limit is {max_file_bytes}")
-        check_key(key, prefix)
+        check_key(key, prefix, objects)
         files[rel] = BundleFile(sha, size, key)
     history: list[PushRecord] = []
     raw_history = data.get("history", [])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -72,21 +73,7 @@ class SnapshotStore:
         if not final.is_dir():
             staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
             try:
-                for rel, content in files.items():
-                    dest = staging / rel
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    dest.write_bytes(content)
-                for rel in all_hashes:
-                    if rel in files:
-                        continue
-                    if reuse is None:
-                        raise FileNotFoundError(f"no content for {rel} and no snapshot to reuse it from")
-                    dest = staging / rel
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    try:
-                        os.link(reuse.path / rel, dest)
-                    except OSError:
-                        shutil.copyfile(reuse.path / rel, dest)
+                self._fill(str(staging), files, all_hashes, reuse)
                 os.chmod(staging, 0o755)
                 if all_hashes:
                     self._write_manifest(version, all_hashes)
@@ -96,6 +83,26 @@ class SnapshotStore:
                 if not final.is_dir():
                     raise
         return SnapshotRef(version=version, path=final)
+
+    @staticmethod
+    def _fill(staging: str, files: Mapping[str, bytes], hashes: Mapping[str, str], reuse: SnapshotRef | None) -> None:
+        # Plain strings and one mkdir per folder: with 10,000 files this is most of a switch's cost.
+        for folder in sorted({posixpath.dirname(rel) for rel in (*files, *hashes)} - {""}):
+            os.makedirs(os.path.join(staging, folder), exist_ok=True)
+        for rel, content in files.items():
+            with open(os.path.join(staging, rel), "wb") as f:
+                f.write(content)
+        source = str(reuse.path) if reuse is not None else ""
+        for rel in hashes:
+            if rel in files:
+                continue
+            if not source:
+                raise FileNotFoundError(f"no content for {rel} and no snapshot to reuse it from")
+            src, dest = os.path.join(source, rel), os.path.join(staging, rel)
+            try:
+                os.link(src, dest)
+            except OSError:
+                shutil.copyfile(src, dest)
 
     def _write_manifest(self, version: str, hashes: Mapping[str, str]) -> None:
         path = self.root / MANIFESTS / f"{version}.json"
