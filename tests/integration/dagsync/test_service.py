@@ -112,11 +112,12 @@ async def test_sync_now_over_grpc_takes_a_push_at_once(bucket: Bucket, tmp_path:
 
 @pytest.mark.mqtt
 async def test_a_push_announced_on_mqtt_is_synced_and_announced_as_a_snapshot(
-    bucket: Bucket, tmp_path: Path, mqtt_url: str
+    bucket: Bucket, tmp_path: Path, mqtt_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from spinner.cli.push import _notify
+    from spinner.cli.main import main
 
     cluster = f"dagsync-{tmp_path.name}"
+    monkeypatch.setenv("SPINNER_CLUSTER", cluster)
     bucket.write(f"{PARTITION}/ads/a.py", dag("a"))
     await bucket.push()
     listener_bus = MqttBus(mqtt_url, cluster)
@@ -134,14 +135,16 @@ async def test_a_push_announced_on_mqtt_is_synced_and_announced_as_a_snapshot(
         ) as service:
             await asyncio.sleep(0.5)  # the service's subscription is up
             bucket.write(f"{PARTITION}/ads/a.py", dag("a", 1))
-            second = await bucket.push()
-            await _notify(mqtt_url, cluster, second.version)
+            argv = ["dags", "push", str(bucket.repo), "--bucket", bucket.location.bucket, "--prefix",
+                    bucket.location.prefix, "--endpoint-url", bucket.moto.endpoint, "--mqtt-url", mqtt_url]  # fmt: skip
+            assert await asyncio.to_thread(main, argv) == 0
+            version = capsys.readouterr().out.strip().splitlines()[-1]
 
             async def has() -> bool:
-                return (await service.snapshot()).bundle_version == second.version
+                return (await service.snapshot()).bundle_version == version
 
             await wait_for(has, 10, "the announced push is synced without waiting for the interval")
-            await wait_for(lambda: {"version": second.version} in seen, 10, "the new snapshot is announced")
+            await wait_for(lambda: {"version": version} in seen, 10, "the new snapshot is announced")
     finally:
         listener.cancel()
         await asyncio.gather(listener, return_exceptions=True)
