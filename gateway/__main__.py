@@ -46,12 +46,14 @@ async def serve(
     telemetry = telemetry or setup_telemetry("gateway", settings)
     engine = create_engine(settings.database_url)
     logs_channel = channel(settings.logs_address)
+    dagsync_channel = channel(settings.dagsync_address)
     gateway = Gateway(
         sessions=session_factory(engine),
         logs_channel=logs_channel,
         clock=utcnow,
         tracer=telemetry.tracer("spinner.gateway"),
         scheduler_channel=channel,
+        dagsync_channel=dagsync_channel,
     )
     app = create_app(gateway)
     http = _Server(
@@ -86,6 +88,7 @@ async def serve(
     finally:
         await gateway.aclose()
         await logs_channel.close()
+        await dagsync_channel.close()
         await engine.dispose()
         if own_telemetry:
             telemetry.shutdown()

@@ -170,7 +170,14 @@ async def index(request: Request) -> Response:
     return TEMPLATES.TemplateResponse(
         request,
         "index.html",
-        {"dags": dags, "total": total, "runs": runs, "errors": await gw.import_errors(), "colors": STATE_COLORS},
+        {
+            "dags": dags,
+            "total": total,
+            "runs": runs,
+            "errors": await gw.import_errors(),
+            "colors": STATE_COLORS,
+            "snapshot": await gw.snapshot(),
+        },
     )
 
 

@@ -17,7 +17,15 @@ from gateway.errors import InvalidRequest, NotFound, Unavailable, from_rpc_error
 from spinner.db.models import DagModel, DagRun, TaskInstance
 from spinner.sdk.dag import ID_RE
 from spinner.telemetry import inject_metadata
-from spinner.v1 import common_pb2, logs_pb2, logs_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
+from spinner.v1 import (
+    common_pb2,
+    dagsync_pb2,
+    dagsync_pb2_grpc,
+    logs_pb2,
+    logs_pb2_grpc,
+    scheduler_pb2,
+    scheduler_pb2_grpc,
+)
 
 T = TypeVar("T")
 MAX_LIMIT = 1000
@@ -49,6 +57,16 @@ class DagInfo:
             owner=m.owner, tags=list(m.tags or []), description=m.description, bundle_version=m.bundle_version,
             fileloc=m.fileloc, next_dagrun=iso(m.next_dagrun),
         )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """This host's DAG snapshot as dagsync reports it (issue 5): which bundle, and how stale."""
+
+    bundle_version: str
+    stale_seconds: float
+    last_error: str
+    source: str
 
 
 @dataclass(frozen=True)
@@ -143,8 +161,10 @@ class Gateway:
         tracer: trace.Tracer,
         rpc_timeout: float = 10.0,
         scheduler_channel: Callable[[str], grpc.aio.Channel] = grpc.aio.insecure_channel,
+        dagsync_channel: grpc.aio.Channel | None = None,
     ) -> None:
         self._sessions = sessions
+        self._dagsync = dagsync_pb2_grpc.DagSyncServiceStub(dagsync_channel) if dagsync_channel else None
         self._new_channel = scheduler_channel
         self._logs = logs_pb2_grpc.LogsServiceStub(logs_channel)
         self._clock = clock
@@ -158,6 +178,16 @@ class Gateway:
         self._scheduler_channels.clear()
 
     # --- reads -------------------------------------------------------------------------
+
+    async def snapshot(self) -> SnapshotInfo | None:
+        """The local dagsync's status; None when there is none or it does not answer (the page still renders)."""
+        if self._dagsync is None:
+            return None
+        try:
+            s = await self._dagsync.GetSnapshot(dagsync_pb2.GetSnapshotRequest(), timeout=1.0)
+        except grpc.RpcError:
+            return None
+        return SnapshotInfo(s.bundle_version, s.stale_seconds, s.last_error, s.source)
 
     async def list_dags(self, limit: int = 100, offset: int = 0) -> tuple[list[DagInfo], int]:
         check_limit(limit, offset)

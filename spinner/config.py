@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from spinner.bundles import S3Location
 
 
 def default_home() -> Path:
@@ -86,11 +89,36 @@ class CommonSettings(BaseSettings):
         return (init_settings, env_settings, _TomlSource(settings_cls, section))
 
 
-class DagSyncSettings(CommonSettings):
+class BundleSettings(CommonSettings):
+    """Where published DAG bundles live in S3 (`spinner dags push`); read by dagsync and task runners."""
+
+    section: ClassVar[str] = "bundles"
+    dags_bucket: str = Field(default="", description="S3 bucket of DAG bundles; empty: no S3")
+    dags_prefix: str = Field(default="dags", description="key prefix of the bundle in the bucket")
+    s3_endpoint_url: str = Field(default="", description="S3 endpoint (MinIO, moto); empty: AWS")
+    s3_region: str = "us-east-1"
+    max_file_bytes: int = Field(default=5 * 1024 * 1024, gt=0, description="larger bundle files are refused")
+    bundle_cache: Path | None = Field(default=None, description="task runners' bundle cache folder")
+
+    def s3_location(self) -> S3Location:
+        from spinner.bundles import S3Location
+
+        return S3Location(
+            bucket=self.dags_bucket,
+            prefix=self.dags_prefix,
+            endpoint_url=self.s3_endpoint_url,
+            region=self.s3_region,
+            max_file_bytes=self.max_file_bytes,
+        )
+
+
+class DagSyncSettings(BundleSettings):
+    """Mirrors S3 when `dags_bucket` is set, else the local folder `source_dir` (standalone)."""
+
     section: ClassVar[str] = "dagsync"
     port: int = 50051
     source_dir: Path = Path("examples/dags")
-    sync_interval: float = Field(default=2.0, gt=0)
+    sync_interval: float = Field(default=5.0, gt=0, description="seconds between polls of the source")
     keep_snapshots: int = Field(default=5, ge=1)
 
 

@@ -1,7 +1,8 @@
 """ "Something changed" events over MQTT. They only shorten waits: every consumer also polls.
 
 Topics are `spinner/<cluster>/<kind>[/<key>]`: `runs/triggered`, `tasks/ended`,
-`tasks/queued`, `snapshot`. Without a broker (`NullBus`) nothing is published and
+`tasks/queued`, `snapshot` (dagsync switched to a new version), `bundles/published`
+(`spinner dags push` wrote a new manifest to S3). Without a broker (`NullBus`) nothing is published and
 `Waker.wait` simply times out on the poll interval.
 """
 
@@ -25,6 +26,7 @@ RUN_TRIGGERED = "runs/triggered"
 TASK_ENDED = "tasks/ended"
 TASK_QUEUED = "tasks/queued"
 SNAPSHOT = "snapshot"
+BUNDLE_PUBLISHED = "bundles/published"
 
 
 @dataclass(frozen=True)

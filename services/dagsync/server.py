@@ -15,6 +15,9 @@ def _snapshot(status: SyncStatus) -> dagsync_pb2.Snapshot:
         synced_at=status.synced_at.isoformat() if status.synced_at else "",
         file_count=status.file_count,
         last_error=status.last_error,
+        stale_seconds=round(status.stale_seconds, 3),
+        last_attempt_at=status.last_attempt_at.isoformat() if status.last_attempt_at else "",
+        source=status.source,
     )
 
 
@@ -30,5 +33,5 @@ class DagSyncServicer(dagsync_pb2_grpc.DagSyncServiceServicer):
     async def SyncNow(
         self, request: dagsync_pb2.SyncNowRequest, context: grpc.aio.ServicerContext
     ) -> dagsync_pb2.Snapshot:
-        await self._sync.sync_once()
+        await self._sync.sync_once(force=True)
         return _snapshot(self._sync.status())

@@ -15,6 +15,8 @@ from urllib.parse import quote
 
 import httpx
 
+from spinner.cli import push
+
 TERMINAL = ("success", "failed")
 
 
@@ -264,6 +266,7 @@ def register(sub: Any) -> None:
     p.add_argument("--wait", action="store_true", help="show progress until every run has ended")
     p.add_argument("--timeout", type=float, default=24 * 3600)
     p.set_defaults(handler=_guard(dags_backfill))
+    push.register(dags)
 
     pools = sub.add_parser("pools", help="slots shared by tasks").add_subparsers(dest="pools_command", required=True)
     p = pools.add_parser("list", parents=[server], help="pools and their use")

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from spinner.bundles import ensure_snapshot
 from spinner.v1 import common_pb2, executor_pb2, executor_pb2_grpc
 
 T = TypeVar("T")
@@ -110,6 +111,7 @@ def _raise_killed(signum: int, frame: FrameType | None) -> None:
 def readiness(args: argparse.Namespace) -> Path:
     print(f"{SECTION_START}readiness", flush=True)
     say(f"host {socket.gethostname()}, pid {os.getpid()}, try {args.try_number}")
+    args.snapshot = ensure_snapshot(args.snapshot, str(args.fileloc), say)  # not on this host: fetched from S3
     if not args.snapshot.is_dir():
         raise FileNotFoundError(f"DAG snapshot {args.snapshot} is not on this host")
     say(f"DAG snapshot {args.snapshot.name} present")

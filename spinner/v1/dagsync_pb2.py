@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18spinner/v1/dagsync.proto\x12\nspinner.v1\"\x14\n\x12GetSnapshotRequest\"\x10\n\x0eSyncNowRequest\"k\n\x08Snapshot\x12\x16\n\x0e\x62undle_version\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x11\n\tsynced_at\x18\x03 \x01(\t\x12\x12\n\nfile_count\x18\x04 \x01(\x05\x12\x12\n\nlast_error\x18\x05 \x01(\t2\x92\x01\n\x0e\x44\x61gSyncService\x12\x43\n\x0bGetSnapshot\x12\x1e.spinner.v1.GetSnapshotRequest\x1a\x14.spinner.v1.Snapshot\x12;\n\x07SyncNow\x12\x1a.spinner.v1.SyncNowRequest\x1a\x14.spinner.v1.Snapshotb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18spinner/v1/dagsync.proto\x12\nspinner.v1\"\x14\n\x12GetSnapshotRequest\"\x10\n\x0eSyncNowRequest\"\xab\x01\n\x08Snapshot\x12\x16\n\x0e\x62undle_version\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x11\n\tsynced_at\x18\x03 \x01(\t\x12\x12\n\nfile_count\x18\x04 \x01(\x05\x12\x12\n\nlast_error\x18\x05 \x01(\t\x12\x15\n\rstale_seconds\x18\x06 \x01(\x01\x12\x17\n\x0flast_attempt_at\x18\x07 \x01(\t\x12\x0e\n\x06source\x18\x08 \x01(\t2\x92\x01\n\x0e\x44\x61gSyncService\x12\x43\n\x0bGetSnapshot\x12\x1e.spinner.v1.GetSnapshotRequest\x1a\x14.spinner.v1.Snapshot\x12;\n\x07SyncNow\x12\x1a.spinner.v1.SyncNowRequest\x1a\x14.spinner.v1.Snapshotb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,8 +35,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSNAPSHOTREQUEST']._serialized_end=60
   _globals['_SYNCNOWREQUEST']._serialized_start=62
   _globals['_SYNCNOWREQUEST']._serialized_end=78
-  _globals['_SNAPSHOT']._serialized_start=80
-  _globals['_SNAPSHOT']._serialized_end=187
-  _globals['_DAGSYNCSERVICE']._serialized_start=190
-  _globals['_DAGSYNCSERVICE']._serialized_end=336
+  _globals['_SNAPSHOT']._serialized_start=81
+  _globals['_SNAPSHOT']._serialized_end=252
+  _globals['_DAGSYNCSERVICE']._serialized_start=255
+  _globals['_DAGSYNCSERVICE']._serialized_end=401
 # @@protoc_insertion_point(module_scope)

@@ -56,7 +56,8 @@ class DagSyncServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SyncNow(self, request, context):
-        """Syncs now and returns the snapshot that is current afterwards.
+        """Syncs now (reading the whole manifest again, retrying a refused version) and returns
+        the snapshot that is current afterwards.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
