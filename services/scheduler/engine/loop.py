@@ -30,6 +30,11 @@ from spinner.telemetry import attached, context_from_traceparent
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 SUBMIT_CONCURRENCY = 64
+MAX_IN_FLIGHT = 5000  # tries handed over but not yet acknowledged, before the loop waits for the executor
+
+
+def _try_key(task: QueuedTask) -> tuple[str, str, str, int]:
+    return (task.dag_id, task.run_id, task.task_id, task.try_number)
 
 
 class Submitter(Protocol):
@@ -78,6 +83,11 @@ class PartitionScheduler:
         self._clock = clock
         self.waker = Waker()
         self.parse_waker = Waker()
+        self._submit_slots = asyncio.Semaphore(SUBMIT_CONCURRENCY)
+        self._submits: set[asyncio.Task[None]] = set()
+        self._in_flight: set[tuple[str, str, str, int]] = set()
+        self._drained = asyncio.Event()
+        self._drained.set()
         self.actions = actions or Actions(partition, engine, clock)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -88,6 +98,7 @@ class PartitionScheduler:
             await self._scheduling_loop(stop)
             processing.cancel()  # a parse in progress is not worth waiting for at shutdown
             renewing.cancel()
+            await self._cancel_submits()
         await self._release()
 
     async def _scheduling_loop(self, stop: asyncio.Event) -> None:
@@ -100,6 +111,7 @@ class PartitionScheduler:
             except LeaseLost as e:
                 log.warning("%s; waiting as a standby", e)
                 self._processor.forget()
+                await self._cancel_submits()
             except (OperationalError, DBAPIError, OSError) as e:
                 log.warning("scheduler iteration failed (will retry): %s", e)
                 if self._engine.metrics is not None:
@@ -163,9 +175,11 @@ class PartitionScheduler:
             await self.lease.hold(session)
             await self._engine.create_scheduled_runs(session)
             queued = await self._engine.schedule(session)
-            resubmit, _ = await self._engine.stale_tries(session)
+            resubmit, _ = await self._engine.stale_tries(session, self._in_flight)
         epoch = self.lease.epoch or 0
-        await self._submit_all(queued + resubmit, epoch)
+        self._hand_over(queued + resubmit, epoch)
+        if len(self._in_flight) > MAX_IN_FLIGHT:  # the executor is behind: let it catch up before queueing more
+            await self._drained.wait()
         metrics = self._engine.metrics
         if metrics is not None:
             metrics.loop_duration.record(time.perf_counter() - started, metrics.attributes)
@@ -214,15 +228,32 @@ class PartitionScheduler:
                 snapshot.version,
             )
 
-    async def _submit_all(self, tasks: list[QueuedTask], epoch: int) -> None:
-        """Hands tries to the executor concurrently, a bounded number at a time."""
-        slots = asyncio.Semaphore(SUBMIT_CONCURRENCY)
+    def _hand_over(self, tasks: list[QueuedTask], epoch: int) -> None:
+        """Hands tries to the executor in the background, a bounded number at a time, while the loop goes on
+        scheduling: a slow executor delays its own starts, not the next pass."""
+        for task in tasks:
+            self._in_flight.add(_try_key(task))
+            job = asyncio.create_task(self._submit_one(task, epoch), name=f"submit-{task.dag_id}.{task.task_id}")
+            self._submits.add(job)
+            job.add_done_callback(self._submits.discard)
+        if len(self._in_flight) > MAX_IN_FLIGHT // 2:
+            self._drained.clear()
 
-        async def one(task: QueuedTask) -> None:
-            async with slots:
+    async def _submit_one(self, task: QueuedTask, epoch: int) -> None:
+        try:
+            async with self._submit_slots:
                 await self._submit(task, epoch)
+        finally:
+            self._in_flight.discard(_try_key(task))
+            if len(self._in_flight) <= MAX_IN_FLIGHT // 2:
+                self._drained.set()
 
-        await asyncio.gather(*(one(t) for t in tasks))
+    async def _cancel_submits(self) -> None:
+        """At shutdown or on losing the lease: tries not yet handed over stay queued; the leader resubmits them."""
+        jobs = list(self._submits)
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
 
     async def _submit(self, task: QueuedTask, epoch: int) -> None:
         with (

@@ -469,7 +469,11 @@ class SchedulingEngine:
                 if now >= ended + task.retry_delay_for(ti.try_number):
                     ti.state = "scheduled"
 
-    async def stale_tries(self, session: AsyncSession) -> tuple[list[QueuedTask], int]:
+    async def stale_tries(
+        self,
+        session: AsyncSession,
+        in_flight: set[tuple[str, str, str, int]] | frozenset[tuple[str, str, str, int]] = frozenset(),
+    ) -> tuple[list[QueuedTask], int]:
         """Queued tries the executor may never have got (resubmitted; Submit is idempotent), and
         running tries whose runner stopped heartbeating (failed or retried). Returns both."""
         now = self._clock()
@@ -479,6 +483,8 @@ class SchedulingEngine:
             runs = {(r.dag_id, r.run_id): r for r in await queries.active_runs(session, self.partition)}
             dags = await self.load(session, [t.dag_id for t in stale])
             for ti in stale:
+                if (ti.dag_id, ti.run_id, ti.task_id, ti.try_number) in in_flight:
+                    continue  # still being handed over by this scheduler
                 run, cached = runs.get((ti.dag_id, ti.run_id)), dags.get(ti.dag_id)
                 if run is None or cached is None or ti.task_id not in cached.dag.tasks:
                     continue

@@ -250,7 +250,7 @@ def _wheel(folder: Path, module: str, source: str) -> str:
     return name
 
 
-async def test_requirements_are_installed_before_the_task_starts(stack: Stack) -> None:
+async def test_requirements_are_installed_before_the_task_starts(stack: Stack, fake_kubernetes: FakeKubernetes) -> None:
     folder = stack.repo / PARTITION / "team"
     folder.mkdir(parents=True, exist_ok=True)
     wheel = _wheel(folder, "spinner_hello_req", "GREETING = 'hello from a requirement'\n")
@@ -271,6 +271,7 @@ with DAG(dag_id="reqs", tier=Tier.TIER1) as dag:
 """,
     )
     assert tis["greet"].state == "success", tis["greet"].error
+    await stack.wait_for(lambda: not fake_kubernetes.pods(), 20, "the pod ended and its log was kept")
     from spinner.logpaths import local_log_path
 
     log = local_log_path(stack.home / "logs", "reqs", tis["greet"].run_id, "greet", 1).read_text()

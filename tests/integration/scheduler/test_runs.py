@@ -228,7 +228,7 @@ async def test_hanging_and_greedy_files_are_cut_off_while_other_dags_run(stack: 
     )
     await stack.publish()
     # The good DAG is scheduled and runs while the bad files are still being parsed.
-    await stack.wait_dag("fine", timeout=10)
+    await stack.wait_dag("fine", timeout=25)
     run_id = await stack.trigger("fine")
     assert (await stack.wait_run("fine", run_id, timeout=20)).state == "success"
 
