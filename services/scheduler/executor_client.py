@@ -12,7 +12,8 @@ from spinner.v1 import common_pb2, executor_pb2, executor_pb2_grpc
 
 
 class GrpcSubmitter:
-    def __init__(self, channel: grpc.aio.Channel, *, timeout: float = 10.0) -> None:
+    # In a burst a Submit waits behind the executor's other reports; a timeout only causes a useless resubmit.
+    def __init__(self, channel: grpc.aio.Channel, *, timeout: float = 60.0) -> None:
         self._stub = executor_pb2_grpc.ExecutorServiceStub(channel)
         self._timeout = timeout
 
