@@ -99,6 +99,7 @@ async def serve(
             finally:
                 await backend.aclose()  # while the server still answers the runners' last reports
     finally:
+        await executor.reports.aclose()  # between batches: no transaction is cut off
         await bus.aclose()
         await engine.dispose()
         if own_telemetry:

@@ -145,6 +145,8 @@ class ReportWriter:
         self._run_context = run_context
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
         # A run's logical date, interval, conf and type never change: one read per run, not per try.
         self._contexts: dict[tuple[str, str], RunContext] = {}
         self.batches = 0
@@ -176,7 +178,12 @@ class ReportWriter:
         return await item.future
 
     async def aclose(self) -> None:
+        """Stops the writer between batches (never inside a transaction); waiting reports get an error."""
         if self._task is not None:
+            try:
+                await asyncio.wait_for(self._idle.wait(), 30)
+            except TimeoutError:
+                log.warning("a report batch did not finish in 30 s; stopping it")
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         while not self._queue.empty():
@@ -192,6 +199,7 @@ class ReportWriter:
             live = [i for i in batch if not i.future.done()]  # a caller that gave up
             if not live:
                 continue
+            self._idle.clear()
             try:
                 results = await self._apply_with_retry(live)
             except Exception as e:  # the database is away: every waiting report gets the error
@@ -200,6 +208,8 @@ class ReportWriter:
                     if not item.future.done():
                         item.future.set_exception(e)
                 continue
+            finally:
+                self._idle.set()
             self.batches += 1
             self.items += len(live)
             for item, result in zip(live, results, strict=True):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 from opentelemetry import trace
 
@@ -16,7 +18,7 @@ from services.executor.engine import (
     ShuttingDown,
     StaleLease,
 )
-from spinner.telemetry import attached, extract_metadata
+from spinner.telemetry import attached, context_from_traceparent, extract_metadata
 from spinner.v1 import common_pb2, executor_pb2, executor_pb2_grpc
 
 _CODES: dict[type[ExecutorError], grpc.StatusCode] = {
@@ -41,35 +43,50 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         self._executor = executor
         self._tracer = tracer
 
-    async def Submit(
-        self, request: executor_pb2.SubmitRequest, context: grpc.aio.ServicerContext
-    ) -> executor_pb2.SubmitResponse:
+    async def _submit(self, request: executor_pb2.SubmitRequest) -> bool:
         from services.executor.engine import SubmitInfo
 
         key = _key(request.key)
-        with (
-            attached(extract_metadata(context.invocation_metadata())),
-            self._tracer.start_as_current_span(
-                "executor.submit",
-                attributes={"dag_id": key.dag_id, "task_id": key.task_id, "try_number": key.try_number},
-            ),
+        with self._tracer.start_as_current_span(
+            "executor.submit",
+            attributes={"dag_id": key.dag_id, "task_id": key.task_id, "try_number": key.try_number},
         ):
-            try:
-                launched = await self._executor.submit(
-                    SubmitInfo(
-                        key=key,
-                        partition=request.partition,
-                        bundle_version=request.bundle_version,
-                        relative_fileloc=request.relative_fileloc,
-                        lease_epoch=request.lease_epoch,
-                        execution_timeout=request.execution_timeout,
-                        executor_config_json=request.executor_config_json,
-                    )
+            return await self._executor.submit(
+                SubmitInfo(
+                    key=key,
+                    partition=request.partition,
+                    bundle_version=request.bundle_version,
+                    relative_fileloc=request.relative_fileloc,
+                    lease_epoch=request.lease_epoch,
+                    execution_timeout=request.execution_timeout,
+                    executor_config_json=request.executor_config_json,
                 )
+            )
+
+    async def Submit(
+        self, request: executor_pb2.SubmitRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.SubmitResponse:
+        with attached(extract_metadata(context.invocation_metadata())):
+            try:
+                launched = await self._submit(request)
             except ExecutorError as e:
                 await _abort(context, e)
                 raise
         return executor_pb2.SubmitResponse(launched=launched)
+
+    async def SubmitMany(
+        self, request: executor_pb2.SubmitManyRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.SubmitManyResponse:
+        async def one(item: executor_pb2.SubmitRequest) -> executor_pb2.SubmitResult:
+            with attached(context_from_traceparent(item.traceparent)):
+                try:
+                    return executor_pb2.SubmitResult(launched=await self._submit(item))
+                except ExecutorError as e:
+                    code = _CODES.get(type(e), grpc.StatusCode.FAILED_PRECONDITION)
+                    return executor_pb2.SubmitResult(code=code.value[0], error=str(e))
+
+        results = await asyncio.gather(*(one(item) for item in request.tries))
+        return executor_pb2.SubmitManyResponse(results=results)
 
     async def GetStatus(
         self, request: executor_pb2.GetExecutorStatusRequest, context: grpc.aio.ServicerContext

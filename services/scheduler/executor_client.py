@@ -18,18 +18,29 @@ class GrpcSubmitter:
         self._timeout = timeout
 
     async def submit(self, task: QueuedTask, partition: str, epoch: int) -> None:
-        await self._stub.Submit(
-            executor_pb2.SubmitRequest(
-                key=common_pb2.TaskTryKey(
-                    dag_id=task.dag_id, run_id=task.run_id, task_id=task.task_id, try_number=task.try_number
-                ),
-                partition=partition,
-                bundle_version=task.bundle_version,
-                relative_fileloc=task.relative_fileloc,
-                lease_epoch=epoch,
-                execution_timeout=task.execution_timeout,
-                executor_config_json=json.dumps(task.executor_config, sort_keys=True),
+        await self._stub.Submit(_request(task, partition, epoch), timeout=self._timeout, metadata=inject_metadata())
+
+    async def submit_many(self, tasks: list[tuple[QueuedTask, str]], partition: str, epoch: int) -> list[str | None]:
+        """(try, traceparent) pairs in one call; for each, None when accepted, else why not."""
+        reply = await self._stub.SubmitMany(
+            executor_pb2.SubmitManyRequest(
+                tries=[_request(task, partition, epoch, traceparent) for task, traceparent in tasks]
             ),
             timeout=self._timeout,
-            metadata=inject_metadata(),
         )
+        return [None if r.code == 0 else (r.error or f"status {r.code}") for r in reply.results]
+
+
+def _request(task: QueuedTask, partition: str, epoch: int, traceparent: str = "") -> executor_pb2.SubmitRequest:
+    return executor_pb2.SubmitRequest(
+        key=common_pb2.TaskTryKey(
+            dag_id=task.dag_id, run_id=task.run_id, task_id=task.task_id, try_number=task.try_number
+        ),
+        partition=partition,
+        bundle_version=task.bundle_version,
+        relative_fileloc=task.relative_fileloc,
+        lease_epoch=epoch,
+        execution_timeout=task.execution_timeout,
+        executor_config_json=json.dumps(task.executor_config, sort_keys=True),
+        traceparent=traceparent,
+    )

@@ -1,8 +1,9 @@
 from spinner.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -21,7 +22,7 @@ TASK_OUTCOME_FAILED_NO_RETRY: TaskOutcome
 TASK_OUTCOME_SKIPPED: TaskOutcome
 
 class SubmitRequest(_message.Message):
-    __slots__ = ("key", "partition", "bundle_version", "relative_fileloc", "lease_epoch", "execution_timeout", "executor_config_json")
+    __slots__ = ("key", "partition", "bundle_version", "relative_fileloc", "lease_epoch", "execution_timeout", "executor_config_json", "traceparent")
     KEY_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     BUNDLE_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +30,7 @@ class SubmitRequest(_message.Message):
     LEASE_EPOCH_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
+    TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
     key: _common_pb2.TaskTryKey
     partition: str
     bundle_version: str
@@ -36,7 +38,30 @@ class SubmitRequest(_message.Message):
     lease_epoch: int
     execution_timeout: float
     executor_config_json: str
-    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., partition: _Optional[str] = ..., bundle_version: _Optional[str] = ..., relative_fileloc: _Optional[str] = ..., lease_epoch: _Optional[int] = ..., execution_timeout: _Optional[float] = ..., executor_config_json: _Optional[str] = ...) -> None: ...
+    traceparent: str
+    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., partition: _Optional[str] = ..., bundle_version: _Optional[str] = ..., relative_fileloc: _Optional[str] = ..., lease_epoch: _Optional[int] = ..., execution_timeout: _Optional[float] = ..., executor_config_json: _Optional[str] = ..., traceparent: _Optional[str] = ...) -> None: ...
+
+class SubmitManyRequest(_message.Message):
+    __slots__ = ("tries",)
+    TRIES_FIELD_NUMBER: _ClassVar[int]
+    tries: _containers.RepeatedCompositeFieldContainer[SubmitRequest]
+    def __init__(self, tries: _Optional[_Iterable[_Union[SubmitRequest, _Mapping]]] = ...) -> None: ...
+
+class SubmitResult(_message.Message):
+    __slots__ = ("launched", "code", "error")
+    LAUNCHED_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    launched: bool
+    code: int
+    error: str
+    def __init__(self, launched: _Optional[bool] = ..., code: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+
+class SubmitManyResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[SubmitResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[SubmitResult, _Mapping]]] = ...) -> None: ...
 
 class SubmitResponse(_message.Message):
     __slots__ = ("launched",)

@@ -40,6 +40,11 @@ class ExecutorServiceStub:
                 request_serializer=spinner_dot_v1_dot_executor__pb2.SubmitRequest.SerializeToString,
                 response_deserializer=spinner_dot_v1_dot_executor__pb2.SubmitResponse.FromString,
                 _registered_method=True)
+        self.SubmitMany = channel.unary_unary(
+                '/spinner.v1.ExecutorService/SubmitMany',
+                request_serializer=spinner_dot_v1_dot_executor__pb2.SubmitManyRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_executor__pb2.SubmitManyResponse.FromString,
+                _registered_method=True)
         self.GetStatus = channel.unary_unary(
                 '/spinner.v1.ExecutorService/GetStatus',
                 request_serializer=spinner_dot_v1_dot_executor__pb2.GetExecutorStatusRequest.SerializeToString,
@@ -57,6 +62,13 @@ class ExecutorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitMany(self, request, context):
+        """Many tries in one call (a scheduler pass's worth); each gets its own result, in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetStatus(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -70,6 +82,11 @@ def add_ExecutorServiceServicer_to_server(servicer, server):
                     servicer.Submit,
                     request_deserializer=spinner_dot_v1_dot_executor__pb2.SubmitRequest.FromString,
                     response_serializer=spinner_dot_v1_dot_executor__pb2.SubmitResponse.SerializeToString,
+            ),
+            'SubmitMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitMany,
+                    request_deserializer=spinner_dot_v1_dot_executor__pb2.SubmitManyRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_executor__pb2.SubmitManyResponse.SerializeToString,
             ),
             'GetStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetStatus,
@@ -105,6 +122,33 @@ class ExecutorService:
             '/spinner.v1.ExecutorService/Submit',
             spinner_dot_v1_dot_executor__pb2.SubmitRequest.SerializeToString,
             spinner_dot_v1_dot_executor__pb2.SubmitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitMany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.ExecutorService/SubmitMany',
+            spinner_dot_v1_dot_executor__pb2.SubmitManyRequest.SerializeToString,
+            spinner_dot_v1_dot_executor__pb2.SubmitManyResponse.FromString,
             options,
             channel_credentials,
             insecure,

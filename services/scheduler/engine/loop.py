@@ -25,11 +25,12 @@ from spinner.db.engine import transaction
 from spinner.db.models import DagRun
 from spinner.events import EventBus, Waker
 from spinner.snapshots import current_snapshot
-from spinner.telemetry import attached, context_from_traceparent
+from spinner.telemetry import attached, context_from_traceparent, current_traceparent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-SUBMIT_CONCURRENCY = 64
+SUBMIT_CONCURRENCY = 8  # SubmitMany calls in flight
+SUBMIT_BATCH = 200  # tries per SubmitMany
 MAX_IN_FLIGHT = 5000  # tries handed over but not yet acknowledged, before the loop waits for the executor
 
 
@@ -41,6 +42,10 @@ class Submitter(Protocol):
     """Hands a queued try to the executor. Raises on failure; the try stays queued and is resubmitted."""
 
     async def submit(self, task: QueuedTask, partition: str, epoch: int) -> None: ...
+
+    async def submit_many(
+        self, tasks: list[tuple[QueuedTask, str]], partition: str, epoch: int
+    ) -> list[str | None]: ...
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,7 @@ class PartitionScheduler:
             renewing = tg.create_task(self._renewal_loop(stop))
             await self._scheduling_loop(stop)
             processing.cancel()  # a parse in progress is not worth waiting for at shutdown
-            renewing.cancel()
+            await renewing
             await self._cancel_submits()
         await self._release()
 
@@ -123,7 +128,11 @@ class PartitionScheduler:
         """Renews the lease every third of its time to live, however long a pass or its submits take."""
         period = self.lease.ttl.total_seconds() / 3
         while not stop.is_set():
-            await asyncio.sleep(period)
+            try:
+                await asyncio.wait_for(stop.wait(), period)
+                return  # stopping: never cut a renewal off mid-transaction
+            except TimeoutError:
+                pass
             if not self.lease.held:
                 continue
             try:
@@ -231,20 +240,41 @@ class PartitionScheduler:
     def _hand_over(self, tasks: list[QueuedTask], epoch: int) -> None:
         """Hands tries to the executor in the background, a bounded number at a time, while the loop goes on
         scheduling: a slow executor delays its own starts, not the next pass."""
-        for task in tasks:
-            self._in_flight.add(_try_key(task))
-            job = asyncio.create_task(self._submit_one(task, epoch), name=f"submit-{task.dag_id}.{task.task_id}")
+        for start in range(0, len(tasks), SUBMIT_BATCH):
+            chunk = tasks[start : start + SUBMIT_BATCH]
+            self._in_flight.update(_try_key(t) for t in chunk)
+            job = asyncio.create_task(self._submit_chunk(chunk, epoch), name=f"submit-{len(chunk)}")
             self._submits.add(job)
             job.add_done_callback(self._submits.discard)
         if len(self._in_flight) > MAX_IN_FLIGHT // 2:
             self._drained.clear()
 
-    async def _submit_one(self, task: QueuedTask, epoch: int) -> None:
+    async def _submit_chunk(self, tasks: list[QueuedTask], epoch: int) -> None:
+        """One SubmitMany call; each try has its own span in its run's trace."""
         try:
             async with self._submit_slots:
-                await self._submit(task, epoch)
+                items: list[tuple[QueuedTask, str]] = []
+                for task in tasks:
+                    with (
+                        attached(context_from_traceparent(task.trace_context)),
+                        self._tracer.start_as_current_span(
+                            "scheduler.queue_task",
+                            attributes={"dag_id": task.dag_id, "run_id": task.run_id, "task_id": task.task_id},
+                        ),
+                    ):
+                        items.append((task, current_traceparent()))
+                try:
+                    errors = await self._submitter.submit_many(items, self.partition, epoch)
+                except Exception as e:  # the tries stay queued and are handed over again later
+                    errors = [str(e)] * len(tasks)
+                for task, error in zip(tasks, errors, strict=True):
+                    if error is not None:
+                        log.warning(
+                            "could not hand %s.%s (%s, try %d) to the executor: %s",
+                            task.dag_id, task.task_id, task.run_id, task.try_number, error,
+                        )  # fmt: skip
         finally:
-            self._in_flight.discard(_try_key(task))
+            self._in_flight.difference_update(_try_key(t) for t in tasks)
             if len(self._in_flight) <= MAX_IN_FLIGHT // 2:
                 self._drained.set()
 
@@ -254,26 +284,6 @@ class PartitionScheduler:
         for job in jobs:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
-
-    async def _submit(self, task: QueuedTask, epoch: int) -> None:
-        with (
-            attached(context_from_traceparent(task.trace_context)),
-            self._tracer.start_as_current_span(
-                "scheduler.queue_task",
-                attributes={"dag_id": task.dag_id, "run_id": task.run_id, "task_id": task.task_id},
-            ),
-        ):
-            try:
-                await self._submitter.submit(task, self.partition, epoch)
-            except Exception as e:  # the try stays queued and is resubmitted later
-                log.warning(
-                    "could not hand %s.%s (%s, try %d) to the executor: %s",
-                    task.dag_id,
-                    task.task_id,
-                    task.run_id,
-                    task.try_number,
-                    e,
-                )
 
     async def trigger(
         self,
