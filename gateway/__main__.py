@@ -5,21 +5,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import uvicorn
 
 from gateway.app import create_app
+from gateway.auth import Authenticator
 from gateway.engine import Gateway
 from gateway.server import SpinnerApiServicer
 from spinner.clock import utcnow
 from spinner.config import GatewaySettings
-from spinner.db.engine import create_engine, session_factory
+from spinner.db.engine import create_engine, create_read_engine, session_factory
 from spinner.grpcserver import channel, grpc_server
 from spinner.telemetry import Telemetry, setup_telemetry
 from spinner.v1 import gateway_pb2, gateway_pb2_grpc
 
 log = logging.getLogger(__name__)
+
+
+def secret_key(settings: GatewaySettings) -> str:
+    """The configured key, else one kept in the home folder (made once, readable by this user only)."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = Path(settings.home) / "gateway_secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
 
 
 class _Server(uvicorn.Server):
@@ -45,6 +62,7 @@ async def serve(
     own_telemetry = telemetry is None
     telemetry = telemetry or setup_telemetry("gateway", settings)
     engine = create_engine(settings.database_url)
+    read_engine = create_read_engine(settings.database_url)
     logs_channel = channel(settings.logs_address)
     dagsync_channel = channel(settings.dagsync_address)
     gateway = Gateway(
@@ -53,19 +71,35 @@ async def serve(
         clock=utcnow,
         tracer=telemetry.tracer("spinner.gateway"),
         scheduler_channel=channel,
+        readers=session_factory(read_engine),
         dagsync_channel=dagsync_channel,
     )
-    app = create_app(gateway)
+    auth = Authenticator(
+        sessions=session_factory(engine),
+        secret_key=secret_key(settings),
+        clock=utcnow,
+        session_max_age=settings.session_max_age,
+        trusted_header=settings.trusted_header,
+        trusted_proxies=tuple(settings.trusted_proxies),
+        cache_seconds=settings.auth_cache_seconds,
+    )
+    app = create_app(gateway, auth, clock=utcnow, cookie_secure=settings.cookie_secure)
     http = _Server(
         uvicorn.Config(
             app, host=settings.host, port=settings.http_port, log_level="warning", lifespan="off", access_log=False
         )
     )
     try:
+        changes = await gateway.start()
+        log.info("access control synced from the DAGs' declarations (%d change(s))", changes)
         async with grpc_server(
             host=settings.host,
             port=settings.grpc_port,
-            register=[lambda s: gateway_pb2_grpc.add_SpinnerApiServicer_to_server(SpinnerApiServicer(gateway), s)],
+            register=[
+                lambda s: gateway_pb2_grpc.add_SpinnerApiServicer_to_server(
+                    SpinnerApiServicer(gateway, auth, watch_interval=settings.poll_interval), s
+                )
+            ],
             service_names=[gateway_pb2.DESCRIPTOR.services_by_name["SpinnerApi"].full_name],
         ) as grpc_srv:
             http_task = asyncio.create_task(http.serve(), name="gateway-http")
@@ -90,5 +124,6 @@ async def serve(
         await logs_channel.close()
         await dagsync_channel.close()
         await engine.dispose()
+        await read_engine.dispose()
         if own_telemetry:
             telemetry.shutdown()

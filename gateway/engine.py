@@ -1,20 +1,44 @@
-"""The gateway's domain: listings from the database, actions routed to the owning services."""
+"""The gateway's domain: listings from the database, actions routed to the owning services.
+
+Every method takes the `Actor` making the request. Reads show only DAGs the actor may
+read (another DAG is "not found", as if it did not exist); actions need edit on the
+DAG, and each one, allowed or refused, is written to the audit log.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from hashlib import sha256
 from typing import Any, TypeVar
 
 import grpc
 from opentelemetry import trace
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway import queries
-from gateway.errors import InvalidRequest, NotFound, Unavailable, from_rpc_error
-from spinner.db.models import DagModel, DagRun, TaskInstance
+from gateway.audit import AuditLog
+from gateway.auth import Actor
+from gateway.errors import Forbidden, GatewayError, InvalidRequest, NotFound, Unavailable, from_rpc_error
+from gateway.queries import DagFilter
+from gateway.views import (
+    MAX_OFFSET,
+    DagInfo,
+    Grid,
+    LogInfo,
+    RunInfo,
+    TaskInstanceInfo,
+    TaskNode,
+    TryInfo,
+    check_limit,
+    iso,
+)
+from spinner.db import auth as db_auth
+from spinner.db.models import DagCode
 from spinner.sdk.dag import ID_RE
 from spinner.telemetry import inject_metadata
 from spinner.v1 import (
@@ -28,35 +52,6 @@ from spinner.v1 import (
 )
 
 T = TypeVar("T")
-MAX_LIMIT = 1000
-TERMINAL_RUN_STATES = ("success", "failed")
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-@dataclass(frozen=True)
-class DagInfo:
-    dag_id: str
-    partition: str
-    tier: int
-    schedule: str | None
-    is_paused: bool
-    owner: str
-    tags: list[str]
-    description: str
-    bundle_version: str
-    fileloc: str
-    next_dagrun: str | None
-
-    @classmethod
-    def of(cls, m: DagModel) -> DagInfo:
-        return cls(
-            dag_id=m.dag_id, partition=m.partition, tier=m.tier, schedule=m.schedule, is_paused=m.is_paused,
-            owner=m.owner, tags=list(m.tags or []), description=m.description, bundle_version=m.bundle_version,
-            fileloc=m.fileloc, next_dagrun=iso(m.next_dagrun),
-        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -70,85 +65,20 @@ class SnapshotInfo:
 
 
 @dataclass(frozen=True)
-class RunInfo:
-    dag_id: str
+class RunDot:
     run_id: str
     state: str
-    run_type: str
-    logical_date: str | None
-    data_interval_start: str | None
-    data_interval_end: str | None
-    start_date: str | None
-    end_date: str | None
-    conf: dict[str, Any]
-    bundle_version: str
-    triggered_by: str
-
-    @classmethod
-    def of(cls, r: DagRun) -> RunInfo:
-        return cls(
-            dag_id=r.dag_id, run_id=r.run_id, state=r.state, run_type=r.run_type, logical_date=iso(r.logical_date),
-            data_interval_start=iso(r.data_interval_start), data_interval_end=iso(r.data_interval_end),
-            start_date=iso(r.start_date), end_date=iso(r.end_date), conf=dict(r.conf or {}),
-            bundle_version=r.bundle_version, triggered_by=r.triggered_by,
-        )  # fmt: skip
 
 
 @dataclass(frozen=True)
-class TaskInstanceInfo:
-    dag_id: str
-    run_id: str
-    task_id: str
-    state: str | None
-    try_number: int
-    max_tries: int
-    operator: str
-    start_date: str | None
-    end_date: str | None
-    duration: float | None
-    error: str
-
-    @classmethod
-    def of(cls, t: TaskInstance) -> TaskInstanceInfo:
-        return cls(
-            dag_id=t.dag_id, run_id=t.run_id, task_id=t.task_id, state=t.state, try_number=t.try_number,
-            max_tries=t.max_tries, operator=t.operator, start_date=iso(t.start_date), end_date=iso(t.end_date),
-            duration=t.duration, error=t.error,
-        )  # fmt: skip
+class DagView:
+    grid: Grid
+    nodes: list[TaskNode]
+    code: str
+    details: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class LogInfo:
-    lines: list[str]
-    next_offset: int
-    source: str
-    complete: bool
-    try_number: int
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A DAG's recent runs by task, oldest run first: what the grid view draws."""
-
-    dag: DagInfo
-    task_ids: list[str]
-    runs: list[RunInfo]
-    cells: dict[str, dict[str, TaskInstanceInfo]] = field(default_factory=dict)  # run_id -> task_id -> TI
-
-
-def to_json(value: Any) -> Any:
-    if isinstance(value, list):
-        return [to_json(v) for v in value]
-    if hasattr(value, "__dataclass_fields__"):
-        return asdict(value)
-    return value
-
-
-def check_limit(limit: int, offset: int = 0) -> None:
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}")
-    if offset < 0:
-        raise InvalidRequest("offset must be 0 or more")
+TERMINAL_RUN_STATES = ("success", "failed")
 
 
 class Gateway:
@@ -161,9 +91,12 @@ class Gateway:
         tracer: trace.Tracer,
         rpc_timeout: float = 10.0,
         scheduler_channel: Callable[[str], grpc.aio.Channel] = grpc.aio.insecure_channel,
+        readers: async_sessionmaker[AsyncSession] | None = None,
         dagsync_channel: grpc.aio.Channel | None = None,
     ) -> None:
+        """`readers` serve the sessions that only read (see spinner.db.engine.create_read_engine)."""
         self._sessions = sessions
+        self._readers = readers or sessions
         self._dagsync = dagsync_pb2_grpc.DagSyncServiceStub(dagsync_channel) if dagsync_channel else None
         self._new_channel = scheduler_channel
         self._logs = logs_pb2_grpc.LogsServiceStub(logs_channel)
@@ -171,13 +104,7 @@ class Gateway:
         self._tracer = tracer
         self._timeout = rpc_timeout
         self._scheduler_channels: dict[str, grpc.aio.Channel] = {}
-
-    async def aclose(self) -> None:
-        for ch in self._scheduler_channels.values():
-            await ch.close()
-        self._scheduler_channels.clear()
-
-    # --- reads -------------------------------------------------------------------------
+        self.audit = AuditLog(sessions, clock, readers=self._readers)
 
     async def snapshot(self) -> SnapshotInfo | None:
         """The local dagsync's status; None when there is none or it does not answer (the page still renders)."""
@@ -189,69 +116,164 @@ class Gateway:
             return None
         return SnapshotInfo(s.bundle_version, s.stale_seconds, s.last_error, s.source)
 
-    async def list_dags(self, limit: int = 100, offset: int = 0) -> tuple[list[DagInfo], int]:
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self._sessions
+
+    @property
+    def readers(self) -> async_sessionmaker[AsyncSession]:
+        return self._readers
+
+    async def aclose(self) -> None:
+        for ch in self._scheduler_channels.values():
+            await ch.close()
+        self._scheduler_channels.clear()
+
+    async def start(self) -> int:
+        """At gateway start: the built-in roles, and every DAG's access_control synced. Returns the changes.
+
+        Gateways starting together may race to create the same role or permission: the loser of
+        that unique-key race reads what the winner wrote and tries again.
+        """
+        for attempt in range(3):
+            try:
+                async with self._sessions() as s, s.begin():
+                    await db_auth.ensure_defaults(s)
+                    return await db_auth.sync_acl(s, await db_auth.declared_acls(s))
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    # --- reads -------------------------------------------------------------------------
+
+    async def list_dags(
+        self, actor: Actor, limit: int = 100, offset: int = 0, flt: DagFilter | None = None
+    ) -> tuple[list[DagInfo], int]:
         check_limit(limit, offset)
-        async with self._sessions() as s:
-            rows, total = await queries.list_dags(s, limit, offset)
+        async with self._readers() as s:
+            rows, total = await queries.filtered_dags(s, flt or DagFilter(), actor.principal.readable(), limit, offset)
         return [DagInfo.of(r) for r in rows], total
 
-    async def get_dag(self, dag_id: str) -> DagInfo:
-        async with self._sessions() as s:
+    async def dag_facets(self) -> dict[str, list[Any]]:
+        async with self._readers() as s:
+            return await queries.dag_facets(s)
+
+    async def get_dag(self, actor: Actor, dag_id: str) -> DagInfo:
+        if not actor.principal.can_read(dag_id):
+            raise NotFound(f"DAG '{dag_id}' not found")
+        async with self._readers() as s:
             row = await queries.get_dag(s, dag_id)
         if row is None:
             raise NotFound(f"DAG '{dag_id}' not found")
         return DagInfo.of(row)
 
-    async def list_runs(self, dag_id: str, limit: int = 25) -> list[RunInfo]:
+    async def list_runs(self, actor: Actor, dag_id: str, limit: int = 25) -> list[RunInfo]:
         check_limit(limit)
-        await self.get_dag(dag_id)
-        async with self._sessions() as s:
+        await self.get_dag(actor, dag_id)
+        async with self._readers() as s:
             return [RunInfo.of(r) for r in await queries.list_runs(s, dag_id, limit)]
 
-    async def get_run(self, dag_id: str, run_id: str) -> RunInfo:
-        async with self._sessions() as s:
+    async def get_run(self, actor: Actor, dag_id: str, run_id: str) -> RunInfo:
+        if not actor.principal.can_read(dag_id):
+            raise NotFound(f"DAG '{dag_id}' not found")
+        async with self._readers() as s:
             run = await queries.get_run(s, dag_id, run_id)
         if run is None:
             raise NotFound(f"run '{run_id}' of DAG '{dag_id}' not found")
         return RunInfo.of(run)
 
-    async def recent_runs(self, dag_ids: Sequence[str], per_dag: int = 10) -> dict[str, list[RunInfo]]:
-        async with self._sessions() as s:
-            runs = await queries.recent_runs(s, dag_ids, per_dag)
-        return {d: [RunInfo.of(r) for r in rs] for d, rs in runs.items()}
+    async def recent_runs(self, actor: Actor, dag_ids: Sequence[str], per_dag: int = 10) -> dict[str, list[RunDot]]:
+        """Each DAG's newest runs as (run_id, state), for the squares of the DAG list."""
+        ids = [d for d in dag_ids if actor.principal.can_read(d)]
+        async with self._readers() as s:
+            runs = await queries.recent_run_states(s, ids, per_dag)
+        return {d: [RunDot(run_id, state) for run_id, state in rs] for d, rs in runs.items()}
 
-    async def task_instances(self, dag_id: str, run_id: str) -> list[TaskInstanceInfo]:
-        await self.get_run(dag_id, run_id)
-        async with self._sessions() as s:
+    async def task_instances(self, actor: Actor, dag_id: str, run_id: str) -> list[TaskInstanceInfo]:
+        await self.get_run(actor, dag_id, run_id)
+        async with self._readers() as s:
             rows = await queries.task_instances(s, dag_id, [run_id])
         return sorted((TaskInstanceInfo.of(t) for t in rows), key=lambda t: t.task_id)
 
-    async def grid(self, dag_id: str, runs: int = 25) -> Grid:
-        dag = await self.get_dag(dag_id)
-        async with self._sessions() as s:
+    async def watch_run(
+        self, actor: Actor, dag_id: str, run_id: str, interval: float
+    ) -> AsyncIterator[tuple[RunInfo, list[TaskInstanceInfo]]]:
+        """The run and its task instances, then each change, until the run has ended (re-read every interval)."""
+        seen: dict[str, TaskInstanceInfo] = {}
+        last_state = ""
+        while True:
+            run = await self.get_run(actor, dag_id, run_id)
+            tis = await self.task_instances(actor, dag_id, run_id)
+            changed = [t for t in tis if seen.get(t.task_id) != t]
+            seen = {t.task_id: t for t in tis}
+            if changed or run.state != last_state:
+                last_state = run.state
+                yield run, changed
+            if run.state in TERMINAL_RUN_STATES:
+                return
+            await asyncio.sleep(interval)
+
+    async def tries(self, actor: Actor, dag_id: str, run_id: str, task_id: str) -> list[TryInfo]:
+        """The ended attempts of a task in a run, first try first."""
+        await self.get_run(actor, dag_id, run_id)
+        async with self._readers() as s:
+            return [TryInfo.of(h) for h in await queries.tries(s, dag_id, run_id, task_id)]
+
+    async def grid(self, actor: Actor, dag_id: str, runs: int = 25) -> Grid:
+        return (await self.dag_view(actor, dag_id, runs)).grid
+
+    async def dag_view(self, actor: Actor, dag_id: str, runs: int = 25) -> DagView:
+        """Everything the DAG page shows, read in one session with a handful of queries."""
+        if not actor.principal.can_read(dag_id):
+            raise NotFound(f"DAG '{dag_id}' not found")
+        resource = db_auth.dag_resource(dag_id)
+        async with self._readers() as s:
+            row = await queries.get_dag(s, dag_id)
+            if row is None:
+                raise NotFound(f"DAG '{dag_id}' not found")
+            dag = DagInfo.of(row)
             run_rows = list(reversed(await queries.list_runs(s, dag_id, runs)))
             tis = await queries.task_instances(s, dag_id, [r.run_id for r in run_rows])
             ser = await queries.serialized(s, dag_id)
-        task_ids = _task_order(ser.data if ser else {})
+            code = await s.get(DagCode, sha256(dag.fileloc.encode()).hexdigest())
+            roles = await db_auth.roles_on(s, [resource, db_auth.ALL_DAGS])
+        data = ser.data if ser else {}
+        task_ids = _task_order(data)
         cells: dict[str, dict[str, TaskInstanceInfo]] = {}
         for ti in tis:
             cells.setdefault(ti.run_id, {})[ti.task_id] = TaskInstanceInfo.of(ti)
             if ti.task_id not in task_ids:
                 task_ids.append(ti.task_id)
-        return Grid(dag=dag, task_ids=task_ids, runs=[RunInfo.of(r) for r in run_rows], cells=cells)
+        grid = Grid(dag=dag, task_ids=task_ids, runs=[RunInfo.of(r) for r in run_rows], cells=cells)
+        tasks = {t["task_id"]: t for t in data.get("tasks", [])}
+        nodes = [
+            TaskNode(t, str(tasks[t].get("operator", "")), sorted(tasks[t].get("upstream_task_ids", [])))
+            for t in _task_order(data)
+        ]
+        in_force = {role: sorted({a for a, _ in perms}) for role, perms in roles.items()}
+        in_force[db_auth.ADMIN_ROLE] = list(db_auth.DAG_ACTIONS)
+        declared = data.get("access_control") or {}
+        details = {
+            "access_control": {str(r): [str(a) for a in acts] for r, acts in declared.items()},
+            "permissions": dict(sorted(in_force.items())),
+            "can_edit": actor.principal.can_edit(dag_id),
+        }
+        return DagView(grid=grid, nodes=nodes, code=code.source_code if code else "", details=details)
 
-    async def dag_code(self, dag_id: str) -> str:
-        from hashlib import sha256
+    async def graph(self, actor: Actor, dag_id: str) -> list[TaskNode]:
+        """The DAG's tasks, upstream first, each with its upstream task ids."""
+        return (await self.dag_view(actor, dag_id, runs=1)).nodes
 
-        from spinner.db.models import DagCode
+    async def dag_details(self, actor: Actor, dag_id: str) -> dict[str, Any]:
+        """What the details tab shows besides the DAG row: its access control, declared and in force."""
+        return (await self.dag_view(actor, dag_id, runs=1)).details
 
-        dag = await self.get_dag(dag_id)
-        async with self._sessions() as s:
-            row = await s.get(DagCode, sha256(dag.fileloc.encode()).hexdigest())
-        return row.source_code if row else ""
+    async def dag_code(self, actor: Actor, dag_id: str) -> str:
+        return (await self.dag_view(actor, dag_id, runs=1)).code
 
     async def import_errors(self) -> list[dict[str, Any]]:
-        async with self._sessions() as s:
+        async with self._readers() as s:
             rows = await queries.import_errors(s)
         return [
             {
@@ -264,12 +286,15 @@ class Gateway:
         ]
 
     async def pools(self) -> list[dict[str, Any]]:
-        async with self._sessions() as s:
+        async with self._readers() as s:
             rows = await queries.pools(s)
         return [{"name": p.name, "slots": p.slots, "used": used, "description": p.description} for p, used in rows]
 
-    async def set_pool(self, name: str, slots: Any, description: Any) -> dict[str, Any]:
-        """Pools are platform configuration, not partition state: the gateway writes them itself."""
+    async def set_pool(self, actor: Actor, name: str, slots: Any, description: Any) -> dict[str, Any]:
+        """Pools are platform configuration, not partition state: the gateway writes them itself. Admins only."""
+        if not actor.principal.is_admin:
+            await self.audit.record(actor, "pool.set", "denied", details={"pool": name})
+            raise Forbidden("only an Admin may change pools")
         if not ID_RE.match(name):
             raise InvalidRequest("pool names are 1-250 letters, digits, '_', '-' or '.'")
         if not isinstance(slots, int) or isinstance(slots, bool) or slots < 0:
@@ -278,9 +303,42 @@ class Gateway:
             raise InvalidRequest("description must be a string")
         async with self._sessions() as s, s.begin():
             await queries.upsert_pool(s, name, slots, description or "")
+        await self.audit.record(actor, "pool.set", "ok", details={"pool": name, "slots": slots})
         return next(p for p in await self.pools() if p["name"] == name)
 
     # --- actions -----------------------------------------------------------------------
+
+    async def _act(
+        self,
+        actor: Actor,
+        action: str,
+        dag_id: str,
+        do: Callable[[], Awaitable[T]],
+        *,
+        run_id: str | None = None,
+        task_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> T:
+        """Checks edit on the DAG, runs the action, and audits the attempt whatever its outcome."""
+        p = actor.principal
+
+        async def audit(outcome: str, extra: dict[str, Any] | None) -> None:
+            await self.audit.record(
+                actor, action, outcome, dag_id=dag_id, run_id=run_id, task_id=task_id, details=extra
+            )
+
+        if not p.can_edit(dag_id):
+            await audit("denied", details)
+            if not p.can_read(dag_id):
+                raise NotFound(f"DAG '{dag_id}' not found")
+            raise Forbidden(f"{p.username} may not {action} DAG '{dag_id}': that needs can_dag_edit on it")
+        try:
+            result = await do()
+        except GatewayError as e:
+            await audit("error", {**(details or {}), "error": str(e)})
+            raise
+        await audit("ok", details)
+        return result
 
     def _scheduler(self, address: str) -> scheduler_pb2_grpc.SchedulerServiceStub:
         ch = self._scheduler_channels.get(address)
@@ -291,7 +349,7 @@ class Gateway:
 
     async def _owner(self, dag_id: str) -> tuple[str, scheduler_pb2_grpc.SchedulerServiceStub]:
         """The partition of an active DAG and a stub to the scheduler that holds it now."""
-        async with self._sessions() as s:
+        async with self._readers() as s:
             dag = await queries.get_dag(s, dag_id)
             if dag is None:
                 raise NotFound(f"DAG '{dag_id}' not found")
@@ -312,7 +370,7 @@ class Gateway:
     def _opts(self) -> dict[str, Any]:
         return {"timeout": self._timeout, "metadata": inject_metadata()}
 
-    async def trigger(self, dag_id: str, conf: Any, run_id: str | None, user: str) -> RunInfo:
+    async def trigger(self, actor: Actor, dag_id: str, conf: Any, run_id: str | None) -> RunInfo:
         if conf is None:
             conf = {}
         if not isinstance(conf, dict):
@@ -320,54 +378,101 @@ class Gateway:
         if run_id is not None and (not isinstance(run_id, str) or not run_id.strip()):
             raise InvalidRequest("run_id must be a non-empty string")
         request = scheduler_pb2.TriggerDagRunRequest(
-            dag_id=dag_id, conf_json=json.dumps(conf), run_id=run_id or "", triggered_by=user
+            dag_id=dag_id, conf_json=json.dumps(conf), run_id=run_id or "", triggered_by=actor.username
         )
-        reply = await self._call(dag_id, "gateway.trigger", lambda stub: stub.TriggerDagRun(request, **self._opts()))
-        return await self.get_run(dag_id, reply.run.run_id)
 
-    async def clear(self, dag_id: str, run_id: str, sel: dict[str, Any], only_failed: bool, user: str) -> list[str]:
-        await self.get_run(dag_id, run_id)
-        request = scheduler_pb2.ClearTaskInstancesRequest(
-            selection=_selection(dag_id, run_id, sel), only_failed=only_failed, requested_by=user
-        )
-        reply = await self._call(dag_id, "gateway.clear", lambda stub: stub.ClearTaskInstances(request, **self._opts()))
-        return list(reply.task_ids)
+        async def do() -> RunInfo:
+            reply = await self._call(
+                dag_id, "gateway.trigger", lambda stub: stub.TriggerDagRun(request, **self._opts())
+            )
+            return await self.get_run(actor, dag_id, reply.run.run_id)
 
-    async def mark(self, dag_id: str, run_id: str, sel: dict[str, Any], state: Any, user: str) -> list[str]:
+        run = await self._act(actor, "trigger", dag_id, do, run_id=run_id, details={"conf": conf} if conf else None)
+        return run
+
+    async def clear(self, actor: Actor, dag_id: str, run_id: str, sel: dict[str, Any], only_failed: bool) -> list[str]:
+        selection = _selection(dag_id, run_id, sel)
+
+        async def do() -> list[str]:
+            await self.get_run(actor, dag_id, run_id)
+            request = scheduler_pb2.ClearTaskInstancesRequest(
+                selection=selection, only_failed=only_failed, requested_by=actor.username
+            )
+            reply = await self._call(
+                dag_id, "gateway.clear", lambda stub: stub.ClearTaskInstances(request, **self._opts())
+            )
+            return list(reply.task_ids)
+
+        return await self._act(actor, "clear", dag_id, do, run_id=run_id, task_id=_one(sel), details=_sel(sel))
+
+    async def mark(self, actor: Actor, dag_id: str, run_id: str, sel: dict[str, Any], state: Any) -> list[str]:
         if state not in ("success", "failed"):
             raise InvalidRequest('state must be "success" or "failed"')
-        await self.get_run(dag_id, run_id)
-        request = scheduler_pb2.MarkTaskInstancesRequest(
-            selection=_selection(dag_id, run_id, sel), state=state, requested_by=user
-        )
-        reply = await self._call(dag_id, "gateway.mark", lambda stub: stub.MarkTaskInstances(request, **self._opts()))
-        return list(reply.task_ids)
+        selection = _selection(dag_id, run_id, sel)
 
-    async def set_paused(self, dag_id: str, paused: Any, user: str) -> DagInfo:
+        async def do() -> list[str]:
+            await self.get_run(actor, dag_id, run_id)
+            request = scheduler_pb2.MarkTaskInstancesRequest(
+                selection=selection, state=state, requested_by=actor.username
+            )
+            reply = await self._call(
+                dag_id, "gateway.mark", lambda stub: stub.MarkTaskInstances(request, **self._opts())
+            )
+            return list(reply.task_ids)
+
+        details = {**_sel(sel), "state": state}
+        return await self._act(actor, f"mark_{state}", dag_id, do, run_id=run_id, task_id=_one(sel), details=details)
+
+    async def set_paused(self, actor: Actor, dag_id: str, paused: Any) -> DagInfo:
         if not isinstance(paused, bool):
             raise InvalidRequest("is_paused must be true or false")
-        request = scheduler_pb2.SetPausedRequest(dag_id=dag_id, paused=paused, requested_by=user)
-        await self._call(dag_id, "gateway.set_paused", lambda stub: stub.SetPaused(request, **self._opts()))
-        return await self.get_dag(dag_id)
+        request = scheduler_pb2.SetPausedRequest(dag_id=dag_id, paused=paused, requested_by=actor.username)
 
-    async def backfill(self, dag_id: str, start: Any, end: Any, conf: Any, user: str) -> dict[str, Any]:
+        async def do() -> DagInfo:
+            await self._call(dag_id, "gateway.set_paused", lambda stub: stub.SetPaused(request, **self._opts()))
+            return await self.get_dag(actor, dag_id)
+
+        return await self._act(actor, "pause" if paused else "unpause", dag_id, do)
+
+    async def backfill(self, actor: Actor, dag_id: str, start: Any, end: Any, conf: Any) -> dict[str, Any]:
         if not isinstance(start, str) or not isinstance(end, str):
             raise InvalidRequest("start and end are required, as ISO 8601 dates or times")
         if conf is not None and not isinstance(conf, dict):
             raise InvalidRequest("conf must be a JSON object")
         request = scheduler_pb2.BackfillRequest(
-            dag_id=dag_id, start=start, end=end, conf_json=json.dumps(conf or {}), requested_by=user
+            dag_id=dag_id, start=start, end=end, conf_json=json.dumps(conf or {}), requested_by=actor.username
         )
-        reply = await self._call(dag_id, "gateway.backfill", lambda stub: stub.Backfill(request, **self._opts()))
-        return {"run_ids": [r.run_id for r in reply.runs], "skipped_existing": reply.skipped_existing}
 
-    async def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int | None, offset: int) -> LogInfo:
-        if offset < 0:
-            raise InvalidRequest("offset must be 0 or more")
-        async with self._sessions() as s:
+        async def do() -> dict[str, Any]:
+            reply = await self._call(dag_id, "gateway.backfill", lambda stub: stub.Backfill(request, **self._opts()))
+            return {"run_ids": [r.run_id for r in reply.runs], "skipped_existing": reply.skipped_existing}
+
+        return await self._act(actor, "backfill", dag_id, do, details={"start": start, "end": end})
+
+    async def refresh(self, actor: Actor, dag_id: str) -> dict[str, Any]:
+        """Re-applies the DAG's declared access_control to the roles now (it also happens at each parse)."""
+
+        async def do() -> dict[str, Any]:
+            async with self._sessions() as s, s.begin():
+                if await queries.get_dag(s, dag_id) is None:
+                    raise NotFound(f"DAG '{dag_id}' not found")
+                acls = await db_auth.declared_acls(s, [dag_id])
+                changes = await db_auth.sync_acl(s, acls)
+            return {"dag_id": dag_id, "access_control": acls.get(dag_id, {}), "changes": changes}
+
+        return await self._act(actor, "refresh", dag_id, do)
+
+    async def task_log(
+        self, actor: Actor, dag_id: str, run_id: str, task_id: str, try_number: int | None, offset: int
+    ) -> LogInfo:
+        if not 0 <= offset <= MAX_OFFSET:
+            raise InvalidRequest(f"offset must be between 0 and {MAX_OFFSET}")
+        if not actor.principal.can_read(dag_id):
+            raise NotFound(f"DAG '{dag_id}' not found")
+        async with self._readers() as s:
             ti = await queries.task_instance(s, dag_id, run_id, task_id)
         if ti is None:
-            await self.get_run(dag_id, run_id)
+            await self.get_run(actor, dag_id, run_id)
             raise NotFound(f"task '{task_id}' of run '{run_id}' of DAG '{dag_id}' not found")
         if ti.try_number == 0:
             raise NotFound(f"task '{task_id}' of run '{run_id}' has not started yet: no log so far")
@@ -391,6 +496,15 @@ class Gateway:
             complete=reply.complete,
             try_number=number,
         )
+
+
+def _one(sel: dict[str, Any]) -> str | None:
+    task_ids = sel.get("task_ids")
+    return task_ids[0] if isinstance(task_ids, list) and len(task_ids) == 1 else None
+
+
+def _sel(sel: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in sel.items() if k in ("task_ids", "include_upstream", "include_downstream") and v}
 
 
 def _selection(dag_id: str, run_id: str, sel: dict[str, Any]) -> scheduler_pb2.TaskSelection:

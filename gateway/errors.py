@@ -19,6 +19,14 @@ class InvalidRequest(GatewayError):
     code, http_status, grpc_status = "invalid_request", 400, grpc.StatusCode.INVALID_ARGUMENT
 
 
+class Unauthenticated(GatewayError):
+    code, http_status, grpc_status = "unauthenticated", 401, grpc.StatusCode.UNAUTHENTICATED
+
+
+class Forbidden(GatewayError):
+    code, http_status, grpc_status = "forbidden", 403, grpc.StatusCode.PERMISSION_DENIED
+
+
 class Conflict(GatewayError):
     code, http_status, grpc_status = "conflict", 409, grpc.StatusCode.ALREADY_EXISTS
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spinner.db.models import (
+    AuditLog,
     DagModel,
     DagRun,
     ImportError_,
@@ -46,13 +50,18 @@ async def get_run(session: AsyncSession, dag_id: str, run_id: str) -> DagRun | N
     return (await session.execute(q)).scalar_one_or_none()
 
 
-async def recent_runs(session: AsyncSession, dag_ids: Sequence[str], per_dag: int) -> dict[str, list[DagRun]]:
-    """The newest `per_dag` runs of each DAG, in one query."""
+async def recent_run_states(
+    session: AsyncSession, dag_ids: Sequence[str], per_dag: int
+) -> dict[str, list[tuple[str, str]]]:
+    """(run_id, state) of the newest `per_dag` runs of each DAG, newest first, in one query of columns only."""
     if not dag_ids:
         return {}
     ranked = (
         select(
-            DagRun.id,
+            DagRun.dag_id,
+            DagRun.run_id,
+            DagRun.state,
+            DagRun.logical_date,
             func.row_number()
             .over(partition_by=DagRun.dag_id, order_by=(DagRun.logical_date.desc(), DagRun.id.desc()))
             .label("rn"),
@@ -61,14 +70,13 @@ async def recent_runs(session: AsyncSession, dag_ids: Sequence[str], per_dag: in
         .subquery()
     )
     q = (
-        select(DagRun)
-        .join(ranked, ranked.c.id == DagRun.id)
+        select(ranked.c.dag_id, ranked.c.run_id, ranked.c.state)
         .where(ranked.c.rn <= per_dag)
-        .order_by(DagRun.dag_id, DagRun.logical_date.desc())
+        .order_by(ranked.c.dag_id, ranked.c.logical_date.desc())
     )
-    out: dict[str, list[DagRun]] = {d: [] for d in dag_ids}
-    for run in (await session.execute(q)).scalars():
-        out[run.dag_id].append(run)
+    out: dict[str, list[tuple[str, str]]] = {d: [] for d in dag_ids}
+    for dag_id, run_id, state in (await session.execute(q)).all():
+        out[dag_id].append((run_id, state))
     return out
 
 
@@ -128,3 +136,125 @@ async def upsert_pool(session: AsyncSession, name: str, slots: int, description:
         session.add(Pool(name=name, slots=slots, description=description))
     else:
         pool.slots, pool.description = slots, description
+
+
+# --- listings with filters, audit -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DagFilter:
+    """What the DAG list may be narrowed to; None means any."""
+
+    search: str | None = None
+    tier: int | None = None
+    partition: str | None = None
+    tag: str | None = None
+    owner: str | None = None
+    paused: bool | None = None
+    failing: bool | None = None
+
+
+def _latest_run_failed() -> Any:
+    """DAG ids whose newest run failed."""
+    newest = select(DagRun.dag_id, func.max(DagRun.logical_date).label("latest")).group_by(DagRun.dag_id).subquery()
+    return (
+        select(DagRun.dag_id)
+        .join(newest, (newest.c.dag_id == DagRun.dag_id) & (newest.c.latest == DagRun.logical_date))
+        .where(DagRun.state == "failed")
+    )
+
+
+async def filtered_dags(
+    session: AsyncSession, f: DagFilter, readable: frozenset[str] | None, limit: int, offset: int
+) -> tuple[Sequence[DagModel], int]:
+    """Active DAGs matching the filter among those the user may read (None: every DAG)."""
+    q = select(DagModel).where(DagModel.is_active.is_(True))
+    if readable is not None:
+        if not readable:
+            return [], 0
+        q = q.where(DagModel.dag_id.in_(sorted(readable)))
+    if f.search:
+        # Any case, on SQLite and on MySQL's binary collation alike; the user's % and _ are literal.
+        text = f.search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{text}%"
+        q = q.where(
+            func.lower(DagModel.dag_id).like(pattern, escape="\\")
+            | func.lower(DagModel.description).like(pattern, escape="\\")
+            | func.lower(DagModel.owner).like(pattern, escape="\\")
+        )
+    if f.tier is not None:
+        q = q.where(DagModel.tier == f.tier)
+    if f.partition:
+        q = q.where(DagModel.partition == f.partition)
+    if f.owner:
+        q = q.where(DagModel.owner == f.owner)
+    if f.tag:
+        # Tags are a JSON list: match the quoted element in its text form, on SQLite and MySQL alike.
+        tag = json.dumps(f.tag)[1:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        q = q.where(cast(DagModel.tags, String).like(f'%"{tag}"%', escape="\\"))
+    if f.paused is not None:
+        q = q.where(DagModel.is_paused.is_(f.paused))
+    if f.failing is not None:
+        failing = DagModel.dag_id.in_(_latest_run_failed())
+        q = q.where(failing if f.failing else ~failing)
+    total = (await session.execute(select(func.count()).select_from(q.subquery()))).scalar_one()
+    rows = (await session.execute(q.order_by(DagModel.dag_id).limit(limit).offset(offset))).scalars().all()
+    return rows, int(total)
+
+
+async def dag_facets(session: AsyncSession) -> dict[str, list[Any]]:
+    """The values the DAG list can be filtered by."""
+    active = DagModel.is_active.is_(True)
+    partitions = (await session.execute(select(DagModel.partition).where(active).distinct())).scalars().all()
+    owners = (await session.execute(select(DagModel.owner).where(active).distinct())).scalars().all()
+    tags: set[str] = set()
+    for row in (await session.execute(select(DagModel.tags).where(active).distinct())).scalars():
+        tags.update(str(t) for t in row or [])
+    return {"partition": sorted(partitions), "owner": sorted(o for o in owners if o), "tag": sorted(tags)}
+
+
+async def add_audit(session: AsyncSession, entry: AuditLog) -> None:
+    session.add(entry)
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    dag_id: str | None = None
+    username: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+
+
+async def audit_entries(
+    session: AsyncSession,
+    f: AuditFilter,
+    readable: frozenset[str] | None,
+    me: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[AuditLog], int]:
+    """Newest first. With `me` set (not an admin): entries on DAGs the user may read, and their own."""
+    q = select(AuditLog)
+    if me is not None:
+        mine = AuditLog.username == me
+        if readable is None:
+            q = q.where(AuditLog.dag_id.is_not(None) | mine)
+        elif readable:
+            q = q.where(AuditLog.dag_id.in_(sorted(readable)) | mine)
+        else:
+            q = q.where(mine)
+    if f.dag_id:
+        q = q.where(AuditLog.dag_id == f.dag_id)
+    if f.username:
+        q = q.where(AuditLog.username == f.username)
+    if f.action:
+        q = q.where(AuditLog.action == f.action)
+    if f.outcome:
+        q = q.where(AuditLog.outcome == f.outcome)
+    total = (await session.execute(select(func.count()).select_from(q.subquery()))).scalar_one()
+    rows = (
+        (await session.execute(q.order_by(AuditLog.ts.desc(), AuditLog.id.desc()).limit(limit).offset(offset)))
+        .scalars()
+        .all()
+    )
+    return rows, int(total)

@@ -1,14 +1,20 @@
-"""SpinnerApi: the public gRPC API, over the same engine as the REST API."""
+"""SpinnerApi: the public gRPC API, over the same engine (and the same access control and audit) as REST.
+
+Every call carries "authorization: Bearer <API token>" in its metadata.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import NoReturn
 
 import grpc
 
-from gateway.engine import Gateway, RunInfo
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.auth import Actor, Authenticator
+from gateway.engine import Gateway
+from gateway.errors import GatewayError, InvalidRequest, Unauthenticated
+from gateway.views import DagInfo, RunInfo, TaskInstanceInfo
 from spinner.v1 import gateway_pb2, gateway_pb2_grpc
 
 
@@ -24,45 +30,70 @@ def _run(r: RunInfo) -> gateway_pb2.DagRun:
     )  # fmt: skip
 
 
+def _dag(d: DagInfo) -> gateway_pb2.Dag:
+    return gateway_pb2.Dag(
+        dag_id=d.dag_id, partition=d.partition, tier=d.tier, schedule=d.schedule or "", is_paused=d.is_paused,
+        owner=d.owner, tags=d.tags, description=d.description, bundle_version=d.bundle_version, fileloc=d.fileloc,
+    )  # fmt: skip
+
+
+def _ti(t: TaskInstanceInfo) -> gateway_pb2.TaskInstance:
+    return gateway_pb2.TaskInstance(
+        dag_id=t.dag_id, run_id=t.run_id, task_id=t.task_id, state=t.state or "", try_number=t.try_number,
+        max_tries=t.max_tries, start_date=t.start_date or "", end_date=t.end_date or "",
+    )  # fmt: skip
+
+
+def _peer(context: grpc.aio.ServicerContext) -> str:
+    """ipv4:127.0.0.1:5555 -> 127.0.0.1; ipv6:[::1]:5555 -> ::1."""
+    peer = str(context.peer() or "")
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv6":
+        return rest.rsplit(":", 1)[0].strip("[]")
+    if kind == "ipv4":
+        return rest.rsplit(":", 1)[0]
+    return peer[:100]
+
+
 class SpinnerApiServicer(gateway_pb2_grpc.SpinnerApiServicer):
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, auth: Authenticator, *, watch_interval: float = 1.0) -> None:
         self._gw = gateway
+        self._auth = auth
+        self._watch_interval = watch_interval
+
+    async def _actor(self, context: grpc.aio.ServicerContext) -> Actor:
+        metadata = {k.lower(): v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+        scheme, _, token = metadata.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("send the metadata 'authorization: Bearer <API token>'")
+        return Actor(await self._auth.token_principal(token.strip()), _peer(context))
 
     async def ListDags(
         self, request: gateway_pb2.ListDagsRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.ListDagsResponse:
         try:
-            dags, total = await self._gw.list_dags(request.limit or 100, request.offset)
+            dags, total = await self._gw.list_dags(await self._actor(context), request.limit or 100, request.offset)
         except GatewayError as e:
             await _abort(context, e)
-        return gateway_pb2.ListDagsResponse(
-            dags=[
-                gateway_pb2.Dag(
-                    dag_id=d.dag_id,
-                    partition=d.partition,
-                    tier=d.tier,
-                    schedule=d.schedule or "",
-                    is_paused=d.is_paused,
-                    owner=d.owner,
-                    tags=d.tags,
-                    description=d.description,
-                    bundle_version=d.bundle_version,
-                    fileloc=d.fileloc,
-                )
-                for d in dags
-            ],
-            total=total,
-        )
+        return gateway_pb2.ListDagsResponse(dags=[_dag(d) for d in dags], total=total)
+
+    async def GetDag(self, request: gateway_pb2.GetDagRequest, context: grpc.aio.ServicerContext) -> gateway_pb2.Dag:
+        try:
+            dag = await self._gw.get_dag(await self._actor(context), request.dag_id)
+        except GatewayError as e:
+            await _abort(context, e)
+        return _dag(dag)
 
     async def TriggerDag(
         self, request: gateway_pb2.TriggerDagRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.DagRun:
         try:
+            actor = await self._actor(context)
             try:
                 conf = json.loads(request.conf_json) if request.conf_json.strip() else {}
             except ValueError as err:
                 raise InvalidRequest(f"conf_json is not valid JSON: {err}") from None
-            run = await self._gw.trigger(request.dag_id, conf, request.run_id or None, "grpc")
+            run = await self._gw.trigger(actor, request.dag_id, conf, request.run_id or None)
         except GatewayError as e:
             await _abort(context, e)
         return _run(run)
@@ -71,40 +102,49 @@ class SpinnerApiServicer(gateway_pb2_grpc.SpinnerApiServicer):
         self, request: gateway_pb2.ListDagRunsRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.ListDagRunsResponse:
         try:
-            runs = await self._gw.list_runs(request.dag_id, request.limit or 25)
+            runs = await self._gw.list_runs(await self._actor(context), request.dag_id, request.limit or 25)
         except GatewayError as e:
             await _abort(context, e)
         return gateway_pb2.ListDagRunsResponse(runs=[_run(r) for r in runs])
+
+    async def GetDagRun(
+        self, request: gateway_pb2.GetDagRunRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.DagRun:
+        try:
+            run = await self._gw.get_run(await self._actor(context), request.run.dag_id, request.run.run_id)
+        except GatewayError as e:
+            await _abort(context, e)
+        return _run(run)
 
     async def ListTaskInstances(
         self, request: gateway_pb2.ListTaskInstancesRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.ListTaskInstancesResponse:
         try:
-            tis = await self._gw.task_instances(request.run.dag_id, request.run.run_id)
+            tis = await self._gw.task_instances(await self._actor(context), request.run.dag_id, request.run.run_id)
         except GatewayError as e:
             await _abort(context, e)
-        return gateway_pb2.ListTaskInstancesResponse(
-            task_instances=[
-                gateway_pb2.TaskInstance(
-                    dag_id=t.dag_id,
-                    run_id=t.run_id,
-                    task_id=t.task_id,
-                    state=t.state or "",
-                    try_number=t.try_number,
-                    max_tries=t.max_tries,
-                    start_date=t.start_date or "",
-                    end_date=t.end_date or "",
-                )
-                for t in tis
-            ]
-        )
+        return gateway_pb2.ListTaskInstancesResponse(task_instances=[_ti(t) for t in tis])
+
+    async def WatchDagRun(
+        self, request: gateway_pb2.WatchDagRunRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[gateway_pb2.DagRunEvent]:
+        try:
+            actor = await self._actor(context)
+            async for run, changed in self._gw.watch_run(
+                actor, request.run.dag_id, request.run.run_id, self._watch_interval
+            ):
+                yield gateway_pb2.DagRunEvent(run=_run(run), task_instances=[_ti(t) for t in changed])
+        except GatewayError as e:
+            await _abort(context, e)
 
     async def GetTaskLog(
         self, request: gateway_pb2.GetTaskLogRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.GetTaskLogResponse:
         k = request.key
         try:
-            chunk = await self._gw.task_log(k.dag_id, k.run_id, k.task_id, k.try_number or None, request.from_offset)
+            chunk = await self._gw.task_log(
+                await self._actor(context), k.dag_id, k.run_id, k.task_id, k.try_number or None, request.from_offset
+            )
         except GatewayError as e:
             await _abort(context, e)
         return gateway_pb2.GetTaskLogResponse(

@@ -185,3 +185,19 @@ class GatewaySettings(CommonSettings):
     grpc_port: int = 50050
     logs_address: str = "127.0.0.1:50053"
     dagsync_address: str = "127.0.0.1:50051"
+    secret_key: str = Field(
+        default="",
+        description="signs session cookies; every gateway behind one load balancer needs the same. "
+        "Empty: read from (or written once to) <home>/gateway_secret",
+    )
+    session_max_age: float = Field(default=12 * 3600, gt=0, description="seconds a browser login lasts")
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        default="auto", description="Secure flag of the session cookie; auto: when the request came over HTTPS"
+    )
+    trusted_header: str = Field(
+        default="", description="e.g. X-Forwarded-User: trust this header's user name (behind an SSO proxy only)"
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="with trusted_header: client addresses allowed to set it; empty: any"
+    )
+    auth_cache_seconds: float = Field(default=5.0, ge=0, description="how long a credential's grants are reused")

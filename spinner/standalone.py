@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -78,6 +79,29 @@ class Child:
             self.proc.wait()
 
 
+async def bootstrap_admin(engine: Any, url: str, home: Path) -> str | None:
+    """The admin user on first start (returns its new password), and a fresh CLI token for it each start.
+
+    The token is stored for this URL in <home>/credentials.json, where the CLI finds it.
+    """
+    from spinner import credentials
+    from spinner.clock import utcnow
+    from spinner.db import auth as db_auth
+    from spinner.db.engine import session_factory
+
+    password = None
+    async with session_factory(engine)() as s, s.begin():
+        await db_auth.ensure_defaults(s)
+        user = await db_auth.get_user(s, "admin")
+        if user is None:
+            password = db_auth.new_password()
+            user = await db_auth.create_user(s, "admin", password=password, roles=[db_auth.ADMIN_ROLE], now=utcnow())
+        await db_auth.revoke_tokens(s, user.id, "standalone-cli")
+        token = await db_auth.create_token(s, user.id, "standalone-cli", utcnow())
+    credentials.save(url, token, home)
+    return password
+
+
 class _Stop(Exception):
     pass
 
@@ -119,14 +143,17 @@ def run_standalone(*, dags: Path, home: Path | None, port: int, mqtt_url: str = 
     from spinner.db.engine import create_engine
     from spinner.db.migrate import upgrade
 
-    async def migrate() -> None:
+    url = f"http://127.0.0.1:{port}"
+
+    async def migrate() -> str | None:
         engine = create_engine(env["SPINNER_DATABASE_URL"])
         try:
             await upgrade(engine)
+            return await bootstrap_admin(engine, url, home)
         finally:
             await engine.dispose()
 
-    asyncio.run(migrate())
+    admin_password = asyncio.run(migrate())
 
     spinner = [sys.executable, "-m", "spinner.cli.main"]
     local = "127.0.0.1"
@@ -165,7 +192,11 @@ def run_standalone(*, dags: Path, home: Path | None, port: int, mqtt_url: str = 
                 print(f"error: {child.name} did not start; see its output above", file=sys.stderr)
                 exit_code = 1
                 raise _Stop()
-        print(f"Spinner is running: http://127.0.0.1:{port}  (DAGs from {dags}, state in {home})", flush=True)
+        print(f"Spinner is running: {url}  (DAGs from {dags}, state in {home})", flush=True)
+        if admin_password:
+            print(f"Log in as admin with password {admin_password}  (shown this once)", flush=True)
+        else:
+            print("Log in as admin (its password was printed when this home was first used)", flush=True)
         print(f"Partitions: {', '.join(partitions)}. Press Ctrl-C to stop.", flush=True)
         while True:
             time.sleep(0.5)

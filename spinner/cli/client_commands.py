@@ -6,6 +6,7 @@ Failures exit non-zero with one line on stderr ("error: ..."), never a traceback
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -15,6 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
+from spinner import credentials
 from spinner.cli import push
 
 TERMINAL = ("success", "failed")
@@ -28,18 +30,29 @@ def _server(args: argparse.Namespace) -> str:
     return str(args.server or os.environ.get("SPINNER_SERVER") or "http://127.0.0.1:8080").rstrip("/")
 
 
-def _request(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> Any:
+def _token(args: argparse.Namespace) -> str | None:
+    """--token, else $SPINNER_TOKEN, else what `spinner login` or `spinner standalone` stored for this server."""
+    return getattr(args, "token", None) or os.environ.get("SPINNER_TOKEN") or credentials.token_for(_server(args))
+
+
+def _request(args: argparse.Namespace, method: str, path: str, *, auth: bool = True, **kwargs: Any) -> Any:
     url = _server(args) + "/api/v1" + path
+    token = _token(args) if auth else None
+    headers = {"authorization": f"Bearer {token}"} if token else {}
     try:
-        response = httpx.request(method, url, timeout=30, **kwargs)
+        response = httpx.request(method, url, timeout=30, headers=headers, **kwargs)
     except httpx.HTTPError as e:
         raise CliError(f"cannot reach the gateway at {_server(args)} ({type(e).__name__}: {e})") from None
     try:
         body = response.json()
     except ValueError:
         body = None
+    if response.status_code == 204:
+        return {}
     if response.status_code >= 400:
         message = body.get("error", {}).get("message") if isinstance(body, dict) else None
+        if response.status_code == 401 and not token:
+            message = f"{message}; run `spinner login --server {_server(args)}` or pass --token"
         raise CliError(message or f"the gateway answered {response.status_code} for {method} {path}")
     if not isinstance(body, dict):
         raise CliError(f"{_server(args)} did not answer like a Spinner gateway (no JSON for {method} {path})")
@@ -226,6 +239,120 @@ def tasks_logs(args: argparse.Namespace) -> int:
             time.sleep(0.5)
 
 
+def login(args: argparse.Namespace) -> int:
+    username = args.username or input("user name: ")
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("password: ")
+    body = {"username": username, "password": password, "name": args.name}
+    result = _request(args, "POST", "/auth/token", auth=False, json=body)
+    where = credentials.save(_server(args), result["token"])
+    print(f"logged in to {_server(args)} as {result['username']}; token saved in {where}")
+    return 0
+
+
+def whoami(args: argparse.Namespace) -> int:
+    me = _request(args, "GET", "/me")
+    print(f"{me['username']} (roles: {', '.join(me['roles']) or '-'})")
+    return 0
+
+
+def dags_refresh(args: argparse.Namespace) -> int:
+    result = _request(args, "POST", f"/dags/{_q(args.dag_id)}/refresh")
+    acl = ", ".join(f"{r}: {'+'.join(a)}" for r, a in sorted(result["access_control"].items())) or "none declared"
+    print(f"{args.dag_id}: access control refreshed ({acl}; {result['changes']} change(s))")
+    return 0
+
+
+def users_list(args: argparse.Namespace) -> int:
+    users = _request(args, "GET", "/users")["users"]
+    rows = [[u["username"], " ".join(u["roles"]), "yes" if u["active"] else "no", u["email"]] for u in users]
+    print(_table(rows, ["user", "roles", "active", "email"]))
+    return 0
+
+
+def users_create(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"username": args.username, "roles": args.role or ["spinner-users"]}
+    if args.email:
+        body["email"] = args.email
+    if args.password_stdin:
+        body["password"] = sys.stdin.readline().rstrip("\n")
+    user = _request(args, "POST", "/users", json=body)
+    print(f"created user {user['username']} with roles {', '.join(user['roles'])}")
+    if "password" in user:
+        print(f"password (shown once): {user['password']}")
+    return 0
+
+
+def users_update(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {}
+    if args.role is not None:
+        body["roles"] = args.role
+    if args.active is not None:
+        body["active"] = args.active == "yes"
+    if args.password_stdin:
+        body["password"] = sys.stdin.readline().rstrip("\n")
+    if not body:
+        raise CliError("nothing to change: give --role, --active or --password-stdin")
+    user = _request(args, "PATCH", f"/users/{_q(args.username)}", json=body)
+    print(f"{user['username']}: roles {', '.join(user['roles']) or '-'}, {'active' if user['active'] else 'disabled'}")
+    return 0
+
+
+def users_delete(args: argparse.Namespace) -> int:
+    _request(args, "DELETE", f"/users/{_q(args.username)}")
+    print(f"deleted user {args.username}")
+    return 0
+
+
+def users_token(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"name": args.name}
+    if args.days:
+        body["expires_in_days"] = args.days
+    result = _request(args, "POST", f"/users/{_q(args.username)}/tokens", json=body)
+    print(result["token"])
+    return 0
+
+
+def roles_list(args: argparse.Namespace) -> int:
+    roles = _request(args, "GET", "/roles")["roles"]
+    rows = [[r["name"], " ".join(f"{p['action']}:{p['resource'][4:]}" for p in r["permissions"]) or "-"] for r in roles]
+    print(_table(rows, ["role", "permissions"]))
+    return 0
+
+
+def roles_set(args: argparse.Namespace) -> int:
+    perms = []
+    for spec in args.permission or []:
+        action, sep, dag_id = spec.partition(":")
+        if not sep:
+            raise CliError(
+                f"--permission is ACTION:DAG_ID (e.g. can_dag_edit:tutorial or can_dag_read:*), not {spec!r}"
+            )
+        perms.append({"action": action, "dag_id": dag_id})
+    role = _request(args, "PUT", f"/roles/{_q(args.name)}", json={"permissions": perms})
+    print(f"role {role['name']}: {len(role['permissions'])} permission(s)")
+    return 0
+
+
+def roles_delete(args: argparse.Namespace) -> int:
+    _request(args, "DELETE", f"/roles/{_q(args.name)}")
+    print(f"deleted role {args.name}")
+    return 0
+
+
+def audit(args: argparse.Namespace) -> int:
+    params: dict[str, Any] = {"limit": args.limit}
+    for key in ("dag_id", "username", "action", "outcome"):
+        if getattr(args, key):
+            params[key] = getattr(args, key)
+    entries = _request(args, "GET", "/audit", params=params)["entries"]
+    rows = [
+        [e["ts"][:19], e["username"], e["action"], e["dag_id"] or "", e["run_id"] or "", e["remote_addr"], e["outcome"]]
+        for e in entries
+    ]
+    print(_table(rows, ["when", "user", "action", "dag", "run", "from", "outcome"]))
+    return 0
+
+
 def _guard(handler: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
         try:
@@ -241,6 +368,57 @@ def _guard(handler: Any) -> Any:
 def register(sub: Any) -> None:
     server = argparse.ArgumentParser(add_help=False)
     server.add_argument("--server", help="gateway URL (default $SPINNER_SERVER or http://127.0.0.1:8080)")
+    server.add_argument("--token", help="API token (default $SPINNER_TOKEN, else the one `spinner login` saved)")
+
+    p = sub.add_parser("login", parents=[server], help="get an API token for this gateway and keep it")
+    p.add_argument("--username", "-u")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.add_argument("--name", default="cli", help="a name for the token")
+    p.set_defaults(handler=_guard(login))
+    p = sub.add_parser("whoami", parents=[server], help="who the token belongs to")
+    p.set_defaults(handler=_guard(whoami))
+    p = sub.add_parser("audit", parents=[server], help="the audit log (what you may see)")
+    p.add_argument("--dag", dest="dag_id")
+    p.add_argument("--user", dest="username")
+    p.add_argument("--action")
+    p.add_argument("--outcome", choices=["ok", "denied", "error"])
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(handler=_guard(audit))
+
+    users = sub.add_parser("users", help="users (Admin)").add_subparsers(dest="users_command", required=True)
+    p = users.add_parser("list", parents=[server], help="list users")
+    p.set_defaults(handler=_guard(users_list))
+    p = users.add_parser("create", parents=[server], help="create a user (a password is made unless given)")
+    p.add_argument("username")
+    p.add_argument("--role", action="append", help="a role (repeat; default spinner-users)")
+    p.add_argument("--email")
+    p.add_argument("--password-stdin", action="store_true")
+    p.set_defaults(handler=_guard(users_create))
+    p = users.add_parser("update", parents=[server], help="change a user's roles, password or state")
+    p.add_argument("username")
+    p.add_argument("--role", action="append", help="the user's roles from now on (repeat)")
+    p.add_argument("--active", choices=["yes", "no"])
+    p.add_argument("--password-stdin", action="store_true")
+    p.set_defaults(handler=_guard(users_update))
+    p = users.add_parser("delete", parents=[server], help="delete a user")
+    p.add_argument("username")
+    p.set_defaults(handler=_guard(users_delete))
+    p = users.add_parser("token", parents=[server], help="make an API token for a user and print it")
+    p.add_argument("username")
+    p.add_argument("--name", default="api")
+    p.add_argument("--days", type=int, help="expires after this many days")
+    p.set_defaults(handler=_guard(users_token))
+
+    roles = sub.add_parser("roles", help="roles (Admin)").add_subparsers(dest="roles_command", required=True)
+    p = roles.add_parser("list", parents=[server], help="roles and their permissions")
+    p.set_defaults(handler=_guard(roles_list))
+    p = roles.add_parser("set", parents=[server], help="create a role, its DAG permissions exactly these")
+    p.add_argument("name")
+    p.add_argument("--permission", "-p", action="append", help="ACTION:DAG_ID, e.g. can_dag_edit:tutorial (repeat)")
+    p.set_defaults(handler=_guard(roles_set))
+    p = roles.add_parser("delete", parents=[server], help="delete a role")
+    p.add_argument("name")
+    p.set_defaults(handler=_guard(roles_delete))
 
     dags = sub.add_parser("dags", help="list and trigger DAGs").add_subparsers(dest="dags_command", required=True)
     p = dags.add_parser("list", parents=[server], help="list DAGs")
@@ -253,6 +431,10 @@ def register(sub: Any) -> None:
     p.add_argument("--wait", action="store_true", help="follow the run until it ends; exit 1 if it fails")
     p.add_argument("--timeout", type=float, default=3600, help="with --wait: give up after this many seconds")
     p.set_defaults(handler=_guard(dags_trigger))
+
+    p = dags.add_parser("refresh", parents=[server], help="re-apply a DAG's access_control to the roles")
+    p.add_argument("dag_id")
+    p.set_defaults(handler=_guard(dags_refresh))
 
     for name in ("pause", "unpause"):
         p = dags.add_parser(name, parents=[server], help=f"{name} a DAG's scheduling")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,37 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _db_create_admin(args: argparse.Namespace) -> int:
+    """The first Admin of a new installation, written to the database directly (no gateway needed)."""
+    from spinner.clock import utcnow
+    from spinner.config import CommonSettings
+    from spinner.db import auth as db_auth
+    from spinner.db.engine import create_engine, session_factory
+
+    s = _settings(CommonSettings, args, home=args.home, database_url=args.database_url)
+    password = db_auth.new_password()
+
+    async def go() -> bool:
+        engine = create_engine(s.database_url)
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                await db_auth.ensure_defaults(session)
+                if await db_auth.get_user(session, args.username) is not None:
+                    return False
+                await db_auth.create_user(
+                    session, args.username, password=password, roles=[db_auth.ADMIN_ROLE], now=utcnow()
+                )
+                return True
+        finally:
+            await engine.dispose()
+
+    if not asyncio.run(go()):
+        print(f"error: user {args.username} exists already", file=sys.stderr)
+        return 1
+    print(f"created Admin {args.username} with password {password}  (shown this once)")
+    return 0
+
+
 def _standalone(args: argparse.Namespace) -> int:
     from spinner.standalone import run_standalone
 
@@ -137,6 +169,11 @@ def register(sub: Any) -> None:
     up.add_argument("--home", type=Path)
     up.add_argument("--database-url")
     up.set_defaults(handler=_db_upgrade)
+    admin = dbsub.add_parser("create-admin", help="create the first Admin user and print its password")
+    admin.add_argument("username", nargs="?", default="admin")
+    admin.add_argument("--home", type=Path)
+    admin.add_argument("--database-url")
+    admin.set_defaults(handler=_db_create_admin)
 
     p = sub.add_parser("standalone", help="run all of Spinner on this machine (SQLite, local tasks)")
     p.add_argument("--port", type=int, default=8080, help="web UI and REST API port (default 8080)")

@@ -58,6 +58,33 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
+def create_read_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """For sessions that only read (the gateway's listings and pages).
+
+    On SQLite, `create_engine`'s transactions take the write lock up front (BEGIN IMMEDIATE),
+    so even a read would queue behind every writer and every other reader; here a transaction
+    is a plain deferred BEGIN, which in WAL mode reads a snapshot beside the writers, and
+    connections are pooled instead of opened per session. Other databases: `create_engine`.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, **kwargs)
+    engine = create_async_engine(url, connect_args={"timeout": 30, "isolation_level": None}, **kwargs)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA query_only=ON")
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 

@@ -230,6 +230,20 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
+class ApiToken(Base):
+    """A bearer token of a user, for the CLI and API clients. Only its SHA-256 is stored."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
 class Role(Base):
     __tablename__ = "role"
 
@@ -264,7 +278,10 @@ class RolePermission(Base):
 
 class AuditLog(Base):
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_dag_id_ts", "dag_id", "ts"),)
+    __table_args__ = (
+        Index("ix_audit_log_dag_id_ts", "dag_id", "ts"),
+        Index("ix_audit_log_username_ts", "username", "ts"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     ts: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)

@@ -142,3 +142,29 @@ class GetTaskLogResponse(_message.Message):
     source: str
     complete: bool
     def __init__(self, lines: _Optional[_Iterable[str]] = ..., next_offset: _Optional[int] = ..., source: _Optional[str] = ..., complete: _Optional[bool] = ...) -> None: ...
+
+class GetDagRequest(_message.Message):
+    __slots__ = ("dag_id",)
+    DAG_ID_FIELD_NUMBER: _ClassVar[int]
+    dag_id: str
+    def __init__(self, dag_id: _Optional[str] = ...) -> None: ...
+
+class GetDagRunRequest(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: _common_pb2.DagRunRef
+    def __init__(self, run: _Optional[_Union[_common_pb2.DagRunRef, _Mapping]] = ...) -> None: ...
+
+class WatchDagRunRequest(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: _common_pb2.DagRunRef
+    def __init__(self, run: _Optional[_Union[_common_pb2.DagRunRef, _Mapping]] = ...) -> None: ...
+
+class DagRunEvent(_message.Message):
+    __slots__ = ("run", "task_instances")
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    TASK_INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    run: DagRun
+    task_instances: _containers.RepeatedCompositeFieldContainer[TaskInstance]
+    def __init__(self, run: _Optional[_Union[DagRun, _Mapping]] = ..., task_instances: _Optional[_Iterable[_Union[TaskInstance, _Mapping]]] = ...) -> None: ...

@@ -60,6 +60,21 @@ class SpinnerApiStub:
                 request_serializer=spinner_dot_v1_dot_gateway__pb2.GetTaskLogRequest.SerializeToString,
                 response_deserializer=spinner_dot_v1_dot_gateway__pb2.GetTaskLogResponse.FromString,
                 _registered_method=True)
+        self.GetDag = channel.unary_unary(
+                '/spinner.v1.SpinnerApi/GetDag',
+                request_serializer=spinner_dot_v1_dot_gateway__pb2.GetDagRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_gateway__pb2.Dag.FromString,
+                _registered_method=True)
+        self.GetDagRun = channel.unary_unary(
+                '/spinner.v1.SpinnerApi/GetDagRun',
+                request_serializer=spinner_dot_v1_dot_gateway__pb2.GetDagRunRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_gateway__pb2.DagRun.FromString,
+                _registered_method=True)
+        self.WatchDagRun = channel.unary_stream(
+                '/spinner.v1.SpinnerApi/WatchDagRun',
+                request_serializer=spinner_dot_v1_dot_gateway__pb2.WatchDagRunRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_gateway__pb2.DagRunEvent.FromString,
+                _registered_method=True)
 
 
 class SpinnerApiServicer:
@@ -96,6 +111,25 @@ class SpinnerApiServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDag(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDagRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchDagRun(self, request, context):
+        """The run now, then again each time it or one of its task instances changes; ends with the run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SpinnerApiServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -123,6 +157,21 @@ def add_SpinnerApiServicer_to_server(servicer, server):
                     servicer.GetTaskLog,
                     request_deserializer=spinner_dot_v1_dot_gateway__pb2.GetTaskLogRequest.FromString,
                     response_serializer=spinner_dot_v1_dot_gateway__pb2.GetTaskLogResponse.SerializeToString,
+            ),
+            'GetDag': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDag,
+                    request_deserializer=spinner_dot_v1_dot_gateway__pb2.GetDagRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_gateway__pb2.Dag.SerializeToString,
+            ),
+            'GetDagRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDagRun,
+                    request_deserializer=spinner_dot_v1_dot_gateway__pb2.GetDagRunRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_gateway__pb2.DagRun.SerializeToString,
+            ),
+            'WatchDagRun': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchDagRun,
+                    request_deserializer=spinner_dot_v1_dot_gateway__pb2.WatchDagRunRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_gateway__pb2.DagRunEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -261,6 +310,87 @@ class SpinnerApi:
             '/spinner.v1.SpinnerApi/GetTaskLog',
             spinner_dot_v1_dot_gateway__pb2.GetTaskLogRequest.SerializeToString,
             spinner_dot_v1_dot_gateway__pb2.GetTaskLogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDag(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.SpinnerApi/GetDag',
+            spinner_dot_v1_dot_gateway__pb2.GetDagRequest.SerializeToString,
+            spinner_dot_v1_dot_gateway__pb2.Dag.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDagRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.SpinnerApi/GetDagRun',
+            spinner_dot_v1_dot_gateway__pb2.GetDagRunRequest.SerializeToString,
+            spinner_dot_v1_dot_gateway__pb2.DagRun.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchDagRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/spinner.v1.SpinnerApi/WatchDagRun',
+            spinner_dot_v1_dot_gateway__pb2.WatchDagRunRequest.SerializeToString,
+            spinner_dot_v1_dot_gateway__pb2.DagRunEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -38,12 +38,31 @@ class Spinner:
     output: Path
 
     def cli(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        """The CLI as a user runs it: its token is the one standalone saved in SPINNER_HOME."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SPINNER_")}
         return subprocess.run(
             [sys.executable, "-m", "spinner.cli.main", *args, "--server", self.url],
             capture_output=True,
             text=True,
             timeout=timeout,
+            env={**env, "SPINNER_HOME": str(self.home)},
         )
+
+    @property
+    def token(self) -> str:
+        from spinner import credentials
+
+        token = credentials.token_for(self.url, self.home)
+        assert token, "standalone saved no CLI token"
+        return token
+
+    @property
+    def admin_password(self) -> str:
+        line = next(line for line in self.output.read_text().splitlines() if "Log in as admin with password" in line)
+        return line.split("password ", 1)[1].split()[0]
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(self.url + path, headers={"authorization": f"Bearer {self.token}"})
 
 
 def _start(tmp_path: Path, mqtt_url: str) -> Iterator[Spinner]:
@@ -99,7 +118,7 @@ def spinner(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Spinner]
 def _wait_for_dag(spinner: Spinner, dag_id: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        r = httpx.get(f"{spinner.url}/api/v1/dags/{dag_id}")
+        r = spinner.get(f"/api/v1/dags/{dag_id}")
         if r.status_code == 200:
             return
         time.sleep(0.3)
@@ -121,7 +140,12 @@ def _check_ui(spinner: Spinner, run_id: str, label: str) -> None:
         try:
             page = browser.new_page()
             page.goto(spinner.url + "/")
-            page.click("text=tutorial")
+            page.wait_for_url("**/login**")
+            page.fill("#username", "admin")
+            page.fill("#password", spinner.admin_password)
+            page.click("#login")
+            page.wait_for_selector("#dags")
+            page.click('#dags a:text-is("tutorial")')
             page.wait_for_url("**/dags/tutorial")
             assert page.locator(f'th.run[title="{run_id}"]').count() == 1
             cells = page.locator('#grid a[title*="' + run_id + '"]')
@@ -164,7 +188,7 @@ def test_tutorial_runs_end_to_end(spinner: Spinner) -> None:
     assert "Traceback" not in unknown.stderr
     deadline = time.monotonic() + 30
     while True:  # files are reported as each is parsed
-        text = str(httpx.get(f"{spinner.url}/api/v1/import-errors").json())
+        text = str(spinner.get("/api/v1/import-errors").json())
         if ("syntax_error.py" in text and "cycle.py" in text) or time.monotonic() > deadline:
             break
         time.sleep(0.3)

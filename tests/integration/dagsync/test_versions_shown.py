@@ -11,10 +11,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.app import create_app
+from gateway.auth import Authenticator
 from gateway.engine import Gateway
 from services.dagsync.__main__ import serve as serve_dagsync
 from spinner.config import DagSyncSettings
+from spinner.db import auth as db_auth
 from spinner.snapshots import current_snapshot
+from tests.integration.gateway.conftest import add_user
 from tests.integration.scheduler.conftest import PARTITION, Stack, stack, utcnow
 
 from .conftest import Bucket, wait_for
@@ -75,7 +78,12 @@ async def test_the_ui_shows_bundle_versions_and_how_stale_the_snapshot_is(
         async with grpc.aio.insecure_channel(ready[0]) as channel, grpc.aio.insecure_channel("127.0.0.1:1") as logs:
             gw = Gateway(sessions=sessions, logs_channel=logs, clock=utcnow, tracer=TracerProvider().get_tracer("t"),
                          dagsync_channel=channel)  # fmt: skip
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(gw)), base_url="http://gw") as c:
+            auth = Authenticator(sessions=sessions, secret_key="test-secret", clock=utcnow, cache_seconds=0)
+            token = await add_user(sessions, "admin", [db_auth.ADMIN_ROLE], "admin-password")
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=create_app(gw, auth, clock=utcnow)), base_url="http://gw",
+                headers={"authorization": f"Bearer {token}"},
+            ) as c:  # fmt: skip
                 page = (await c.get("/")).text
                 assert f"DAG bundle <code>{pushed.version}</code>" in page and "checked" in page
                 assert f"<td><code>{pushed.version}</code></td>" in page  # the DAG's bundle column

@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -15,21 +16,45 @@ from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.app import create_app
+from gateway.auth import Authenticator
 from gateway.engine import Gateway
 from services.logs.__main__ import serve as serve_logs
 from spinner.config import LogsSettings
+from spinner.db import auth as db_auth
 from spinner.db.models import DagModel, DagRun, PartitionLease, TaskInstance
 from spinner.logpaths import complete_marker, local_log_path
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 
 
+ADMIN_PASSWORD = "admin-password-1"
+
+
+async def add_user(
+    sessions: async_sessionmaker[AsyncSession], username: str, roles: list[str], password: str | None = None
+) -> str:
+    """A user with these roles; returns an API token of theirs."""
+    async with sessions() as s, s.begin():
+        await db_auth.ensure_defaults(s)
+        user = await db_auth.create_user(s, username, password=password, roles=roles, now=NOW)
+        return await db_auth.create_token(s, user.id, "test", NOW)
+
+
 @dataclass
 class Site:
-    client: httpx.AsyncClient
+    client: httpx.AsyncClient  # authenticated as "admin" with a token
     gateway: Gateway
     sessions: async_sessionmaker[AsyncSession]
     log_dir: Path
+    app: Any
+    auth: Authenticator
+
+    def client_for(self, token: str | None) -> httpx.AsyncClient:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://gw", headers=headers)
+
+    async def user(self, username: str, roles: list[str], password: str | None = None) -> httpx.AsyncClient:
+        return self.client_for(await add_user(self.sessions, username, roles, password))
 
     def write_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, text: str, done: bool) -> None:
         path = local_log_path(self.log_dir, dag_id, run_id, task_id, try_number)
@@ -83,10 +108,16 @@ async def site(sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> As
         sessions=sessions, logs_channel=channel, clock=lambda: NOW, tracer=TracerProvider().get_tracer("t"),
         rpc_timeout=3,
     )  # fmt: skip
-    transport = httpx.ASGITransport(app=create_app(gw))
+    auth = Authenticator(sessions=sessions, secret_key="test-secret", clock=lambda: NOW, cache_seconds=0)
+    app = create_app(gw, auth, clock=lambda: NOW)
+    await gw.start()
+    token = await add_user(sessions, "admin", [db_auth.ADMIN_ROLE], ADMIN_PASSWORD)
+    transport = httpx.ASGITransport(app=app)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-            yield Site(client, gw, sessions, tmp_path / "logs")
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://gw", headers={"authorization": f"Bearer {token}"}
+        ) as client:
+            yield Site(client, gw, sessions, tmp_path / "logs", app, auth)
     finally:
         await gw.aclose()
         await channel.close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,17 +20,18 @@ from spinner.cli.main import main
 from spinner.config import GatewaySettings, LogsSettings
 from spinner.logpaths import complete_marker, local_log_path
 
-from .conftest import seed
+from .conftest import add_user, seed
 
 
 @dataclass
 class Served:
     url: str
     log_dir: Path
+    token: str
 
     async def spinner(self, *argv: str) -> int:
         """Runs the CLI in a thread: it blocks on HTTP while this loop serves the gateway."""
-        return await asyncio.to_thread(main, [*argv, "--server", self.url])
+        return await asyncio.to_thread(main, [*argv, "--server", self.url, "--token", self.token])
 
     def write_log(self, task_id: str, text: str, *, done: bool) -> Path:
         path = local_log_path(self.log_dir, "dag_0", "manual__1", task_id, 1)
@@ -52,6 +55,7 @@ async def _started(task: asyncio.Task[None], got: list[str]) -> str:
 @pytest.fixture
 async def served(db_url: str, sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> AsyncIterator[Served]:
     await seed(sessions)
+    token = await add_user(sessions, "admin", ["Admin"])
     stop = asyncio.Event()
     logs_ready: list[str] = []
     http_ready: list[str] = []
@@ -63,7 +67,7 @@ async def served(db_url: str, sessions: async_sessionmaker[AsyncSession], tmp_pa
             home=tmp_path, database_url=db_url, http_port=0, grpc_port=0, logs_address=logs_address
         )
         gateway = asyncio.create_task(serve_gateway(settings, stop, ready=http_ready.append))
-        yield Served(await _started(gateway, http_ready), tmp_path / "logs")
+        yield Served(await _started(gateway, http_ready), tmp_path / "logs", token)
     finally:
         stop.set()
         await asyncio.gather(logs, *([gateway] if gateway else []))
@@ -133,3 +137,54 @@ async def test_the_service_keeps_its_signal_handlers_while_serving(served: Serve
     # uvicorn's own handlers would stop the web server alone; the service's stop event decides.
     for sig in (signal.SIGTERM, signal.SIGINT):
         assert not isinstance(getattr(signal.getsignal(sig), "__self__", None), uvicorn.Server)
+
+
+async def test_login_saves_a_token_the_other_commands_use(
+    served: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SPINNER_HOME", str(tmp_path / "cli-home"))
+    monkeypatch.delenv("SPINNER_TOKEN", raising=False)
+    assert await served.spinner("users", "create", "carol", "--role", "spinner-users") == 0
+    password = capsys.readouterr().out.split("password (shown once): ")[1].strip()
+    monkeypatch.setattr("sys.stdin", io.StringIO(password + "\n"))
+    argv = ["login", "--server", served.url, "--username", "carol", "--password-stdin"]
+    assert await asyncio.to_thread(main, argv) == 0
+    assert "logged in" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "cli-home" / "credentials.json").read_text())
+    assert list(saved) == [served.url]
+    assert (tmp_path / "cli-home" / "credentials.json").stat().st_mode & 0o777 == 0o600
+    # No --token: the saved one is used, and carol may read but not trigger.
+    assert await asyncio.to_thread(main, ["whoami", "--server", served.url]) == 0
+    assert capsys.readouterr().out.strip() == "carol (roles: spinner-users)"
+    assert await asyncio.to_thread(main, ["dags", "trigger", "dag_0", "--server", served.url]) == 1
+    assert "carol may not trigger DAG 'dag_0'" in capsys.readouterr().err
+
+
+async def test_without_a_token_the_cli_says_how_to_get_one(
+    served: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SPINNER_HOME", str(tmp_path / "empty"))
+    monkeypatch.delenv("SPINNER_TOKEN", raising=False)
+    assert await asyncio.to_thread(main, ["dags", "list", "--server", served.url]) == 1
+    assert f"run `spinner login --server {served.url}`" in capsys.readouterr().err
+
+
+async def test_admin_commands_for_users_roles_audit_and_refresh(
+    served: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await served.spinner("roles", "set", "team-a", "-p", "can_dag_edit:dag_1") == 0
+    assert await served.spinner("users", "create", "dave", "--role", "team-a") == 0
+    assert await served.spinner("users", "update", "dave", "--active", "no") == 0
+    capsys.readouterr()
+    assert await served.spinner("users", "list") == 0
+    rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["dave"][:2] == ["team-a", "no"] and rows["admin"][:2] == ["Admin", "yes"]
+    assert await served.spinner("roles", "list") == 0
+    assert "can_dag_edit:dag_1" in capsys.readouterr().out
+    assert await served.spinner("dags", "refresh", "dag_0") == 0
+    assert "dag_0: access control refreshed" in capsys.readouterr().out
+    assert await served.spinner("audit", "--user", "admin") == 0
+    actions = [line.split()[2] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert actions[:4] == ["refresh", "user.update", "user.create", "role.put"]
+    assert await served.spinner("roles", "set", "bad", "-p", "can_dag_edit") == 1
+    assert "ACTION:DAG_ID" in capsys.readouterr().err

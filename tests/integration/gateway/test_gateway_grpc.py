@@ -8,16 +8,28 @@ import pytest
 from gateway.server import SpinnerApiServicer
 from spinner.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
-from .conftest import Site
+from .conftest import Site, add_user
+
+
+class _Bearer(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Adds the token to every call's metadata, as a client program would."""
+
+    def __init__(self, token: str) -> None:
+        self._metadata = (("authorization", f"Bearer {token}"),)
+
+    async def intercept_unary_unary(self, continuation, details, request):
+        details = details._replace(metadata=tuple(details.metadata or ()) + self._metadata)
+        return await continuation(details, request)
 
 
 async def test_list_dags_runs_and_errors_over_grpc(site: Site) -> None:
+    token = await add_user(site.sessions, "grpc-user", ["spinner-users"])
     server = grpc.aio.server()
-    gateway_pb2_grpc.add_SpinnerApiServicer_to_server(SpinnerApiServicer(site.gateway), server)
+    gateway_pb2_grpc.add_SpinnerApiServicer_to_server(SpinnerApiServicer(site.gateway, site.auth), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=[_Bearer(token)]) as ch:
             stub = gateway_pb2_grpc.SpinnerApiStub(ch)
             dags = await stub.ListDags(gateway_pb2.ListDagsRequest(limit=10))
             assert [d.dag_id for d in dags.dags] == ["dag_0", "dag_1", "dag_2"] and dags.total == 3

@@ -7,7 +7,9 @@ import asyncio
 import httpx
 
 from gateway.__main__ import serve as serve_gateway
+from spinner.clock import utcnow
 from spinner.config import GatewaySettings
+from spinner.db import auth as db_auth
 
 from .conftest import PARTITION, Stack
 
@@ -21,13 +23,17 @@ async def test_trigger_is_one_trace_across_the_services(stack: Stack) -> None:
     )
     await stack.publish()
     await stack.wait_dag("traced")
+    async with stack.sessions() as s, s.begin():  # the gateway lets only an authenticated user trigger
+        await db_auth.ensure_defaults(s)
+        user = await db_auth.create_user(s, "tracer", password=None, roles=[db_auth.ADMIN_ROLE], now=utcnow())
+        token = await db_auth.create_token(s, user.id, "test", utcnow())
     stop = asyncio.Event()
     urls: list[str] = []
     settings = GatewaySettings(home=stack.home, database_url=stack.db_url, http_port=0, grpc_port=0)
     gateway = asyncio.create_task(serve_gateway(settings, stop, ready=urls.append, telemetry=stack.telemetry))
     try:
         await stack.wait_for(lambda: urls, 20, "gateway ready")
-        async with httpx.AsyncClient(base_url=urls[0]) as client:
+        async with httpx.AsyncClient(base_url=urls[0], headers={"authorization": f"Bearer {token}"}) as client:
             r = await client.post("/api/v1/dags/traced/runs", json={"conf": {}})
             assert r.status_code == 201, r.text
             run_id = r.json()["run_id"]

@@ -1,0 +1,244 @@
+"""The REST API under /api/v1. Thin: parse, call the engine, answer JSON. The OpenAPI document is gateway/openapi.py."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.auth import Actor
+from gateway.errors import InvalidRequest
+from gateway.openapi import document
+from gateway.queries import AuditFilter, DagFilter
+from gateway.views import to_json
+from gateway.web import admin, api, bool_param, gw, int_param, json_body, remote_addr, str_param
+
+SELECTION = {"task_ids", "include_upstream", "include_downstream"}
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(document())
+
+
+async def issue_token(request: Request) -> Response:
+    """Password in, API token out: how `spinner login` gets its token."""
+    body = await json_body(request, {"username", "password", "name", "expires_in_days"})
+    principal = await admin(request).login(body.get("username"), body.get("password"), remote_addr(request))
+    actor = Actor(principal, remote_addr(request))
+    token = await admin(request).create_token(
+        actor, principal.username, body.get("name", "cli"), body.get("expires_in_days")
+    )
+    return JSONResponse(token, status_code=201)
+
+
+def dag_filter(request: Request) -> DagFilter:
+    return DagFilter(
+        search=str_param(request, "search"),
+        tier=int_param(request, "tier", None),
+        partition=str_param(request, "partition"),
+        tag=str_param(request, "tag"),
+        owner=str_param(request, "owner"),
+        paused=bool_param(request, "paused"),
+        failing=bool_param(request, "failing"),
+    )
+
+
+@api
+async def me(request: Request, actor: Actor) -> Response:
+    p = actor.principal
+    return JSONResponse({"username": p.username, "roles": p.roles, "is_admin": p.is_admin, "via": p.via})
+
+
+@api
+async def list_dags(request: Request, actor: Actor) -> Response:
+    limit, offset = int_param(request, "limit", 100) or 0, int_param(request, "offset", 0) or 0
+    dags, total = await gw(request).list_dags(actor, limit, offset, dag_filter(request))
+    return JSONResponse({"dags": to_json(dags), "total": total})
+
+
+@api
+async def get_dag(request: Request, actor: Actor) -> Response:
+    dag_id = request.path_params["dag_id"]
+    dag = to_json(await gw(request).get_dag(actor, dag_id))
+    dag.update(await gw(request).dag_details(actor, dag_id))
+    return JSONResponse(dag)
+
+
+@api
+async def dag_tasks(request: Request, actor: Actor) -> Response:
+    return JSONResponse({"tasks": to_json(await gw(request).graph(actor, request.path_params["dag_id"]))})
+
+
+@api
+async def list_runs(request: Request, actor: Actor) -> Response:
+    runs = await gw(request).list_runs(actor, request.path_params["dag_id"], int_param(request, "limit", 25) or 0)
+    return JSONResponse({"runs": to_json(runs)})
+
+
+@api
+async def trigger(request: Request, actor: Actor) -> Response:
+    body = await json_body(request, {"conf", "run_id"})
+    run = await gw(request).trigger(actor, request.path_params["dag_id"], body.get("conf"), body.get("run_id"))
+    return JSONResponse(to_json(run), status_code=201)
+
+
+@api
+async def clear(request: Request, actor: Actor) -> Response:
+    p = request.path_params
+    body = await json_body(request, SELECTION | {"only_failed"})
+    only_failed = body.get("only_failed", False)
+    if not isinstance(only_failed, bool):
+        raise InvalidRequest("only_failed must be true or false")
+    cleared = await gw(request).clear(actor, p["dag_id"], p["run_id"], body, only_failed)
+    return JSONResponse({"task_ids": cleared})
+
+
+@api
+async def mark(request: Request, actor: Actor) -> Response:
+    p = request.path_params
+    body = await json_body(request, SELECTION | {"state"})
+    marked = await gw(request).mark(actor, p["dag_id"], p["run_id"], body, body.get("state"))
+    return JSONResponse({"task_ids": marked})
+
+
+@api
+async def patch_dag(request: Request, actor: Actor) -> Response:
+    body = await json_body(request, {"is_paused"})
+    if "is_paused" not in body:
+        raise InvalidRequest('nothing to change: send {"is_paused": true|false}')
+    dag = await gw(request).set_paused(actor, request.path_params["dag_id"], body["is_paused"])
+    return JSONResponse(to_json(dag))
+
+
+@api
+async def refresh(request: Request, actor: Actor) -> Response:
+    await json_body(request, set())
+    return JSONResponse(await gw(request).refresh(actor, request.path_params["dag_id"]))
+
+
+@api
+async def backfill(request: Request, actor: Actor) -> Response:
+    body = await json_body(request, {"start", "end", "conf"})
+    result = await gw(request).backfill(
+        actor, request.path_params["dag_id"], body.get("start"), body.get("end"), body.get("conf")
+    )
+    return JSONResponse(result, status_code=201)
+
+
+@api
+async def list_pools(request: Request, actor: Actor) -> Response:
+    return JSONResponse({"pools": await gw(request).pools()})
+
+
+@api
+async def put_pool(request: Request, actor: Actor) -> Response:
+    body = await json_body(request, {"slots", "description"})
+    pool = await gw(request).set_pool(actor, request.path_params["name"], body.get("slots"), body.get("description"))
+    return JSONResponse(pool)
+
+
+@api
+async def get_run(request: Request, actor: Actor) -> Response:
+    p = request.path_params
+    return JSONResponse(to_json(await gw(request).get_run(actor, p["dag_id"], p["run_id"])))
+
+
+@api
+async def list_tasks(request: Request, actor: Actor) -> Response:
+    p = request.path_params
+    tis = await gw(request).task_instances(actor, p["dag_id"], p["run_id"])
+    return JSONResponse({"task_instances": to_json(tis)})
+
+
+@api
+async def task_tries(request: Request, actor: Actor) -> Response:
+    p = request.path_params
+    tries = await gw(request).tries(actor, p["dag_id"], p["run_id"], p["task_id"])
+    return JSONResponse({"tries": to_json(tries)})
+
+
+@api
+async def task_log(request: Request, actor: Actor) -> Response:
+    p = request.path_params
+    chunk = await gw(request).task_log(
+        actor,
+        p["dag_id"],
+        p["run_id"],
+        p["task_id"],
+        int_param(request, "try_number", None),
+        int_param(request, "offset", 0) or 0,
+    )
+    return JSONResponse(to_json(chunk))
+
+
+@api
+async def import_errors(request: Request, actor: Actor) -> Response:
+    return JSONResponse({"import_errors": await gw(request).import_errors()})
+
+
+@api
+async def audit(request: Request, actor: Actor) -> Response:
+    flt = AuditFilter(
+        dag_id=str_param(request, "dag_id"),
+        username=str_param(request, "username"),
+        action=str_param(request, "action"),
+        outcome=str_param(request, "outcome"),
+    )
+    limit, offset = int_param(request, "limit", 100) or 0, int_param(request, "offset", 0) or 0
+    entries, total = await gw(request).audit.entries(actor, flt, limit, offset)
+    return JSONResponse({"entries": to_json(entries), "total": total})
+
+
+# --- users and roles -----------------------------------------------------------------------
+
+
+@api
+async def list_users(request: Request, actor: Actor) -> Response:
+    return JSONResponse({"users": await admin(request).users(actor)})
+
+
+@api
+async def create_user(request: Request, actor: Actor) -> Response:
+    body = await json_body(request, {"username", "password", "email", "roles"})
+    return JSONResponse(await admin(request).create_user(actor, body), status_code=201)
+
+
+@api
+async def patch_user(request: Request, actor: Actor) -> Response:
+    body = await json_body(request, {"password", "roles", "active"})
+    return JSONResponse(await admin(request).update_user(actor, request.path_params["username"], body))
+
+
+@api
+async def delete_user(request: Request, actor: Actor) -> Response:
+    await admin(request).delete_user(actor, request.path_params["username"])
+    return Response(status_code=204)
+
+
+@api
+async def create_token(request: Request, actor: Actor) -> Response:
+    body = await json_body(request, {"name", "expires_in_days"})
+    token = await admin(request).create_token(
+        actor, request.path_params["username"], body.get("name", "api"), body.get("expires_in_days")
+    )
+    return JSONResponse(token, status_code=201)
+
+
+@api
+async def list_roles(request: Request, actor: Actor) -> Response:
+    return JSONResponse({"roles": await admin(request).roles(actor)})
+
+
+@api
+async def put_role(request: Request, actor: Actor) -> Response:
+    body = await json_body(request, {"permissions"})
+    return JSONResponse(await admin(request).put_role(actor, request.path_params["name"], body))
+
+
+@api
+async def delete_role(request: Request, actor: Actor) -> Response:
+    await admin(request).delete_role(actor, request.path_params["name"])
+    return Response(status_code=204)

@@ -1,0 +1,524 @@
+"""The OpenAPI 3.1 document of /api/v1, written by hand next to the routes it describes.
+
+tests/integration/gateway/test_openapi.py checks that every route is documented and
+fuzzes the API from this document (schemathesis): nothing may answer 5xx.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+PAGING = [
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "at most this many items"),
+    _query("offset", {"type": "integer", "minimum": 0}, "skip this many items"),
+]
+DAG_ID = _path_param("dag_id", "a DAG id")
+RUN_ID = _path_param("run_id", "a run id of the DAG")
+TASK_ID = _path_param("task_id", "a task id of the DAG")
+
+
+def _ok(schema: dict[str, Any], status: str = "200", description: str = "OK") -> dict[str, Any]:
+    return {status: {"description": description, "content": {JSON: {"schema": schema}}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "malformed request",
+        401: "not authenticated",
+        403: "not allowed (needs can_dag_edit, Admin, or a CSRF token)",
+        404: "not found, or a DAG the caller may not read",
+        409: "conflicts with the current state",
+        503: "the owning service is not reachable right now",
+    }
+    return {str(c): {"description": text[c], "content": {JSON: {"schema": _ref("Error")}}} for c in codes}
+
+
+def _body(schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
+    return {"required": required, "content": {JSON: {"schema": schema}}}
+
+
+def _op(
+    summary: str,
+    responses: dict[str, Any],
+    *,
+    params: list[dict[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
+    tag: str = "dags",
+    public: bool = False,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": {**responses, **_errors(400)}}
+    if not public:
+        op["responses"].update(_errors(401))
+    if params:
+        op["parameters"] = params
+    if body is not None:
+        op["requestBody"] = body
+    if public:
+        op["security"] = []
+    return op
+
+
+SELECTION = {
+    "task_ids": {"type": "array", "items": {"type": "string"}, "description": "default: every task"},
+    "include_upstream": {"type": "boolean"},
+    "include_downstream": {"type": "boolean"},
+}
+NULLABLE_STR = {"type": ["string", "null"]}
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            }
+        },
+    },
+    "Dag": {
+        "type": "object",
+        "required": ["dag_id", "partition", "tier", "is_paused"],
+        "properties": {
+            "dag_id": {"type": "string"},
+            "partition": {"type": "string"},
+            "tier": {"type": "integer"},
+            "schedule": NULLABLE_STR,
+            "is_paused": {"type": "boolean"},
+            "owner": {"type": "string"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "description": {"type": "string"},
+            "bundle_version": {"type": "string"},
+            "fileloc": {"type": "string"},
+            "next_dagrun": NULLABLE_STR,
+        },
+    },
+    "DagRun": {
+        "type": "object",
+        "required": ["dag_id", "run_id", "state"],
+        "properties": {
+            "dag_id": {"type": "string"},
+            "run_id": {"type": "string"},
+            "state": {"type": "string"},
+            "run_type": {"type": "string"},
+            "logical_date": NULLABLE_STR,
+            "start_date": NULLABLE_STR,
+            "end_date": NULLABLE_STR,
+            "conf": {"type": "object"},
+            "triggered_by": {"type": "string"},
+        },
+    },
+    "TaskInstance": {
+        "type": "object",
+        "required": ["task_id", "try_number"],
+        "properties": {
+            "task_id": {"type": "string"},
+            "state": NULLABLE_STR,
+            "try_number": {"type": "integer"},
+            "max_tries": {"type": "integer"},
+            "start_date": NULLABLE_STR,
+            "end_date": NULLABLE_STR,
+            "duration": {"type": ["number", "null"]},
+        },
+    },
+    "AuditEntry": {
+        "type": "object",
+        "required": ["id", "ts", "username", "action", "outcome"],
+        "properties": {
+            "id": {"type": "integer"},
+            "ts": {"type": "string"},
+            "username": {"type": "string"},
+            "action": {"type": "string"},
+            "dag_id": NULLABLE_STR,
+            "run_id": NULLABLE_STR,
+            "task_id": NULLABLE_STR,
+            "remote_addr": {"type": "string"},
+            "outcome": {"type": "string", "enum": ["ok", "denied", "error"]},
+            "details": {"type": "object"},
+        },
+    },
+    "User": {
+        "type": "object",
+        "required": ["username", "roles", "active"],
+        "properties": {
+            "username": {"type": "string"},
+            "email": {"type": "string"},
+            "active": {"type": "boolean"},
+            "roles": {"type": "array", "items": {"type": "string"}},
+            "password": {"type": "string"},
+        },
+    },
+    "Role": {
+        "type": "object",
+        "required": ["name", "permissions"],
+        "properties": {
+            "name": {"type": "string"},
+            "permissions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"action": {"type": "string"}, "resource": {"type": "string"}},
+                },
+            },
+        },
+    },
+    "Token": {
+        "type": "object",
+        "required": ["token", "username"],
+        "properties": {
+            "token": {"type": "string"},
+            "username": {"type": "string"},
+            "name": {"type": "string"},
+            "expires_at": NULLABLE_STR,
+        },
+    },
+    "TaskIds": {"type": "object", "properties": {"task_ids": {"type": "array", "items": {"type": "string"}}}},
+}
+
+
+def _paths() -> dict[str, Any]:
+    dag_list_params = [
+        *PAGING,
+        _query("search", {"type": "string"}, "part of the DAG id, description or owner"),
+        _query("tier", {"type": "integer"}, "1, 2 or 3"),
+        _query("partition", {"type": "string"}, "e.g. spinner_tier_1_0"),
+        _query("tag", {"type": "string"}, "one tag"),
+        _query("owner", {"type": "string"}, "owner"),
+        _query("paused", {"type": "boolean"}, "paused or not"),
+        _query("failing", {"type": "boolean"}, "whose newest run failed (or not)"),
+    ]
+    obj = {"type": "object"}
+    return {
+        "/health": {"get": _op("liveness", _ok({"type": "object"}), tag="meta", public=True)},
+        "/openapi.json": {"get": _op("this document", _ok(obj), tag="meta", public=True)},
+        "/auth/token": {
+            "post": _op(
+                "exchange a user name and password for an API token",
+                {**_ok(_ref("Token"), "201", "a new token, shown once"), **_errors(401)},
+                body=_body(
+                    {
+                        "type": "object",
+                        "required": ["username", "password"],
+                        "properties": {
+                            "username": {"type": "string"},
+                            "password": {"type": "string"},
+                            "name": {"type": "string"},
+                            "expires_in_days": {"type": "integer"},
+                        },
+                        "additionalProperties": False,
+                    },
+                    required=True,
+                ),
+                tag="auth",
+                public=True,
+            )
+        },
+        "/me": {"get": _op("who the caller is", _ok(obj), tag="auth")},
+        "/dags": {
+            "get": _op(
+                "DAGs the caller may read",
+                _ok(
+                    {
+                        "type": "object",
+                        "properties": {"dags": {"type": "array", "items": _ref("Dag")}, "total": {"type": "integer"}},
+                    }
+                ),
+                params=dag_list_params,
+            )
+        },
+        "/dags/{dag_id}": {
+            "parameters": [DAG_ID],
+            "get": _op("a DAG, with its access control", {**_ok(_ref("Dag")), **_errors(404)}),
+            "patch": _op(
+                "pause or unpause (needs can_dag_edit)",
+                {**_ok(_ref("Dag")), **_errors(403, 404, 503)},
+                body=_body(
+                    {"type": "object", "properties": {"is_paused": {"type": "boolean"}}, "additionalProperties": False},
+                    required=True,
+                ),
+            ),
+        },
+        "/dags/{dag_id}/tasks": {
+            "parameters": [DAG_ID],
+            "get": _op("the DAG's tasks and their upstream tasks", {**_ok(obj), **_errors(404)}),
+        },
+        "/dags/{dag_id}/refresh": {
+            "parameters": [DAG_ID],
+            "post": _op(
+                "re-apply the DAG's access_control to the roles (needs can_dag_edit)", {**_ok(obj), **_errors(403, 404)}
+            ),
+        },
+        "/dags/{dag_id}/backfill": {
+            "parameters": [DAG_ID],
+            "post": _op(
+                "create runs for past intervals (needs can_dag_edit)",
+                {**_ok(obj, "201"), **_errors(403, 404, 409, 503)},
+                body=_body(
+                    {
+                        "type": "object",
+                        "required": ["start", "end"],
+                        "properties": {"start": {"type": "string"}, "end": {"type": "string"}, "conf": obj},
+                        "additionalProperties": False,
+                    },
+                    required=True,
+                ),
+            ),
+        },
+        "/dags/{dag_id}/runs": {
+            "parameters": [DAG_ID],
+            "get": _op(
+                "recent runs, newest first",
+                {
+                    **_ok({"type": "object", "properties": {"runs": {"type": "array", "items": _ref("DagRun")}}}),
+                    **_errors(404),
+                },
+                params=[PAGING[0]],
+            ),
+            "post": _op(
+                "trigger a run (needs can_dag_edit)",
+                {**_ok(_ref("DagRun"), "201"), **_errors(403, 404, 409, 503)},
+                body=_body(
+                    {
+                        "type": "object",
+                        "properties": {"conf": obj, "run_id": {"type": "string"}},
+                        "additionalProperties": False,
+                    }
+                ),
+            ),
+        },
+        "/dags/{dag_id}/runs/{run_id}": {
+            "parameters": [DAG_ID, RUN_ID],
+            "get": _op("a run", {**_ok(_ref("DagRun")), **_errors(404)}),
+        },
+        "/dags/{dag_id}/runs/{run_id}/clear": {
+            "parameters": [DAG_ID, RUN_ID],
+            "post": _op(
+                "run task instances again (needs can_dag_edit)",
+                {**_ok(_ref("TaskIds")), **_errors(403, 404, 409, 503)},
+                body=_body(
+                    {
+                        "type": "object",
+                        "properties": {**SELECTION, "only_failed": {"type": "boolean"}},
+                        "additionalProperties": False,
+                    }
+                ),
+            ),
+        },
+        "/dags/{dag_id}/runs/{run_id}/mark": {
+            "parameters": [DAG_ID, RUN_ID],
+            "post": _op(
+                "set task instances to success or failed (needs can_dag_edit)",
+                {**_ok(_ref("TaskIds")), **_errors(403, 404, 409, 503)},
+                body=_body(
+                    {
+                        "type": "object",
+                        "required": ["state"],
+                        "properties": {**SELECTION, "state": {"type": "string", "enum": ["success", "failed"]}},
+                        "additionalProperties": False,
+                    },
+                    required=True,
+                ),
+            ),
+        },
+        "/dags/{dag_id}/runs/{run_id}/tasks": {
+            "parameters": [DAG_ID, RUN_ID],
+            "get": _op(
+                "the run's task instances",
+                {
+                    **_ok(
+                        {
+                            "type": "object",
+                            "properties": {"task_instances": {"type": "array", "items": _ref("TaskInstance")}},
+                        }
+                    ),
+                    **_errors(404),
+                },
+            ),
+        },
+        "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/tries": {
+            "parameters": [DAG_ID, RUN_ID, TASK_ID],
+            "get": _op("the task's ended tries", {**_ok(obj), **_errors(404)}),
+        },
+        "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/logs": {
+            "parameters": [DAG_ID, RUN_ID, TASK_ID],
+            "get": _op(
+                "a chunk of a try's log, from a line offset",
+                {**_ok(obj), **_errors(404, 503)},
+                params=[
+                    _query("try_number", {"type": "integer", "minimum": 1}, "default: the latest try"),
+                    _query("offset", {"type": "integer", "minimum": 0}, "first line to return"),
+                ],
+            ),
+        },
+        "/import-errors": {"get": _op("DAG files that failed to load", _ok(obj))},
+        "/audit": {
+            "get": _op(
+                "audit entries the caller may see, newest first",
+                _ok(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "entries": {"type": "array", "items": _ref("AuditEntry")},
+                            "total": {"type": "integer"},
+                        },
+                    }
+                ),
+                params=[
+                    *PAGING,
+                    _query("dag_id", {"type": "string"}, "one DAG"),
+                    _query("username", {"type": "string"}, "one user"),
+                    _query("action", {"type": "string"}, "e.g. trigger, login, user.create"),
+                    _query("outcome", {"type": "string", "enum": ["ok", "denied", "error"]}, "outcome"),
+                ],
+                tag="audit",
+            )
+        },
+        "/pools": {"get": _op("pools and their use", _ok(obj), tag="pools")},
+        "/pools/{name}": {
+            "parameters": [_path_param("name", "pool name")],
+            "put": _op(
+                "create a pool or change its slots (Admin)",
+                {**_ok(obj), **_errors(403)},
+                body=_body(
+                    {
+                        "type": "object",
+                        "required": ["slots"],
+                        "properties": {"slots": {"type": "integer", "minimum": 0}, "description": {"type": "string"}},
+                        "additionalProperties": False,
+                    },
+                    required=True,
+                ),
+                tag="pools",
+            ),
+        },
+        "/users": {
+            "get": _op("users (Admin)", {**_ok(obj), **_errors(403)}, tag="admin"),
+            "post": _op(
+                "create a user (Admin); without a password one is made and returned once",
+                {**_ok(_ref("User"), "201"), **_errors(403, 409)},
+                body=_body(
+                    {
+                        "type": "object",
+                        "required": ["username"],
+                        "properties": {
+                            "username": {"type": "string"},
+                            "password": {"type": "string"},
+                            "email": {"type": "string"},
+                            "roles": {"type": "array", "items": {"type": "string"}},
+                        },
+                        "additionalProperties": False,
+                    },
+                    required=True,
+                ),
+                tag="admin",
+            ),
+        },
+        "/users/{username}": {
+            "parameters": [_path_param("username", "user name")],
+            "patch": _op(
+                "change a user's roles, password or whether they may log in (Admin)",
+                {**_ok(_ref("User")), **_errors(403, 404)},
+                body=_body(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "password": {"type": "string"},
+                            "active": {"type": "boolean"},
+                            "roles": {"type": "array", "items": {"type": "string"}},
+                        },
+                        "additionalProperties": False,
+                    },
+                    required=True,
+                ),
+                tag="admin",
+            ),
+            "delete": {
+                **_op("delete a user (Admin)", _errors(403, 404), tag="admin"),
+                "responses": {"204": {"description": "deleted"}, **_errors(400, 401, 403, 404)},
+            },
+        },
+        "/users/{username}/tokens": {
+            "parameters": [_path_param("username", "user name")],
+            "post": _op(
+                "a new API token (Admin, or the user themself)",
+                {**_ok(_ref("Token"), "201"), **_errors(403, 404)},
+                body=_body(
+                    {
+                        "type": "object",
+                        "properties": {"name": {"type": "string"}, "expires_in_days": {"type": "integer"}},
+                        "additionalProperties": False,
+                    }
+                ),
+                tag="admin",
+            ),
+        },
+        "/roles": {"get": _op("roles and their permissions (Admin)", {**_ok(obj), **_errors(403)}, tag="admin")},
+        "/roles/{name}": {
+            "parameters": [_path_param("name", "role name")],
+            "put": _op(
+                "create a role; with permissions, make its DAG permissions exactly those (Admin)",
+                {**_ok(_ref("Role")), **_errors(403)},
+                body=_body(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "permissions": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["action", "dag_id"],
+                                    "properties": {
+                                        "action": {"type": "string", "enum": ["can_dag_read", "can_dag_edit"]},
+                                        "dag_id": {"type": "string"},
+                                    },
+                                },
+                            }
+                        },
+                        "additionalProperties": False,
+                    }
+                ),
+                tag="admin",
+            ),
+            "delete": {
+                **_op("delete a role (Admin)", {}, tag="admin"),
+                "responses": {"204": {"description": "deleted"}, **_errors(400, 401, 403, 404)},
+            },
+        },
+    }
+
+
+@cache
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Spinner API",
+            "version": "1",
+            "description": "DAGs, runs, task logs, audit, users and roles. Authenticate with "
+            "'Authorization: Bearer <token>' (POST /auth/token, or `spinner login`). Errors are "
+            '{"error": {"code", "message"}}.',
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "paths": _paths(),
+    }

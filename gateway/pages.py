@@ -1,0 +1,379 @@
+"""The web UI: server-rendered pages and HTML form posts (each with the session's CSRF token). No outside network."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from gateway.api import dag_filter
+from gateway.auth import CSRF_FIELD, Actor, Authenticator
+from gateway.errors import GatewayError, InvalidRequest, Unauthenticated
+from gateway.queries import AuditFilter
+from gateway.views import TaskInstanceInfo, TaskNode
+from gateway.web import (
+    admin,
+    browser_session,
+    form,
+    gw,
+    int_param,
+    page,
+    remote_addr,
+    render,
+    safe_next,
+    set_session,
+    str_param,
+)
+
+PER_PAGE = 50
+
+
+def _redirect(path: str, message: str = "") -> Response:
+    if message:
+        path += ("&" if "?" in path else "?") + urlencode({"msg": message})
+    return RedirectResponse(path, status_code=303)
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+# --- login ---------------------------------------------------------------------------------
+
+
+async def login_page(request: Request) -> Response:
+    return render(request, "login.html", {"next": safe_next(request.query_params.get("next")), "error": ""})
+
+
+async def login_post(request: Request) -> Response:
+    fields = await form(request)
+    nxt = safe_next(fields.get("next"))
+    if not Authenticator.csrf_ok(browser_session(request), fields.get(CSRF_FIELD)):
+        return render(request, "login.html", {"next": nxt, "error": "Your session expired; try again."}, 403)
+    try:
+        username, password = fields.get("username", ""), fields.get("password", "")
+        principal = await admin(request).login(username, password, remote_addr(request))
+    except (Unauthenticated, InvalidRequest) as e:
+        return render(request, "login.html", {"next": nxt, "error": str(e)}, 401)
+    response = RedirectResponse(nxt, status_code=303)
+    # A new CSRF token with the new identity: a token seen before login is worth nothing after.
+    set_session(request, response, Authenticator.new_session(principal.username))
+    return response
+
+
+@page
+async def logout(request: Request, actor: Actor) -> Response:
+    await gw(request).audit.record(actor, "logout", "ok")
+    response = RedirectResponse("/login", status_code=303)
+    set_session(request, response, Authenticator.new_session(None))
+    return response
+
+
+# --- DAG list ------------------------------------------------------------------------------
+
+
+@page
+async def index(request: Request, actor: Actor) -> Response:
+    g = gw(request)
+    flt = dag_filter(request)
+    page_no = max(int_param(request, "page", 1) or 1, 1)
+    per_page = int_param(request, "per_page", PER_PAGE) or PER_PAGE
+    if not 1 <= per_page <= 500:
+        raise InvalidRequest("per_page must be between 1 and 500")
+    dags, total = await g.list_dags(actor, per_page, (page_no - 1) * per_page, flt)
+    runs = await g.recent_runs(actor, [d.dag_id for d in dags], per_dag=12)
+    pages = max(math.ceil(total / per_page), 1)
+    params = {k: v for k, v in request.query_params.items() if k not in ("page", "msg")}
+
+    def page_url(n: int) -> str:
+        return "/?" + urlencode({**params, "page": n})
+
+    return render(
+        request,
+        "index.html",
+        {
+            "dags": dags, "total": total, "runs": runs, "errors": await g.import_errors(), "flt": flt,
+            "facets": await g.dag_facets(), "page": page_no, "pages": pages, "page_url": page_url,
+            "msg": request.query_params.get("msg", ""), "snapshot": await g.snapshot(),
+        },
+    )  # fmt: skip
+
+
+# --- DAG page ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Node:
+    task_id: str
+    operator: str
+    state: str | None
+    x: int
+    y: int
+
+
+NODE_W, NODE_H, COL_W, ROW_H = 160, 34, 200, 50
+
+
+Edge = tuple[int, int, int, int]
+
+
+def layout(nodes: list[TaskNode], states: dict[str, str | None]) -> tuple[list[Node], list[Edge], int, int]:
+    """Columns by longest path from a root, so every edge goes left to right."""
+    depth: dict[str, int] = {}
+    for n in nodes:  # upstream first
+        depth[n.task_id] = max((depth.get(u, 0) + 1 for u in n.upstream if u in depth), default=0)
+    rows: dict[int, int] = {}
+    placed: dict[str, Node] = {}
+    for n in nodes:
+        col = depth[n.task_id]
+        row = rows.get(col, 0)
+        rows[col] = row + 1
+        placed[n.task_id] = Node(n.task_id, n.operator, states.get(n.task_id), 10 + col * COL_W, 10 + row * ROW_H)
+    edges = [
+        (placed[u].x + NODE_W, placed[u].y + NODE_H // 2, placed[n.task_id].x, placed[n.task_id].y + NODE_H // 2)
+        for n in nodes
+        for u in n.upstream
+        if u in placed
+    ]
+    width = 20 + (max(depth.values(), default=0) + 1) * COL_W
+    height = 20 + max(rows.values(), default=1) * ROW_H
+    return list(placed.values()), edges, width, height
+
+
+@dataclass(frozen=True)
+class Bar:
+    task_id: str
+    state: str | None
+    x: float
+    width: float
+    label: str
+
+
+GANTT_W = 640.0
+
+
+def gantt(tis: list[TaskInstanceInfo], now: dt.datetime) -> tuple[list[Bar], float]:
+    """Bars from each task's start to its end (or now while it runs), on one time scale."""
+    spans = []
+    for t in tis:
+        if not t.start_date:
+            continue
+        start = dt.datetime.fromisoformat(t.start_date)
+        end = dt.datetime.fromisoformat(t.end_date) if t.end_date else now
+        spans.append((t, start, max(end, start)))
+    if not spans:
+        return [], 0.0
+    t0 = min(s for _, s, _ in spans)
+    total = max((e - t0).total_seconds() for _, _, e in spans) or 1.0
+    scale = GANTT_W / total
+    bars = [
+        Bar(
+            t.task_id,
+            t.state,
+            (s - t0).total_seconds() * scale,
+            max((e - s).total_seconds() * scale, 2.0),
+            f"{t.task_id}: {t.state or 'none'}, {(e - s).total_seconds():.1f} s",
+        )
+        for t, s, e in sorted(spans, key=lambda x: x[1])
+    ]
+    return bars, total
+
+
+@page
+async def dag_page(request: Request, actor: Actor) -> Response:
+    g = gw(request)
+    dag_id = request.path_params["dag_id"]
+    view = await g.dag_view(actor, dag_id)
+    grid = view.grid
+    selected = request.query_params.get("run_id") or (grid.runs[-1].run_id if grid.runs else None)
+    tis: list[TaskInstanceInfo] = []
+    if selected and any(r.run_id == selected for r in grid.runs):
+        tis = list(grid.cells.get(selected, {}).values())
+    elif selected:
+        tis = await g.task_instances(actor, dag_id, selected)
+    nodes, edges, gw_, gh = layout(view.nodes, {t.task_id: t.state for t in tis})
+    bars, span = gantt(tis, request.app.state.clock())
+    return render(
+        request,
+        "dag.html",
+        {
+            "grid": grid, "dag": grid.dag, "code": view.code, "details": view.details, "selected": selected,
+            "nodes": nodes, "edges": edges,
+            "graph_w": gw_, "graph_h": gh, "node_w": NODE_W, "node_h": NODE_H, "bars": bars, "span": span,
+            "gantt_w": GANTT_W, "msg": request.query_params.get("msg", ""),
+        },
+    )  # fmt: skip
+
+
+async def _action(request: Request, dag_id: str, call: Any, done: str) -> Response:
+    back = f"/dags/{_q(dag_id)}"
+    try:
+        result = await call
+    except GatewayError as e:
+        return render(request, "error.html", {"status": e.http_status, "message": str(e)}, e.http_status)
+    return _redirect(back, done.format(result=result))
+
+
+@page
+async def trigger_post(request: Request, actor: Actor) -> Response:
+    dag_id = request.path_params["dag_id"]
+    call = gw(request).trigger(actor, dag_id, {}, None)
+    try:
+        run = await call
+    except GatewayError as e:
+        return render(request, "error.html", {"status": e.http_status, "message": str(e)}, e.http_status)
+    return _redirect(f"/dags/{_q(dag_id)}?run_id={_q(run.run_id)}", f"triggered run {run.run_id}")
+
+
+@page
+async def pause_post(request: Request, actor: Actor) -> Response:
+    dag_id = request.path_params["dag_id"]
+    paused = request.state.form.get("paused") == "true"
+    return await _action(
+        request, dag_id, gw(request).set_paused(actor, dag_id, paused), "paused" if paused else "unpaused"
+    )
+
+
+@page
+async def refresh_post(request: Request, actor: Actor) -> Response:
+    dag_id = request.path_params["dag_id"]
+    return await _action(request, dag_id, gw(request).refresh(actor, dag_id), "access control refreshed")
+
+
+@page
+async def run_action_post(request: Request, actor: Actor) -> Response:
+    p = request.path_params
+    f = request.state.form
+    sel: dict[str, Any] = {"task_ids": [f["task_id"]] if f.get("task_id") else []}
+    sel["include_downstream"] = f.get("downstream") == "true"
+    if p["action"] == "clear":
+        call = gw(request).clear(actor, p["dag_id"], p["run_id"], sel, f.get("only_failed") == "true")
+    elif p["action"] == "mark":
+        call = gw(request).mark(actor, p["dag_id"], p["run_id"], sel, f.get("state"))
+    else:
+        raise InvalidRequest(f"unknown action {p['action']!r}")
+    return await _action(request, p["dag_id"], call, p["action"] + " done: {result}")
+
+
+@page
+async def log_page(request: Request, actor: Actor) -> Response:
+    p = request.path_params
+    g = gw(request)
+    tis = {t.task_id: t for t in await g.task_instances(actor, p["dag_id"], p["run_id"])}
+    ti = tis.get(p["task_id"])
+    chunk = None
+    if ti is not None and ti.try_number > 0:
+        chunk = await g.task_log(
+            actor, p["dag_id"], p["run_id"], p["task_id"], int_param(request, "try_number", None), 0
+        )
+    tries = await g.tries(actor, p["dag_id"], p["run_id"], p["task_id"])
+    can_edit = actor.principal.can_edit(p["dag_id"])
+    return render(request, "log.html", {"p": p, "ti": ti, "chunk": chunk, "tries": tries, "can_edit": can_edit})
+
+
+# --- audit and admin -----------------------------------------------------------------------
+
+
+@page
+async def audit_page(request: Request, actor: Actor) -> Response:
+    flt = AuditFilter(
+        dag_id=str_param(request, "dag_id"),
+        username=str_param(request, "username"),
+        action=str_param(request, "action"),
+        outcome=str_param(request, "outcome"),
+    )
+    page_no = max(int_param(request, "page", 1) or 1, 1)
+    entries, total = await gw(request).audit.entries(actor, flt, PER_PAGE, (page_no - 1) * PER_PAGE)
+    params = {k: v for k, v in request.query_params.items() if k != "page"}
+
+    def page_url(n: int) -> str:
+        return "/audit?" + urlencode({**params, "page": n})
+
+    return render(
+        request,
+        "audit.html",
+        {
+            "entries": entries, "total": total, "flt": flt, "page": page_no,
+            "pages": max(math.ceil(total / PER_PAGE), 1), "page_url": page_url,
+        },
+    )  # fmt: skip
+
+
+@page
+async def users_page(request: Request, actor: Actor) -> Response:
+    a = admin(request)
+    return render(
+        request,
+        "users.html",
+        {"users": await a.users(actor), "roles": await a.roles(actor), "msg": request.query_params.get("msg", "")},
+    )
+
+
+def _role_list(value: str) -> list[str]:
+    return [r.strip() for r in value.replace(",", " ").split() if r.strip()]
+
+
+@page
+async def users_post(request: Request, actor: Actor) -> Response:
+    f = request.state.form
+    body: dict[str, Any] = {"username": f.get("username", ""), "roles": _role_list(f.get("roles", ""))}
+    if f.get("password"):
+        body["password"] = f["password"]
+    try:
+        user = await admin(request).create_user(actor, body)
+    except GatewayError as e:
+        return render(request, "error.html", {"status": e.http_status, "message": str(e)}, e.http_status)
+    shown = f" with password {user['password']} (shown once)" if "password" in user else ""
+    return _redirect("/admin/users", f"created user {user['username']}{shown}")
+
+
+@page
+async def user_post(request: Request, actor: Actor) -> Response:
+    username = request.path_params["username"]
+    f = request.state.form
+    try:
+        if f.get("delete") == "true":
+            await admin(request).delete_user(actor, username)
+            return _redirect("/admin/users", f"deleted user {username}")
+        body: dict[str, Any] = {"roles": _role_list(f.get("roles", "")), "active": f.get("active") == "true"}
+        if f.get("password"):
+            body["password"] = f["password"]
+        await admin(request).update_user(actor, username, body)
+    except GatewayError as e:
+        return render(request, "error.html", {"status": e.http_status, "message": str(e)}, e.http_status)
+    return _redirect("/admin/users", f"updated user {username}")
+
+
+@page
+async def roles_page(request: Request, actor: Actor) -> Response:
+    return render(
+        request, "roles.html", {"roles": await admin(request).roles(actor), "msg": request.query_params.get("msg", "")}
+    )
+
+
+@page
+async def role_post(request: Request, actor: Actor) -> Response:
+    """A role's DAG permissions as lines of '<action> <dag_id>' (dag_id * for every DAG)."""
+    f = request.state.form
+    name = request.path_params.get("name") or f.get("name", "")
+    try:
+        if f.get("delete") == "true":
+            await admin(request).delete_role(actor, name)
+            return _redirect("/admin/roles", f"deleted role {name}")
+        perms = []
+        for line in f.get("permissions", "").splitlines():
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 2:
+                raise InvalidRequest(f"each line is '<action> <dag_id>', not {line!r}")
+            perms.append({"action": parts[0], "dag_id": parts[1]})
+        await admin(request).put_role(actor, name, {"permissions": perms})
+    except GatewayError as e:
+        return render(request, "error.html", {"status": e.http_status, "message": str(e)}, e.http_status)
+    return _redirect("/admin/roles", f"saved role {name}")

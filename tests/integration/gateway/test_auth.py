@@ -1,0 +1,189 @@
+"""Who may come in: API tokens, browser logins with CSRF-protected forms, the SSO proxy's header."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from gateway.app import create_app
+from gateway.auth import SESSION_COOKIE, Authenticator
+from spinner.db.models import ApiToken, AuditLog, User
+
+from .conftest import ADMIN_PASSWORD, NOW, Site
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+async def _login(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
+    page = await client.get("/login")
+    return await client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": _csrf(page.text), "next": "/"}
+    )
+
+
+async def _audit(site: Site, action: str) -> list[AuditLog]:
+    async with site.sessions() as s:
+        return list((await s.execute(select(AuditLog).where(AuditLog.action == action))).scalars())
+
+
+async def test_the_api_needs_a_token(site: Site) -> None:
+    anonymous = site.client_for(None)
+    r = await anonymous.get("/api/v1/dags")
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "unauthenticated"
+    r = await site.client_for("spn_not-a-real-token").get("/api/v1/dags")
+    assert r.status_code == 401 and "not valid" in r.json()["error"]["message"]
+    r = await anonymous.get("/api/v1/dags", headers={"authorization": "Basic YWRtaW46eA=="})
+    assert r.status_code == 401 and "Bearer" in r.json()["error"]["message"]
+    assert (await anonymous.get("/api/v1/health")).status_code == 200
+
+
+async def test_pages_send_a_stranger_to_the_login_page(site: Site) -> None:
+    r = await site.client_for(None).get("/dags/dag_0")
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Fdags%2Fdag_0"
+
+
+async def test_login_sets_a_signed_session_cookie_and_logout_ends_it(site: Site) -> None:
+    async with site.client_for(None) as browser:
+        r = await _login(browser, "admin", ADMIN_PASSWORD)
+        assert r.status_code == 303 and r.headers["location"] == "/"
+        assert "httponly" in r.headers["set-cookie"].lower() and "samesite=lax" in r.headers["set-cookie"].lower()
+        home = await browser.get("/")
+        assert home.status_code == 200 and "dag_0" in home.text and 'id="whoami">admin' in home.text
+        r = await browser.post("/logout", data={"csrf_token": _csrf(home.text)})
+        assert r.status_code == 303
+        assert (await browser.get("/")).status_code == 303
+    entries = await _audit(site, "login")
+    assert [(e.username, e.outcome) for e in entries] == [("admin", "ok")]
+    assert [(e.username, e.outcome) for e in await _audit(site, "logout")] == [("admin", "ok")]
+
+
+async def test_a_forged_cookie_is_no_login(site: Site) -> None:
+    async with site.client_for(None) as browser:
+        r = await _login(browser, "admin", ADMIN_PASSWORD)
+        value = r.cookies[SESSION_COOKIE]
+        browser.cookies.clear()
+        browser.cookies.set(SESSION_COOKIE, value[:-2] + ("AA" if not value.endswith("AA") else "BB"))
+        assert (await browser.get("/")).status_code == 303
+
+
+async def test_wrong_password_is_refused_and_audited(site: Site) -> None:
+    async with site.client_for(None) as browser:
+        r = await _login(browser, "admin", "wrong password")
+        assert r.status_code == 401 and "wrong user name or password" in r.text
+        r = await _login(browser, "nobody", "whatever1")
+        assert r.status_code == 401
+    entries = await _audit(site, "login")
+    assert [(e.username, e.outcome) for e in entries] == [("admin", "denied"), ("nobody", "denied")]
+
+
+async def test_login_form_without_the_csrf_token_is_refused(site: Site) -> None:
+    async with site.client_for(None) as browser:
+        await browser.get("/login")
+        r = await browser.post("/login", data={"username": "admin", "password": ADMIN_PASSWORD})
+        assert r.status_code == 403 and SESSION_COOKIE not in r.cookies
+
+
+async def test_cookie_writes_need_the_csrf_token(site: Site) -> None:
+    async with site.client_for(None) as browser:
+        await _login(browser, "admin", ADMIN_PASSWORD)
+        page = await browser.get("/dags/dag_0")
+        # A form posted from another site carries the cookie but not the token.
+        r = await browser.post("/dags/dag_0/pause", data={"paused": "true"})
+        assert r.status_code == 403 and "CSRF" in r.text
+        r = await browser.post("/api/v1/dags/dag_0/runs", json={})
+        assert r.status_code == 403 and "CSRF" in r.json()["error"]["message"]
+        # With it, the request goes through (to "no scheduler", in this test).
+        r = await browser.post("/api/v1/dags/dag_0/runs", json={}, headers={"x-csrf-token": _csrf(page.text)})
+        assert r.status_code == 503
+        r = await browser.post("/dags/dag_0/trigger", data={"csrf_token": _csrf(page.text)})
+        assert r.status_code == 503 and "no scheduler holds partition" in r.text
+
+
+async def test_a_password_gives_a_token_and_only_its_hash_is_stored(site: Site) -> None:
+    anonymous = site.client_for(None)
+    r = await anonymous.post("/api/v1/auth/token", json={"username": "admin", "password": ADMIN_PASSWORD})
+    assert r.status_code == 201
+    token = r.json()["token"]
+    me = await site.client_for(token).get("/api/v1/me")
+    assert me.json() == {"username": "admin", "roles": ["Admin"], "is_admin": True, "via": "token"}
+    r = await anonymous.post("/api/v1/auth/token", json={"username": "admin", "password": "nope"})
+    assert r.status_code == 401
+    async with site.sessions() as s:
+        hashes = list((await s.execute(select(ApiToken.token_hash))).scalars())
+        user = (await s.execute(select(User).where(User.username == "admin"))).scalar_one()
+    assert token not in hashes and len(hashes) == 2
+    assert user.password_hash.startswith("$argon2id$") and ADMIN_PASSWORD not in user.password_hash
+
+
+async def test_a_disabled_user_and_an_expired_token_are_refused(site: Site) -> None:
+    viewer = await site.user("viewer", ["spinner-users"], "viewer-password")
+    assert (await viewer.get("/api/v1/dags")).status_code == 200
+    r = await site.client.patch("/api/v1/users/viewer", json={"active": False})
+    assert r.status_code == 200 and r.json()["active"] is False
+    assert (await viewer.get("/api/v1/dags")).status_code == 401
+    async with site.client_for(None) as browser:
+        assert (await _login(browser, "viewer", "viewer-password")).status_code == 401
+
+
+@pytest.mark.parametrize("proxies", [(), ("127.0.0.1",)])
+async def test_trusted_header_mode_behind_an_sso_proxy(site: Site, proxies: tuple[str, ...]) -> None:
+    auth = Authenticator(
+        sessions=site.sessions, secret_key="k", clock=lambda: NOW, trusted_header="X-Forwarded-User",
+        trusted_proxies=proxies, cache_seconds=0,
+    )  # fmt: skip
+    app = create_app(site.gateway, auth, clock=lambda: NOW)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as proxied:
+        r = await proxied.get("/api/v1/me", headers={"x-forwarded-user": "carol@example.com"})
+        assert r.json() == {"username": "carol@example.com", "roles": ["spinner-users"], "is_admin": False,
+                            "via": "header"}  # fmt: skip
+        home = await proxied.get("/", headers={"x-forwarded-user": "carol@example.com"})
+        assert home.status_code == 200
+        # The proxy adds the header to a forged cross-site post too: writes still need the CSRF token.
+        r = await proxied.post("/logout", headers={"x-forwarded-user": "carol@example.com"})
+        assert r.status_code == 403
+        r = await proxied.post("/logout", headers={"x-forwarded-user": "carol@example.com"},
+                               data={"csrf_token": _csrf(home.text)})  # fmt: skip
+        assert r.status_code == 303
+        assert (await proxied.get("/api/v1/me")).status_code == 401
+        r = await proxied.get("/api/v1/me", headers={"x-forwarded-user": "bad name/../"})
+        assert r.status_code == 401
+
+
+async def test_the_header_is_ignored_unless_enabled_or_from_another_address(site: Site) -> None:
+    r = await site.client_for(None).get("/api/v1/me", headers={"x-forwarded-user": "admin"})
+    assert r.status_code == 401
+    auth = Authenticator(
+        sessions=site.sessions, secret_key="k", clock=lambda: NOW, trusted_header="X-Forwarded-User",
+        trusted_proxies=("10.0.0.1",), cache_seconds=0,
+    )  # fmt: skip
+    transport = httpx.ASGITransport(app=create_app(site.gateway, auth, clock=lambda: NOW), client=("127.0.0.1", 1))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as direct:
+        assert (await direct.get("/api/v1/me", headers={"x-forwarded-user": "admin"})).status_code == 401
+
+
+async def test_any_gateway_with_the_same_secret_serves_a_login_from_another(site: Site) -> None:
+    """Stateless: behind a load balancer, the next request may reach another gateway process."""
+
+    def gateway(secret: str) -> httpx.AsyncClient:
+        auth = Authenticator(sessions=site.sessions, secret_key=secret, clock=lambda: NOW, cache_seconds=0)
+        transport = httpx.ASGITransport(app=create_app(site.gateway, auth, clock=lambda: NOW))
+        return httpx.AsyncClient(transport=transport, base_url="http://gw")
+
+    async with gateway("shared") as a, gateway("shared") as b, gateway("other") as c:
+        await _login(a, "admin", ADMIN_PASSWORD)
+        b.cookies = a.cookies
+        c.cookies = a.cookies
+        page = await b.get("/dags/dag_0")
+        assert page.status_code == 200 and 'id="whoami">admin' in page.text
+        r = await a.post("/dags/dag_0/pause", data={"paused": "true", "csrf_token": _csrf(page.text)})
+        assert r.status_code == 503  # past the CSRF check and the ACL: no scheduler here
+        assert (await c.get("/dags/dag_0")).status_code == 303  # a different key: not logged in
