@@ -7,6 +7,7 @@ variables `SPINNER_<FIELD>`, the TOML file named by `SPINNER_CONFIG_FILE`
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -89,14 +90,19 @@ class CommonSettings(BaseSettings):
         return (init_settings, env_settings, _TomlSource(settings_cls, section))
 
 
-class BundleSettings(CommonSettings):
+class S3Settings(CommonSettings):
+    """The S3 API every S3 user here talks to (bundles, log archive)."""
+
+    s3_endpoint_url: str = Field(default="", description="S3 endpoint (MinIO, moto); empty: AWS")
+    s3_region: str = "us-east-1"
+
+
+class BundleSettings(S3Settings):
     """Where published DAG bundles live in S3 (`spinner dags push`); read by dagsync and task runners."""
 
     section: ClassVar[str] = "bundles"
     dags_bucket: str = Field(default="", description="S3 bucket of DAG bundles; empty: no S3")
     dags_prefix: str = Field(default="dags", description="key prefix of the bundle in the bucket")
-    s3_endpoint_url: str = Field(default="", description="S3 endpoint (MinIO, moto); empty: AWS")
-    s3_region: str = "us-east-1"
     max_file_bytes: int = Field(default=5 * 1024 * 1024, gt=0, description="larger bundle files are refused")
     bundle_cache: Path | None = Field(default=None, description="task runners' bundle cache folder")
 
@@ -148,7 +154,45 @@ class SchedulerSettings(CommonSettings):
         return self.max_running_tasks or {1: 1024, 2: 512, 3: 256}.get(tier, 256)
 
 
-class ExecutorSettings(CommonSettings):
+class LogStoreSettings(S3Settings):
+    """Where task logs go besides the pod's stdout: Elasticsearch while the try runs, S3 when it ends.
+
+    Read by the task runner (from its environment, set by the executor), and by the logs service.
+    """
+
+    section: ClassVar[str] = "logs"
+    logs_bucket: str = Field(default="", description="S3 bucket of ended tries' logs; empty: no S3 archive")
+    logs_prefix: str = Field(default="logs", description="key prefix: <prefix>/<dag_id>/<run_id>/<task_id>/<try>.log")
+    es_hosts: list[str] = Field(default_factory=list, description="Elasticsearch URLs; empty: no shipping")
+    es_index_pattern: str = Field(
+        default="spinner-logs-%Y.%m.%d", description="strftime pattern of the index a line goes to (by its day)"
+    )
+    es_buffer_lines: int = Field(
+        default=10_000, ge=1, description="lines a runner holds while Elasticsearch is slow; older ones are dropped"
+    )
+
+    def runner_env(self) -> dict[str, str]:
+        """The settings a task runner needs, as the environment the executor gives it."""
+        env = {
+            "SPINNER_LOGS_BUCKET": self.logs_bucket,
+            "SPINNER_LOGS_PREFIX": self.logs_prefix,
+            "SPINNER_ES_HOSTS": json.dumps(self.es_hosts),
+            "SPINNER_ES_INDEX_PATTERN": self.es_index_pattern,
+            "SPINNER_ES_BUFFER_LINES": str(self.es_buffer_lines),
+            "SPINNER_S3_ENDPOINT_URL": self.s3_endpoint_url,
+            "SPINNER_S3_REGION": self.s3_region,
+        }
+        return {k: v for k, v in env.items() if v not in ("", "[]")}
+
+
+class KubernetesAccessSettings(CommonSettings):
+    """How a service reaches the Kubernetes API (the executor makes pods; the logs service reads them)."""
+
+    k8s_kubeconfig: str = Field(default="", description="kubeconfig file; empty: the in-cluster service account")
+    k8s_namespace: str = "spinner"
+
+
+class ExecutorSettings(LogStoreSettings, KubernetesAccessSettings):
     section: ClassVar[str] = "executor"
     port: int = 50052
     backend: Literal["local", "kubernetes", "instant"] = Field(
@@ -160,8 +204,6 @@ class ExecutorSettings(CommonSettings):
     runner_heartbeat_interval: float = Field(default=5.0, gt=0)
     max_parallel: int = Field(default=32, ge=1)
     # Kubernetes backend (one pod per try).
-    k8s_kubeconfig: str = Field(default="", description="kubeconfig file; empty: the in-cluster service account")
-    k8s_namespace: str = "spinner"
     k8s_image: str = "spinner:latest"
     k8s_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     k8s_service_account: str = "spinner-task"
@@ -174,9 +216,16 @@ class ExecutorSettings(CommonSettings):
     k8s_max_cpu: str = Field(default="8", description="the most CPU a task may request or be limited to")
 
 
-class LogsSettings(CommonSettings):
+class LogsSettings(LogStoreSettings, KubernetesAccessSettings):
+    """Standalone (`source` local): the files the executor wrote. Else the pod while a try runs,
+    S3 once it has ended, and Elasticsearch when either cannot be read."""
+
     section: ClassVar[str] = "logs"
     port: int = 50053
+    source: Literal["local", "remote"] = Field(
+        default="local", description="local: log files under home; remote: pod, S3 and Elasticsearch"
+    )
+    follow_interval: float = Field(default=0.5, gt=0, description="seconds between reads while following a log")
 
 
 class GatewaySettings(CommonSettings):

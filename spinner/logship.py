@@ -8,7 +8,7 @@ one document per line:
     dag_id, task_id, run_id, try_number   the try's log id
     offset                                the line's number in the try's log (orders lines)
     timestamp, @timestamp                 when it was written (@timestamp lets the pattern name a data stream)
-    section                               "readiness" or "task"
+    section                               "readiness" or "task"; "end" marks one past the last line (the log is whole)
     level, message
 
 into the index `timestamp.strftime(index_pattern)` (e.g. `spinner-logs-%Y.%m.%d`, one per day).
@@ -43,20 +43,13 @@ from elastic_transport import TransportError
 from elasticsearch import ApiError, AsyncElasticsearch
 
 from spinner.clock import utcnow
+from spinner.tasklog import LogId
+
+__all__ = ["LogId", "LogLine", "LogShipper", "ShipperStats", "install_index_template"]
 
 log = logging.getLogger(__name__)
 
-Section = Literal["readiness", "task"]
-
-
-@dataclass(frozen=True)
-class LogId:
-    """The task try a log belongs to."""
-
-    dag_id: str
-    task_id: str
-    run_id: str
-    try_number: int
+Section = Literal["readiness", "task", "end"]  # "end": no text, one past the last line: the log is whole
 
 
 @dataclass(frozen=True)

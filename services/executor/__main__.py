@@ -65,6 +65,7 @@ async def serve(
         clock=utcnow,
         heartbeat_interval=settings.runner_heartbeat_interval,
         meter=telemetry.meter("spinner.executor"),
+        runner_env=settings.runner_env(),
     )
     backend: ExecutorBackend
     if settings.backend == "instant":

@@ -103,8 +103,10 @@ class Executor:
         clock: Callable[[], dt.datetime],
         heartbeat_interval: float = 5.0,
         meter: metrics.Meter | None = None,
+        runner_env: dict[str, str] | None = None,
     ) -> None:
         self._sessions = sessions
+        self._runner_env = dict(runner_env or {})  # where runners ship and archive logs (LogStoreSettings)
         self._signer = signer
         self._bus = bus
         self._snapshot_root = snapshot_root
@@ -152,6 +154,7 @@ class Executor:
         )
         config = json.loads(info.executor_config_json) if info.executor_config_json else {}
         env = {str(k): str(v) for k, v in (config.get("env") or {}).items()}
+        env.update(self._runner_env)  # the platform's settings win over a task's env
         env.update(
             {
                 "SPINNER_RUNNER_TOKEN": self._signer.sign(key.dag_id, key.run_id, key.task_id, key.try_number),

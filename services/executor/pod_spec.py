@@ -7,17 +7,15 @@ executor_config is refused here, before any request reaches the API server.
 from __future__ import annotations
 
 import copy
-import hashlib
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from services.executor.backends.base import LaunchRefused, TryKey
+from spinner.kube import pod_name
 
-NAME_MAX = 63
 LABEL_MAX = 63
-HASH_LEN = 8
 
 LABEL_PREFIX = "spinner.io/"
 ANNOTATION_KEYS = ("dag-id", "run-id", "task-id", "try-number")
@@ -68,38 +66,6 @@ def parse_quantity(value: object) -> Decimal:
         return Decimal(match.group(1)) * Decimal(str(_SUFFIXES[match.group(2) or ""]))
     except InvalidOperation:
         raise PodSpecError(f"{value!r} is not a Kubernetes quantity") from None
-
-
-def _dns_part(text: str) -> str:
-    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", text.lower())).strip("-")
-
-
-def pod_name(key: TryKey) -> str:
-    """A readable DNS-1123 name of at most 63 characters, the same for the same try on every call.
-
-    dag, task and run id are shortened to fit; the hash of the exact key keeps two tries that
-    shorten to the same text apart.
-    """
-    digest = hashlib.sha256(
-        "\x00".join((key.dag_id, key.task_id, key.run_id, str(key.try_number))).encode()
-    ).hexdigest()[:HASH_LEN]
-    tail = f"-{key.try_number}-{digest}"
-    room = NAME_MAX - len(tail)
-    parts = [p for p in (_dns_part(key.dag_id), _dns_part(key.task_id), _dns_part(key.run_id)) if p]
-    budget = [22, 18, room]  # dag and task keep most of their names; the run gets what is left
-    out: list[str] = []
-    used = 0
-    for part, cap in zip(parts, budget, strict=False):
-        left = room - used - (1 if out else 0)
-        piece = part[: min(cap, left)].strip("-")
-        if piece:
-            out.append(piece)
-            used += len(piece) + (1 if len(out) > 1 else 0)
-    head = "-".join(out) or "task"
-    name = (head[:room].strip("-") or "task") + tail
-    if not name[0].isalpha():
-        name = "t" + name[: NAME_MAX - 1]
-    return name
 
 
 def label_value(text: str) -> str:

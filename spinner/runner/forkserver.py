@@ -65,6 +65,7 @@ def _child(args: list[str], env: dict[str, str], log: str) -> None:
 
 def serve() -> int:
     # Everything a runner imports, imported once here: children start with it in memory.
+    import spinner.config
     import spinner.runner.main
     import spinner.sdk.loader
     import spinner.sdk.templating  # noqa: F401

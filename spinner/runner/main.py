@@ -24,13 +24,11 @@ from typing import Any, TypeVar
 import grpc
 
 from spinner.bundles import ensure_snapshot
+from spinner.runner.logstream import LogStream
+from spinner.tasklog import READINESS_FAILED, READINESS_PASSED, SECTION_START
 from spinner.v1 import common_pb2, executor_pb2, executor_pb2_grpc
 
 T = TypeVar("T")
-
-SECTION_START = "::spinner-section::"
-READINESS_PASSED = "::spinner-readiness::passed"
-READINESS_FAILED = "::spinner-readiness::failed"
 
 
 class TaskTimeout(Exception):
@@ -183,9 +181,34 @@ def run_task(args: argparse.Namespace, dag_file: Path, start: executor_pb2.Runne
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    stream = log_stream(args)
+    stream.start()
+    try:
+        return run(args)
+    finally:
+        stream.close()
+
+
+def log_stream(args: argparse.Namespace) -> LogStream:
+    """Shipping to Elasticsearch and archiving to S3, as the executor's environment says (none: stdout only)."""
+    from pydantic import ValidationError
+
+    from spinner.config import LogStoreSettings
+    from spinner.tasklog import LogId
+
+    log_id = LogId(dag_id=args.dag_id, task_id=args.task_id, run_id=args.run_id, try_number=args.try_number)
+    try:
+        settings = LogStoreSettings()
+    except ValidationError as e:
+        say(f"log shipping and archiving are off: bad settings: {e}")
+        settings = LogStoreSettings.model_construct()
+    return LogStream(log_id, settings, say)
+
+
+def run(args: argparse.Namespace) -> int:
     from spinner.sdk.exceptions import FailNoRetry, SkipTask
 
-    args = parse_args(argv)
     token = os.environ.get("SPINNER_RUNNER_TOKEN", "")
     key = common_pb2.TaskTryKey(
         dag_id=args.dag_id, run_id=args.run_id, task_id=args.task_id, try_number=args.try_number

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from spinner.v1 import common_pb2 as spinner_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15spinner/v1/logs.proto\x12\nspinner.v1\x1a\x17spinner/v1/common.proto\"]\n\x0eReadLogRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\x13\n\x0b\x66rom_offset\x18\x02 \x01(\x03\x12\x11\n\tmax_lines\x18\x03 \x01(\x05\"\'\n\x07LogLine\x12\x0e\n\x06offset\x18\x01 \x01(\x03\x12\x0c\n\x04text\x18\x02 \x01(\t\"l\n\x0fReadLogResponse\x12\"\n\x05lines\x18\x01 \x03(\x0b\x32\x13.spinner.v1.LogLine\x12\x13\n\x0bnext_offset\x18\x02 \x01(\x03\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x10\n\x08\x63omplete\x18\x04 \x01(\x08\x32N\n\x0bLogsService\x12?\n\x04Read\x12\x1a.spinner.v1.ReadLogRequest\x1a\x1b.spinner.v1.ReadLogResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15spinner/v1/logs.proto\x12\nspinner.v1\x1a\x17spinner/v1/common.proto\"]\n\x0eReadLogRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\x13\n\x0b\x66rom_offset\x18\x02 \x01(\x03\x12\x11\n\tmax_lines\x18\x03 \x01(\x05\"L\n\x10\x46ollowLogRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\x13\n\x0b\x66rom_offset\x18\x02 \x01(\x03\"8\n\x07LogLine\x12\x0e\n\x06offset\x18\x01 \x01(\x03\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0f\n\x07section\x18\x03 \x01(\t\"\x98\x01\n\x0fReadLogResponse\x12\"\n\x05lines\x18\x01 \x03(\x0b\x32\x13.spinner.v1.LogLine\x12\x13\n\x0bnext_offset\x18\x02 \x01(\x03\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x10\n\x08\x63omplete\x18\x04 \x01(\x08\x12\x11\n\treadiness\x18\x05 \x01(\t\x12\x17\n\x0f\x66\x61llback_reason\x18\x06 \x01(\t2\x95\x01\n\x0bLogsService\x12?\n\x04Read\x12\x1a.spinner.v1.ReadLogRequest\x1a\x1b.spinner.v1.ReadLogResponse\x12\x45\n\x06\x46ollow\x12\x1c.spinner.v1.FollowLogRequest\x1a\x1b.spinner.v1.ReadLogResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,10 +34,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_READLOGREQUEST']._serialized_start=62
   _globals['_READLOGREQUEST']._serialized_end=155
-  _globals['_LOGLINE']._serialized_start=157
-  _globals['_LOGLINE']._serialized_end=196
-  _globals['_READLOGRESPONSE']._serialized_start=198
-  _globals['_READLOGRESPONSE']._serialized_end=306
-  _globals['_LOGSSERVICE']._serialized_start=308
-  _globals['_LOGSSERVICE']._serialized_end=386
+  _globals['_FOLLOWLOGREQUEST']._serialized_start=157
+  _globals['_FOLLOWLOGREQUEST']._serialized_end=233
+  _globals['_LOGLINE']._serialized_start=235
+  _globals['_LOGLINE']._serialized_end=291
+  _globals['_READLOGRESPONSE']._serialized_start=294
+  _globals['_READLOGRESPONSE']._serialized_end=446
+  _globals['_LOGSSERVICE']._serialized_start=449
+  _globals['_LOGSSERVICE']._serialized_end=598
 # @@protoc_insertion_point(module_scope)

@@ -26,7 +26,11 @@ if _version_not_supported:
 
 
 class LogsServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """A task try's log, from wherever it is: the local file (standalone), the pod while the try
+    runs, S3 once it has ended, Elasticsearch when the pod or S3 cannot be read. Every source
+    numbers lines the same way (offset 0 is the first line the runner wrote), so a reader can
+    move between sources by offset without missing or repeating a line.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -39,13 +43,30 @@ class LogsServiceStub:
                 request_serializer=spinner_dot_v1_dot_logs__pb2.ReadLogRequest.SerializeToString,
                 response_deserializer=spinner_dot_v1_dot_logs__pb2.ReadLogResponse.FromString,
                 _registered_method=True)
+        self.Follow = channel.unary_stream(
+                '/spinner.v1.LogsService/Follow',
+                request_serializer=spinner_dot_v1_dot_logs__pb2.FollowLogRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_logs__pb2.ReadLogResponse.FromString,
+                _registered_method=True)
 
 
 class LogsServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """A task try's log, from wherever it is: the local file (standalone), the pod while the try
+    runs, S3 once it has ended, Elasticsearch when the pod or S3 cannot be read. Every source
+    numbers lines the same way (offset 0 is the first line the runner wrote), so a reader can
+    move between sources by offset without missing or repeating a line.
+    """
 
     def Read(self, request, context):
         """Reads a task try's log from offset on, from wherever it is stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Follow(self, request, context):
+        """Streams the log from offset on as it grows, switching sources as the try moves from running
+        to ended (pod to S3) or a source fails; ends after the answer with complete set.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -59,6 +80,11 @@ def add_LogsServiceServicer_to_server(servicer, server):
                     request_deserializer=spinner_dot_v1_dot_logs__pb2.ReadLogRequest.FromString,
                     response_serializer=spinner_dot_v1_dot_logs__pb2.ReadLogResponse.SerializeToString,
             ),
+            'Follow': grpc.unary_stream_rpc_method_handler(
+                    servicer.Follow,
+                    request_deserializer=spinner_dot_v1_dot_logs__pb2.FollowLogRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_logs__pb2.ReadLogResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'spinner.v1.LogsService', rpc_method_handlers)
@@ -68,7 +94,11 @@ def add_LogsServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class LogsService:
-    """Missing associated documentation comment in .proto file."""
+    """A task try's log, from wherever it is: the local file (standalone), the pod while the try
+    runs, S3 once it has ended, Elasticsearch when the pod or S3 cannot be read. Every source
+    numbers lines the same way (offset 0 is the first line the runner wrote), so a reader can
+    move between sources by offset without missing or repeating a line.
+    """
 
     @staticmethod
     def Read(request,
@@ -86,6 +116,33 @@ class LogsService:
             target,
             '/spinner.v1.LogsService/Read',
             spinner_dot_v1_dot_logs__pb2.ReadLogRequest.SerializeToString,
+            spinner_dot_v1_dot_logs__pb2.ReadLogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Follow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/spinner.v1.LogsService/Follow',
+            spinner_dot_v1_dot_logs__pb2.FollowLogRequest.SerializeToString,
             spinner_dot_v1_dot_logs__pb2.ReadLogResponse.FromString,
             options,
             channel_credentials,

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from kubernetes_asyncio import client, config, watch
+from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from services.executor.backends.base import BackendClosed, ExecutorBackend, ExitCallback, LaunchSpec, TryKey
-from services.executor.pod_spec import LABEL_PREFIX, PodSettings, build_pod, key_of, label_value, pod_name
+from services.executor.pod_spec import LABEL_PREFIX, PodSettings, build_pod, key_of, label_value
+from spinner.kube import core_api, pod_name
 
 log = logging.getLogger(__name__)
 
@@ -135,13 +136,9 @@ class KubernetesBackend(ExecutorBackend):
 
     async def _core(self) -> client.CoreV1Api:
         if self._v1 is None:
-            configuration = client.Configuration()
-            if self.settings.kubeconfig:
-                await config.load_kube_config(config_file=self.settings.kubeconfig, client_configuration=configuration)
-            else:
-                config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-            self._api = client.ApiClient(configuration)
-            self._v1 = client.CoreV1Api(self._api)
+            api, v1 = await core_api(self.settings.kubeconfig)
+            self._api = cast(client.ApiClient, api)
+            self._v1 = cast(client.CoreV1Api, v1)
         return self._v1
 
     # --- lifecycle -----------------------------------------------------------------------

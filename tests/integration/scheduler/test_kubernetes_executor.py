@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from services.executor.backends.base import TryKey
-from services.executor.pod_spec import pod_name
 from spinner.db.models import TaskInstanceHistory
+from spinner.kube import pod_name
 from tests.fakes.kubernetes import FakeKubernetes, Fault
 
 from .conftest import PARTITION, Stack

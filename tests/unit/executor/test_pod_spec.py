@@ -14,8 +14,8 @@ from services.executor.pod_spec import (
     key_of,
     label_value,
     parse_quantity,
-    pod_name,
 )
+from spinner.kube import pod_name
 
 DNS1123 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 LABEL = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
