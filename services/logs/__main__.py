@@ -8,6 +8,12 @@ from collections.abc import Callable
 
 from services.logs.engine import LogReader
 from services.logs.server import LogsServicer
+from services.logs.sources.base import LogSource
+from services.logs.sources.elasticsearch import ElasticsearchSource
+from services.logs.sources.local import LocalSource
+from services.logs.sources.pod import PodSource
+from services.logs.sources.s3 import S3Source
+from spinner.bundles import S3Location
 from spinner.config import LogsSettings
 from spinner.grpcserver import grpc_server
 from spinner.telemetry import setup_telemetry
@@ -16,9 +22,30 @@ from spinner.v1 import logs_pb2, logs_pb2_grpc
 log = logging.getLogger(__name__)
 
 
+def sources(settings: LogsSettings) -> list[LogSource]:
+    """The stores to read, in order of preference (services/logs/engine.py)."""
+    if settings.source == "local":
+        return [LocalSource(settings.log_dir)]
+    found: list[LogSource] = []
+    if settings.logs_bucket:
+        location = S3Location(
+            bucket=settings.logs_bucket,
+            prefix=settings.logs_prefix,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+        )
+        found.append(S3Source(location))
+    found.append(PodSource(settings.k8s_kubeconfig, settings.k8s_namespace))
+    if settings.es_hosts:
+        found.append(ElasticsearchSource(settings.es_hosts, settings.es_index_pattern))
+    return found
+
+
 async def serve(settings: LogsSettings, stop: asyncio.Event, *, ready: Callable[[str], None] | None = None) -> None:
     telemetry = setup_telemetry("logs", settings)
-    servicer = LogsServicer(LogReader(settings.log_dir))
+    chosen = sources(settings)
+    reader = LogReader(chosen, follow_interval=settings.follow_interval)
+    servicer = LogsServicer(reader)
     try:
         async with grpc_server(
             host=settings.host,
@@ -28,9 +55,10 @@ async def serve(settings: LogsSettings, stop: asyncio.Event, *, ready: Callable[
         ) as server:
             await server.set_serving()
             address = f"{settings.host}:{server.port}"
-            log.info("logs serving on %s, reading %s", address, settings.log_dir)
+            log.info("logs serving on %s, reading %s", address, ", ".join(s.name for s in chosen))
             if ready:
                 ready(address)
             await stop.wait()
     finally:
+        await reader.aclose()
         telemetry.shutdown()

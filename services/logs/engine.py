@@ -1,19 +1,40 @@
-"""Finding and reading a task try's log. Standalone mode: the local file the executor wrote.
+"""Finding and reading a task try's log, wherever it is: the caller never names a store.
 
-Kubernetes (live from the pod), Elasticsearch and S3 sources arrive with issue 6 behind
-the same `LogReader.read` answer, which always says which source served it.
+Standalone (`source` local): the file the executor wrote. Otherwise, in order:
+
+1. S3: the archive exists only once the try has ended (its completion marker is written last),
+   so finding it means the log is whole.
+2. The pod, through the Kubernetes API: the live log of a running try (and the whole log of
+   an ended pod not yet deleted).
+3. Elasticsearch: when neither of those could be read (the pod gone, the API or S3 down, the
+   archive damaged).
+
+Every answer says which source served it, and, when the preferred one (the pod while running,
+S3 once ended) could not, why. `follow` streams the log as it grows: it reads by offset from
+whichever source answers, streaming from the pod while it runs, so switching from the pod to
+the archive (or to Elasticsearch and back) neither repeats nor skips a line.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-from dataclasses import dataclass
-from pathlib import Path
+import contextlib
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
-from spinner.logpaths import complete_marker, local_log_path
+from services.logs.sources.base import (
+    DEFAULT_MAX_LINES,
+    LogChunk,
+    LogSource,
+    SourceError,
+    SourceMissing,
+    SourceUnavailable,
+)
+from services.logs.sources.pod import PodSource
+from spinner.tasklog import LogId, SectionTracker
 
-DEFAULT_MAX_LINES = 5000
+NOT_FOUND_GRACE = 30.0  # seconds a follower waits for a log that does not exist yet (a try still queued)
 
 
 class LogError(Exception):
@@ -24,52 +45,139 @@ class LogNotFound(LogError):
     pass
 
 
+class LogUnavailable(LogError):
+    pass
+
+
 class InvalidLogRequest(LogError):
     pass
 
 
-@dataclass(frozen=True)
-class LogChunk:
-    lines: list[str]
-    next_offset: int
-    source: str
-    complete: bool
-
-
 class LogReader:
-    def __init__(self, log_dir: Path) -> None:
-        self._log_dir = log_dir
+    def __init__(
+        self,
+        sources: Sequence[LogSource],
+        *,
+        follow_interval: float = 0.5,
+        not_found_grace: float = NOT_FOUND_GRACE,
+    ) -> None:
+        """`sources` in order of preference (see the module's docstring)."""
+        self._sources = list(sources)
+        self._interval = follow_interval
+        self._grace = not_found_grace
 
-    async def read(
-        self, dag_id: str, run_id: str, task_id: str, try_number: int, from_offset: int, max_lines: int
-    ) -> LogChunk:
+    async def aclose(self) -> None:
+        for source in self._sources:
+            closer: Any = getattr(source, "aclose", None)
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    await closer()
+
+    @staticmethod
+    def check(dag_id: str, run_id: str, task_id: str, try_number: int, from_offset: int) -> LogId:
         if not (dag_id and run_id and task_id):
             raise InvalidLogRequest("dag_id, run_id and task_id are required")
         if try_number < 1:
             raise InvalidLogRequest("try_number must be 1 or more")
         if from_offset < 0:
             raise InvalidLogRequest("from_offset must be 0 or more")
+        return LogId(dag_id=dag_id, task_id=task_id, run_id=run_id, try_number=try_number)
+
+    async def read(self, key: LogId, from_offset: int, max_lines: int = 0) -> LogChunk:
         limit = max_lines if max_lines > 0 else DEFAULT_MAX_LINES
-        path = local_log_path(self._log_dir, dag_id, run_id, task_id, try_number)
-        return await asyncio.to_thread(self._read_file, path, from_offset, limit, (dag_id, run_id, task_id, try_number))
+        reasons: list[str] = []
+        unavailable = False
+        for source in self._sources:
+            try:
+                chunk = await source.read(key, from_offset, limit)
+            except SourceMissing as e:
+                reasons.append(str(e))
+                continue
+            except SourceUnavailable as e:
+                reasons.append(str(e))
+                unavailable = True
+                continue
+            return chunk.because(self._fallback_reason(source.name, chunk, reasons))
+        what = f"{key.dag_id}.{key.task_id} run {key.run_id} try {key.try_number}"
+        if unavailable:
+            raise LogUnavailable(f"the log of {what} cannot be read now: " + "; ".join(reasons))
+        raise LogNotFound(f"no log for {what} (has the try started?): " + "; ".join(reasons))
 
     @staticmethod
-    def _read_file(path: Path, offset: int, limit: int, key: tuple[str, str, str, int]) -> LogChunk:
-        # The marker is checked before reading: if it exists, the file is whole by the time we read.
-        ended = complete_marker(path).exists()
+    def _fallback_reason(served_by: str, chunk: LogChunk, reasons: list[str]) -> str:
+        """Why a source other than the preferred one answered; empty when it was the preferred one."""
+        if served_by in ("local", "s3"):
+            return ""
+        if served_by == "pod":  # preferred while the try runs; once its pod has ended, the archive is
+            return "; ".join(reasons) if chunk.complete else ""
+        return "; ".join(r for r in reasons if not r.startswith("s3: no archived log") or chunk.complete)
+
+    async def follow(self, key: LogId, from_offset: int) -> AsyncIterator[LogChunk]:
+        """Chunks from `from_offset` on until the log is whole; the first one comes at once (maybe empty)."""
+        offset = from_offset
+        first = True
+        missing_since: float | None = None
+        last_source = ""
+        while True:
+            try:
+                chunk = await self.read(key, offset)
+            except LogNotFound:
+                now = time.monotonic()
+                missing_since = missing_since or now
+                if now - missing_since > self._grace:
+                    raise
+                if first:
+                    yield LogChunk(lines=[], next_offset=offset, source="", complete=False)
+                    first = False
+                await asyncio.sleep(self._interval)
+                continue
+            except LogUnavailable as e:
+                if first:
+                    raise
+                # Every store failed at once: say so in the stream and keep trying.
+                yield LogChunk(lines=[], next_offset=offset, source="", complete=False, fallback_reason=str(e))
+                await asyncio.sleep(self._interval * 4)
+                continue
+            missing_since = None
+            if chunk.lines or chunk.complete or first or chunk.source != last_source:
+                yield chunk
+            first = False
+            last_source = chunk.source
+            if chunk.complete:
+                return
+            offset = chunk.next_offset
+            if len(chunk.lines) >= DEFAULT_MAX_LINES:
+                continue  # more is there already
+            pod = self._pod()
+            if chunk.source == "pod" and chunk.lines and pod is not None:
+                streamed = False
+                async for out in self._stream(pod, key, offset, chunk):
+                    yield out
+                    offset, streamed = out.next_offset, True
+                if streamed:
+                    continue  # the container ended or the stream broke: read again, from whichever store
+            await asyncio.sleep(self._interval)
+
+    def _pod(self) -> PodSource | None:
+        return next((s for s in self._sources if isinstance(s, PodSource)), None)
+
+    @staticmethod
+    async def _stream(pod: PodSource, key: LogId, offset: int, last: LogChunk) -> AsyncIterator[LogChunk]:
+        """Lines streamed from the pod as they are written, until its container ends or the stream breaks."""
+        tracker = SectionTracker()
+        tracker.section = last.lines[-1].section
+        tracker.readiness = last.readiness
         try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                raw = list(itertools.islice(f, offset, offset + limit + 1))
-        except FileNotFoundError:
-            dag_id, run_id, task_id, try_number = key
-            raise LogNotFound(
-                f"no log for {dag_id}.{task_id} run {run_id} try {try_number} (has the try started?)"
-            ) from None
-        more = len(raw) > limit
-        raw = raw[:limit]
-        if raw and not ended and not raw[-1].endswith("\n"):
-            # A line still being written has no newline yet: leave it for the next read. (Judged on the
-            # text read, not the file's last byte now, which may already belong to a later write.)
-            raw.pop()
-        lines = [line.removesuffix("\n") for line in raw]
-        return LogChunk(lines=lines, next_offset=offset + len(lines), source="local", complete=ended and not more)
+            async for batch in pod.stream(key, offset, tracker):
+                yield LogChunk(
+                    lines=batch,
+                    next_offset=batch[-1].offset + 1,
+                    source=pod.name,
+                    complete=False,
+                    readiness=tracker.readiness,
+                )
+        except SourceError:
+            pass  # the next read finds the source that answers now
+
+
+__all__ = ["InvalidLogRequest", "LogChunk", "LogError", "LogNotFound", "LogReader", "LogUnavailable"]
