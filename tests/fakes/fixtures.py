@@ -5,6 +5,7 @@
 - `kube_api`: a real `kubernetes_asyncio.client.ApiClient` loaded from that kubeconfig.
 - `fake_elasticsearch`: a started `FakeElasticsearch`, closed after the test.
 - `es_client`: a real `elasticsearch.AsyncElasticsearch` for it (no retries, short timeouts).
+- `moto`: moto's S3 server over HTTP on a free port (tests/fakes/s3.py), with test credentials.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from kubernetes_asyncio import client, config
 
 from tests.fakes.elasticsearch import FakeElasticsearch
 from tests.fakes.kubernetes import FakeKubernetes
+from tests.fakes.s3 import Moto, free_port
 
 
 @pytest.fixture
@@ -49,3 +51,16 @@ def fake_elasticsearch() -> Iterator[FakeElasticsearch]:
 async def es_client(fake_elasticsearch: FakeElasticsearch) -> AsyncIterator[AsyncElasticsearch]:
     async with AsyncElasticsearch(fake_elasticsearch.url, max_retries=0, request_timeout=5) as es:
         yield es
+
+
+@pytest.fixture
+def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[Moto]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    server = Moto(free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

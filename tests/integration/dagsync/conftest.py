@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import socket
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
@@ -24,60 +21,13 @@ from services.dagsync.sources import S3Source
 from spinner.bundles import S3Location, s3_client
 from spinner.cli.push import PushResult, push
 from spinner.events import EventBus, NullBus
+from tests.fakes.s3 import Moto
 
 PARTITION = "spinner_tier_1_0"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-@dataclass
-class Moto:
-    """moto's S3 server in a thread; `stop()` and `start()` simulate an outage on the same address."""
-
-    port: int
-    server: ThreadedMotoServer | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-                self.server.start()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
-
-
-@pytest.fixture
-def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[Moto]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    server = Moto(free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @dataclass
