@@ -44,6 +44,12 @@ def sources(settings: LogsSettings) -> list[LogSource]:
 async def serve(settings: LogsSettings, stop: asyncio.Event, *, ready: Callable[[str], None] | None = None) -> None:
     telemetry = setup_telemetry("logs", settings)
     chosen = sources(settings)
+    for source in chosen:
+        if isinstance(source, ElasticsearchSource):
+            try:
+                await source.prepare()
+            except Exception as e:  # Elasticsearch down at start: reading still works once it is back
+                log.warning("could not install the log index template in Elasticsearch: %s", e)
     reader = LogReader(chosen, follow_interval=settings.follow_interval)
     servicer = LogsServicer(reader)
     try:

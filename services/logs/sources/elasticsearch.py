@@ -29,6 +29,15 @@ class ElasticsearchSource:
         self._client = AsyncElasticsearch(hosts=hosts, request_timeout=request_timeout, max_retries=0)
         self._index = index_wildcard(index_pattern)
 
+        self._pattern = index_pattern
+
+    async def prepare(self) -> None:
+        """Maps the log id fields as keywords in every index the pattern makes (idempotent): the
+        reader's exact-match queries need it. Runners' lines shipped before it are not found."""
+        from spinner.logship import install_index_template
+
+        await install_index_template(self._client, self._pattern)
+
     async def aclose(self) -> None:
         await self._client.close()
 
@@ -51,7 +60,7 @@ class ElasticsearchSource:
             reply: Any = await self._client.search(
                 index=self._index,
                 query=query,
-                sort=[{"offset": {"order": "asc"}}],
+                sort=[{"offset": {"order": "asc", "unmapped_type": "long"}}],
                 size=limit + 1,
                 ignore_unavailable=True,
                 source_includes=["offset", "section", "message"],

@@ -31,6 +31,7 @@ from spinner.events import NullBus
 from spinner.telemetry import Telemetry, setup_telemetry
 from spinner.v1 import scheduler_pb2, scheduler_pb2_grpc
 
+LOGS_BUCKET = "spinner-logs"
 PARTITION = "spinner_tier_1_0"
 
 
@@ -186,6 +187,17 @@ async def stack(
         # Pods run on the Kubernetes test double (tests/fakes/kubernetes.py) as local processes.
         exec_extra.setdefault("k8s_kubeconfig", str(request.getfixturevalue("kubeconfig")))
         exec_extra.setdefault("k8s_python", sys.executable)
+    if exec_extra.pop("log_stores", False):
+        # Runners ship to the Elasticsearch test double and archive to moto's S3 (tests/fakes).
+        moto = request.getfixturevalue("moto")
+        es = request.getfixturevalue("fake_elasticsearch")
+        import boto3
+
+        boto3.client("s3", endpoint_url=moto.endpoint, region_name="us-east-1").create_bucket(Bucket=LOGS_BUCKET)
+        exec_extra.update(logs_bucket=LOGS_BUCKET, s3_endpoint_url=moto.endpoint, es_hosts=[es.url])
+        if exec_extra.get("backend") == "kubernetes":  # the pods' "image" has the credentials
+            fake = request.getfixturevalue("fake_kubernetes")
+            fake.base_env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
     repo = tmp_path / "repo"
     (repo / PARTITION).mkdir(parents=True)
     shutil.copytree(Path(__file__).parents[3] / "examples" / "dags" / "plugins", repo / "plugins")
