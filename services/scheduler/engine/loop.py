@@ -180,11 +180,15 @@ class PartitionScheduler:
     async def iteration(self) -> bool:
         """One scheduling pass. True when it queued work (so the loop goes round again at once)."""
         started = time.perf_counter()
-        async with transaction(self._sessions) as session:
-            await self.lease.hold(session)
-            await self._engine.create_scheduled_runs(session)
-            queued = await self._engine.schedule(session)
-            resubmit, _ = await self._engine.stale_tries(session, self._in_flight)
+        try:
+            async with transaction(self._sessions) as session:
+                await self.lease.hold(session)
+                await self._engine.create_scheduled_runs(session)
+                queued = await self._engine.schedule(session)
+                resubmit, _ = await self._engine.stale_tries(session, self._in_flight)
+        except BaseException:
+            self._engine.request_full_pass()  # the pass's writes were rolled back: its cached rows are wrong
+            raise
         epoch = self.lease.epoch or 0
         self._hand_over(queued + resubmit, epoch)
         if len(self._in_flight) > MAX_IN_FLIGHT:  # the executor is behind: let it catch up before queueing more

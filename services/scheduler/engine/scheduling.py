@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler import queries
 from services.scheduler.engine.metrics import SchedulerMetrics
+from services.scheduler.engine.ti_state import PendingWrites, TiCache, TiRow, flush_decisions, flush_queued
 from services.scheduler.engine.trigger_rules import TERMINAL, Decision, evaluate
 from spinner.db.models import DagModel, DagRun, SerializedDagModel, TaskInstance
 from spinner.sdk.serialization import SerializedDAG, deserialize_dag
@@ -89,7 +90,7 @@ def _cache(row: SerializedDagModel) -> CachedDag:
     return CachedDag(row.dag_hash, sdag, row.fileloc, tuple(order), leaves)
 
 
-def _queued_task(run: DagRun, ti: TaskInstance, cached: CachedDag) -> QueuedTask:
+def _queued_task(run: DagRun, ti: TaskInstance | TiRow, cached: CachedDag) -> QueuedTask:
     """What the executor needs to start a queued try: the run's pinned snapshot and the task's limits."""
     task = cached.dag.tasks[ti.task_id]
     return QueuedTask(
@@ -133,6 +134,7 @@ class SchedulingEngine:
         self._watermark: dt.datetime | None = None
         self._seen: set[tuple[str, str]] = set()
         self._unsettled: set[tuple[str, str]] = set()
+        self._tis = TiCache()
 
     # --- serialized DAG cache ----------------------------------------------------------
 
@@ -270,8 +272,10 @@ class SchedulingEngine:
     # --- task instances --------------------------------------------------------------
 
     def request_full_pass(self) -> None:
-        """The next pass looks at every active run (after an action, a new lease, or a missed change)."""
+        """The next pass looks at every active run and reads all their tries again (after an action,
+        a new lease, a failed pass, or a missed change)."""
         self._last_full_pass = None
+        self._tis.clear()
 
     def _runs_to_examine(
         self, runs: Sequence[DagRun], dags: dict[str, CachedDag], ended: set[tuple[str, str]], now: dt.datetime
@@ -302,23 +306,22 @@ class SchedulingEngine:
         if not runs:
             self._seen.clear()
             self._unsettled.clear()
+            self._tis.clear()
             return []
         dags = await self.load(session, [r.dag_id for r in runs])
+        current = {(r.dag_id, r.run_id) for r in runs}
         mono = time.monotonic()
         full = self._last_full_pass is None or mono - self._last_full_pass >= self._full_pass_interval
         if full or self._watermark is None:
+            self._tis.clear()
             examined = list(runs)
             self._last_full_pass = mono
         else:
-            ended = await queries.runs_with_tries_ended_since(
-                session, self.partition, self._watermark - self._change_margin
-            )
+            self._tis.keep_only(current)
+            ended = await self._tis.refresh_ended(session, self.partition, self._watermark - self._change_margin)
             examined = self._runs_to_examine(runs, dags, ended, now)
         self._watermark = now
-        tis_by_run: dict[tuple[str, str], dict[str, TaskInstance]] = defaultdict(dict)
-        for ti in await queries.task_instances_of(session, examined):
-            tis_by_run[(ti.dag_id, ti.run_id)][ti.task_id] = ti
-        current = {(r.dag_id, r.run_id) for r in runs}
+        await self._tis.load(session, [(r.dag_id, r.run_id) for r in examined])
         self._seen = (self._seen & current) | {(r.dag_id, r.run_id) for r in examined}
         self._unsettled &= current
 
@@ -328,7 +331,8 @@ class SchedulingEngine:
                 running_runs[run.dag_id] += 1
         active_tasks: dict[str, int] = defaultdict(int, await queries.active_tries_by_dag(session, self.partition))
 
-        candidates: list[tuple[DagRun, TaskInstance, CachedDag]] = []
+        writes = PendingWrites()
+        candidates: list[tuple[DagRun, TiRow, CachedDag]] = []
         for run in examined:
             key = (run.dag_id, run.run_id)
             self._unsettled.discard(key)
@@ -336,6 +340,7 @@ class SchedulingEngine:
             if cached is None:
                 run.state, run.end_date = "failed", now
                 log.warning("run %s of %s failed: its DAG is gone", run.run_id, run.dag_id)
+                self._tis.drop(key)
                 continue
             sdag = cached.dag
             if run.state == "queued":
@@ -343,21 +348,26 @@ class SchedulingEngine:
                     continue
                 run.state, run.start_date = "running", now
                 running_runs[run.dag_id] += 1
-            tis = tis_by_run[key]
+            tis = self._tis.runs[key]
             run_timeout = sdag.dagrun_timeout
             if run_timeout and run.start_date and now - run.start_date > run_timeout:
-                await self._time_out(session, run, tis, run_timeout, now)
+                await flush_decisions(session, writes)
+                await self._time_out(session, run, run_timeout, now)
+                self._tis.drop(key)
                 continue
-            self._decide(run, cached, tis, now, session)
+            self._decide(run, cached, tis, now, writes)
             if all(ti.state in TERMINAL for ti in tis.values()):
                 failed = any(tis[t].state in ("failed", "upstream_failed") for t in cached.leaves if t in tis)
                 run.state, run.end_date = ("failed" if failed else "success"), now
                 log.info("run %s of %s ended: %s", run.run_id, run.dag_id, run.state)
+                self._tis.drop(key)
                 continue
             if any(ti.state in ("scheduled", "up_for_retry") for ti in tis.values()):
                 self._unsettled.add(key)  # waits on a limit or a retry delay: look again next pass
             candidates.extend((run, ti, cached) for ti in tis.values() if ti.state == "scheduled")
         # New task instances and decisions are written before the pools are locked: the lock is held briefly.
+        if await flush_decisions(session, writes):
+            self._missed_change()
         await session.flush()
 
         # Highest priority first, then oldest run: deterministic, so concurrent limits are fair.
@@ -374,30 +384,44 @@ class SchedulingEngine:
             if active_tasks[run.dag_id] >= cached.dag.max_active_tasks:
                 continue
             if ti.pool not in slots:
-                ti.state, ti.end_date = "failed", now
-                ti.error = f"Pool '{ti.pool}' does not exist; create it (spinner pools set) or fix the task's pool"
-                session.add(queries.history_row(ti))
+                await self._fail_for_pool(session, ti, now)
                 continue
             if used.get(ti.pool, 0) >= slots[ti.pool]:
                 continue
             used[ti.pool] = used.get(ti.pool, 0) + 1
             room -= 1
             task = cached.dag.tasks[ti.task_id]
-            self._observe_delay(run, task.upstream_task_ids, tis_by_run[(run.dag_id, run.run_id)], ti, now)
-            ti.state, ti.try_number, ti.queued_at = "queued", ti.try_number + 1, now
-            ti.start_date = ti.end_date = ti.duration = None
-            ti.error = ""
+            self._observe_delay(run, task.upstream_task_ids, self._tis.runs[(run.dag_id, run.run_id)], ti, now)
+            ti.state, ti.try_number, ti.end_date = "queued", ti.try_number + 1, None
+            writes.queue(ti, now)
             active_tasks[run.dag_id] += 1
             queued.append(_queued_task(run, ti, cached))
+        if await flush_queued(session, writes):
+            # A try changed under the pass (it should not: actions and the pass share the loop). The
+            # executor refuses a try that is not queued; look at everything again next pass.
+            self._missed_change()
         await session.flush()
         return queued
+
+    def _missed_change(self) -> None:
+        log.warning("partition %s: a task instance changed during the pass; reading all of them again", self.partition)
+        self.request_full_pass()
+
+    async def _fail_for_pool(self, session: AsyncSession, row: TiRow, now: dt.datetime) -> None:
+        ti = await session.get(TaskInstance, (row.dag_id, row.run_id, row.task_id))
+        if ti is None:
+            return
+        ti.state, ti.end_date = "failed", now
+        ti.error = f"Pool '{ti.pool}' does not exist; create it (spinner pools set) or fix the task's pool"
+        session.add(queries.history_row(ti))
+        row.state, row.end_date = "failed", now
 
     def _observe_delay(
         self,
         run: DagRun,
         upstream: frozenset[str],
-        tis: dict[str, TaskInstance],
-        ti: TaskInstance,
+        tis: dict[str, TiRow],
+        ti: TiRow,
         now: dt.datetime,
     ) -> None:
         if self.metrics is None or ti.try_number > 0:  # only first tries measure scheduling delay
@@ -409,17 +433,10 @@ class SchedulingEngine:
             due = run.data_interval_end if run.run_type == "scheduled" and run.data_interval_end else run.created_at
             self.metrics.first_task((now - due).total_seconds())
 
-    async def _time_out(
-        self,
-        session: AsyncSession,
-        run: DagRun,
-        tis: dict[str, TaskInstance],
-        limit: dt.timedelta,
-        now: dt.datetime,
-    ) -> None:
+    async def _time_out(self, session: AsyncSession, run: DagRun, limit: dt.timedelta, now: dt.datetime) -> None:
         """The run took longer than dagrun_timeout: it fails and what has not ended is skipped."""
         reason = f"The run passed its dagrun_timeout of {limit.total_seconds():g} s"
-        for ti in tis.values():
+        for ti in await queries.task_instances_of(session, [run]):
             if ti.state not in TERMINAL:
                 await queries.guarded_set_state(
                     session, ti, expected_state=ti.state, values={"state": "skipped", "end_date": now, "error": reason}
@@ -431,43 +448,56 @@ class SchedulingEngine:
         self,
         run: DagRun,
         cached: CachedDag,
-        tis: dict[str, TaskInstance],
+        tis: dict[str, TiRow],
         now: dt.datetime,
-        session: AsyncSession,
+        writes: PendingWrites,
     ) -> None:
         """Creates missing task instances and applies trigger rules and retry delays, in topological order."""
         sdag = cached.dag
         for task_id in cached.order:
             task = sdag.tasks[task_id]
             ti = tis.get(task_id)
+            new = ti is None
             if ti is None:
-                ti = TaskInstance(
-                    dag_id=run.dag_id,
-                    run_id=run.run_id,
-                    task_id=task_id,
-                    partition=self.partition,
-                    state=None,
-                    try_number=0,
-                    max_tries=task.retries,
-                    operator=task.operator,
-                    pool=task.pool,
-                    priority_weight=task.priority_weight,
-                    hostname="",
-                    executor="",
-                    error="",
-                )
-                session.add(ti)
+                ti = TiRow(run.dag_id, run.run_id, task_id, None, 0, task.retries, None, task.pool)
                 tis[task_id] = ti
+            before = ti.state
+            start: dt.datetime | None = None
             if ti.state is None:
                 decision = evaluate(task.trigger_rule, (tis[u].state for u in task.upstream_task_ids if u in tis))
                 if decision is Decision.RUN:
                     ti.state = "scheduled"
                 elif decision in (Decision.SKIP, Decision.UPSTREAM_FAILED):
-                    ti.state, ti.start_date, ti.end_date = decision.value, now, now
+                    ti.state, start, ti.end_date = decision.value, now, now
             elif ti.state == "up_for_retry":
                 ended = ti.end_date or now
                 if now >= ended + task.retry_delay_for(ti.try_number):
                     ti.state = "scheduled"
+            if new:
+                writes.insert(
+                    {
+                        "dag_id": run.dag_id,
+                        "run_id": run.run_id,
+                        "task_id": task_id,
+                        "partition": self.partition,
+                        "state": ti.state,
+                        "try_number": 0,
+                        "max_tries": task.retries,
+                        "operator": task.operator,
+                        "pool": task.pool,
+                        "priority_weight": task.priority_weight,
+                        "hostname": "",
+                        "executor": "",
+                        "error": "",
+                        "start_date": start,
+                        "end_date": ti.end_date,
+                    }
+                )
+            elif ti.state != before and ti.state is not None:
+                values: dict[str, Any] = {"state": ti.state}
+                if start is not None:
+                    values.update(start_date=start, end_date=ti.end_date)
+                writes.decide(ti, before, values)
 
     async def stale_tries(
         self,
