@@ -117,6 +117,7 @@ async def serve(
                     ready(url)
                 await stop.wait()
             finally:
+                gateway.close_log_streams()  # open log streams would hold uvicorn's graceful stop forever
                 http.should_exit = True
                 await http_task
     finally:

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
+
+from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from gateway.auth import Actor
-from gateway.errors import InvalidRequest
+from gateway.errors import GatewayError, InvalidRequest
+from gateway.logs import LogFollow
 from gateway.openapi import document
 from gateway.queries import AuditFilter, DagFilter
 from gateway.views import to_json
 from gateway.web import admin, api, bool_param, gw, int_param, json_body, remote_addr, str_param
 
 SELECTION = {"task_ids", "include_upstream", "include_downstream"}
+SSE_KEEPALIVE = 15.0  # seconds of silence before a log stream sends a comment line
+SSE_RETRY_MS = 2000  # how long a browser waits before reconnecting a broken log stream
 
 
 async def health(request: Request) -> Response:
@@ -171,7 +178,43 @@ async def task_log(request: Request, actor: Actor) -> Response:
         int_param(request, "try_number", None),
         int_param(request, "offset", 0) or 0,
     )
-    return JSONResponse(to_json(chunk))
+    return JSONResponse(chunk.to_api())
+
+
+@api
+async def task_log_stream(request: Request, actor: Actor) -> Response:
+    """The log as Server-Sent Events, from `offset` (or the Last-Event-ID a reconnecting browser sends) on.
+
+    Each event's data is a chunk (LogInfo.to_event) and its id the offset to go on from; the stream
+    ends after the complete chunk. A failure once it has started is an `error` event, then the end.
+    Everything refused before it starts (no such try, not allowed) is the usual JSON error.
+    """
+    p = request.path_params
+    offset = int_param(request, "offset", 0) or 0
+    last_event_id = request.headers.get("last-event-id", "")
+    if last_event_id.isascii() and last_event_id.isdigit():
+        offset = int(last_event_id)
+    follow = await gw(request).follow_log(
+        actor, p["dag_id"], p["run_id"], p["task_id"], int_param(request, "try_number", None), offset
+    )
+    return StreamingResponse(
+        _events(follow),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        background=BackgroundTask(follow.close),  # also when the client left before the first event was sent
+    )
+
+
+async def _events(follow: LogFollow) -> AsyncIterator[str]:
+    yield f"retry: {SSE_RETRY_MS}\n\n"
+    try:
+        async for chunk in follow.chunks(idle=SSE_KEEPALIVE):
+            if chunk is None:
+                yield ": still following\n\n"  # keeps proxies from closing a quiet stream
+            else:
+                yield f"id: {chunk.next_offset}\ndata: {json.dumps(chunk.to_event())}\n\n"
+    except GatewayError as e:
+        yield f"event: error\ndata: {json.dumps({'error': {'code': e.code, 'message': str(e)}})}\n\n"
 
 
 @api

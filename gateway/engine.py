@@ -23,7 +23,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gateway import queries
 from gateway.audit import AuditLog
 from gateway.auth import Actor
-from gateway.errors import Forbidden, GatewayError, InvalidRequest, NotFound, Unavailable, from_rpc_error
+from gateway.errors import (
+    Forbidden,
+    GatewayError,
+    InvalidRequest,
+    LogMissing,
+    NotFound,
+    Unavailable,
+    from_rpc_error,
+)
+from gateway.logs import SERVICE, LogFollow, log_info
 from gateway.queries import DagFilter
 from gateway.views import (
     MAX_OFFSET,
@@ -104,6 +113,7 @@ class Gateway:
         self._tracer = tracer
         self._timeout = rpc_timeout
         self._scheduler_channels: dict[str, grpc.aio.Channel] = {}
+        self._closing = asyncio.Event()
         self.audit = AuditLog(sessions, clock, readers=self._readers)
 
     async def snapshot(self) -> SnapshotInfo | None:
@@ -462,11 +472,8 @@ class Gateway:
 
         return await self._act(actor, "refresh", dag_id, do)
 
-    async def task_log(
-        self, actor: Actor, dag_id: str, run_id: str, task_id: str, try_number: int | None, offset: int
-    ) -> LogInfo:
-        if not 0 <= offset <= MAX_OFFSET:
-            raise InvalidRequest(f"offset must be between 0 and {MAX_OFFSET}")
+    async def _log_try(self, actor: Actor, dag_id: str, run_id: str, task_id: str, try_number: int | None) -> int:
+        """The try whose log is asked for (the latest when None), after checking the actor may read the DAG."""
         if not actor.principal.can_read(dag_id):
             raise NotFound(f"DAG '{dag_id}' not found")
         async with self._readers() as s:
@@ -479,23 +486,45 @@ class Gateway:
         number = try_number if try_number is not None else ti.try_number
         if number < 1 or number > ti.try_number:
             raise NotFound(f"task '{task_id}' of run '{run_id}' has no try {number} (tries so far: {ti.try_number})")
+        return number
+
+    async def task_log(
+        self, actor: Actor, dag_id: str, run_id: str, task_id: str, try_number: int | None, offset: int
+    ) -> LogInfo:
+        """A chunk of a try's log from a line offset. Raises LogMissing when the try has written none yet."""
+        if not 0 <= offset <= MAX_OFFSET:
+            raise InvalidRequest(f"offset must be between 0 and {MAX_OFFSET}")
+        number = await self._log_try(actor, dag_id, run_id, task_id, try_number)
+        key = common_pb2.TaskTryKey(dag_id=dag_id, run_id=run_id, task_id=task_id, try_number=number)
         try:
             reply = await self._logs.Read(
-                logs_pb2.ReadLogRequest(
-                    key=common_pb2.TaskTryKey(dag_id=dag_id, run_id=run_id, task_id=task_id, try_number=number),
-                    from_offset=offset,
-                ),
-                timeout=self._timeout,
+                logs_pb2.ReadLogRequest(key=key, from_offset=offset), timeout=self._timeout, metadata=inject_metadata()
             )
         except grpc.aio.AioRpcError as e:
-            raise from_rpc_error(e, "the logs service") from None
-        return LogInfo(
-            lines=[line.text for line in reply.lines],
-            next_offset=reply.next_offset,
-            source=reply.source,
-            complete=reply.complete,
-            try_number=number,
-        )
+            if e.code() == grpc.StatusCode.NOT_FOUND:
+                raise LogMissing(e.details() or "no log yet") from None
+            raise from_rpc_error(e, SERVICE) from None
+        return log_info(reply, number)
+
+    async def follow_log(
+        self, actor: Actor, dag_id: str, run_id: str, task_id: str, try_number: int | None, offset: int
+    ) -> LogFollow:
+        """A try's log from a line offset on, as it grows, until it is complete (the logs service's Follow).
+
+        Returns once the first chunk has come, so a refusal is an error here, not a broken stream;
+        the caller must iterate the result's chunks() to its end or close() it.
+        """
+        if not 0 <= offset <= MAX_OFFSET:
+            raise InvalidRequest(f"offset must be between 0 and {MAX_OFFSET}")
+        number = await self._log_try(actor, dag_id, run_id, task_id, try_number)
+        key = common_pb2.TaskTryKey(dag_id=dag_id, run_id=run_id, task_id=task_id, try_number=number)
+        # No deadline: the call lasts as long as the try runs, and ends when the reader leaves or the gateway stops.
+        call = self._logs.Follow(logs_pb2.FollowLogRequest(key=key, from_offset=offset), metadata=inject_metadata())
+        return await LogFollow.open(call, number, self._closing)
+
+    def close_log_streams(self) -> None:
+        """Ends every log being followed (the gateway is stopping; a browser will reconnect to another)."""
+        self._closing.set()
 
 
 def _one(sel: dict[str, Any]) -> str | None:

@@ -15,6 +15,10 @@ class NotFound(GatewayError):
     code, http_status, grpc_status = "not_found", 404, grpc.StatusCode.NOT_FOUND
 
 
+class LogMissing(NotFound):
+    """The try has started but its log is not there (yet): a page can wait for it instead of failing."""
+
+
 class InvalidRequest(GatewayError):
     code, http_status, grpc_status = "invalid_request", 400, grpc.StatusCode.INVALID_ARGUMENT
 

@@ -80,6 +80,26 @@ SELECTION = {
     "include_downstream": {"type": "boolean"},
 }
 NULLABLE_STR = {"type": ["string", "null"]}
+LOG_PARAMS = [
+    _query("try_number", {"type": "integer", "minimum": 1}, "default: the latest try"),
+    _query("offset", {"type": "integer", "minimum": 0}, "first line to return"),
+]
+SECTION = {
+    "type": "string",
+    "enum": ["", "readiness", "task"],
+    "description": "the runner's section the line is in ('' before its first section marker)",
+}
+LOG_STATUS = {
+    "next_offset": {"type": "integer", "description": "offset to ask for next"},
+    "source": {"type": "string", "description": "which store answered: local, pod, s3, elasticsearch"},
+    "complete": {"type": "boolean", "description": "the try has ended and every line was returned"},
+    "readiness": {
+        "type": "string",
+        "enum": ["", "running", "passed", "failed"],
+        "description": "how the readiness checks went, when known",
+    },
+    "fallback_reason": {"type": "string", "description": "why the preferred store did not answer, when another did"},
+}
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -186,6 +206,31 @@ SCHEMAS: dict[str, Any] = {
             "username": {"type": "string"},
             "name": {"type": "string"},
             "expires_at": NULLABLE_STR,
+        },
+    },
+    "LogChunk": {
+        "type": "object",
+        "required": ["lines", "sections", "next_offset", "source", "complete", "try_number"],
+        "properties": {
+            "lines": {"type": "array", "items": {"type": "string"}, "description": "from the requested offset on"},
+            "sections": {"type": "array", "items": SECTION, "description": "the section of each line"},
+            "try_number": {"type": "integer"},
+            **LOG_STATUS,
+        },
+    },
+    "LogEvent": {
+        "type": "object",
+        "required": ["lines", "next_offset", "source", "complete"],
+        "properties": {
+            "lines": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["offset", "text", "section"],
+                    "properties": {"offset": {"type": "integer"}, "text": {"type": "string"}, "section": SECTION},
+                },
+            },
+            **LOG_STATUS,
         },
     },
     "TaskIds": {"type": "object", "properties": {"task_ids": {"type": "array", "items": {"type": "string"}}}},
@@ -359,10 +404,32 @@ def _paths() -> dict[str, Any]:
             "parameters": [DAG_ID, RUN_ID, TASK_ID],
             "get": _op(
                 "a chunk of a try's log, from a line offset",
-                {**_ok(obj), **_errors(404, 503)},
+                {**_ok(_ref("LogChunk")), **_errors(404, 503)},
+                params=LOG_PARAMS,
+            ),
+        },
+        "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/logs/stream": {
+            "parameters": [DAG_ID, RUN_ID, TASK_ID],
+            "get": _op(
+                "a try's log followed as it grows, as Server-Sent Events, until it is complete",
+                {
+                    "200": {
+                        "description": "text/event-stream. Each event's data is a LogEvent (JSON) and its id the "
+                        "offset to go on from; the stream ends after the event whose complete is true. A failure "
+                        'after the stream began is an event named "error" whose data is an Error, then the end.',
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(404, 503),
+                },
                 params=[
-                    _query("try_number", {"type": "integer", "minimum": 1}, "default: the latest try"),
-                    _query("offset", {"type": "integer", "minimum": 0}, "first line to return"),
+                    *LOG_PARAMS,
+                    {
+                        "name": "Last-Event-ID",
+                        "in": "header",
+                        "required": False,
+                        "description": "a reconnecting client's last event id: the offset to go on from (wins)",
+                        "schema": {"type": "string"},
+                    },
                 ],
             ),
         },

@@ -13,10 +13,11 @@ from starlette.responses import RedirectResponse, Response
 
 from gateway.api import dag_filter
 from gateway.auth import CSRF_FIELD, Actor, Authenticator
-from gateway.errors import GatewayError, InvalidRequest, Unauthenticated
+from gateway.errors import GatewayError, InvalidRequest, LogMissing, Unauthenticated
 from gateway.queries import AuditFilter
-from gateway.views import TaskInstanceInfo, TaskNode
+from gateway.views import LogInfo, TaskInstanceInfo, TaskNode
 from gateway.web import (
+    STATE_COLORS,
     admin,
     browser_session,
     form,
@@ -29,6 +30,7 @@ from gateway.web import (
     set_session,
     str_param,
 )
+from spinner.tasklog import READINESS_FAILED, READINESS_PASSED, SECTION_START, is_marker
 
 PER_PAGE = 50
 
@@ -262,18 +264,45 @@ async def run_action_post(request: Request, actor: Actor) -> Response:
 
 @page
 async def log_page(request: Request, actor: Actor) -> Response:
+    """The first chunk of the log rendered here (enough without JavaScript); the page's script follows the rest."""
     p = request.path_params
     g = gw(request)
     tis = {t.task_id: t for t in await g.task_instances(actor, p["dag_id"], p["run_id"])}
     ti = tis.get(p["task_id"])
-    chunk = None
-    if ti is not None and ti.try_number > 0:
-        chunk = await g.task_log(
-            actor, p["dag_id"], p["run_id"], p["task_id"], int_param(request, "try_number", None), 0
-        )
     tries = await g.tries(actor, p["dag_id"], p["run_id"], p["task_id"])
     can_edit = actor.principal.can_edit(p["dag_id"])
-    return render(request, "log.html", {"p": p, "ti": ti, "chunk": chunk, "tries": tries, "can_edit": can_edit})
+    context: dict[str, Any] = {"p": p, "ti": ti, "tries": tries, "can_edit": can_edit}
+    if ti is not None and ti.try_number > 0:
+        asked = int_param(request, "try_number", None)
+        number = ti.try_number if asked is None else asked
+        chunk = None
+        try:
+            chunk = await g.task_log(actor, p["dag_id"], p["run_id"], p["task_id"], number, 0)
+        except LogMissing:  # started, nothing written yet: the page follows it from the first line
+            pass
+        context["log"] = _log_view(p, chunk, number)
+        context["state_colors"] = {k: v for k, v in STATE_COLORS.items() if k is not None}
+    return render(request, "log.html", context)
+
+
+def _log_view(p: dict[str, Any], chunk: LogInfo | None, try_number: int) -> dict[str, Any]:
+    """What log.html shows of a chunk: its lines by section without the runner's markers, and where to follow on."""
+    base = f"/api/v1/dags/{_q(p['dag_id'])}/runs/{_q(p['run_id'])}/tasks"
+    lines = [line for line in chunk.lines if not is_marker(line.text)] if chunk else []
+    readiness_lines = [line.text for line in lines if line.section == "readiness"]
+    return {
+        "try_number": try_number,
+        "source": chunk.source if chunk else "",
+        "fallback_reason": chunk.fallback_reason if chunk else "",
+        "complete": chunk.complete if chunk else False,
+        "readiness": chunk.readiness if chunk else "",
+        "readiness_lines": readiness_lines,
+        "task_lines": [line.text for line in lines if line.section != "readiness"],
+        "next_offset": chunk.next_offset if chunk else 0,
+        "stream": f"{base}/{_q(p['task_id'])}/logs/stream?{urlencode({'try_number': try_number})}&",
+        "tasks": base,
+        "markers": {"prefix": SECTION_START, "exact": [READINESS_PASSED, READINESS_FAILED]},
+    }
 
 
 # --- audit and admin -----------------------------------------------------------------------

@@ -148,5 +148,8 @@ class SpinnerApiServicer(gateway_pb2_grpc.SpinnerApiServicer):
         except GatewayError as e:
             await _abort(context, e)
         return gateway_pb2.GetTaskLogResponse(
-            lines=chunk.lines, next_offset=chunk.next_offset, source=chunk.source, complete=chunk.complete
+            lines=[line.text for line in chunk.lines],
+            next_offset=chunk.next_offset,
+            source=chunk.source,
+            complete=chunk.complete,
         )

@@ -89,12 +89,47 @@ class TaskInstanceInfo:
 
 
 @dataclass(frozen=True)
+class LogLine:
+    offset: int
+    text: str
+    section: str  # "readiness", "task", or "" before the runner's first section marker
+
+
+@dataclass(frozen=True)
 class LogInfo:
-    lines: list[str]
+    """A chunk of a task try's log as the logs service answered it."""
+
+    lines: list[LogLine]
     next_offset: int
-    source: str
+    source: str  # which store answered: local, pod, s3, elasticsearch ("" while the log does not exist yet)
     complete: bool
     try_number: int
+    readiness: str = ""  # "passed", "failed", "running" or "" (unknown)
+    fallback_reason: str = ""  # why the preferred store did not answer
+
+    def to_api(self) -> dict[str, Any]:
+        """The log endpoint's JSON: lines as plain strings (as before sections existed), their sections beside them."""
+        return {
+            "lines": [line.text for line in self.lines],
+            "sections": [line.section for line in self.lines],
+            "next_offset": self.next_offset,
+            "source": self.source,
+            "complete": self.complete,
+            "try_number": self.try_number,
+            "readiness": self.readiness,
+            "fallback_reason": self.fallback_reason,
+        }
+
+    def to_event(self) -> dict[str, Any]:
+        """One event of the log stream: every line with its offset and section."""
+        return {
+            "lines": [{"offset": line.offset, "text": line.text, "section": line.section} for line in self.lines],
+            "next_offset": self.next_offset,
+            "source": self.source,
+            "complete": self.complete,
+            "readiness": self.readiness,
+            "fallback_reason": self.fallback_reason,
+        }
 
 
 @dataclass(frozen=True)

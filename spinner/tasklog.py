@@ -41,6 +41,11 @@ class LogId:
     try_number: int
 
 
+def is_marker(line: str) -> bool:
+    """A line the runner wrote for readers (a section start, the readiness outcome), not for people."""
+    return line.startswith(SECTION_START) or line in (READINESS_PASSED, READINESS_FAILED)
+
+
 def level_of(line: str) -> str:
     """The log level a line names near its start (Python logging's format and most others), else INFO."""
     if line.startswith(("Traceback (most recent call last)", "  File ")):

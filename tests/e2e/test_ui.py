@@ -7,8 +7,10 @@ audit entry. Then, per role, what a user without edit may not see or do, in the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import grpc
 import pytest
@@ -24,9 +26,37 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 
+# A task that writes its log in steps, each step waiting for a file the test creates.
+STEPPED_DAG = """
+from spinner import DAG, BashOperator, Tier
+with DAG("stepped_log", tier=Tier.TIER1, schedule=None) as dag:
+    BashOperator(task_id="steps", bash_command=(
+        "for i in $(seq 1 80); do echo early line $i; done; "
+        "while [ ! -e {gates}/one ]; do sleep 0.1; done; "
+        "for i in $(seq 1 80); do echo middle line $i; done; "
+        "while [ ! -e {gates}/two ]; do sleep 0.1; done; "
+        "echo last line"
+    ))
+"""
+# Its readiness checks fail: the requirements file it names is not in the DAG snapshot.
+UNREADY_DAG = """
+from spinner import DAG, BashOperator, Tier
+with DAG("unready", tier=Tier.TIER1, schedule=None) as dag:
+    BashOperator(task_id="never_runs", bash_command="echo this never runs",
+                 executor_config={"env": {"SPINNER_REQUIREMENTS": "requirements/missing.txt"}})
+"""
+
+
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    with live_spinner(Path(tmp_path_factory.mktemp("ui")), backend="local") as spinner:
+def gates(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return Path(tmp_path_factory.mktemp("gates"))
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory, gates: Path) -> Iterator[Live]:
+    extra = {"stepped_log.py": STEPPED_DAG.format(gates=gates), "unready.py": UNREADY_DAG}
+    dags = ("tutorial", "team_dag", "stepped_log", "unready")
+    with live_spinner(Path(tmp_path_factory.mktemp("ui")), backend="local", dags=dags, extra_dags=extra) as spinner:
         yield spinner
 
 
@@ -90,7 +120,7 @@ def test_admin_triggers_a_run_watches_it_turn_green_and_finds_it_in_the_audit_lo
 
 ROLES = {
     # role(s): (DAGs listed, may act on team_dag, may act on tutorial)
-    "viewer": (["spinner-users"], ["team_dag", "tutorial"], False, False),
+    "viewer": (["spinner-users"], ["stepped_log", "team_dag", "tutorial", "unready"], False, False),
     "teammate": (["team-a"], ["team_dag"], True, False),
     "outsider": ([], [], False, False),
 }
@@ -138,3 +168,85 @@ def test_what_each_role_may_see_and_do(live: Live, browser: Browser, who: str) -
     tried = [d for d, e in (("team_dag", edit_team), ("tutorial", edit_tutorial)) if d in listed and not e]
     for dag_id in tried:  # each refusal above is there: the form, the REST call and the gRPC call
         assert sum(who in text and "trigger" in text and dag_id in text for text in refused_here) == 3
+
+
+def _trigger(live: Live, dag_id: str) -> str:
+    r = live.api("POST", f"/dags/{dag_id}/runs", json={})
+    assert r.status_code == 201, r.text
+    return str(r.json()["run_id"])
+
+
+def _wait_for(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _log_text(live: Live, dag_id: str, run_id: str, task_id: str) -> str:
+    r = live.api("GET", f"/dags/{dag_id}/runs/{quote(run_id, safe='')}/tasks/{task_id}/logs")
+    return "\n".join(r.json()["lines"]) if r.status_code == 200 else ""
+
+
+def _at_bottom(page: Page, selector: str) -> bool:
+    return bool(page.eval_on_selector(selector, "el => el.scrollHeight - el.scrollTop - el.clientHeight < 24"))
+
+
+def test_a_running_task_s_log_grows_on_the_page_until_it_is_complete(
+    live: Live, browser: Browser, gates: Path, tmp_path: Path
+) -> None:
+    run_id = _trigger(live, "stepped_log")
+    _wait_for(lambda: "early line 80" in _log_text(live, "stepped_log", run_id, "steps"), "the first 80 lines")
+    page = login(browser, live, "admin", ADMIN_PASSWORD)
+    page.goto(f"{live.url}/dags/stepped_log/runs/{quote(run_id, safe='')}/tasks/steps/log")
+    page.evaluate("window.sameDocument = true")  # gone if the page reloads
+    log = page.locator("#log")
+    assert "early line 80" in log.inner_text() and "middle line" not in log.inner_text()
+    assert page.inner_text("#log-state") == "running" and page.inner_text("#log-source") == "from local"
+    assert _at_bottom(page, "#log")  # the newest lines in view
+
+    # Readiness passed: folded away, a click unfolds it.
+    assert page.inner_text("#readiness-summary") == "Readiness checks passed"
+    assert page.locator("#readiness-failed").is_hidden() and page.locator("#readiness-log").is_hidden()
+    page.click("#readiness-summary")
+    assert "DAG file" in page.inner_text("#readiness-log") and page.locator("#readiness-log").is_visible()
+
+    (gates / "one").touch()
+    page.wait_for_function("document.getElementById('log').textContent.includes('middle line 80')", timeout=30_000)
+    assert _at_bottom(page, "#log")  # it kept following while the reader was at the bottom
+    assert page.inner_text("#log-state") == "running"
+
+    # The reader scrolls up to read: new lines no longer pull the view down.
+    page.eval_on_selector("#log", "el => { el.scrollTop = 0; }")
+    (gates / "two").touch()
+    page.wait_for_function("document.getElementById('log-state').textContent === 'complete'", timeout=30_000)
+    assert "\nlast line\n" in log.inner_text() and log.inner_text().rstrip().endswith("try 1 ended: success")
+    assert page.eval_on_selector("#log", "el => el.scrollTop") == 0
+    # The try's state beside its name follows too.
+    page.wait_for_function("document.getElementById('ti-state').textContent === 'success'", timeout=30_000)
+    assert page.evaluate("window.sameDocument") is True  # all of it without a reload
+    lines = log.inner_text().splitlines()
+    assert len(lines) == len(set(lines)) and "::spinner-" not in page.inner_text("main")  # no repeats, no markers
+    page.screenshot(path=str(tmp_path / "stepped.png"), full_page=True)
+
+
+def test_failed_readiness_checks_are_open_at_the_top_of_the_log(live: Live, browser: Browser, tmp_path: Path) -> None:
+    run_id = _trigger(live, "unready")
+
+    def failed() -> bool:
+        tis = live.api("GET", f"/dags/unready/runs/{quote(run_id, safe='')}/tasks").json()["task_instances"]
+        return bool(tis) and tis[0]["state"] == "failed"
+
+    _wait_for(failed, "the try to fail its readiness checks")
+    page = login(browser, live, "admin", ADMIN_PASSWORD)
+    page.goto(f"{live.url}/dags/unready/runs/{quote(run_id, safe='')}/tasks/never_runs/log")
+    page.wait_for_function("document.getElementById('log-state').textContent === 'complete'", timeout=30_000)
+    heading = page.locator("#readiness-failed")
+    assert heading.is_visible() and heading.inner_text() == "Readiness checks failed"
+    readiness = page.locator("#readiness-log")
+    assert readiness.is_visible() and "requirements/missing.txt is not in snapshot" in readiness.inner_text()
+    # First: above the task's own log, which never started.
+    heading_box, log_box = heading.bounding_box(), page.locator("#log").bounding_box()
+    assert heading_box is not None and log_box is not None and heading_box["y"] < log_box["y"]
+    assert "this never runs" not in page.inner_text("main") and "::spinner-" not in page.inner_text("main")
+    page.screenshot(path=str(tmp_path / "unready.png"), full_page=True)

@@ -105,14 +105,16 @@ async def _wait(check: object, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def _run(home: Path, backend: str, started: list[Live], failed: list[BaseException]) -> None:
+async def _run(
+    home: Path, backend: str, extra_dags: dict[str, str], started: list[Live], failed: list[BaseException]
+) -> None:
     try:
-        await _serve(home, backend, started)
+        await _serve(home, backend, extra_dags, started)
     except BaseException as e:  # reported to the test's thread, which raises it
         failed.append(e)
 
 
-async def _serve(home: Path, backend: str, started: list[Live]) -> None:
+async def _serve(home: Path, backend: str, extra_dags: dict[str, str], started: list[Live]) -> None:
     db_url = f"sqlite+aiosqlite:///{home / 'spinner.db'}"
     engine = create_engine(db_url)
     await upgrade(engine)
@@ -127,6 +129,8 @@ async def _serve(home: Path, backend: str, started: list[Live]) -> None:
     shutil.copytree(ROOT / "examples" / "dags" / PARTITION, repo / PARTITION)
     (repo / PARTITION / "team").mkdir()
     (repo / PARTITION / "team" / "team_dag.py").write_text(textwrap.dedent(TEAM_DAG))
+    for name, source in extra_dags.items():
+        (repo / PARTITION / "team" / name).write_text(textwrap.dedent(source))
     sync = DagSync(LocalFolderSource(repo), SnapshotStore(home / "snapshots"), NullBus(), keep=3, clock=utcnow)
     await sync.sync_once()
 
@@ -171,11 +175,16 @@ async def _serve(home: Path, backend: str, started: list[Live]) -> None:
 
 @contextmanager
 def live_spinner(
-    home: Path, backend: str = "instant", dags: tuple[str, ...] = ("tutorial", "team_dag")
+    home: Path,
+    backend: str = "instant",
+    dags: tuple[str, ...] = ("tutorial", "team_dag"),
+    extra_dags: dict[str, str] | None = None,
 ) -> Iterator[Live]:
+    """`extra_dags`: more DAG files (name -> source) beside team_dag; list their DAG ids in `dags` too."""
     started: list[Live] = []
     failed: list[BaseException] = []
-    thread = threading.Thread(target=asyncio.run, args=(_run(home, backend, started, failed),), daemon=True)
+    run = _run(home, backend, extra_dags or {}, started, failed)
+    thread = threading.Thread(target=asyncio.run, args=(run,), daemon=True)
     thread.start()
     try:
         deadline = 90.0

@@ -96,11 +96,22 @@ async def test_task_log_from_the_logs_service(site: Site) -> None:
     r = await site.client.get("/api/v1/dags/dag_0/runs/manual__1/tasks/extract/logs")
     assert r.status_code == 200
     assert r.json() == {
-        "lines": ["line one", "line two", "line three"], "next_offset": 3, "source": "local", "complete": True,
-        "try_number": 1,
+        "lines": ["line one", "line two", "line three"], "sections": ["", "", ""], "next_offset": 3,
+        "source": "local", "complete": True, "try_number": 1, "readiness": "", "fallback_reason": "",
     }  # fmt: skip
     r = await site.client.get("/api/v1/dags/dag_0/runs/manual__1/tasks/extract/logs", params={"offset": 2})
     assert r.json()["lines"] == ["line three"]
+
+
+async def test_task_log_says_each_line_s_section_and_how_readiness_went(site: Site) -> None:
+    text = "::spinner-section::readiness\nchecks ok\n::spinner-readiness::passed\n::spinner-section::task\nhello\n"
+    site.write_log("dag_0", "manual__1", "extract", 1, text, done=True)
+    body = (await site.client.get("/api/v1/dags/dag_0/runs/manual__1/tasks/extract/logs")).json()
+    assert body["readiness"] == "passed"
+    assert list(zip(body["lines"], body["sections"], strict=True))[1:] == [
+        ("checks ok", "readiness"), ("::spinner-readiness::passed", "readiness"),
+        ("::spinner-section::task", "task"), ("hello", "task"),
+    ]  # fmt: skip
 
 
 async def test_running_log_is_not_complete_and_a_half_line_waits(site: Site) -> None:

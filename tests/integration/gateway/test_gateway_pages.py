@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from .conftest import Site
 
 
@@ -24,6 +26,35 @@ async def test_log_page_shows_the_log(site: Site) -> None:
     site.write_log("dag_0", "manual__1", "extract", 1, "hello from the task\n", done=True)
     r = await site.client.get("/dags/dag_0/runs/manual__1/tasks/extract/log")
     assert r.status_code == 200 and "hello from the task" in r.text
+
+
+async def test_log_page_without_javascript_folds_passed_readiness_and_opens_failed_readiness_first(
+    site: Site,
+) -> None:
+    passed = (
+        "::spinner-section::readiness\nDAG file present\n::spinner-readiness::passed\n::spinner-section::task\nhi\n"
+    )
+    site.write_log("dag_0", "manual__1", "extract", 1, passed, done=True)
+    page = (await site.client.get("/dags/dag_0/runs/manual__1/tasks/extract/log")).text
+    assert '<details id="readiness" class="readiness passed">' in page  # folded: no `open`
+    assert '<h2 id="readiness-failed" hidden>' in page
+    shown = "".join(re.findall(r"<pre[^>]*>(.*?)</pre>", page, re.S))
+    assert shown == "DAG file present\nhi\n"  # the runner's marker lines are not shown
+
+    failed = "::spinner-section::readiness\nDAG file t/d0.py is not in snapshot v1\n::spinner-readiness::failed\n"
+    site.write_log("dag_0", "manual__1", "load", 1, failed, done=False)
+    page = (await site.client.get("/dags/dag_0/runs/manual__1/tasks/load/log")).text
+    assert '<h2 id="readiness-failed">Readiness checks failed</h2>' in page
+    assert '<details id="readiness" class="readiness failed" open>' in page
+    assert page.index("readiness-failed") < page.index("is not in snapshot v1") < page.index('id="log"')
+    # Still being written: a browser without JavaScript reloads the page to see more.
+    assert '<noscript><meta http-equiv="refresh"' in page
+
+
+async def test_log_page_of_a_try_that_wrote_nothing_yet_waits_for_it(site: Site) -> None:
+    r = await site.client.get("/dags/dag_0/runs/manual__1/tasks/load/log")
+    assert r.status_code == 200 and "waiting for the try's first line" in r.text
+    assert 'data-stream="/api/v1/dags/dag_0/runs/manual__1/tasks/load/logs/stream?try_number=1&amp;"' in r.text
 
 
 async def test_unknown_dag_page_is_a_404_page(site: Site) -> None:
