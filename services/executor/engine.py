@@ -218,7 +218,9 @@ class Executor:
 
     async def finish(self, key: TryKey, token: str, outcome: Outcome, error: str) -> str:
         self._check(key, token)
-        return await self._end(key, outcome, error, expected=("running",))
+        # A runner whose readiness checks failed reports before it ever started: the try fails from queued.
+        failing = not (outcome.success or outcome.skipped)
+        return await self._end(key, outcome, error, expected=("running", "queued") if failing else ("running",))
 
     async def _end(self, key: TryKey, outcome: Outcome, error: str, expected: tuple[str, ...]) -> str:
         try:

@@ -225,6 +225,8 @@ with DAG(dag_id="unready", tier=Tier.TIER1) as dag:
     run_id = await _start(stack, source, "unready")
     run = await stack.wait_run("unready", run_id, timeout=90)
     assert run.state == "failed"
+    ti = (await stack.tis("unready", run_id))["needs"]
+    assert ti.error.startswith("Readiness check failed:") and "missing.txt" in ti.error  # the runner's reason
     key = common_pb2.TaskTryKey(dag_id="unready", run_id=run_id, task_id="needs", try_number=1)
     log = await logs.read(key)
     assert log.readiness == "failed" and log.complete
