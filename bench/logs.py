@@ -496,6 +496,7 @@ with open(stamps, 'w') as st:
         out.write(b''.join(lines[i:i + burst]))
         out.flush()
         st.write(f'{i} {min(len(lines), i + burst)} {time.time()}\\n')
+        st.flush()
 time.sleep(3600)
 """
 
@@ -588,9 +589,16 @@ async def growing(
     done = await follower
     expected.check(done.lines, "pod (growing) Follow")
     written: list[float] = [0.0] * len(expected.lines)
-    for row in stamps.read_text().splitlines():
-        start, end, at = row.split()
+    deadline = time.monotonic() + 10
+    while True:  # the pod notes a burst just after writing it: the follower may have it first
+        rows = [row.split() for row in stamps.read_text().split("\n")[:-1]]  # whole rows only
+        if (rows and int(rows[-1][1]) == len(expected.lines)) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    for start, end, at in rows:
         written[int(start) : int(end)] = [float(at)] * (int(end) - int(start))
+    if 0.0 in written:
+        raise SystemExit(f"pod (growing): the pod noted the writing of {len(rows)} bursts only")
     delays = sorted(got - put for got, put in zip(done.received_at, written, strict=True))
     first_write, last_write = min(written), max(written)
     return {
