@@ -1,7 +1,7 @@
 """Task logs benchmark: time to first line and lines per second of a long log from each source.
 
     python bench/logs.py [--lines 100000] [--repeat 1] [--sources local,pod,s3,elasticsearch]
-                         [--grow-rate 20000] [--json]
+                         [--grow-rate 20000] [--profile DIR] [--json]
 
 For each source a log of --lines realistic task-log lines is stored the way Spinner stores it
 (the runner's readiness and task section markers, Python logging lines, a traceback now and
