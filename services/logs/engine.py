@@ -25,11 +25,14 @@ from typing import Any
 
 from services.logs.sources.base import (
     DEFAULT_MAX_LINES,
+    MAX_PAGE_BYTES,
+    Line,
     LogChunk,
     LogSource,
     SourceError,
     SourceMissing,
     SourceUnavailable,
+    State,
 )
 from services.logs.sources.pod import PodSource
 from spinner.tasklog import LogId, SectionTracker
@@ -83,13 +86,13 @@ class LogReader:
             raise InvalidLogRequest("from_offset must be 0 or more")
         return LogId(dag_id=dag_id, task_id=task_id, run_id=run_id, try_number=try_number)
 
-    async def read(self, key: LogId, from_offset: int, max_lines: int = 0) -> LogChunk:
-        limit = max_lines if max_lines > 0 else DEFAULT_MAX_LINES
+    async def read(self, key: LogId, from_offset: int, max_lines: int = 0, state: State | None = None) -> LogChunk:
+        limit = min(max_lines, DEFAULT_MAX_LINES) if max_lines > 0 else DEFAULT_MAX_LINES
         reasons: list[str] = []
         unavailable = False
         for source in self._sources:
             try:
-                chunk = await source.read(key, from_offset, limit)
+                chunk = await source.read(key, from_offset, limit, state)
             except SourceMissing as e:
                 reasons.append(str(e))
                 continue
@@ -118,9 +121,10 @@ class LogReader:
         first = True
         missing_since: float | None = None
         last_source = ""
+        state: State | None = None  # sections and readiness after the lines before `offset`
         while True:
             try:
-                chunk = await self.read(key, offset)
+                chunk = await self.read(key, offset, state=state)
             except LogNotFound:
                 now = time.monotonic()
                 missing_since = missing_since or now
@@ -143,19 +147,22 @@ class LogReader:
                 yield chunk
             first = False
             last_source = chunk.source
+            if chunk.lines:
+                state = (chunk.lines[-1].section, chunk.readiness or (state[1] if state else ""))
             if chunk.complete:
                 return
             offset = chunk.next_offset
-            if len(chunk.lines) >= DEFAULT_MAX_LINES:
-                continue  # more is there already
             pod = self._pod()
-            if chunk.source == "pod" and chunk.lines and pod is not None:
+            if chunk.source == "pod" and pod is not None:
                 streamed = False
                 async for out in self._stream(pod, key, offset, chunk):
                     yield out
                     offset, streamed = out.next_offset, True
+                    state = (out.lines[-1].section, out.readiness)
                 if streamed:
                     continue  # the container ended or the stream broke: read again, from whichever store
+            elif len(chunk.lines) >= DEFAULT_MAX_LINES:
+                continue  # more is there already
             await asyncio.sleep(self._interval)
 
     def _pod(self) -> PodSource | None:
@@ -164,20 +171,32 @@ class LogReader:
     @staticmethod
     async def _stream(pod: PodSource, key: LogId, offset: int, last: LogChunk) -> AsyncIterator[LogChunk]:
         """Lines streamed from the pod as they are written, until its container ends or the stream breaks."""
-        tracker = SectionTracker()
-        tracker.section = last.lines[-1].section
-        tracker.readiness = last.readiness
+        tracker = SectionTracker()  # the stream starts at the log's first line: it sees every marker
         try:
-            async for batch in pod.stream(key, offset, tracker):
-                yield LogChunk(
-                    lines=batch,
-                    next_offset=batch[-1].offset + 1,
-                    source=pod.name,
-                    complete=False,
-                    readiness=tracker.readiness,
-                )
+            async for whole in pod.stream(key, offset, tracker):
+                for batch in _pages(whole):
+                    yield LogChunk(
+                        lines=batch,
+                        next_offset=batch[-1].offset + 1,
+                        source=pod.name,
+                        complete=False,
+                        readiness=tracker.readiness,
+                    )
         except SourceError:
             pass  # the next read finds the source that answers now
+
+
+def _pages(lines: list[Line]) -> list[list[Line]]:
+    """`lines` cut into answers of at most DEFAULT_MAX_LINES lines and about MAX_PAGE_BYTES of text."""
+    pages: list[list[Line]] = [[]]
+    size = 0
+    for line in lines:
+        if pages[-1] and (len(pages[-1]) >= DEFAULT_MAX_LINES or size + len(line.text) > MAX_PAGE_BYTES):
+            pages.append([])
+            size = 0
+        pages[-1].append(line)
+        size += len(line.text)
+    return pages
 
 
 __all__ = ["InvalidLogRequest", "LogChunk", "LogError", "LogNotFound", "LogReader", "LogUnavailable"]

@@ -9,6 +9,9 @@ from typing import Protocol
 from spinner.tasklog import LogId, Readiness, Section, SectionTracker
 
 DEFAULT_MAX_LINES = 5000
+MAX_PAGE_BYTES = 1 << 20  # of text per answer: a gRPC client takes 4 MiB a message by default
+
+State = tuple[Section, Readiness]  # a SectionTracker's state after the lines before an offset
 
 
 class SourceError(Exception):
@@ -46,11 +49,18 @@ class LogChunk:
 class LogSource(Protocol):
     name: str
 
-    async def read(self, key: LogId, offset: int, limit: int) -> LogChunk: ...
+    async def read(self, key: LogId, offset: int, limit: int, state: State | None = None) -> LogChunk: ...
 
 
 def window(
-    texts: Sequence[str], offset: int, limit: int, *, source: str, ended: bool, tracker: SectionTracker | None = None
+    texts: Sequence[str],
+    offset: int,
+    limit: int,
+    *,
+    source: str,
+    ended: bool,
+    tracker: SectionTracker | None = None,
+    state: State | None = None,
 ) -> LogChunk:
     """The chunk at [offset, offset+limit) of a log whose lines are all known (file, pod log, archive).
 
@@ -59,11 +69,21 @@ def window(
     """
     tracker = tracker or SectionTracker()
     end = min(len(texts), offset + limit)
+    start = 0
+    if state is not None:  # the caller knows the state at offset: no need to scan from the first line
+        tracker.section, tracker.readiness = state
+        start = offset
     lines: list[Line] = []
-    for i, text in enumerate(texts[:end]):
+    size = 0
+    for i in range(start, end):
+        text = texts[i]
+        if i >= offset and lines and size + len(text) > MAX_PAGE_BYTES:
+            end = i  # the page is full by bytes: the rest comes with the next read
+            break
         section = tracker.feed(text)
         if i >= offset:
             lines.append(Line(i, text, section))
+            size += len(text)
     if end < len(texts) and tracker.readiness in ("", "running"):
         for text in texts[end : min(len(texts), end + 1000)]:  # the outcome is near the top: look a little further
             tracker.feed(text)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from services.logs.sources.base import Line, LogChunk, SourceMissing, SourceUnavailable
+from services.logs.sources.base import MAX_PAGE_BYTES, Line, LogChunk, SourceMissing, SourceUnavailable, State
 from spinner.tasklog import LogId, SectionTracker
 
 
@@ -41,7 +41,7 @@ class ElasticsearchSource:
     async def aclose(self) -> None:
         await self._client.close()
 
-    async def read(self, key: LogId, offset: int, limit: int) -> LogChunk:
+    async def read(self, key: LogId, offset: int, limit: int, state: State | None = None) -> LogChunk:
         from elastic_transport import TransportError
         from elasticsearch import ApiError
 
@@ -78,17 +78,21 @@ class ElasticsearchSource:
         tracker = SectionTracker() if offset == 0 else None
         lines: list[Line] = []
         expected = offset
+        size = 0
         for hit in taken:
             at = int(hit["offset"])
             if at != expected and end_at is None:
                 break  # a gap while the log grows: the missing lines may still arrive
             text = str(hit.get("message", ""))
+            if lines and size + len(text) > MAX_PAGE_BYTES:
+                break  # the page is full by bytes
+            size += len(text)
             if tracker is not None:
                 tracker.feed(text)
             section = hit.get("section", "")
             lines.append(Line(at, text, section if section in ("readiness", "task") else ""))
             expected = at + 1
-        complete = end_at is not None and len(taken) == len(line_hits)
+        complete = end_at is not None and len(lines) == len(line_hits)
         if complete and end_at is not None:
             expected = max(expected, int(hits[end_at]["offset"]))
         return LogChunk(

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from services.logs.sources.base import Line, LogChunk, SourceMissing, SourceUnavailable, split_lines, window
+from services.logs.sources.base import Line, LogChunk, SourceMissing, SourceUnavailable, State, split_lines, window
 from spinner.kube import core_api, pod_name
 from spinner.tasklog import LogId, SectionTracker
 
@@ -54,7 +54,7 @@ class PodSource:
             raise SourceUnavailable(f"pod: Kubernetes API unreachable ({type(e).__name__}: {e})") from None
         return str(pod.status.phase or "")
 
-    async def read(self, key: LogId, offset: int, limit: int) -> LogChunk:
+    async def read(self, key: LogId, offset: int, limit: int, state: State | None = None) -> LogChunk:
         from kubernetes_asyncio.client.exceptions import ApiException
 
         name = pod_name(key)
@@ -75,7 +75,8 @@ class PodSource:
         except (OSError, TimeoutError) as e:
             raise SourceUnavailable(f"pod: Kubernetes API unreachable ({type(e).__name__}: {e})") from None
         ended = phase in ENDED_PHASES
-        return window(split_lines(str(text or ""), ended=ended), offset, limit, source=self.name, ended=ended)
+        texts = split_lines(str(text or ""), ended=ended)
+        return window(texts, offset, limit, source=self.name, ended=ended, state=state)
 
     async def stream(self, key: LogId, offset: int, tracker: SectionTracker) -> AsyncIterator[list[Line]]:
         """Lines from `offset` on as the container writes them, until it ends or the stream breaks.
@@ -106,8 +107,9 @@ class PodSource:
                 batch: list[Line] = []
                 for raw in complete_lines:
                     text = raw.decode("utf-8", "replace").removesuffix("\r")
+                    section = tracker.feed(text)
                     if index >= offset:
-                        batch.append(Line(index, text, tracker.feed(text)))
+                        batch.append(Line(index, text, section))
                     index += 1
                 if batch:
                     yield batch

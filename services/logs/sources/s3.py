@@ -6,7 +6,7 @@ import asyncio
 from collections import OrderedDict
 from typing import Any
 
-from services.logs.sources.base import LogChunk, SourceMissing, SourceUnavailable, split_lines, window
+from services.logs.sources.base import LogChunk, SourceMissing, SourceUnavailable, State, split_lines, window
 from spinner.bundles import S3Location, s3_client
 from spinner.tasklog import ArchiveMarker, LogId, archive_key, marker_key
 
@@ -58,7 +58,7 @@ class S3Source:
         except (BotoCoreError, OSError, TimeoutError) as e:
             raise SourceUnavailable(f"s3: unreachable ({type(e).__name__}: {e})") from None
 
-    async def read(self, key: LogId, offset: int, limit: int) -> LogChunk:
+    async def read(self, key: LogId, offset: int, limit: int, state: State | None = None) -> LogChunk:
         log_key = archive_key(self._location.prefix, key.dag_id, key.run_id, key.task_id, key.try_number)
         try:
             marker = ArchiveMarker.parse(await self._get(marker_key(log_key)))
@@ -73,7 +73,7 @@ class S3Source:
                 raise SourceUnavailable(f"s3: {log_key} does not match its marker ({e})") from None
             texts = split_lines(content.decode("utf-8", "replace"), ended=True)
             self._remember(log_key, marker, texts)
-        return window(texts, offset, limit, source=self.name, ended=True)
+        return window(texts, offset, limit, source=self.name, ended=True, state=state)
 
     def _cached_lines(self, log_key: str, marker: ArchiveMarker) -> list[str] | None:
         entry = self._cache.get(log_key + marker.sha256)

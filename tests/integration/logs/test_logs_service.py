@@ -120,3 +120,17 @@ async def test_bad_requests_are_invalid_argument(
         await logs.stub.Read(logs_pb2.ReadLogRequest(key=key, from_offset=offset), timeout=5)
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert message in (e.value.details() or "")
+
+
+async def test_a_log_of_long_lines_comes_in_pages_a_grpc_client_accepts(logs: Logs) -> None:
+    """6,000 lines of 1,000 characters (6 MB) would not fit one 4 MiB gRPC message: pages stop at ~1 MiB."""
+    logs.write("".join(f"{i:05d} " + "x" * 994 + "\n" for i in range(6000)), done=True)
+    first = await logs.read()
+    assert 0 < len(first.lines) < 6000 and not first.complete
+    assert sum(len(line.text) for line in first.lines) <= 1 << 20
+    seen = [line.offset for line in first.lines]
+    async for chunk in logs.stub.Follow(logs_pb2.FollowLogRequest(key=KEY, from_offset=first.next_offset), timeout=30):
+        seen += [line.offset for line in chunk.lines]
+        if chunk.complete:
+            break
+    assert seen == list(range(6000))

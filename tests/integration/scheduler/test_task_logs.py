@@ -9,7 +9,7 @@ and a task that runs to success while Elasticsearch is down."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,6 +105,24 @@ def _archive(moto: Moto, key: common_pb2.TaskTryKey) -> tuple[str, bytes]:
     return log_key, s3.get_object(Bucket=LOGS_BUCKET, Key=log_key)["Body"].read()
 
 
+async def _read_when(
+    logs: Logs, key: common_pb2.TaskTryKey, ready: Callable[[logs_pb2.ReadLogResponse], bool], timeout: float = 10
+) -> logs_pb2.ReadLogResponse:
+    """Reads until an answer is `ready` (Elasticsearch makes new documents searchable about a second later)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            reply = await logs.read(key)
+            if ready(reply):
+                return reply
+        except grpc.aio.AioRpcError as e:
+            if e.code() != grpc.StatusCode.UNAVAILABLE:
+                raise
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"no answer as wanted within {timeout} s")
+        await asyncio.sleep(0.2)
+
+
 def _texts(chunks: list[logs_pb2.ReadLogResponse]) -> list[tuple[int, str]]:
     return [(line.offset, line.text) for chunk in chunks for line in chunk.lines]
 
@@ -159,8 +177,8 @@ async def test_an_ended_try_reads_from_s3_then_falls_back_to_elasticsearch(
     s3 = boto3.client("s3", endpoint_url=moto.endpoint, region_name="us-east-1")
     s3.put_object(Bucket=LOGS_BUCKET, Key=log_key, Body=content[:-10])
     s3.put_object(Bucket=LOGS_BUCKET, Key=marker_key(log_key), Body=ArchiveMarker.of(content + b"x\n").to_json())
-    fallback = await logs.read(key)
-    assert fallback.source == "elasticsearch" and fallback.complete
+    fallback = await _read_when(logs, key, lambda r: r.source == "elasticsearch")  # searchable within ~1 s
+    assert fallback.complete
     assert "does not match its marker" in fallback.fallback_reason
     assert [(x.offset, x.text) for x in fallback.lines] == [(x.offset, x.text) for x in archived.lines]
     # No archive at all, and Elasticsearch down too: a clear "unavailable", naming each store.
@@ -228,7 +246,7 @@ with DAG(dag_id="unready", tier=Tier.TIER1) as dag:
     ti = (await stack.tis("unready", run_id))["needs"]
     assert ti.error.startswith("Readiness check failed:") and "missing.txt" in ti.error  # the runner's reason
     key = common_pb2.TaskTryKey(dag_id="unready", run_id=run_id, task_id="needs", try_number=1)
-    log = await logs.read(key)
-    assert log.readiness == "failed" and log.complete
-    failing = [x for x in log.lines if "missing.txt" in x.text]
+    chunks = await logs.follow(key)
+    assert chunks[-1].readiness == "failed" and chunks[-1].complete
+    failing = [x for c in chunks for x in c.lines if "missing.txt" in x.text]
     assert failing and all(x.section == "readiness" for x in failing)
