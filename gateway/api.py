@@ -219,7 +219,7 @@ async def _events(follow: LogFollow) -> AsyncIterator[str]:
 
 @api
 async def import_errors(request: Request, actor: Actor) -> Response:
-    return JSONResponse({"import_errors": await gw(request).import_errors()})
+    return JSONResponse({"import_errors": await gw(request).import_errors(actor)})
 
 
 @api

@@ -282,9 +282,15 @@ class Gateway:
     async def dag_code(self, actor: Actor, dag_id: str) -> str:
         return (await self.dag_view(actor, dag_id, runs=1)).code
 
-    async def import_errors(self) -> list[dict[str, Any]]:
+    async def import_errors(self, actor: Actor) -> list[dict[str, Any]]:
+        """Import errors of the files whose every DAG the user may read (a file that defines no DAG
+        any more: only for those who may read every DAG), so a traceback never shows a hidden DAG's code."""
+        readable = actor.principal.readable()
         async with self._readers() as s:
             rows = await queries.import_errors(s)
+            owners = await queries.dags_by_file(s, [e.filename for e in rows]) if readable is not None else {}
+        if readable is not None:
+            rows = [e for e in rows if owners.get(e.filename) and owners[e.filename] <= readable]
         return [
             {
                 "partition": e.partition,

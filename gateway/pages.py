@@ -99,7 +99,7 @@ async def index(request: Request, actor: Actor) -> Response:
         request,
         "index.html",
         {
-            "dags": dags, "total": total, "runs": runs, "errors": await g.import_errors(), "flt": flt,
+            "dags": dags, "total": total, "runs": runs, "errors": await g.import_errors(actor), "flt": flt,
             "facets": await g.dag_facets(), "page": page_no, "pages": pages, "page_url": page_url,
             "msg": request.query_params.get("msg", ""), "snapshot": await g.snapshot(),
         },

@@ -104,6 +104,17 @@ async def tries(session: AsyncSession, dag_id: str, run_id: str, task_id: str) -
     return (await session.execute(q)).scalars().all()
 
 
+async def dags_by_file(session: AsyncSession, filelocs: Sequence[str]) -> dict[str, set[str]]:
+    """The DAG ids each file defines (files with none are left out)."""
+    out: dict[str, set[str]] = {}
+    wanted = list(set(filelocs))
+    for start in range(0, len(wanted), 500):
+        q = select(DagModel.fileloc, DagModel.dag_id).where(DagModel.fileloc.in_(wanted[start : start + 500]))
+        for fileloc, dag_id in (await session.execute(q)).all():
+            out.setdefault(fileloc, set()).add(dag_id)
+    return out
+
+
 async def import_errors(session: AsyncSession) -> Sequence[ImportError_]:
     q = select(ImportError_).order_by(ImportError_.partition, ImportError_.filename)
     return (await session.execute(q)).scalars().all()

@@ -240,3 +240,22 @@ async def test_dag_list_filters_search_and_pages(site: Site) -> None:
     assert "page 2 of 2" in page.text and 'href="/dags/dag_2"' in page.text and 'href="/dags/dag_0"' not in page.text
     page = await site.client.get("/", params={"search": "dag_1", "failing": "false"})
     assert 'href="/dags/dag_1"' in page.text and 'href="/dags/dag_0"' not in page.text
+
+
+async def test_import_errors_show_only_files_whose_dags_the_user_may_read(site: Site) -> None:
+    from spinner.db.models import ImportError_
+
+    await _declare(site, "dag_0", {"team-a": ["can_dag_read"]})
+    assert await site.gateway.start() == 1
+    async with site.sessions() as s, s.begin():
+        for filename in ("spinner_tier_1_0/t/d0.py", "spinner_tier_1_0/t/d1.py", "spinner_tier_1_0/t/new.py"):
+            s.add(
+                ImportError_(partition="spinner_tier_1_0", filename=filename, stacktrace="SyntaxError", timestamp=NOW)
+            )
+    team = await site.user("alice", ["team-a"])
+    names = [e["filename"] for e in (await team.get("/api/v1/import-errors")).json()["import_errors"]]
+    assert names == ["spinner_tier_1_0/t/d0.py"]  # not dag_1's file, nor a file with no DAG to read
+    assert "t/d1.py" not in (await team.get("/")).text
+    viewer = await site.user("viewer", ["spinner-users"])
+    everything = (await viewer.get("/api/v1/import-errors")).json()["import_errors"]
+    assert len(everything) == 3
