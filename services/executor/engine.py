@@ -145,7 +145,7 @@ class Executor:
             raise StaleLease(str(e)) from None
         except ReportRefused as e:
             raise NotQueued(str(e)) from None
-        if checked.state == "running" or key in self._backend().running():
+        if checked.state == "running" or self._backend().is_running(key):
             return False
         snapshot = (
             version_path(self._snapshot_root, info.bundle_version)

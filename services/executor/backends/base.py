@@ -62,6 +62,10 @@ class ExecutorBackend(abc.ABC):
     def running(self) -> list[TryKey]:
         """Tries this backend is running now."""
 
+    def is_running(self, key: TryKey) -> bool:
+        """Whether this backend runs the try now (backends override it with a lookup)."""
+        return key in self.running()
+
     @abc.abstractmethod
     async def terminate(self, key: TryKey) -> None:
         """Stops a try (a person marked it, or it was cleared)."""

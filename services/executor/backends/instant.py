@@ -46,6 +46,9 @@ class InstantBackend(ExecutorBackend):
     def running(self) -> list[TryKey]:
         return list(self._running)
 
+    def is_running(self, key: TryKey) -> bool:
+        return key in self._running
+
     async def terminate(self, key: TryKey) -> None:
         task = self._running.get(key)
         if task is not None:

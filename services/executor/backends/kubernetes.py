@@ -198,6 +198,10 @@ class KubernetesBackend(ExecutorBackend):
     def running(self) -> list[TryKey]:
         return [k for k, t in self._tracked.items() if not t.ended]
 
+    def is_running(self, key: TryKey) -> bool:
+        tracked = self._tracked.get(key)
+        return tracked is not None and not tracked.ended
+
     async def terminate(self, key: TryKey) -> None:
         tracked = self._tracked.get(key)
         if tracked is not None:

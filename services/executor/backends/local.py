@@ -195,6 +195,9 @@ class LocalProcessBackend(ExecutorBackend):
     def running(self) -> list[TryKey]:
         return list(self._procs)
 
+    def is_running(self, key: TryKey) -> bool:
+        return key in self._procs
+
     @staticmethod
     def _pid(proc: asyncio.subprocess.Process | int | None) -> int | None:
         if isinstance(proc, int):
