@@ -32,6 +32,10 @@ T = TypeVar("T")
 SUBMIT_CONCURRENCY = 8  # SubmitMany calls in flight
 SUBMIT_BATCH = 200  # tries per SubmitMany
 MAX_IN_FLIGHT = 5000  # tries handed over but not yet acknowledged, before the loop waits for the executor
+# A try the executor accepted is its to start: resubmitting it after the usual 15 s only adds work
+# to a busy executor (its reports can lag that much in a burst). Past this, it is handed over again
+# (the executor may have restarted without adopting it).
+ACCEPTED_RESUBMIT_AFTER = 60.0
 
 
 def _try_key(task: QueuedTask) -> tuple[str, str, str, int]:
@@ -91,6 +95,7 @@ class PartitionScheduler:
         self._submit_slots = asyncio.Semaphore(SUBMIT_CONCURRENCY)
         self._submits: set[asyncio.Task[None]] = set()
         self._in_flight: set[tuple[str, str, str, int]] = set()
+        self._accepted: dict[tuple[str, str, str, int], float] = {}  # try -> when the executor accepted it
         self._drained = asyncio.Event()
         self._drained.set()
         self.actions = actions or Actions(partition, engine, clock)
@@ -180,12 +185,13 @@ class PartitionScheduler:
     async def iteration(self) -> bool:
         """One scheduling pass. True when it queued work (so the loop goes round again at once)."""
         started = time.perf_counter()
+        _forget_older(self._accepted, time.monotonic() - ACCEPTED_RESUBMIT_AFTER)
         try:
             async with transaction(self._sessions) as session:
                 await self.lease.hold(session)
                 await self._engine.create_scheduled_runs(session)
                 queued = await self._engine.schedule(session)
-                resubmit, _ = await self._engine.stale_tries(session, self._in_flight)
+                resubmit, _ = await self._engine.stale_tries(session, _Handled(self._in_flight, self._accepted))
         except BaseException:
             self._engine.request_full_pass()  # the pass's writes were rolled back: its cached rows are wrong
             raise
@@ -271,8 +277,13 @@ class PartitionScheduler:
                     errors = await self._submitter.submit_many(items, self.partition, epoch)
                 except Exception as e:  # the tries stay queued and are handed over again later
                     errors = [str(e)] * len(tasks)
+                accepted_at = time.monotonic()
                 for task, error in zip(tasks, errors, strict=True):
-                    if error is not None:
+                    if error is None:
+                        key = _try_key(task)
+                        self._accepted.pop(key, None)  # to the end: the dict stays in acceptance order
+                        self._accepted[key] = accepted_at
+                    else:
                         log.warning(
                             "could not hand %s.%s (%s, try %d) to the executor: %s",
                             task.dag_id, task.task_id, task.run_id, task.try_number, error,
@@ -335,3 +346,23 @@ class PartitionScheduler:
             import_error_count=errors,
             bundle_version=self._processor.version,
         )
+
+
+class _Handled:
+    """The tries a resubmit must skip: being handed over now, or accepted by the executor recently."""
+
+    def __init__(self, in_flight: set[tuple[str, str, str, int]], accepted: dict[tuple[str, str, str, int], float]):
+        self._in_flight = in_flight
+        self._accepted = accepted
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._in_flight or key in self._accepted
+
+
+def _forget_older(accepted: dict[tuple[str, str, str, int], float], before: float) -> None:
+    """Drops acceptances older than `before` (the dict is in the order they came)."""
+    while accepted:
+        key = next(iter(accepted))
+        if accepted[key] >= before:
+            return
+        del accepted[key]

@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -502,7 +502,7 @@ class SchedulingEngine:
     async def stale_tries(
         self,
         session: AsyncSession,
-        in_flight: set[tuple[str, str, str, int]] | frozenset[tuple[str, str, str, int]] = frozenset(),
+        in_flight: Container[tuple[str, str, str, int]] = frozenset(),
     ) -> tuple[list[QueuedTask], int]:
         """Queued tries the executor may never have got (resubmitted; Submit is idempotent), and
         running tries whose runner stopped heartbeating (failed or retried). Returns both."""
