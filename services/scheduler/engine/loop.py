@@ -186,6 +186,7 @@ class PartitionScheduler:
         """One scheduling pass. True when it queued work (so the loop goes round again at once)."""
         started = time.perf_counter()
         _forget_older(self._accepted, time.monotonic() - ACCEPTED_RESUBMIT_AFTER)
+        self._engine.begin_pass()
         try:
             async with transaction(self._sessions) as session:
                 await self.lease.hold(session)

@@ -117,7 +117,7 @@ class SchedulingEngine:
         max_running_tasks: int = 1024,
         metrics: SchedulerMetrics | None = None,
         full_pass_interval: float = 10.0,
-        change_margin: float = 2.0,
+        change_margin: float = 5.0,
     ) -> None:
         self.partition = partition
         self.metrics = metrics
@@ -128,8 +128,10 @@ class SchedulingEngine:
         self._dags: dict[str, CachedDag] = {}
         # Incremental passes: which active runs need a look (see _runs_to_examine).
         self._full_pass_interval = full_pass_interval
-        # Tries' end dates come from the executor's clock and commit after they are stamped: look back this far.
+        # Tries' end dates come from the executor's clock and commit after they are stamped (a busy
+        # executor's batch takes a while): look back this far before the previous pass began.
         self._change_margin = dt.timedelta(seconds=change_margin)
+        self._pass_began: dt.datetime | None = None
         self._last_full_pass: float | None = None
         self._watermark: dt.datetime | None = None
         self._seen: set[tuple[str, str]] = set()
@@ -271,6 +273,11 @@ class SchedulingEngine:
 
     # --- task instances --------------------------------------------------------------
 
+    def begin_pass(self) -> None:
+        """Called before the pass's transaction opens: a try that commits after its snapshot was taken is
+        invisible to this pass, so the next one must look back to here, not to when `schedule` ran."""
+        self._pass_began = self._clock()
+
     def request_full_pass(self) -> None:
         """The next pass looks at every active run and reads all their tries again (after an action,
         a new lease, a failed pass, or a missed change)."""
@@ -320,7 +327,7 @@ class SchedulingEngine:
             self._tis.keep_only(current)
             ended = await self._tis.refresh_ended(session, self.partition, self._watermark - self._change_margin)
             examined = self._runs_to_examine(runs, dags, ended, now)
-        self._watermark = now
+        self._watermark = min(now, self._pass_began or now)
         await self._tis.load(session, [(r.dag_id, r.run_id) for r in examined])
         self._seen = (self._seen & current) | {(r.dag_id, r.run_id) for r in examined}
         self._unsettled &= current
