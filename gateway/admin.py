@@ -11,7 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.audit import AuditLog
 from gateway.auth import Actor, Authenticator, Principal
-from gateway.errors import Conflict, Forbidden, GatewayError, InvalidRequest, NotFound, Unauthenticated
+from gateway.errors import (
+    Conflict,
+    Forbidden,
+    GatewayError,
+    InvalidRequest,
+    NotFound,
+    TooManyAttempts,
+    Unauthenticated,
+)
+from gateway.throttle import LoginThrottle
 from spinner.db import auth as db_auth
 from spinner.db.models import User
 
@@ -61,6 +70,7 @@ class Admin:
         self._auth = auth
         self._audit = audit
         self._clock = clock
+        self.throttle = LoginThrottle()
 
     async def _admin(
         self, actor: Actor, action: str, do: Callable[[AsyncSession], Awaitable[T]], details: dict[str, Any]
@@ -176,10 +186,17 @@ class Admin:
         """Checks a password; the attempt is audited either way."""
         if not isinstance(username, str) or not isinstance(password, str) or not username:
             raise InvalidRequest("username and password are required")
-        principal = await self._auth.login(username[:200], password)
-        await self._audit.record(username[:200], "login", "ok" if principal else "denied", remote_addr=remote_addr)
+        name = username[:200]
+        wait = self.throttle.wait(name, remote_addr)
+        if wait > 0:
+            await self._audit.record(name, "login", "denied", remote_addr=remote_addr)
+            raise TooManyAttempts(f"too many failed logins for {name!r} from this address; try again in {wait:.0f} s")
+        principal = await self._auth.login(name, password)
+        await self._audit.record(name, "login", "ok" if principal else "denied", remote_addr=remote_addr)
         if principal is None:
+            self.throttle.failed(name, remote_addr)
             raise Unauthenticated("wrong user name or password")
+        self.throttle.succeeded(name, remote_addr)
         return principal
 
     # --- roles ---------------------------------------------------------------------------

@@ -35,6 +35,10 @@ class Conflict(GatewayError):
     code, http_status, grpc_status = "conflict", 409, grpc.StatusCode.ALREADY_EXISTS
 
 
+class TooManyAttempts(GatewayError):
+    code, http_status, grpc_status = "too_many_attempts", 429, grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 class Unavailable(GatewayError):
     code, http_status, grpc_status = "unavailable", 503, grpc.StatusCode.UNAVAILABLE
 

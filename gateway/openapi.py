@@ -44,6 +44,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "not allowed (needs can_dag_edit, Admin, or a CSRF token)",
         404: "not found, or a DAG the caller may not read",
         409: "conflicts with the current state",
+        429: "too many failed logins for this user from this address; try again later",
         503: "the owning service is not reachable right now",
     }
     return {str(c): {"description": text[c], "content": {JSON: {"schema": _ref("Error")}}} for c in codes}
@@ -255,7 +256,7 @@ def _paths() -> dict[str, Any]:
         "/auth/token": {
             "post": _op(
                 "exchange a user name and password for an API token",
-                {**_ok(_ref("Token"), "201", "a new token, shown once"), **_errors(401)},
+                {**_ok(_ref("Token"), "201", "a new token, shown once"), **_errors(401, 429)},
                 body=_body(
                     {
                         "type": "object",

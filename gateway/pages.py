@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from gateway.api import dag_filter
 from gateway.auth import CSRF_FIELD, Actor, Authenticator
-from gateway.errors import GatewayError, InvalidRequest, LogMissing, Unauthenticated
+from gateway.errors import GatewayError, InvalidRequest, LogMissing, TooManyAttempts, Unauthenticated
 from gateway.queries import AuditFilter
 from gateway.views import LogInfo, TaskInstanceInfo, TaskNode
 from gateway.web import (
@@ -60,8 +60,9 @@ async def login_post(request: Request) -> Response:
     try:
         username, password = fields.get("username", ""), fields.get("password", "")
         principal = await admin(request).login(username, password, remote_addr(request))
-    except (Unauthenticated, InvalidRequest) as e:
-        return render(request, "login.html", {"next": nxt, "error": str(e)}, 401)
+    except (Unauthenticated, InvalidRequest, TooManyAttempts) as e:
+        status = e.http_status if isinstance(e, TooManyAttempts) else 401
+        return render(request, "login.html", {"next": nxt, "error": str(e)}, status)
     response = RedirectResponse(nxt, status_code=303)
     # A new CSRF token with the new identity: a token seen before login is worth nothing after.
     set_session(request, response, Authenticator.new_session(principal.username))

@@ -187,3 +187,15 @@ async def test_any_gateway_with_the_same_secret_serves_a_login_from_another(site
         r = await a.post("/dags/dag_0/pause", data={"paused": "true", "csrf_token": _csrf(page.text)})
         assert r.status_code == 503  # past the CSRF check and the ACL: no scheduler here
         assert (await c.get("/dags/dag_0")).status_code == 303  # a different key: not logged in
+
+
+async def test_repeated_wrong_passwords_make_that_user_and_address_wait(site: Site) -> None:
+    async with site.client_for(None) as browser:
+        for _ in range(5):
+            assert (await _login(browser, "admin", "wrong password")).status_code == 401
+        r = await _login(browser, "admin", ADMIN_PASSWORD)  # even the right password waits now
+        assert r.status_code == 429 and "too many failed logins" in r.text
+    api = await site.client.post("/api/v1/auth/token", json={"username": "admin", "password": ADMIN_PASSWORD})
+    assert api.status_code == 429 and api.json()["error"]["code"] == "too_many_attempts"
+    entries = await _audit(site, "login")
+    assert [e.outcome for e in entries] == ["denied"] * 7  # the refused attempts are audited too
