@@ -59,6 +59,7 @@ class LogStream:
         self._ship_done: asyncio.Event | None = None
         self._ship_ready = threading.Event()
         self._tracker = SectionTracker()
+        self._shiplog_state: tuple[bool, list[logging.Handler]] = (True, [])
 
     # --- start ------------------------------------------------------------------------------
 
@@ -70,6 +71,12 @@ class LogStream:
             self._ship_thread.start()
             self._ship_ready.wait(10)
         self._spool = tempfile.TemporaryFile()
+        # The shipper's own warnings would go to fd 2, i.e. into the pipe, from another thread, where
+        # they can land inside a line the task is writing: keep them out; close() reports the counts.
+        shiplog = logging.getLogger("spinner.logship")
+        self._shiplog_state = (shiplog.propagate, list(shiplog.handlers))
+        shiplog.handlers = [logging.NullHandler()]
+        shiplog.propagate = False
         sys.stdout.flush()
         sys.stderr.flush()
         self._orig_out = os.dup(1)
@@ -141,6 +148,8 @@ class LogStream:
         os.dup2(self._orig_out, 1)
         os.dup2(self._orig_err, 2)
         os.close(self._orig_err)
+        shiplog = logging.getLogger("spinner.logship")
+        shiplog.propagate, shiplog.handlers = self._shiplog_state[0], self._shiplog_state[1]
         self._pump.join(PUMP_JOIN_TIMEOUT)
         complete = not self._pump.is_alive()
         if not complete:
