@@ -222,18 +222,6 @@ async def task_instances_of(session: AsyncSession, runs: Sequence[DagRun]) -> Se
     return out
 
 
-async def runs_with_tries_ended_since(
-    session: AsyncSession, partition: str, since: dt.datetime
-) -> set[tuple[str, str]]:
-    """(dag_id, run_id) of the runs with a try that ended at or after `since`."""
-    q = (
-        select(TaskInstance.dag_id, TaskInstance.run_id)
-        .where(TaskInstance.partition == partition, TaskInstance.end_date >= since)
-        .distinct()
-    )
-    return {(row[0], row[1]) for row in (await session.execute(q)).all()}
-
-
 async def active_tries_by_dag(session: AsyncSession, partition: str) -> dict[str, int]:
     """Queued or running tries of each DAG of the partition (for max_active_tasks)."""
     q = (

@@ -7,7 +7,7 @@ from collections import OrderedDict
 from typing import Any
 
 from services.logs.sources.base import LogChunk, SourceMissing, SourceUnavailable, State, split_lines, window
-from spinner.bundles import S3Location, s3_client
+from spinner.bundles import MISSING_OBJECT, BundleRefused, BundleUnavailable, S3Location, get_object, s3_client
 from spinner.tasklog import ArchiveMarker, LogId, archive_key, marker_key
 
 CACHE_BYTES = 256 * 1024 * 1024  # archived logs never change: keep the recent ones parsed
@@ -39,24 +39,17 @@ class S3Source:
             self._client = self._client_cm = None
 
     async def _get(self, key: str) -> bytes:
-        from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
-
         client = await self._s3()
         try:
-            response = await client.get_object(Bucket=self._location.bucket, Key=key)
-            if int(response.get("ContentLength", 0)) > MAX_LOG_BYTES:
-                response["Body"].close()
-                raise SourceUnavailable(f"s3: {key} is larger than {MAX_LOG_BYTES} bytes")
-            async with response["Body"] as body:
-                data: bytes = await body.read()
-                return data
-        except ClientError as e:
-            code = str(e.response.get("Error", {}).get("Code", ""))
-            if code in ("NoSuchKey", "404"):
+            found = await get_object(client, self._location, key, max_bytes=MAX_LOG_BYTES)
+        except BundleRefused as e:
+            if e.reason == MISSING_OBJECT:
                 raise SourceMissing(f"s3: no archived log {key} (yet)") from None
-            raise SourceUnavailable(f"s3: {code or e} for {key}") from None
-        except (BotoCoreError, OSError, TimeoutError) as e:
-            raise SourceUnavailable(f"s3: unreachable ({type(e).__name__}: {e})") from None
+            raise SourceUnavailable(f"s3: {e.detail}") from None
+        except BundleUnavailable as e:
+            raise SourceUnavailable(f"s3: {e}") from None
+        assert found is not None  # no If-None-Match was sent: never a 304
+        return found[0]
 
     async def read(self, key: LogId, offset: int, limit: int, state: State | None = None) -> LogChunk:
         log_key = archive_key(self._location.prefix, key.dag_id, key.run_id, key.task_id, key.try_number)
