@@ -239,7 +239,10 @@ async def run_scenario(args: argparse.Namespace, db_kind: str, scenario: str) ->
         await engine.dispose()
         if mysql_name:
             await drop_database(mysql_name)
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            say(f"kept {work} (services.log)")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     return result
 
 
@@ -328,6 +331,7 @@ def main() -> int:
     p.add_argument("--window", type=float, default=120, help="steady: seconds of due runs to measure")
     p.add_argument("--burst-timeout", type=float, default=600)
     p.add_argument("--setup-seconds", type=float, default=0, help="time allowed for parsing (0: calibrate)")
+    p.add_argument("--keep", action="store_true", help="keep the work folder and its services.log")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     results: dict[str, dict[str, Any]] = {}

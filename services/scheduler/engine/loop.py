@@ -197,7 +197,8 @@ class PartitionScheduler:
             self._engine.request_full_pass()  # the pass's writes were rolled back: its cached rows are wrong
             raise
         epoch = self.lease.epoch or 0
-        self._hand_over(queued + resubmit, epoch)
+        self._hand_over(queued, epoch)
+        self._hand_over(resubmit, epoch, again=True)
         if len(self._in_flight) > MAX_IN_FLIGHT:  # the executor is behind: let it catch up before queueing more
             await self._drained.wait()
         metrics = self._engine.metrics
@@ -248,20 +249,20 @@ class PartitionScheduler:
                 snapshot.version,
             )
 
-    def _hand_over(self, tasks: list[QueuedTask], epoch: int) -> None:
+    def _hand_over(self, tasks: list[QueuedTask], epoch: int, *, again: bool = False) -> None:
         """Hands tries to the executor in the background, a bounded number at a time, while the loop goes on
         scheduling: a slow executor delays its own starts, not the next pass."""
         for start in range(0, len(tasks), SUBMIT_BATCH):
             chunk = tasks[start : start + SUBMIT_BATCH]
             self._in_flight.update(_try_key(t) for t in chunk)
-            job = asyncio.create_task(self._submit_chunk(chunk, epoch), name=f"submit-{len(chunk)}")
+            job = asyncio.create_task(self._submit_chunk(chunk, epoch, again), name=f"submit-{len(chunk)}")
             self._submits.add(job)
             job.add_done_callback(self._submits.discard)
         if len(self._in_flight) > MAX_IN_FLIGHT // 2:
             self._drained.clear()
 
-    async def _submit_chunk(self, tasks: list[QueuedTask], epoch: int) -> None:
-        """One SubmitMany call; each try has its own span in its run's trace."""
+    async def _submit_chunk(self, tasks: list[QueuedTask], epoch: int, again: bool) -> None:
+        """One SubmitMany call; each try has its own span in its run's trace. `again`: resubmitted tries."""
         try:
             async with self._submit_slots:
                 items: list[tuple[QueuedTask, str]] = []
@@ -286,8 +287,9 @@ class PartitionScheduler:
                         self._accepted[key] = accepted_at
                     else:
                         log.warning(
-                            "could not hand %s.%s (%s, try %d) to the executor: %s",
-                            task.dag_id, task.task_id, task.run_id, task.try_number, error,
+                            "could not hand %s.%s (%s, try %d) to the executor%s: %s",
+                            task.dag_id, task.task_id, task.run_id, task.try_number,
+                            " again" if again else "", error,
                         )  # fmt: skip
         finally:
             self._in_flight.difference_update(_try_key(t) for t in tasks)

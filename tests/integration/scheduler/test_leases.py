@@ -5,8 +5,10 @@ Schedulers run as real `spinner scheduler` processes, so killing and pausing the
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -71,6 +73,34 @@ def schedulers(stack: Stack, tmp_path: Path) -> Iterator[Schedulers]:
     group = Schedulers(stack, stack.executor_address, tmp_path)
     yield group
     group.stop_all()
+
+
+async def _freeze_between_transactions(proc: subprocess.Popen[bytes], db_url: str) -> None:
+    """SIGSTOPs the process; on SQLite, only at a moment it holds no write lock.
+
+    SQLite has one database-wide write lock: a process frozen inside a write transaction stops every
+    other process, the new leader included, until it wakes. That is SQLite's nature, not a fencing
+    bug (a standby needs MariaDB/MySQL, where a frozen transaction only holds its rows until the
+    server's idle-transaction timeout). So on SQLite the pause is retried until it lands between
+    two transactions, which is where a GC pause or a frozen VM most often lands anyway.
+    """
+    if not db_url.startswith("sqlite"):
+        proc.send_signal(signal.SIGSTOP)
+        return
+    path = db_url.split(":///", 1)[1]
+    for _ in range(200):
+        proc.send_signal(signal.SIGSTOP)
+        probe = sqlite3.connect(path, timeout=0.5, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:
+            proc.send_signal(signal.SIGCONT)
+            await asyncio.sleep(0.05)
+        finally:
+            probe.close()
+    raise AssertionError("the old leader never paused outside a write transaction")
 
 
 async def _lease(stack: Stack) -> PartitionLease | None:
@@ -143,7 +173,7 @@ async def test_a_paused_leader_cannot_write_after_losing_its_lease(stack: Stack,
     lease = await _lease(stack)
     assert lease is not None
     old_epoch = lease.epoch
-    old.send_signal(signal.SIGSTOP)  # a long GC pause, a frozen VM
+    await _freeze_between_transactions(old, stack.db_url)  # a long GC pause, a frozen VM
     schedulers.start("new")
 
     async def replaced() -> bool:
