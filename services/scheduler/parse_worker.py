@@ -1,8 +1,10 @@
-"""Parses one DAG file in its own process and prints the result as one JSON line.
+"""Parses one DAG file in its own process and hands the result back as JSON.
 
-Run by the DAG processor as `python -m services.scheduler.parse_worker ROOT FILE`, so a
-file that crashes, hangs or leaks cannot hurt the scheduler: the parent kills it on
-timeout and records an import error.
+The DAG processor forks it from its warm fork server (`run(ROOT, FILE, RESULT_PATH)`: the
+result is written to RESULT_PATH) or, when the fork server is unavailable, starts it as
+`python -m services.scheduler.parse_worker ROOT FILE` (the result is printed after a marker).
+Either way a file that crashes, hangs or leaks cannot hurt the scheduler: the parent kills it
+on timeout and records an import error.
 """
 
 from __future__ import annotations
@@ -28,6 +30,18 @@ def parse(root: Path, file: Path) -> dict[str, object]:
         # Drop the frames of Spinner's own loader: the user wants their file's frames.
         text = "".join(lines)
         return {"dags": [], "error": text.replace(str(root) + "/", "")}
+
+
+def run(args: list[str]) -> int:
+    """In a child of the fork server: parse, write the result file (its absence means the child died)."""
+    root, file, result_path = Path(args[0]), Path(args[1]), Path(args[2])
+    result = parse(root, file)
+    sys.stdout.flush()
+    text = json.dumps(result)
+    partial = result_path.with_name(result_path.name + ".part")
+    partial.write_text(text)
+    partial.rename(result_path)
+    return 0
 
 
 def main() -> int:

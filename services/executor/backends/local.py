@@ -1,6 +1,6 @@
 """Local processes: standalone mode. One process per try, its output written to the try's log file.
 
-Runners are forked from a warm fork server (spinner/runner/forkserver.py) that has imported the
+Runners are forked from a warm fork server (spinner/forkserver.py) that has imported the
 runner once, so a try starts in milliseconds instead of paying an interpreter's start and imports.
 Anything that is not a runner, or any launch while the fork server is unavailable, gets a fresh
 process as before.
@@ -9,105 +9,20 @@ process as before.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
 
 from services.executor.backends.base import BackendClosed, ExecutorBackend, ExitCallback, LaunchSpec, TryKey
+from spinner.forkserver import ForkServer
 
 log = logging.getLogger(__name__)
 
 
 RUNNER_MODULE = ["-m", "spinner.runner"]
-
-
-class ForkServer:
-    """The executor's side of the fork server: one process, asked over its stdin, answering on stdout."""
-
-    def __init__(self, on_child_exit: Callable[[TryKey, int], Awaitable[None]]) -> None:
-        self._on_child_exit = on_child_exit
-        self._proc: asyncio.subprocess.Process | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._pending: dict[int, tuple[asyncio.Future[int], TryKey]] = {}
-        self._next_id = 0
-        self._lock = asyncio.Lock()
-        self._outliving: set[asyncio.Task[None]] = set()
-        # Known the moment the pid arrives, before the launch resumes: an exit right after is never lost.
-        self.children: dict[int, TryKey] = {}
-
-    @property
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.returncode is None
-
-    async def _ensure(self) -> asyncio.subprocess.Process:
-        async with self._lock:
-            if self._proc is None or self._proc.returncode is not None:
-                self._proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "spinner.runner.forkserver",
-                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                    limit=1 << 20,
-                )  # fmt: skip
-                self._reader = asyncio.create_task(self._read(self._proc), name="forkserver-reader")
-            return self._proc
-
-    async def _read(self, proc: asyncio.subprocess.Process) -> None:
-        assert proc.stdout is not None
-        while line := await proc.stdout.readline():
-            message = json.loads(line)
-            if "exit" in message:
-                key = self.children.pop(int(message["exit"]), None)
-                if key is not None:
-                    await self._on_child_exit(key, int(message["code"]))
-            elif (pending := self._pending.pop(int(message["id"]), None)) is not None:
-                future, key = pending
-                if "pid" in message:
-                    self.children[int(message["pid"])] = key
-                    if not future.done():
-                        future.set_result(int(message["pid"]))
-                elif not future.done():
-                    future.set_exception(OSError(message.get("error", "fork failed")))
-        for future, _ in self._pending.values():  # the server died: those launches did not happen
-            if not future.done():
-                future.set_exception(OSError("the fork server stopped"))
-        self._pending.clear()
-        orphans, self.children = dict(self.children), {}
-        for pid, key in orphans.items():  # no longer children it can reap: watch them until they are gone
-            task = asyncio.create_task(self._outlive(pid, key))
-            self._outliving.add(task)
-            task.add_done_callback(self._outliving.discard)
-
-    async def _outlive(self, pid: int, key: TryKey) -> None:
-        while True:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                await self._on_child_exit(key, -1)
-                return
-            await asyncio.sleep(0.5)
-
-    async def spawn(self, key: TryKey, args: list[str], env: dict[str, str], log_path: str) -> int:
-        proc = await self._ensure()
-        assert proc.stdin is not None
-        self._next_id += 1
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending[self._next_id] = (future, key)
-        proc.stdin.write((json.dumps({"id": self._next_id, "args": args, "env": env, "log": log_path}) + "\n").encode())
-        await proc.stdin.drain()
-        return await asyncio.wait_for(future, 30)
-
-    async def aclose(self) -> None:
-        if self._proc is not None and self._proc.returncode is None:
-            assert self._proc.stdin is not None
-            self._proc.stdin.close()
-            try:
-                await asyncio.wait_for(self._proc.wait(), 5)
-            except TimeoutError:
-                self._proc.kill()
-        if self._reader is not None:
-            await asyncio.gather(self._reader, return_exceptions=True)
+# Everything a runner imports, imported once by the fork server: children start with it in memory.
+RUNNER_PRELOAD = ["spinner.config", "spinner.runner.main", "spinner.sdk.loader", "spinner.sdk.templating"]
 
 
 class LocalProcessBackend(ExecutorBackend):
@@ -118,7 +33,9 @@ class LocalProcessBackend(ExecutorBackend):
         self._procs: dict[TryKey, asyncio.subprocess.Process | int | None] = {}
         self._watchers: set[asyncio.Task[None]] = set()
         self._closing = False
-        self._fork_server = ForkServer(self._forked_exit) if fork_server else None
+        self._fork_server: ForkServer[TryKey] | None = (
+            ForkServer(RUNNER_PRELOAD, self._forked_exit) if fork_server else None
+        )
 
     async def _forked_exit(self, key: TryKey, code: int) -> None:
         self._procs.pop(key, None)
@@ -133,8 +50,9 @@ class LocalProcessBackend(ExecutorBackend):
             return False
         try:
             pid = await self._fork_server.spawn(
-                spec.key, spec.argv[3:], spec.env, str(spec.log_path) if spec.log_path is not None else ""
-            )
+                spec.key, "spinner.runner.main:main", spec.argv[3:], env=spec.env,
+                log_path=str(spec.log_path) if spec.log_path is not None else "",
+            )  # fmt: skip
         except (OSError, TimeoutError, ValueError) as e:
             log.warning("fork server unavailable (%s); starting %s in a fresh process", e, spec.key)
             return False

@@ -109,6 +109,7 @@ class PartitionScheduler:
             processing.cancel()  # a parse in progress is not worth waiting for at shutdown
             await renewing
             await self._cancel_submits()
+        await self._processor.aclose()
         await self._release()
 
     async def _scheduling_loop(self, stop: asyncio.Event) -> None:

@@ -5,25 +5,20 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import json
 import logging
 import re
-import resource
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler import queries
+from services.scheduler.engine.parsing import Parser, ParseResult
 from spinner.snapshots import SnapshotRef
 
 log = logging.getLogger(__name__)
 
-RESULT_MARK = "@@SPINNER-PARSE-RESULT@@"
 PARTITION_RE = re.compile(r"^(spinner|pii|sox|test)_tier_([1-3])_(\d+)$")
 
 
@@ -35,15 +30,6 @@ def partition_tier(partition: str) -> int:
             "(cluster_type one of spinner, pii, sox, test; tier 1-3)"
         )
     return int(match.group(2))
-
-
-@dataclass
-class ParseResult:
-    rel_path: str
-    dags: list[dict[str, Any]]
-    error: str | None
-    # The worker timed out, died or answered garbage: perhaps the machine, not the file. Parsed again later.
-    transient: bool = False
 
 
 RETRY_FIRST = 30.0  # seconds before a file whose parse failed that way is parsed again; doubles up to RETRY_MOST
@@ -65,66 +51,6 @@ class FileState:
     dag_ids: list[str] = field(default_factory=list)
 
 
-def _limit_memory(megabytes: int) -> Callable[[], None]:
-    def apply() -> None:  # runs in the child, before the DAG file is imported
-        limit = megabytes * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    return apply
-
-
-async def parse_file(
-    root: Path, file: Path, limit: float, memory_mb: int = 1024
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Runs the parse worker; a timeout, a crash, running out of memory or garbage output is an import error."""
-    result = await parse_file_result(root, file, limit, memory_mb)
-    return result.dags, result.error
-
-
-async def parse_file_result(root: Path, file: Path, limit: float, memory_mb: int = 1024) -> ParseResult:
-    """parse_file, saying whether a failure came from the worker (timeout, crash) rather than the file."""
-    rel = file.relative_to(root).as_posix() if file.is_relative_to(root) else str(file)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.scheduler.parse_worker",
-        str(root),
-        str(file),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=str(root),
-        preexec_fn=_limit_memory(memory_mb) if memory_mb > 0 else None,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), limit)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        return ParseResult(
-            rel, [], f"Parsing took longer than {limit:.0f} s and was stopped (does the file loop forever?)", True
-        )
-    except asyncio.CancelledError:  # shutting down: leave no parser behind
-        proc.kill()
-        await asyncio.shield(proc.wait())
-        raise
-    text = out.decode(errors="replace")
-    idx = text.rfind(RESULT_MARK)
-    if idx < 0:
-        tail = err.decode(errors="replace")[-2000:]
-        if "MemoryError" in tail:
-            return ParseResult(
-                rel, [], f"Parsing used more than the {memory_mb} MB memory limit and was stopped.\n{tail}", True
-            )
-        return ParseResult(
-            rel, [], f"The parser process died (exit code {proc.returncode}) without a result.\n{tail}", True
-        )
-    try:
-        result = json.loads(text[idx + len(RESULT_MARK) :].strip())
-        return ParseResult(rel, list(result["dags"]), result["error"])
-    except (ValueError, KeyError, TypeError) as e:
-        return ParseResult(rel, [], f"The parser returned malformed output: {e}", True)
-
-
 class DagProcessor:
     """Keeps the partition's DAG rows equal to its folder in the current snapshot."""
 
@@ -137,6 +63,7 @@ class DagProcessor:
         parse_memory_mb: int = 1024,
         parallel: int = 2,
         retry_first: float = RETRY_FIRST,
+        parser: Parser | None = None,
     ) -> None:
         self.partition = partition
         self.tier = partition_tier(partition)
@@ -147,6 +74,7 @@ class DagProcessor:
         self._plugins_hash = ""
         self._version = ""
         self._parse_slots = asyncio.Semaphore(parallel)
+        self._parser = parser or Parser()
         self._retry_first = retry_first
         self._retries: dict[str, tuple[int, float]] = {}  # rel path -> (attempts, monotonic time due)
 
@@ -183,7 +111,7 @@ class DagProcessor:
 
     async def parse(self, plan: Plan, rel: str) -> ParseResult:
         async with self._parse_slots:
-            result = await parse_file_result(plan.snapshot.path, plan.snapshot.path / rel, self._timeout, self._memory)
+            result = await self._parser.parse(plan.snapshot.path, plan.snapshot.path / rel, self._timeout, self._memory)
         result.rel_path = rel
         return result
 
@@ -210,6 +138,10 @@ class DagProcessor:
     def finished(self, plan: Plan) -> None:
         self._plugins_hash = plan.plugins_hash
         self._version = plan.snapshot.version
+
+    async def aclose(self) -> None:
+        """Stops the parsers' fork server (at shutdown)."""
+        await self._parser.aclose()
 
     def forget(self) -> None:
         """Parse everything again next time (after losing and regaining the lease)."""

@@ -21,7 +21,8 @@ with DAG(dag_id="forked", tier=Tier.TIER1) as dag:
 
 
 def fork_servers() -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(os.getpid()), "-f", "spinner.runner.forkserver"],
+    """The runners' fork servers (the scheduler's parser has its own, which preloads no runner)."""
+    out = subprocess.run(["pgrep", "-P", str(os.getpid()), "-f", "spinner.forkserver .*spinner.runner.main"],
                          capture_output=True, text=True)  # fmt: skip
     return [int(p) for p in out.stdout.split()]
 

@@ -7,6 +7,7 @@ import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -590,9 +591,18 @@ async def test_restart_keeps_resource_versions_and_watches_resume(
     assert {e["object"].metadata.name for e in events} == {"after"}
 
 
-async def test_closing_with_pods_at_every_stage_leaves_no_process(tmp_path: Any) -> None:
-    import os
+def _outlived(pid: int) -> bool:
+    """Whether a pod's process still runs: not gone, not a zombie (ended, not collected yet), not a reused pid."""
+    proc = Path("/proc", str(pid))
+    try:
+        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        cmdline = (proc / "cmdline").read_text().replace("\0", " ")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z" and "time.sleep(60)" in cmdline
 
+
+async def test_closing_with_pods_at_every_stage_leaves_no_process(tmp_path: Any) -> None:
     k8s = FakeKubernetes(tmp_path, schedule_delay=0.05)
     k8s.start()
     try:
@@ -611,11 +621,8 @@ async def test_closing_with_pods_at_every_stage_leaves_no_process(tmp_path: Any)
     finally:
         await asyncio.to_thread(k8s.close)
     for pid in pids.values():
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            continue
-        raise AssertionError(f"process {pid} outlived the fake")
+        if _outlived(pid):
+            raise AssertionError(f"process {pid} outlived the fake")
 
 
 async def test_list_pages_with_limit_and_continue_are_one_snapshot(

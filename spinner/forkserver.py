@@ -1,0 +1,258 @@
+"""A warm parent that forks a child per job: a task try's runner, or a DAG file's parse.
+
+A fresh interpreter spends most of a short job's time starting and importing (Spinner's SDK,
+Jinja, gRPC: 150-500 ms of a core, far more on a busy machine). A service starts this server
+once, naming the modules to import up front (`python -m spinner.forkserver MODULE...`), and asks
+it for children over its stdin/stdout, one JSON object a line:
+
+    -> {"id": 1, "call": "pkg.module:function", "args": [...], "env": {...}, "log": "/path",
+        "cwd": "/path", "memory_mb": 1024}
+    <- {"id": 1, "pid": 4242}                   the child runs (or {"id": 1, "error": "..."})
+    <- {"exit": 4242, "code": 0}                 the child ended with this exit code (-N: signal N)
+
+Each child starts its own session (so a kill of its process group reaches what it started),
+gets its address-space limit (`memory_mb`, 0 for none), writes stdout and stderr to `log`, gets
+`env`, changes to `cwd`, calls `function(args)` and exits with the int it returns. Nothing of the
+server's state but the imported modules is shared: whatever the job imports (a DAG file, a
+plugin) is imported by the child alone. The server never opens a gRPC channel or a thread (a
+forked channel is unusable); each child makes its own. It exits when its stdin closes (its
+service is gone); children keep running.
+
+`ForkServer` is a service's side: it starts the server, asks for children and reports their exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import os
+import resource
+import selectors
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+log = logging.getLogger(__name__)
+
+K = TypeVar("K")
+
+
+# --- the server (its own process) --------------------------------------------------------
+
+
+def _child(request: dict[str, Any]) -> None:
+    """In the forked child: become the job. Never returns."""
+    code = 1
+    try:
+        os.setsid()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
+        memory_mb = int(request.get("memory_mb") or 0)
+        if memory_mb > 0:
+            limit = memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        log_path = str(request.get("log") or "")
+        fd = (
+            os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            if log_path
+            else os.open(os.devnull, os.O_WRONLY)
+        )
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+        os.close(null)
+        os.environ.update({str(k): str(v) for k, v in (request.get("env") or {}).items()})
+        if request.get("cwd"):
+            os.chdir(str(request["cwd"]))
+        for stream in (sys.stdout, sys.stderr):  # a job's print() reaches its log line by line
+            if hasattr(stream, "reconfigure"):
+                stream.reconfigure(line_buffering=True)
+        module_name, _, function_name = str(request["call"]).partition(":")
+        args = [str(a) for a in request.get("args") or []]
+        sys.argv = [module_name, *args]
+        function = getattr(importlib.import_module(module_name), function_name)
+        code = int(function(args))
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def serve(preload: Sequence[str]) -> int:
+    for module in preload:  # imported once here: every child starts with them in memory
+        importlib.import_module(module)
+    out = sys.stdout
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes the selector through the wakeup fd
+    sel = selectors.DefaultSelector()
+    sel.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
+    sel.register(wake_r, selectors.EVENT_READ, "wake")
+    buffer = b""
+    children: set[int] = set()
+
+    def send(message: dict[str, Any]) -> None:
+        out.write(json.dumps(message) + "\n")
+        out.flush()
+
+    def reap() -> None:
+        while children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            children.discard(pid)
+            send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+
+    while True:
+        for key, _ in sel.select(timeout=1.0):
+            if key.data == "wake":
+                os.read(wake_r, 512)
+                continue
+            chunk = os.read(sys.stdin.fileno(), 65536)
+            if not chunk:  # the service is gone
+                return 0
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                if not line.strip():
+                    continue
+                request = json.loads(line)
+                try:
+                    pid = os.fork()
+                except OSError as e:
+                    send({"id": request["id"], "error": str(e)})
+                    continue
+                if pid == 0:
+                    sel.close()
+                    _child(request)
+                children.add(pid)
+                send({"id": request["id"], "pid": pid})
+        reap()
+
+
+# --- a service's side -------------------------------------------------------------------
+
+
+class ForkServer(Generic[K]):
+    """Starts the server on first use (again if it died), asks it for children, reports their exits.
+
+    `on_child_exit(key, code)` is called once per child, with -1 when the server died before the
+    child ended (the child is then watched until it is gone).
+    """
+
+    def __init__(self, preload: Sequence[str], on_child_exit: Callable[[K, int], Awaitable[None]]) -> None:
+        self._preload = list(preload)
+        self._on_child_exit = on_child_exit
+        self._proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: dict[int, tuple[asyncio.Future[int], K]] = {}
+        self._next_id = 0
+        self._lock = asyncio.Lock()
+        self._outliving: set[asyncio.Task[None]] = set()
+        # Known the moment the pid arrives, before the spawn resumes: an exit right after is never lost.
+        self.children: dict[int, K] = {}
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    async def _ensure(self) -> asyncio.subprocess.Process:
+        async with self._lock:
+            if self._proc is None or self._proc.returncode is not None:
+                self._proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "spinner.forkserver", *self._preload,
+                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                    limit=1 << 20,
+                )  # fmt: skip
+                self._reader = asyncio.create_task(self._read(self._proc), name="forkserver-reader")
+            return self._proc
+
+    async def _read(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while line := await proc.stdout.readline():
+            message = json.loads(line)
+            if "exit" in message:
+                key = self.children.pop(int(message["exit"]), None)
+                if key is not None:
+                    await self._on_child_exit(key, int(message["code"]))
+            elif (pending := self._pending.pop(int(message["id"]), None)) is not None:
+                future, key = pending
+                if "pid" in message:
+                    self.children[int(message["pid"])] = key
+                    if not future.done():
+                        future.set_result(int(message["pid"]))
+                elif not future.done():
+                    future.set_exception(OSError(message.get("error", "fork failed")))
+        for future, _ in self._pending.values():  # the server died: those spawns did not happen
+            if not future.done():
+                future.set_exception(OSError("the fork server stopped"))
+        self._pending.clear()
+        orphans, self.children = dict(self.children), {}
+        for pid, key in orphans.items():  # no longer children it can reap: watch them until they are gone
+            task = asyncio.create_task(self._outlive(pid, key))
+            self._outliving.add(task)
+            task.add_done_callback(self._outliving.discard)
+
+    async def _outlive(self, pid: int, key: K) -> None:
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                await self._on_child_exit(key, -1)
+                return
+            await asyncio.sleep(0.5)
+
+    async def spawn(
+        self,
+        key: K,
+        call: str,
+        args: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        log_path: str = "",
+        cwd: str = "",
+        memory_mb: int = 0,
+    ) -> int:
+        """Forks a child that runs `call(args)`; returns its pid. OSError or TimeoutError when it cannot."""
+        proc = await self._ensure()
+        assert proc.stdin is not None
+        self._next_id += 1
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending[self._next_id] = (future, key)
+        request = {"id": self._next_id, "call": call, "args": list(args), "env": env or {}, "log": log_path,
+                   "cwd": cwd, "memory_mb": memory_mb}  # fmt: skip
+        proc.stdin.write((json.dumps(request) + "\n").encode())
+        await proc.stdin.drain()
+        return await asyncio.wait_for(future, 30)
+
+    async def aclose(self) -> None:
+        if self._proc is not None and self._proc.returncode is None:
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()
+            try:
+                await asyncio.wait_for(self._proc.wait(), 5)
+            except TimeoutError:
+                self._proc.kill()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(serve(sys.argv[1:]))

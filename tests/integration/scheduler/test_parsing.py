@@ -1,0 +1,121 @@
+"""Parsing DAG files in real child processes: forked from the warm fork server, or fresh when it is not used.
+
+What a user sees: their file's DAGs, or an import error that says what went wrong; one team's file
+can never change what another team's file sees, and a file that hangs is stopped with everything
+it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from services.scheduler.engine.parsing import Parser
+
+PARTITION = "spinner_tier_1_0"
+GOOD = """
+from spinner import DAG, BashOperator, Tier
+with DAG(dag_id="{dag_id}", tier=Tier.TIER1) as dag:
+    BashOperator(task_id="t", bash_command="echo hi")
+print("chatter on stdout")
+"""
+
+
+@pytest.fixture(params=["forked", "fresh"])
+async def parser(request: pytest.FixtureRequest) -> AsyncIterator[Parser]:
+    p = Parser(fork_server=request.param == "forked")
+    yield p
+    await p.aclose()
+
+
+def _write(root: Path, name: str, source: str) -> Path:
+    path = root / PARTITION / "team" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(source)
+    return path
+
+
+async def test_a_good_file_gives_its_dags(parser: Parser, tmp_path: Path) -> None:
+    result = await parser.parse(tmp_path, _write(tmp_path, "good.py", GOOD.format(dag_id="good")), 20)
+    assert result.error is None
+    assert [d["dag_id"] for d in result.dags] == ["good"]
+    assert result.rel_path == f"{PARTITION}/team/good.py"
+
+
+async def test_a_file_that_exits_hard_is_reported_as_a_dead_parser(parser: Parser, tmp_path: Path) -> None:
+    result = await parser.parse(tmp_path, _write(tmp_path, "dies.py", "import os\nos._exit(3)\n"), 20)
+    assert result.dags == []
+    assert result.error is not None and "exit code 3" in result.error
+    assert result.transient  # parsed again later: it may have been the machine
+
+
+async def test_a_file_that_hangs_is_stopped_with_what_it_started(parser: Parser, tmp_path: Path) -> None:
+    pid_file = tmp_path / "grandchild.pid"
+    source = (
+        "import subprocess, time\n"
+        f"p = subprocess.Popen(['sleep', '300'])\nopen({str(pid_file)!r}, 'w').write(str(p.pid))\n"
+        "while True:\n    time.sleep(0.1)\n"
+    )
+    result = await parser.parse(tmp_path, _write(tmp_path, "hangs.py", source), 3)
+    assert result.error is not None and "longer than 3 s" in result.error
+    await _assert_gone(int(pid_file.read_text()))
+
+
+async def _assert_gone(pid: int) -> None:
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        await asyncio.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    raise AssertionError("a process the DAG file started outlived the parse")
+
+
+async def test_nothing_a_file_starts_outlives_its_parse(parser: Parser, tmp_path: Path) -> None:
+    pid_file = tmp_path / "daemon.pid"
+    source = (
+        "import subprocess\n"
+        f"p = subprocess.Popen(['sleep', '300'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n" + GOOD.format(dag_id="starts_a_daemon")
+    )
+    result = await parser.parse(tmp_path, _write(tmp_path, "daemon.py", source), 20)
+    assert [d["dag_id"] for d in result.dags] == ["starts_a_daemon"]
+    await _assert_gone(int(pid_file.read_text()))
+
+
+async def test_one_file_cannot_change_what_the_next_file_sees(tmp_path: Path) -> None:
+    parser = Parser()
+    try:
+        poison = "import spinner\nspinner.POISONED = True\nraise RuntimeError('after poisoning')\n"
+        first = await parser.parse(tmp_path, _write(tmp_path, "poison.py", poison), 20)
+        assert first.error is not None and "after poisoning" in first.error
+        check = (
+            "import spinner\nassert not hasattr(spinner, 'POISONED'), 'saw another file\\'s change'\n"
+            + GOOD.format(dag_id="clean")
+        )
+        second = await parser.parse(tmp_path, _write(tmp_path, "clean.py", check), 20)
+        assert second.error is None, second.error
+        assert [d["dag_id"] for d in second.dags] == ["clean"]
+    finally:
+        await parser.aclose()
+
+
+async def test_parsing_goes_on_after_the_fork_server_dies(tmp_path: Path) -> None:
+    parser = Parser()
+    try:
+        assert (await parser.parse(tmp_path, _write(tmp_path, "a.py", GOOD.format(dag_id="a")), 20)).error is None
+        server = parser._server
+        assert server is not None and server._proc is not None
+        server._proc.kill()
+        await server._proc.wait()
+        result = await parser.parse(tmp_path, _write(tmp_path, "b.py", GOOD.format(dag_id="b")), 20)
+        assert result.error is None
+        assert [d["dag_id"] for d in result.dags] == ["b"]
+    finally:
+        await parser.aclose()
