@@ -4,10 +4,10 @@ Schedulers' Submits (a read: is the try still queued, is the lease current?), ru
 and Finish, and process ends arrive concurrently, hundreds a second in a burst. Each report
 becomes an item on a queue; one writer takes every item waiting, locks their rows in key
 order (SELECT ... FOR UPDATE), decides each against the row as it is now, and writes all the
-moves with a few statements: one guarded UPDATE per try (sent as one executemany), one
-multi-row INSERT of history rows. Decisions are the same as one report at a time: a try
-moves only if it is still the try the report names, in a state the report expects
-(docs/adr/0001); the guard stays in every UPDATE as well.
+moves with a few statements: the guarded UPDATEs as one statement per 200 tries
+(spinner/db/bulk.py), one multi-row INSERT of history rows. Decisions are the same as one
+report at a time: a try moves only if it is still the try the report names, in a state the
+report expects (docs/adr/0001); the guard stays in every UPDATE as well.
 
 While one batch is in the database the next one gathers, so a quiet executor answers a lone
 report at once, and a busy one writes in batches without waiting on a timer.
@@ -22,11 +22,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, insert, or_, select, tuple_, update
+from sqlalchemy import Table, insert, or_, select, tuple_
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.executor.backends.base import TryKey
+from spinner.db.bulk import BulkUpdate
 from spinner.db.models import DagRun, PartitionLease, TaskInstance, TaskInstanceHistory
 
 log = logging.getLogger(__name__)
@@ -254,9 +255,9 @@ class ReportWriter:
             except ReportRefused as e:
                 results.append(e)
         if starts:
-            await session.execute(_START_UPDATE, starts)
+            await _START_UPDATE.execute(session, starts)
         if ends:
-            await session.execute(_END_UPDATE, ends)
+            await _END_UPDATE.execute(session, ends)
         if history:
             await session.execute(insert(_TIH), history)
         return results
@@ -272,7 +273,7 @@ class ReportWriter:
             return StartResult(False, row.queued_at, context)
         starts.append(
             _key_params(key)
-            | {"state": "running", "start_date": now, "last_heartbeat_at": now, "hostname": item.hostname,
+            | {"start_date": now, "last_heartbeat_at": now, "hostname": item.hostname,
                "pid": item.pid, "executor": item.executor}
         )  # fmt: skip
         row.state, row.start_date, row.hostname = "running", now, item.hostname
@@ -330,40 +331,25 @@ def _end(
 
 
 def _key_params(key: TryKey) -> dict[str, Any]:
-    return {"k_dag_id": key.dag_id, "k_run_id": key.run_id, "k_task_id": key.task_id, "k_try": key.try_number}
+    return {"dag_id": key.dag_id, "run_id": key.run_id, "task_id": key.task_id, "try_number": key.try_number}
 
 
-_KEY_GUARD = and_(
-    _TI.c.dag_id == bindparam("k_dag_id"),
-    _TI.c.run_id == bindparam("k_run_id"),
-    _TI.c.task_id == bindparam("k_task_id"),
-    _TI.c.try_number == bindparam("k_try"),
+_KEYS = ["dag_id", "run_id", "task_id", "try_number"]
+
+_START_UPDATE = BulkUpdate(
+    _TI,
+    keys=_KEYS,
+    values=["start_date", "last_heartbeat_at", "hostname", "pid", "executor"],
+    constants={"state": "running"},
+    guard=_TI.c.state == "queued",
 )
 
-_START_UPDATE = (
-    update(_TI)
-    .where(_KEY_GUARD, _TI.c.state == "queued")
-    .values(
-        state=bindparam("state"),
-        start_date=bindparam("start_date"),
-        last_heartbeat_at=bindparam("last_heartbeat_at"),
-        hostname=bindparam("hostname"),
-        pid=bindparam("pid"),
-        executor=bindparam("executor"),
-    )
-)
-
-_END_UPDATE = (
-    update(_TI)
+_END_UPDATE = BulkUpdate(
+    _TI,
+    keys=_KEYS,
+    values=["state", "end_date", "start_date", "duration", "error"],
     # The exact states the report expects were checked on the locked row; the guard keeps ended tries ended.
-    .where(_KEY_GUARD, or_(_TI.c.state == "queued", _TI.c.state == "running"))
-    .values(
-        state=bindparam("state"),
-        end_date=bindparam("end_date"),
-        start_date=bindparam("start_date"),
-        duration=bindparam("duration"),
-        error=bindparam("error"),
-    )
+    guard=or_(_TI.c.state == "queued", _TI.c.state == "running"),
 )
 
 

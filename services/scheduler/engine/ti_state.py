@@ -9,9 +9,9 @@ is either this scheduler's own write (applied to the rows as it is made) or an a
 clears the cache (`request_full_pass`). A full pass every few seconds reloads everything, the
 safety net for a change that was missed; so does a pass that failed (its writes rolled back).
 
-Writes go out as a few executemany statements per pass instead of one ORM flush per object:
-new task instances as one INSERT, decisions as UPDATEs guarded by the state they were decided
-from, queued tries as one guarded UPDATE.
+Writes go out as a few statements per pass instead of one ORM flush per object: new task
+instances as one INSERT, decisions as UPDATEs guarded by the state they were decided from,
+queued tries as one guarded UPDATE (each UPDATE one statement per 200 rows, spinner/db/bulk.py).
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, insert, select, tuple_, update
+from sqlalchemy import Table, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from spinner.db.bulk import BulkUpdate
 from spinner.db.models import TaskInstance
 
 log = logging.getLogger(__name__)
@@ -67,26 +68,47 @@ class PendingWrites:
     """What a pass decided, written with `flush` in a few statements."""
 
     inserts: list[dict[str, Any]] = field(default_factory=list)
-    # (expected state, new state) -> rows of {"d","r","t"} plus the values of that kind of change
-    decided: dict[tuple[str | None, str], list[dict[str, Any]]] = field(default_factory=dict)
+    # (expected state, the columns that change) -> rows of the key columns plus those columns' new values
+    decided: dict[tuple[str | None, tuple[str, ...]], list[dict[str, Any]]] = field(default_factory=dict)
     queued: list[dict[str, Any]] = field(default_factory=list)
 
     def insert(self, values: dict[str, Any]) -> None:
         self.inserts.append(values)
 
     def decide(self, row: TiRow, expected: str | None, values: dict[str, Any]) -> None:
-        key = (expected, str(values["state"]))
-        self.decided.setdefault(key, []).append({"d": row.dag_id, "r": row.run_id, "t": row.task_id, **values})
+        key = (expected, tuple(sorted(values)))
+        self.decided.setdefault(key, []).append(
+            {"dag_id": row.dag_id, "run_id": row.run_id, "task_id": row.task_id, **values}
+        )
 
     def queue(self, row: TiRow, now: dt.datetime) -> None:
-        self.queued.append({"d": row.dag_id, "r": row.run_id, "t": row.task_id, "tn": row.try_number, "now": now})
+        self.queued.append(
+            {"dag_id": row.dag_id, "run_id": row.run_id, "task_id": row.task_id, "try_number": row.try_number,
+             "queued_at": now}
+        )  # fmt: skip
 
     def __bool__(self) -> bool:
         return bool(self.inserts or self.decided or self.queued)
 
 
-def _pk() -> Any:
-    return and_(_TI.c.dag_id == bindparam("d"), _TI.c.run_id == bindparam("r"), _TI.c.task_id == bindparam("t"))
+_KEYS = ["dag_id", "run_id", "task_id"]
+_DECISIONS: dict[tuple[str | None, tuple[str, ...]], BulkUpdate] = {}
+_QUEUE = BulkUpdate(
+    _TI,
+    keys=_KEYS,
+    values=["try_number", "queued_at"],
+    constants={"state": "queued", "start_date": None, "end_date": None, "duration": None, "error": ""},
+    guard=_TI.c.state == "scheduled",
+)
+
+
+def _decision(expected: str | None, names: tuple[str, ...]) -> BulkUpdate:
+    """The guarded UPDATE of one kind of decision: from `expected`, setting the columns `names`."""
+    bulk = _DECISIONS.get((expected, names))
+    if bulk is None:
+        guard = _TI.c.state.is_(None) if expected is None else _TI.c.state == expected
+        bulk = _DECISIONS[(expected, names)] = BulkUpdate(_TI, keys=_KEYS, values=list(names), guard=guard)
+    return bulk
 
 
 async def flush_decisions(session: AsyncSession, writes: PendingWrites) -> int:
@@ -95,18 +117,8 @@ async def flush_decisions(session: AsyncSession, writes: PendingWrites) -> int:
     if writes.inserts:
         await session.execute(insert(TaskInstance), writes.inserts)
         writes.inserts = []
-    for (expected, _), rows in writes.decided.items():
-        guard = _TI.c.state.is_(None) if expected is None else _TI.c.state == expected
-        names = [k for k in rows[0] if k not in ("d", "r", "t")]
-        stmt = (
-            update(_TI)
-            .where(_pk(), guard)
-            .values({n: bindparam(f"v_{n}") for n in names})
-            .execution_options(synchronize_session=False)
-        )
-        params = [{"d": r["d"], "r": r["r"], "t": r["t"], **{f"v_{n}": r[n] for n in names}} for r in rows]
-        result: Any = await session.execute(stmt, params)
-        missed += max(0, len(rows) - _rowcount(result, len(rows)))
+    for (expected, names), rows in writes.decided.items():
+        missed += max(0, len(rows) - await _decision(expected, names).execute(session, rows))
     writes.decided = {}
     return missed
 
@@ -115,29 +127,9 @@ async def flush_queued(session: AsyncSession, writes: PendingWrites) -> int:
     """Moves the queued tries scheduled -> queued (try_number + 1). Returns the rows a guard refused."""
     if not writes.queued:
         return 0
-    stmt = (
-        update(_TI)
-        .where(_pk(), _TI.c.state == "scheduled")
-        .values(
-            state="queued",
-            try_number=bindparam("tn"),
-            queued_at=bindparam("now"),
-            start_date=None,
-            end_date=None,
-            duration=None,
-            error="",
-        )
-        .execution_options(synchronize_session=False)
-    )
     rows = writes.queued
     writes.queued = []
-    result: Any = await session.execute(stmt, rows)
-    return max(0, len(rows) - _rowcount(result, len(rows)))
-
-
-def _rowcount(result: Any, expected: int) -> int:
-    count = getattr(result, "rowcount", -1)
-    return expected if count is None or count < 0 else int(count)
+    return max(0, len(rows) - await _QUEUE.execute(session, rows))
 
 
 class TiCache:
