@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from spinner.db.engine import IDLE_TRANSACTION_TIMEOUT
 from spinner.db.models import PartitionLease, TaskInstance, TaskInstanceHistory
 
 from .conftest import PARTITION, Stack
@@ -164,6 +165,7 @@ async def test_standby_takes_over_within_10s_when_the_leader_dies(stack: Stack, 
     await _assert_each_try_ran_once(stack, runs)
 
 
+@pytest.mark.timeout(240)
 async def test_a_paused_leader_cannot_write_after_losing_its_lease(stack: Stack, schedulers: Schedulers) -> None:
     await stack.stop_scheduler()
     stack.write_dag(f"{PARTITION}/team/busy.py", DAG_SOURCE)
@@ -180,7 +182,9 @@ async def test_a_paused_leader_cannot_write_after_losing_its_lease(stack: Stack,
         current = await _lease(stack)
         return current is not None and current.epoch > old_epoch
 
-    await stack.wait_for(replaced, 30, "the new scheduler holds the lease")
+    # Paused between transactions, the lease is taken once it expires (3 s). Paused inside one (MariaDB),
+    # the lease row stays locked until the server ends the idle transaction (IDLE_TRANSACTION_TIMEOUT, 20 s).
+    await stack.wait_for(replaced, 30 + IDLE_TRANSACTION_TIMEOUT, "the new scheduler holds the lease")
     runs = [await stack.trigger_via_lease("busy", f"r{i}") for i in range(4)]
     old.send_signal(signal.SIGCONT)  # wakes up believing it leads
     for run_id in runs:
