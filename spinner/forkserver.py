@@ -40,6 +40,37 @@ log = logging.getLogger(__name__)
 K = TypeVar("K")
 
 
+# --- in any child --------------------------------------------------------------------------
+
+
+def limit_memory(megabytes: int) -> None:
+    """Caps the calling process's address space (0: no cap): an allocation past it raises MemoryError."""
+    if megabytes > 0:
+        limit = megabytes * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def kill_group(pid: int, sig: int = signal.SIGKILL, *, leader_ended: bool = False) -> None:
+    """Signals the process group a child leads (its own session), so what it started goes too.
+
+    A child forked a moment ago may not have called setsid yet: then there is no such group, and
+    the child alone gets the signal. Once the child has ended (`leader_ended`) there is no such
+    fallback: its pid may already belong to another process. A process already gone, or not ours,
+    is no error.
+    """
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        if leader_ended:
+            return
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+    except PermissionError:  # not ours (the pid was reused): leave it alone
+        pass
+
+
 # --- the server (its own process) --------------------------------------------------------
 
 
@@ -50,10 +81,7 @@ def _child(request: dict[str, Any]) -> None:
         os.setsid()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.set_wakeup_fd(-1)
-        memory_mb = int(request.get("memory_mb") or 0)
-        if memory_mb > 0:
-            limit = memory_mb * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        limit_memory(int(request.get("memory_mb") or 0))
         log_path = str(request.get("log") or "")
         fd = (
             os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -168,10 +196,6 @@ class ForkServer(Generic[K]):
         self._outliving: set[asyncio.Task[None]] = set()
         # Known the moment the pid arrives, before the spawn resumes: an exit right after is never lost.
         self.children: dict[int, K] = {}
-
-    @property
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.returncode is None
 
     async def _ensure(self) -> asyncio.subprocess.Process:
         async with self._lock:

@@ -3,7 +3,7 @@
 An `executemany` of an UPDATE is one statement and one round trip per row with the MySQL drivers
 (they batch only `INSERT ... VALUES`): in a 1,000-run burst the executor spent a quarter of its
 time sending its reports' UPDATEs one row at a time. `BulkUpdate` sends the rows as a derived
-table instead (`SELECT :dag_id_0 AS v_dag_id, ... UNION ALL SELECT :dag_id_1, ...`), joined to the
+table instead (`SELECT :row0_dag_id AS v_dag_id, ... UNION ALL SELECT :row1_dag_id, ...`), joined to the
 table on the key columns, with the caller's guard on the table's own columns in the WHERE as
 before. SQLAlchemy renders it as a multiple-table UPDATE on MariaDB/MySQL and as
 `UPDATE ... FROM` on SQLite (3.33 and newer). Statements are built once per chunk size and kept,

@@ -15,7 +15,7 @@ import signal
 import sys
 
 from services.executor.backends.base import BackendClosed, ExecutorBackend, ExitCallback, LaunchSpec, TryKey
-from spinner.forkserver import ForkServer
+from spinner.forkserver import ForkServer, kill_group
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +125,7 @@ class LocalProcessBackend(ExecutorBackend):
     async def terminate(self, key: TryKey) -> None:
         pid = self._pid(self._procs.get(key))
         if pid is not None:
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+            kill_group(pid, signal.SIGTERM)
 
     async def aclose(self) -> None:
         """Local tries belong to this process: stop them, and record their ends while we can."""
@@ -141,10 +138,7 @@ class LocalProcessBackend(ExecutorBackend):
         for proc in list(self._procs.values()):  # did not stop in time
             pid = self._pid(proc)
             if pid is not None:
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                kill_group(pid, signal.SIGKILL)
         if self._watchers:
             await asyncio.wait(list(self._watchers), timeout=5.0)
         for watcher in list(self._watchers):

@@ -15,17 +15,14 @@ import asyncio
 import json
 import logging
 import os
-import resource
 import shutil
-import signal
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spinner.forkserver import ForkServer
+from spinner.forkserver import ForkServer, kill_group, limit_memory
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +67,6 @@ def _decoded(rel: str, text: str) -> ParseResult:
         return ParseResult(rel, [], f"The parser returned malformed output: {e}", True)
 
 
-def _limit_memory(megabytes: int) -> Callable[[], None]:
-    def apply() -> None:  # runs in the child, before the DAG file is imported
-        limit = megabytes * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    return apply
-
-
 async def parse_in_fresh_process(root: Path, file: Path, limit: float, memory_mb: int = 1024) -> ParseResult:
     """A new interpreter for one file; a timeout, a crash, running out of memory or garbage output is an error."""
     rel = _rel(root, file)
@@ -90,20 +79,21 @@ async def parse_in_fresh_process(root: Path, file: Path, limit: float, memory_mb
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=str(root),
-        preexec_fn=_limit_memory(memory_mb) if memory_mb > 0 else None,
+        preexec_fn=(lambda: limit_memory(memory_mb)) if memory_mb > 0 else None,
         start_new_session=True,  # its own process group: what the file starts is killed with it
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), limit)
     except TimeoutError:
-        _kill_group(proc.pid)
+        kill_group(proc.pid)
         await proc.wait()
         return _timed_out(rel, limit)
     except asyncio.CancelledError:  # shutting down: leave no parser behind
-        _kill_group(proc.pid)
+        kill_group(proc.pid)
         await asyncio.shield(proc.wait())
         raise
-    _kill_group(proc.pid)  # a process the file started in the background does not outlive the parse
+    # A process the file started in the background does not outlive the parse.
+    kill_group(proc.pid, leader_ended=True)
     text = out.decode(errors="replace")
     idx = text.rfind(RESULT_MARK)
     if idx < 0:
@@ -118,13 +108,6 @@ def _tail(path: Path, size: int) -> str:
             return f.read().decode(errors="replace")
     except FileNotFoundError:
         return ""
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)  # the child leads its own session: its own children go too
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 class Parser:
@@ -168,16 +151,17 @@ class Parser:
             try:
                 code = await asyncio.wait_for(asyncio.shield(future), limit)
             except TimeoutError:
-                _kill_group(pid)
+                kill_group(pid)  # the child leads its own session: what it started goes too
                 try:
                     await asyncio.wait_for(asyncio.shield(future), KILL_WAIT)
                 except TimeoutError:
                     log.warning("parser of %s (pid %d) was killed but its end was not reported", rel, pid)
                 return _timed_out(rel, limit)
             except asyncio.CancelledError:  # shutting down: leave no parser behind
-                _kill_group(pid)
+                kill_group(pid)
                 raise
-            _kill_group(pid)  # a process the file started in the background does not outlive the parse
+            # A process the file started in the background does not outlive the parse.
+            kill_group(pid, leader_ended=True)
             return await asyncio.to_thread(self._collect, rel, result_path, log_path, code, memory_mb)
         finally:
             self._exits.pop(token, None)

@@ -63,7 +63,6 @@ class DagProcessor:
         parse_memory_mb: int = 1024,
         parallel: int = 2,
         retry_first: float = RETRY_FIRST,
-        parser: Parser | None = None,
     ) -> None:
         self.partition = partition
         self.tier = partition_tier(partition)
@@ -74,7 +73,7 @@ class DagProcessor:
         self._plugins_hash = ""
         self._version = ""
         self._parse_slots = asyncio.Semaphore(parallel)
-        self._parser = parser or Parser()
+        self._parser = Parser()
         self._retry_first = retry_first
         self._retries: dict[str, tuple[int, float]] = {}  # rel path -> (attempts, monotonic time due)
 
