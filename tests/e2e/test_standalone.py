@@ -62,7 +62,13 @@ class Spinner:
         return line.split("password ", 1)[1].split()[0]
 
     def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.url + path, headers={"authorization": f"Bearer {self.token}"})
+        try:
+            return httpx.get(self.url + path, headers={"authorization": f"Bearer {self.token}"})
+        except httpx.TransportError as e:  # the gateway is gone: what standalone printed says why
+            state = "running" if self.proc.poll() is None else f"exited ({self.proc.returncode})"
+            raise AssertionError(
+                f"GET {path}: {e!r}; standalone {state}; its output:\n{self.output.read_text()}"
+            ) from e
 
 
 def _start(tmp_path: Path, mqtt_url: str) -> Iterator[Spinner]:
