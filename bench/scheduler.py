@@ -13,7 +13,8 @@ the scheduler and executor move.
 - burst: every DAG is due at the same moment; the figures cover all N runs, and
   `all_done_s` is the time from that moment until every task instance succeeded.
 
-With --json the last line is one JSON object keyed by scenario, then by database.
+With --json the last line is one JSON object keyed by scenario, then by database, and
+`machine` (bench/machine.py: CPU, cores, a single-core reference time, load at start).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select, update
 
+from bench.machine import describe as describe_machine
 from services.dagsync.engine import DagSync
 from services.dagsync.snapshots import SnapshotStore
 from services.dagsync.sources import LocalFolderSource
@@ -340,7 +342,9 @@ def main() -> int:
     p.add_argument("--keep", action="store_true", help="keep the work folder and its services.log")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
-    results: dict[str, dict[str, Any]] = {}
+    machine = describe_machine()
+    say(f"machine: {machine}")
+    results: dict[str, Any] = {"machine": machine}
     for scenario in args.scenarios.split(","):
         for db in args.db.split(","):
             say(f"--- {scenario} on {db}: {args.dags} DAGs x {args.tasks} tasks over {args.partitions} partitions")

@@ -17,10 +17,7 @@ from spinner.db.models import (
     DagRun,
     ImportError_,
     PartitionLease,
-    Permission,
     Pool,
-    Role,
-    RolePermission,
     SerializedDagModel,
     TaskInstance,
 )
@@ -318,49 +315,3 @@ async def pool_occupancy(session: AsyncSession, names: Iterable[str]) -> dict[st
         .group_by(TaskInstance.pool)
     )
     return {row[0]: int(row[1]) for row in (await session.execute(q)).all()}
-
-
-# --- access control ---------------------------------------------------------------------
-
-
-async def sync_dag_acl(session: AsyncSession, dag_id: str, access_control: dict[str, list[str]]) -> None:
-    """Makes the roles' permissions on this DAG exactly what the DAG file declares."""
-    resource = f"DAG:{dag_id}"
-    wanted = {(role, action) for role, actions in access_control.items() for action in actions}
-    role_ids: dict[str, int] = {}
-    for role_name in sorted({r for r, _ in wanted}):
-        role = (await session.execute(select(Role).where(Role.name == role_name))).scalar_one_or_none()
-        if role is None:
-            role = Role(name=role_name)
-            session.add(role)
-            await session.flush()
-        role_ids[role_name] = role.id
-    perm_ids: dict[str, int] = {}
-    for action in sorted({a for _, a in wanted}):
-        perm = (
-            await session.execute(
-                select(Permission).where(Permission.action == action, Permission.resource == resource)
-            )
-        ).scalar_one_or_none()
-        if perm is None:
-            perm = Permission(action=action, resource=resource)
-            session.add(perm)
-            await session.flush()
-        perm_ids[action] = perm.id
-    current = (
-        await session.execute(
-            select(RolePermission.role_id, RolePermission.permission_id, Role.name, Permission.action)
-            .join(Permission, Permission.id == RolePermission.permission_id)
-            .join(Role, Role.id == RolePermission.role_id)
-            .where(Permission.resource == resource)
-        )
-    ).all()
-    have = {(name, action) for _, _, name, action in current}
-    for role_id, perm_id, name, action in current:
-        if (name, action) not in wanted:
-            await session.execute(
-                delete(RolePermission).where(RolePermission.role_id == role_id, RolePermission.permission_id == perm_id)
-            )
-    for role_name, action in sorted(wanted - have):
-        session.add(RolePermission(role_id=role_ids[role_name], permission_id=perm_ids[action]))
-    await session.flush()

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler import queries
 from services.scheduler.engine.parsing import Parser, ParseResult
+from spinner.db import auth as db_auth
 from spinner.snapshots import SnapshotRef
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,7 @@ class DagProcessor:
             for data in res.dags:
                 if await queries.upsert_dag(session, self.partition, res.rel_path, data, version, now):
                     changed.append(data["dag_id"])
-                    await queries.sync_dag_acl(session, data["dag_id"], dict(data.get("access_control") or {}))
+                    await db_auth.sync_acl(session, {data["dag_id"]: dict(data.get("access_control") or {})})
             await queries.deactivate_file(session, self.partition, res.rel_path, keep=kept)
             source = (snapshot.path / res.rel_path).read_text(errors="replace")
             await queries.upsert_code(session, res.rel_path, source, now)
