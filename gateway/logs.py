@@ -35,8 +35,8 @@ class LogFollow:
 
     `chunks()` yields that chunk, then each one the logs service sends, until the one that says the
     log is complete; None when nothing came for `idle` seconds (a caller keeping a connection alive
-    says so). It ends early, without error, when the gateway stops (`closing` is set). Leaving the
-    iteration, or `close()`, cancels the call.
+    says so; with `idle` None it just waits). It ends early, without error, when the gateway stops
+    (`closing` is set). Leaving the iteration, or `close()`, cancels the call.
     """
 
     def __init__(self, call: Any, first: LogInfo, closing: asyncio.Event) -> None:
@@ -62,7 +62,7 @@ class LogFollow:
     def close(self) -> None:
         self._call.cancel()
 
-    async def chunks(self, idle: float) -> AsyncIterator[LogInfo | None]:
+    async def chunks(self, idle: float | None) -> AsyncIterator[LogInfo | None]:
         """Raises GatewayError when the logs service fails the stream after it started."""
         yield self.first
         if self.first.complete:

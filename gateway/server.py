@@ -14,7 +14,7 @@ import grpc
 from gateway.auth import Actor, Authenticator
 from gateway.engine import Gateway
 from gateway.errors import GatewayError, InvalidRequest, Unauthenticated
-from gateway.views import DagInfo, RunInfo, TaskInstanceInfo
+from gateway.views import DagInfo, LogInfo, RunInfo, TaskInstanceInfo
 from spinner.v1 import gateway_pb2, gateway_pb2_grpc
 
 
@@ -41,6 +41,13 @@ def _ti(t: TaskInstanceInfo) -> gateway_pb2.TaskInstance:
     return gateway_pb2.TaskInstance(
         dag_id=t.dag_id, run_id=t.run_id, task_id=t.task_id, state=t.state or "", try_number=t.try_number,
         max_tries=t.max_tries, start_date=t.start_date or "", end_date=t.end_date or "",
+    )  # fmt: skip
+
+
+def _log(chunk: LogInfo) -> gateway_pb2.GetTaskLogResponse:
+    return gateway_pb2.GetTaskLogResponse(
+        lines=[line.text for line in chunk.lines], next_offset=chunk.next_offset, source=chunk.source,
+        complete=chunk.complete, try_number=chunk.try_number,
     )  # fmt: skip
 
 
@@ -147,9 +154,23 @@ class SpinnerApiServicer(gateway_pb2_grpc.SpinnerApiServicer):
             )
         except GatewayError as e:
             await _abort(context, e)
-        return gateway_pb2.GetTaskLogResponse(
-            lines=[line.text for line in chunk.lines],
-            next_offset=chunk.next_offset,
-            source=chunk.source,
-            complete=chunk.complete,
-        )
+        return _log(chunk)
+
+    async def FollowTaskLog(
+        self, request: gateway_pb2.GetTaskLogRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[gateway_pb2.GetTaskLogResponse]:
+        k = request.key
+        try:
+            follow = await self._gw.follow_log(
+                await self._actor(context), k.dag_id, k.run_id, k.task_id, k.try_number or None, request.from_offset
+            )
+        except GatewayError as e:
+            await _abort(context, e)
+        try:
+            async for chunk in follow.chunks(idle=None):
+                if chunk is not None:
+                    yield _log(chunk)
+        except GatewayError as e:  # the logs service failed the stream after it began
+            await _abort(context, e)
+        finally:
+            follow.close()  # also when the client left: the logs service stops following

@@ -132,16 +132,18 @@ class GetTaskLogRequest(_message.Message):
     def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., from_offset: _Optional[int] = ...) -> None: ...
 
 class GetTaskLogResponse(_message.Message):
-    __slots__ = ("lines", "next_offset", "source", "complete")
+    __slots__ = ("lines", "next_offset", "source", "complete", "try_number")
     LINES_FIELD_NUMBER: _ClassVar[int]
     NEXT_OFFSET_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    TRY_NUMBER_FIELD_NUMBER: _ClassVar[int]
     lines: _containers.RepeatedScalarFieldContainer[str]
     next_offset: int
     source: str
     complete: bool
-    def __init__(self, lines: _Optional[_Iterable[str]] = ..., next_offset: _Optional[int] = ..., source: _Optional[str] = ..., complete: _Optional[bool] = ...) -> None: ...
+    try_number: int
+    def __init__(self, lines: _Optional[_Iterable[str]] = ..., next_offset: _Optional[int] = ..., source: _Optional[str] = ..., complete: _Optional[bool] = ..., try_number: _Optional[int] = ...) -> None: ...
 
 class GetDagRequest(_message.Message):
     __slots__ = ("dag_id",)

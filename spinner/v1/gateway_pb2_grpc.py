@@ -60,6 +60,11 @@ class SpinnerApiStub:
                 request_serializer=spinner_dot_v1_dot_gateway__pb2.GetTaskLogRequest.SerializeToString,
                 response_deserializer=spinner_dot_v1_dot_gateway__pb2.GetTaskLogResponse.FromString,
                 _registered_method=True)
+        self.FollowTaskLog = channel.unary_stream(
+                '/spinner.v1.SpinnerApi/FollowTaskLog',
+                request_serializer=spinner_dot_v1_dot_gateway__pb2.GetTaskLogRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_gateway__pb2.GetTaskLogResponse.FromString,
+                _registered_method=True)
         self.GetDag = channel.unary_unary(
                 '/spinner.v1.SpinnerApi/GetDag',
                 request_serializer=spinner_dot_v1_dot_gateway__pb2.GetDagRequest.SerializeToString,
@@ -106,7 +111,17 @@ class SpinnerApiServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetTaskLog(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One chunk of a try's log from from_offset on (try_number 0: the latest try).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FollowTaskLog(self, request, context):
+        """The log from from_offset on as the try writes it, a message per chunk; the stream ends after the
+        chunk whose `complete` is true. It can also end early, without error, when the gateway stops:
+        follow again from the last message's next_offset.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -155,6 +170,11 @@ def add_SpinnerApiServicer_to_server(servicer, server):
             ),
             'GetTaskLog': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTaskLog,
+                    request_deserializer=spinner_dot_v1_dot_gateway__pb2.GetTaskLogRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_gateway__pb2.GetTaskLogResponse.SerializeToString,
+            ),
+            'FollowTaskLog': grpc.unary_stream_rpc_method_handler(
+                    servicer.FollowTaskLog,
                     request_deserializer=spinner_dot_v1_dot_gateway__pb2.GetTaskLogRequest.FromString,
                     response_serializer=spinner_dot_v1_dot_gateway__pb2.GetTaskLogResponse.SerializeToString,
             ),
@@ -308,6 +328,33 @@ class SpinnerApi:
             request,
             target,
             '/spinner.v1.SpinnerApi/GetTaskLog',
+            spinner_dot_v1_dot_gateway__pb2.GetTaskLogRequest.SerializeToString,
+            spinner_dot_v1_dot_gateway__pb2.GetTaskLogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FollowTaskLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/spinner.v1.SpinnerApi/FollowTaskLog',
             spinner_dot_v1_dot_gateway__pb2.GetTaskLogRequest.SerializeToString,
             spinner_dot_v1_dot_gateway__pb2.GetTaskLogResponse.FromString,
             options,

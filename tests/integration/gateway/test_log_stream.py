@@ -1,4 +1,4 @@
-"""Following a task log over Server-Sent Events, through the gateway's own web server and the logs service."""
+"""Following a task log over Server-Sent Events and the public gRPC API, through the gateway and the logs service."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from gateway.app import create_app
 from gateway.engine import Gateway
-from spinner.v1 import logs_pb2, logs_pb2_grpc
+from gateway.server import SpinnerApiServicer
+from spinner.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc, logs_pb2, logs_pb2_grpc
 
-from .conftest import NOW, Site
+from .conftest import NOW, Site, add_user
 
 STREAM = "/api/v1/dags/dag_0/runs/manual__1/tasks/{task}/logs/stream"
 
@@ -218,3 +219,80 @@ async def test_a_stopping_gateway_ends_the_streams_it_serves(endless: Endless) -
             rest = [event async for event in stream]  # the response ends (a browser would reconnect elsewhere)
     assert rest == []
     await until(lambda: endless.logs.open == 0, "the Follow call was not cancelled")
+
+
+# --- the same over the public gRPC API (SpinnerApi.GetTaskLog and FollowTaskLog) ---
+
+
+@asynccontextmanager
+async def grpc_api(gateway: Gateway, site: Site) -> AsyncIterator[gateway_pb2_grpc.SpinnerApiStub]:
+    server = grpc.aio.server()
+    gateway_pb2_grpc.add_SpinnerApiServicer_to_server(SpinnerApiServicer(gateway, site.auth), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield gateway_pb2_grpc.SpinnerApiStub(channel)
+    finally:
+        await server.stop(None)
+
+
+def _request(task: str, offset: int = 0, try_number: int = 0) -> gateway_pb2.GetTaskLogRequest:
+    key = common_pb2.TaskTryKey(dag_id="dag_0", run_id="manual__1", task_id=task, try_number=try_number)
+    return gateway_pb2.GetTaskLogRequest(key=key, from_offset=offset)
+
+
+def _metadata(headers: httpx.Headers) -> tuple[tuple[str, str], ...]:
+    return (("authorization", headers["authorization"]),)
+
+
+async def test_a_running_log_is_read_and_followed_over_grpc(site: Site) -> None:
+    site.write_log("dag_0", "manual__1", "extract", 1, "one\ntwo\n", done=False)
+    md = _metadata(site.client.headers)
+    async with grpc_api(site.gateway, site) as stub:
+        chunk = await stub.GetTaskLog(_request("extract", offset=1), metadata=md)
+        assert (list(chunk.lines), chunk.next_offset, chunk.complete) == (["two"], 2, False)
+        assert (chunk.source, chunk.try_number) == ("local", 1)
+
+        call = stub.FollowTaskLog(_request("extract"), metadata=md)
+        got = [await call.read()]
+        assert list(got[0].lines) == ["one", "two"]
+        site.write_log("dag_0", "manual__1", "extract", 1, "one\ntwo\nthree\n", done=False)
+        while "three" not in got[-1].lines:  # lines written after the follow began arrive on it
+            got.append(await asyncio.wait_for(call.read(), 10))
+        site.write_log("dag_0", "manual__1", "extract", 1, "one\ntwo\nthree\nfour\n", done=True)
+        while (reply := await asyncio.wait_for(call.read(), 10)) is not grpc.aio.EOF:
+            got.append(reply)
+        assert await call.code() == grpc.StatusCode.OK
+    assert [line for reply in got for line in reply.lines] == ["one", "two", "three", "four"]  # none lost or repeated
+    assert [reply.complete for reply in got] == [False] * (len(got) - 1) + [True]  # it ends after the complete one
+    assert got[-1].next_offset == 4 and {reply.try_number for reply in got} == {1}
+
+
+async def test_grpc_log_calls_refuse_what_the_user_may_not_read_and_bad_requests(site: Site) -> None:
+    site.write_log("dag_0", "manual__1", "extract", 1, "secret\n", done=True)
+    nobody = (("authorization", f"Bearer {await add_user(site.sessions, 'nobody', [])}"),)
+    async with grpc_api(site.gateway, site) as stub:
+        for read in (stub.GetTaskLog, lambda r, metadata: stub.FollowTaskLog(r, metadata=metadata).read()):
+            with pytest.raises(grpc.aio.AioRpcError) as e:
+                await read(_request("extract"), metadata=nobody)
+            assert (e.value.code(), e.value.details()) == (grpc.StatusCode.NOT_FOUND, "DAG 'dag_0' not found")
+            with pytest.raises(grpc.aio.AioRpcError) as e:
+                await read(_request("extract"), metadata=())
+            assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            with pytest.raises(grpc.aio.AioRpcError) as e:
+                await read(_request("extract", offset=-1), metadata=_metadata(site.client.headers))
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            with pytest.raises(grpc.aio.AioRpcError) as e:
+                await read(_request("extract", try_number=5), metadata=_metadata(site.client.headers))
+            assert e.value.code() == grpc.StatusCode.NOT_FOUND and "has no try 5" in (e.value.details() or "")
+
+
+async def test_a_grpc_client_who_leaves_ends_the_follow_in_the_logs_service(endless: Endless, site: Site) -> None:
+    async with grpc_api(endless.gateway, site) as stub:
+        call = stub.FollowTaskLog(_request("extract"), metadata=_metadata(endless.headers))
+        first = await call.read()
+        assert (list(first.lines), first.source, first.complete) == (["working"], "pod", False)
+        assert endless.logs.open == 1
+        call.cancel()  # the client program stopped following
+        await until(lambda: endless.logs.open == 0 and endless.logs.ended == 1, "the Follow call was not cancelled")
