@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-import re
+import hashlib
 from pathlib import Path
+from urllib.parse import quote
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.+:=@-]")
+# Longest encoded id kept as it is; longer ones are cut and end with a hash of the whole id, so
+# a path part stays under the 255-byte file-name limit (a 250-character run id of accents is 1,500).
+MAX_PART = 200
+_SPECIAL = {"": "%", ".": "%2E", "..": "%2E%2E"}
 
 
 def _safe(part: str) -> str:
-    cleaned = _UNSAFE.sub("_", part)
-    return cleaned if cleaned not in ("", ".", "..") else f"_{cleaned}_"
+    """The id as one file name: what is not safe is percent-encoded, '%' included, so two different
+    ids never share a file ('a b' is `a%20b`, 'a_b' stays `a_b`)."""
+    encoded = _SPECIAL.get(part) or quote(part, safe="+:=@")
+    if len(encoded) > MAX_PART:
+        encoded = f"{encoded[: MAX_PART - 17]}~{hashlib.sha256(part.encode()).hexdigest()[:16]}"
+    return encoded
 
 
 def local_log_path(log_dir: Path, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
