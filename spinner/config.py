@@ -125,7 +125,9 @@ class DagSyncSettings(BundleSettings):
     port: int = 50051
     source_dir: Path = Path("examples/dags")
     sync_interval: float = Field(default=5.0, gt=0, description="seconds between polls of the source")
-    keep_snapshots: int = Field(default=5, ge=1)
+    keep_snapshots: int = Field(
+        default=5, ge=1, description="snapshots kept besides those of runs not yet ended (those are never pruned)"
+    )
 
 
 class SchedulerSettings(CommonSettings):

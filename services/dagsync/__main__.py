@@ -8,6 +8,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 
 from services.dagsync.engine import DagSync
+from services.dagsync.in_use import versions_in_use
 from services.dagsync.metrics import DagSyncMetrics
 from services.dagsync.server import DagSyncServicer
 from services.dagsync.snapshots import SnapshotStore
@@ -16,6 +17,7 @@ from spinner import events
 from spinner.bundles import s3_client
 from spinner.clock import utcnow
 from spinner.config import DagSyncSettings
+from spinner.db.engine import create_engine, session_factory
 from spinner.events import Waker, make_bus, wake_on_events
 from spinner.grpcserver import grpc_server
 from spinner.telemetry import Telemetry, setup_telemetry
@@ -39,6 +41,7 @@ async def serve(
     own_telemetry = telemetry is None
     telemetry = telemetry or setup_telemetry("dagsync", settings)
     bus = make_bus(settings.mqtt_url, settings.cluster)
+    engine = create_engine(settings.database_url)  # read only: which versions runs still use
     try:
         async with AsyncExitStack() as stack:
             source: DagSource
@@ -50,7 +53,7 @@ async def serve(
             metrics = DagSyncMetrics(telemetry.meter("spinner.dagsync"), "s3" if settings.dags_bucket else "local")
             sync = DagSync(
                 source, SnapshotStore(settings.snapshot_root), bus, keep=settings.keep_snapshots, clock=utcnow,
-                metrics=metrics,
+                metrics=metrics, in_use=versions_in_use(session_factory(engine)),
             )  # fmt: skip
             servicer = DagSyncServicer(sync)
             async with grpc_server(
@@ -77,5 +80,6 @@ async def serve(
                     stopper.cancel()
     finally:
         await bus.aclose()
+        await engine.dispose()
         if own_telemetry:
             telemetry.shutdown()

@@ -13,8 +13,10 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from services.dagsync.metrics import DagSyncMetrics
 from services.dagsync.snapshots import Manifest, SnapshotStore
@@ -51,8 +53,11 @@ class DagSync:
         clock: Callable[[], dt.datetime],
         metrics: DagSyncMetrics | None = None,
         parallel: int = 16,
+        in_use: Callable[[], Awaitable[frozenset[str]]] | None = None,
     ) -> None:
+        """`in_use` names the versions runs still need (services/dagsync/in_use.py): never pruned."""
         self._source = source
+        self._in_use = in_use
         self._store = store
         self._bus = bus
         self._keep = keep
@@ -125,11 +130,24 @@ class DagSync:
         if changed:
             await self._bus.publish(events.SNAPSHOT, {"version": version})
             # After the announcement: removing a snapshot of 10,000 files takes a while, and nobody waits on it.
-            try:
-                await asyncio.to_thread(self._store.prune, self._keep)
-            except OSError as e:
-                log.warning("could not prune old snapshots: %s", e)
+            await self._prune()
         return changed
+
+    async def _prune(self) -> None:
+        """Old snapshots go, except the newest `keep` and those of runs that have not ended. When that
+        cannot be known (the database is down), nothing goes: a later change prunes them."""
+        try:
+            protect = await self._in_use() if self._in_use is not None else frozenset()
+        except (SQLAlchemyError, OSError) as e:
+            log.warning("not pruning old snapshots: cannot read which versions runs still use (%s)", e)
+            return
+        try:
+            removed = await asyncio.to_thread(self._store.prune, self._keep, protect)
+        except OSError as e:
+            log.warning("could not prune old snapshots: %s", e)
+            return
+        if removed:
+            log.info("pruned snapshot(s) %s; kept %d still used by runs", ", ".join(removed), len(protect))
 
     async def _build(self, manifest: Manifest, current: SnapshotRef | None) -> int:
         """Writes the snapshot of `manifest` unless it exists; returns how many files were read."""

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from spinner.db import task_instances
 from spinner.db.models import (
+    ACTIVE_RUN_STATES,
     DagCode,
     DagModel,
     DagRun,
@@ -22,9 +23,6 @@ from spinner.db.models import (
     TaskInstance,
 )
 from spinner.sdk.serialization import dag_hash
-
-ACTIVE_RUN_STATES = ("queued", "running")
-
 
 # --- parsing results -------------------------------------------------------------------
 

@@ -118,6 +118,10 @@ class DagCode(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
+# A run in one of these states has not ended: it still schedules tasks (from its bundle version).
+ACTIVE_RUN_STATES = ("queued", "running")
+
+
 class DagRun(Base):
     __tablename__ = "dag_run"
     __table_args__ = (

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.dagsync.engine import DagSync
+from services.dagsync.in_use import versions_in_use
 from services.dagsync.snapshots import SnapshotStore
 from services.dagsync.sources import LocalFolderSource
 from services.executor.__main__ import serve as serve_executor
@@ -202,7 +203,10 @@ async def stack(
     (repo / PARTITION).mkdir(parents=True)
     shutil.copytree(Path(__file__).parents[3] / "examples" / "dags" / "plugins", repo / "plugins")
     home = tmp_path / "home"
-    sync = DagSync(LocalFolderSource(repo), SnapshotStore(home / "snapshots"), NullBus(), keep=3, clock=utcnow)
+    sync = DagSync(
+        LocalFolderSource(repo), SnapshotStore(home / "snapshots"), NullBus(), keep=3, clock=utcnow,
+        in_use=versions_in_use(sessions),
+    )  # fmt: skip
     await sync.sync_once()
     stop = asyncio.Event()
     addresses: dict[str, str] = {}

@@ -332,3 +332,38 @@ with DAG(dag_id="frozen", tier=Tier.TIER1) as dag:
         )
     first = next(h for h in history if h.try_number == 1)
     assert first.state == "up_for_retry" and "stopped heartbeating" in first.error
+
+
+async def test_a_run_keeps_its_dag_version_while_newer_ones_come_and_go(stack: Stack, tmp_path) -> None:
+    """Every task of a run runs the DAG file as it was when the run was created, however many versions
+    are published meanwhile (dagsync keeps 3 here); the old snapshot goes once the run has ended."""
+    from spinner.logpaths import local_log_path
+
+    gate = tmp_path / "gate"
+    source = (
+        HEADER
+        + f"""
+with DAG(dag_id="pinned", tier=Tier.TIER1, schedule=None) as dag:
+    wait = BashOperator(task_id="wait", bash_command="while [ ! -e {gate} ]; do sleep 0.1; done")
+    after = BashOperator(task_id="after", bash_command="echo this is version {{version}}")
+    wait >> after
+"""
+    )
+    stack.write_dag(f"{PARTITION}/team/pinned.py", source.replace("{version}", "1"))
+    await stack.publish()
+    await stack.wait_dag("pinned")
+    run_id = await stack.trigger("pinned")
+    run = await stack.run("pinned", run_id)
+    assert run is not None and run.bundle_version
+    snapshot = stack.home / "snapshots" / "versions" / run.bundle_version
+    for version in range(2, 7):  # five newer versions while the run's first task waits
+        stack.write_dag(f"{PARTITION}/team/pinned.py", source.replace("{version}", str(version)))
+        await stack.publish()
+    assert snapshot.is_dir(), "the snapshot of a run that has not ended was pruned"
+    gate.touch()
+    assert (await stack.wait_run("pinned", run_id)).state == "success"
+    log = local_log_path(stack.home / "logs", "pinned", run_id, "after", 1).read_text()
+    assert "this is version 1" in log
+    stack.write_dag(f"{PARTITION}/team/pinned.py", source.replace("{version}", "7"))
+    await stack.publish()
+    assert not snapshot.exists(), "the run ended: its snapshot is one of the old ones now"
