@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select
 
+from bench.machine import cpu_seconds
 from services.dagsync.engine import DagSync
 from services.dagsync.snapshots import SnapshotStore
 from services.dagsync.sources import S3Source
@@ -112,11 +113,6 @@ def write_repo(repo: Path, files: int, owned: int) -> None:
         path = repo / folder / f"team_{i % 20}" / f"dag_{i:05d}.py"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(dag_source(f"dag_{i:05d}", tier))
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_port(port: int, timeout: float = 30) -> None:

@@ -34,6 +34,26 @@ def cpu_reference() -> float:
     return round(best, 3)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a running process has used (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pid_of(name: str) -> int | None:
+    """The first process whose command name is `name` (e.g. mariadbd), if any is visible."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if f.read().strip() == name:
+                        return int(entry)
+            except OSError:
+                continue
+    return None
+
+
 def describe() -> dict[str, Any]:
     return {
         "cpu": _cpu_model(),

@@ -13,6 +13,10 @@ the scheduler and executor move.
 - burst: every DAG is due at the same moment; the figures cover all N runs, and
   `all_done_s` is the time from that moment until every task instance succeeded.
 
+`cpu_ms_per_ti` is the CPU time the executor, the schedulers (together) and MariaDB used from
+the first due moment to the end, per task instance done: steadier than wall time for comparing
+two versions of the code, and it says which process a gain or a loss came from.
+
 With --json the last line is one JSON object keyed by scenario, then by database, and
 `machine` (bench/machine.py: CPU, cores, a single-core reference time, load at start).
 """
@@ -40,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select, update
 
+from bench.machine import cpu_seconds, pid_of
 from bench.machine import describe as describe_machine
 from services.dagsync.engine import DagSync
 from services.dagsync.snapshots import SnapshotStore
@@ -206,6 +211,10 @@ async def run_scenario(args: argparse.Namespace, db_kind: str, scenario: str) ->
         wait = (t0 - dt.datetime.now(dt.UTC)).total_seconds()
         say(f"all parsed in {result['parse_s']} s; first runs due in {wait:.0f} s")
         await asyncio.sleep(max(wait, 0))
+        cpu_pids = {"executor": [procs[0].pid], "schedulers": [p.pid for p in procs[1:]]}
+        if db_kind == "mariadb" and (db_pid := pid_of("mariadbd") or pid_of("mysqld")):
+            cpu_pids["database"] = [db_pid]
+        cpu_before = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in cpu_pids.items()}
         last_due = t0 + dt.timedelta(seconds=args.window if scenario == "steady" else 0)
         measured = {d: due for d, due in dues.items() if due <= last_due}
         total = len(measured) * args.tasks
@@ -224,7 +233,11 @@ async def run_scenario(args: argparse.Namespace, db_kind: str, scenario: str) ->
             if done >= total and dt.datetime.now(dt.UTC) > last_due:
                 break
         all_done = (dt.datetime.now(dt.UTC) - t0).total_seconds()
+        cpu = {name: sum(cpu_seconds(pid) for pid in pids) - cpu_before[name] for name, pids in cpu_pids.items()}
         result.update(await measure(sessions, shapes, measured, args.tasks, t0))
+        if result["tis_done"]:  # CPU per task instance: steadier than wall time when comparing changes
+            per_ti = {name: round(seconds * 1000 / result["tis_done"], 3) for name, seconds in cpu.items()}
+            result["cpu_ms_per_ti"] = {**per_ti, "total": round(sum(per_ti.values()), 3)}
         if scenario == "burst":
             result["all_done_s"] = round(all_done, 1) if result["tis_done"] >= total else None
         result["expected_tis"] = total
