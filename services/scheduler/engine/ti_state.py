@@ -161,14 +161,19 @@ class TiCache:
                 self.runs[(row.dag_id, row.run_id)][row.task_id] = row
 
     async def refresh_ended(self, session: AsyncSession, partition: str, since: dt.datetime) -> set[RunKey]:
-        """Re-reads the tries that ended at or after `since`; returns their runs (cached or not)."""
+        """Re-reads the tries that ended at or after `since`; returns the runs where one of them is news:
+        a run not cached, or a try whose row differs from the cached one. `since` looks back a few
+        seconds (commits land after their end_date), so most tries are read by several passes in a
+        row; a run is looked at again only for what it has not seen."""
         q = select(*_COLUMNS).where(TaskInstance.partition == partition, TaskInstance.end_date >= since)
         touched: set[RunKey] = set()
         for r in (await session.execute(q)).all():
             row = _row(r)
             key = (row.dag_id, row.run_id)
-            touched.add(key)
             cached = self.runs.get(key)
-            if cached is not None:
+            if cached is None:
+                touched.add(key)
+            elif cached.get(row.task_id) != row:
                 cached[row.task_id] = row
+                touched.add(key)
         return touched
