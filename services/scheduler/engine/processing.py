@@ -160,6 +160,7 @@ class DagProcessor:
         now = self._clock()
         version = snapshot.version
         changed: list[str] = []
+        acls: dict[str, dict[str, list[str]]] = {}  # of the changed DAGs, synced in a few queries at the end
         for rel in removed:
             await queries.deactivate_file(session, self.partition, rel)
             await queries.clear_import_errors(session, self.partition, rel)
@@ -174,10 +175,11 @@ class DagProcessor:
             for data in res.dags:
                 if await queries.upsert_dag(session, self.partition, res.rel_path, data, version, now):
                     changed.append(data["dag_id"])
-                    await db_auth.sync_acl(session, {data["dag_id"]: dict(data.get("access_control") or {})})
+                    acls[data["dag_id"]] = dict(data.get("access_control") or {})
             await queries.deactivate_file(session, self.partition, res.rel_path, keep=kept)
             source = (snapshot.path / res.rel_path).read_text(errors="replace")
             await queries.upsert_code(session, res.rel_path, source, now)
+        await db_auth.sync_acl(session, acls)
         await queries.set_bundle_version(session, self.partition, version)
         return changed
 
