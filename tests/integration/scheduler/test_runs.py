@@ -216,11 +216,13 @@ with DAG(dag_id="dies", tier=Tier.TIER1) as dag:
     assert "exited with code -9 before reporting its end" in ti.error
 
 
-# The time limit leaves the greedy file room to hit its memory limit first even on a busy machine.
+# The time limit leaves the greedy file room to hit its memory limit first even on a busy machine: it
+# takes 100 MB a step, so it is past the 300 MB limit in four allocations (10 MB steps took thirty, and
+# a starved child on a loaded machine did not get through them in 8 s).
 @pytest.mark.scheduler_settings(parse_timeout=8, parse_memory_mb=300)
 async def test_hanging_and_greedy_files_are_cut_off_while_other_dags_run(stack: Stack) -> None:
     stack.write_dag(f"{PARTITION}/team/hangs.py", "while True:\n    pass\n")
-    stack.write_dag(f"{PARTITION}/team/greedy.py", "hog = []\nwhile True:\n    hog.append(bytearray(10**7))\n")
+    stack.write_dag(f"{PARTITION}/team/greedy.py", "hog = []\nwhile True:\n    hog.append(bytearray(10**8))\n")
     stack.write_dag(
         f"{PARTITION}/team/fine.py",
         HEADER
