@@ -77,11 +77,16 @@ class DAG:
         except ValueError as e:
             raise DagDefinitionError(f"DAG '{dag_id}': {e}") from None
         self.schedule = schedule
+        self.default_args = dict(default_args or {})
+        if start_date is None:
+            # Airflow's rule: a start_date in default_args is the DAG's when the DAG names none.
+            start_date = self.default_args.get("start_date")
+            if start_date is not None and not isinstance(start_date, dt.datetime):
+                raise DagDefinitionError(f"DAG '{dag_id}': default_args start_date must be a datetime")
         if start_date is not None and start_date.tzinfo is None:
             start_date = start_date.replace(tzinfo=dt.UTC)
         self.start_date = start_date
         self.catchup = bool(catchup)
-        self.default_args = dict(default_args or {})
         self.access_control = self._check_acl(access_control)
         for name, value in (("max_active_runs", max_active_runs), ("max_active_tasks", max_active_tasks)):
             if not isinstance(value, int) or value < 1:
@@ -185,6 +190,22 @@ class DAG:
                         f"DAG '{self.dag_id}': task '{task.task_id}' depends on unknown task '{other}'"
                     )
         self._order()
+        self._check_default_args()
+
+    def _check_default_args(self) -> None:
+        """A default_args key that no task of this DAG takes is a mistake (Airflow drops it silently)."""
+        from spinner.sdk.operators.base import BaseOperator, accepted_arguments
+
+        accepted = set(accepted_arguments(BaseOperator))
+        for cls in {type(t) for t in self.tasks}:
+            accepted |= accepted_arguments(cls)
+        unknown = sorted(set(self.default_args) - accepted)
+        if unknown:
+            where = f" in {self.fileloc.rsplit('/', 1)[-1]}" if self.fileloc else ""
+            raise DagDefinitionError(
+                f"DAG '{self.dag_id}'{where}: unknown default_args key(s) {unknown}: no task of this DAG "
+                f"takes them (task arguments: {', '.join(sorted(accepted))})"
+            )
 
     def __iter__(self) -> Iterator[BaseOperator]:
         return iter(self.tasks)

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from spinner.sdk.operators import retry_delay_for
+from spinner.sdk.operators.base import retry_delay_for
 from spinner.sdk.timetable import Schedule, Timetable, schedule_from_str, schedule_to_str
 
 FORMAT_VERSION = 1
