@@ -16,6 +16,7 @@ from spinner.sdk.timetable import Schedule, Timetable
 
 if TYPE_CHECKING:
     from spinner.sdk.operators import BaseOperator
+    from spinner.sdk.taskgroup import TaskGroup
 
 ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
 PERMISSIONS = frozenset({"can_dag_read", "can_dag_edit"})
@@ -100,6 +101,7 @@ class DAG:
         self.dagrun_timeout = dagrun_timeout
         self.fileloc = fileloc or _caller_file()
         self.task_dict: dict[str, BaseOperator] = {}
+        self.task_groups: dict[str, TaskGroup] = {}
         self._token: contextvars.Token[tuple[DAG, ...]] | None = None
 
     def _check_acl(self, acl: dict[str, set[str] | list[str] | tuple[str, ...]] | None) -> dict[str, frozenset[str]]:
@@ -199,7 +201,8 @@ class DAG:
         accepted = set(accepted_arguments(BaseOperator))
         for cls in {type(t) for t in self.tasks}:
             accepted |= accepted_arguments(cls)
-        unknown = sorted(set(self.default_args) - accepted)
+        given = set(self.default_args).union(*(g.default_args for g in self.task_groups.values()))
+        unknown = sorted(given - accepted)
         if unknown:
             where = f" in {self.fileloc.rsplit('/', 1)[-1]}" if self.fileloc else ""
             raise DagDefinitionError(

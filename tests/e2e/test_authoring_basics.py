@@ -58,3 +58,27 @@ def test_unknown_default_args_key_is_an_import_error(spinner: Spinner) -> None:
         time.sleep(0.3)
     assert "typo.py" in text and "retires" in text and "unknown default_args key" in text, text
     assert spinner.get("/api/v1/dags/typo_in_default_args").status_code == 404
+
+
+def test_task_groups_run_and_show_as_rows_of_the_grid(spinner: Spinner) -> None:
+    """examples/dags/spinner_tier_2_0/marketing/campaign_rollup.py: nested groups, chain, cross_downstream."""
+    result = spinner.run_dag("marketing_campaign_rollup")
+    states = spinner.states(result)
+    assert result["run"]["state"] == "success", states
+    assert set(states) >= {"ingest.google.download", "ingest.tiktok.stage", "quality.currencies", "publish"}
+    assert set(states.values()) == {"success"}, states
+    run_id = result["run"]["run_id"]
+    # the ordered checks ran one after another, the reports after the last check
+    tis = result["tasks"]
+    assert tis["quality.row_counts"]["end_date"] <= tis["quality.no_negative_spend"]["start_date"]
+    assert tis["quality.currencies"]["end_date"] <= tis["report_by_network"]["start_date"]
+    assert "downloading meta spend" in spinner.task_log("marketing_campaign_rollup", run_id, "ingest.meta.download")
+
+    page = spinner.get("/dags/marketing_campaign_rollup")
+    assert page.status_code == 200, page.text
+    html = page.text
+    for group in ("ingest", "ingest.google", "ingest.meta", "ingest.tiktok", "quality"):
+        assert f'data-group="{group}"' in html, group
+    assert 'data-group-state="success"' in html
+    # tasks of a group follow its header row
+    assert html.index('data-group="ingest.google"') < html.index("ingest.google.download · ")

@@ -7,12 +7,15 @@ import functools
 import inspect
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from spinner.sdk.dag import DAG, ID_RE, current_dag
 from spinner.sdk.exceptions import DagDefinitionError
 from spinner.sdk.templating import render_value
 from spinner.sdk.trigger_rule import TriggerRule
+
+if TYPE_CHECKING:
+    from spinner.sdk.taskgroup import TaskGroup
 
 EXECUTOR_CONFIG_KEYS = frozenset(
     {"request_memory", "request_cpu", "limit_memory", "limit_cpu", "env", "requirements", "pod_override"}
@@ -41,7 +44,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 # Parameters of an operator's __init__ that default_args never fill.
-_NOT_DEFAULTABLE = frozenset({"self", "task_id", "dag"})
+_NOT_DEFAULTABLE = frozenset({"self", "task_id", "dag", "task_group"})
 
 
 def _own_parameters(init: Callable[..., None]) -> tuple[str, ...]:
@@ -61,8 +64,10 @@ def _with_default_args(init: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(init)
     def wrapper(self: BaseOperator, *args: Any, **kwargs: Any) -> None:
+        from spinner.sdk.taskgroup import default_args_for
+
         dag = kwargs.get("dag") or current_dag()
-        defaults = dag.default_args if dag is not None else {}
+        defaults = default_args_for(dag)
         if defaults:
             try:
                 given = signature.bind_partial(self, *args, **kwargs).arguments
@@ -117,14 +122,23 @@ class BaseOperator:
         doc_md: str = _UNSET,
         start_date: dt.datetime | None = _UNSET,
         end_date: dt.datetime | None = _UNSET,
+        task_group: TaskGroup | None = None,
     ) -> None:
-        dag = dag or current_dag()
+        from spinner.sdk.taskgroup import current_task_group, default_args_for
+
+        dag = dag or (task_group.dag if task_group is not None else None) or current_dag()
         dag_name = dag.dag_id if dag else "?"
         if not isinstance(task_id, str) or not ID_RE.match(task_id):
             raise DagDefinitionError(
                 f"DAG '{dag_name}': task id {task_id!r} must be 1-250 letters, digits, '_', '-' or '.'"
             )
+        group = task_group if task_group is not None else current_task_group(dag)
+        if group is not None:
+            task_id = group.child_id(task_id)
+            if not ID_RE.match(task_id):
+                raise DagDefinitionError(f"DAG '{dag_name}': task id {task_id!r} is longer than 250 characters")
         self.task_id = task_id
+        self.task_group: TaskGroup | None = group
         given: dict[str, Any] = {
             "retries": retries, "retry_delay": retry_delay,
             "retry_exponential_backoff": retry_exponential_backoff, "max_retry_delay": max_retry_delay,
@@ -133,7 +147,7 @@ class BaseOperator:
             "priority_weight": priority_weight, "pool": pool, "doc": doc, "doc_md": doc_md,
             "start_date": start_date, "end_date": end_date,
         }  # fmt: skip
-        defaults = dag.default_args if dag else {}
+        defaults = default_args_for(dag)
         values = {
             name: (value if value is not _UNSET else defaults.get(name, DEFAULTS[name]))
             for name, value in given.items()
@@ -167,6 +181,8 @@ class BaseOperator:
         if dag is not None:
             self.dag = dag
             dag.add_task(self)
+        if group is not None:
+            group.add(self)
 
     # --- dependencies ----------------------------------------------------------------
 
@@ -183,13 +199,25 @@ class BaseOperator:
         self.downstream_task_ids.add(other.task_id)
         other.upstream_task_ids.add(self.task_id)
 
-    def set_downstream(self, other: BaseOperator | Sequence[BaseOperator]) -> None:
-        for task in other if isinstance(other, Sequence) else [other]:
-            self._link(task)
+    def set_downstream(self, other: Any) -> None:
+        """self >> other: a task, a TaskGroup (its roots), or a list of them."""
+        for item in _items(other):
+            if isinstance(item, BaseOperator):
+                self._link(item)
+            elif hasattr(item, "set_upstream"):  # a TaskGroup: it links its roots
+                item.set_upstream(self)
+            else:
+                raise TypeError(f"cannot set a dependency between task '{self.task_id}' and {item!r}")
 
-    def set_upstream(self, other: BaseOperator | Sequence[BaseOperator]) -> None:
-        for task in other if isinstance(other, Sequence) else [other]:
-            task._link(self)
+    def set_upstream(self, other: Any) -> None:
+        """other >> self: a task, a TaskGroup (its leaves), or a list of them."""
+        for item in _items(other):
+            if isinstance(item, BaseOperator):
+                item._link(self)
+            elif hasattr(item, "set_downstream"):
+                item.set_downstream(self)
+            else:
+                raise TypeError(f"cannot set a dependency between {item!r} and task '{self.task_id}'")
 
     def __rshift__(self, other: Any) -> Any:
         self.set_downstream(other)
@@ -224,6 +252,12 @@ class BaseOperator:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.task_id}>"
+
+
+def _items(other: Any) -> list[Any]:
+    if isinstance(other, Sequence) and not isinstance(other, str):
+        return list(other)
+    return [other]
 
 
 def retry_delay_for(
