@@ -63,10 +63,17 @@ class DAG:
         params: dict[str, Any] | None = None,
         dagrun_timeout: dt.timedelta | None = None,
         fileloc: str | None = None,
+        **unknown: Any,
     ) -> None:
         if not isinstance(dag_id, str) or not ID_RE.match(dag_id):
             raise DagDefinitionError(f"DAG {dag_id!r}: dag_id must be 1-250 letters, digits, '_', '-' or '.'")
         self.dag_id = dag_id
+        if unknown:
+            from spinner.sdk.arguments import unknown_arguments
+
+            file = (fileloc or _caller_file()).rsplit("/", 1)[-1]
+            accepted = [n for n in inspect.signature(DAG.__init__).parameters if n not in ("self", "unknown")]
+            raise unknown_arguments(f"DAG '{dag_id}' in {file}", "DAG", unknown, accepted)
         if tier is None:
             raise DagDefinitionError(f"DAG '{dag_id}': tier is required (tier=Tier.TIER1 .. Tier.TIER3)")
         try:

@@ -44,7 +44,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 # Parameters of an operator's __init__ that default_args never fill.
-_NOT_DEFAULTABLE = frozenset({"self", "task_id", "dag", "task_group"})
+_NOT_DEFAULTABLE = frozenset({"self", "task_id", "dag", "task_group", "unknown", "kwargs"})
 
 
 def _own_parameters(init: Callable[..., None]) -> tuple[str, ...]:
@@ -123,6 +123,7 @@ class BaseOperator:
         start_date: dt.datetime | None = _UNSET,
         end_date: dt.datetime | None = _UNSET,
         task_group: TaskGroup | None = None,
+        **unknown: Any,
     ) -> None:
         from spinner.sdk.taskgroup import current_task_group, default_args_for
 
@@ -139,6 +140,16 @@ class BaseOperator:
                 raise DagDefinitionError(f"DAG '{dag_name}': task id {task_id!r} is longer than 250 characters")
         self.task_id = task_id
         self.task_group: TaskGroup | None = group
+        if unknown:
+            from spinner.sdk.arguments import unknown_arguments
+
+            file = (dag.fileloc if dag else "").rsplit("/", 1)[-1]
+            raise unknown_arguments(
+                f"DAG '{dag_name}'{' in ' + file if file else ''}, task '{task_id}'",
+                type(self).__name__,
+                unknown,
+                accepted_arguments(type(self)),
+            )
         given: dict[str, Any] = {
             "retries": retries, "retry_delay": retry_delay,
             "retry_exponential_backoff": retry_exponential_backoff, "max_retry_delay": max_retry_delay,

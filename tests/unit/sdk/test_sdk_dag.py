@@ -154,6 +154,22 @@ def test_unknown_default_args_key_is_an_error_naming_it() -> None:
         dag.validate()
 
 
-def test_unknown_operator_keyword_is_an_error() -> None:
-    with DAG("d", tier=1), pytest.raises(TypeError, match="retires"):
-        BashOperator(task_id="a", bash_command="true", retires=2)  # type: ignore[call-arg]
+def test_unknown_operator_keyword_is_an_error_naming_dag_task_file_and_a_fix() -> None:
+    with DAG("d", tier=1, fileloc="/repo/dags/team/report.py"):
+        with pytest.raises(
+            DagDefinitionError,
+            match=r"DAG 'd' in report.py, task 'a': unknown BashOperator argument\(s\) 'retires' \(did you mean retries\?\)",
+        ):
+            BashOperator(task_id="a", bash_command="true", retires=2)
+        with pytest.raises(DagDefinitionError, match=r"'provide_context' \(not needed: a callable gets"):
+            PythonOperator(task_id="p", python_callable=noop, provide_context=True)
+
+
+def test_unknown_dag_keyword_is_an_error_with_the_airflow_3_name() -> None:
+    with pytest.raises(
+        DagDefinitionError,
+        match=r"DAG 'd' in test_sdk_dag.py: unknown DAG argument\(s\) 'schedule_interval' \(Airflow 3 and Spinner call it schedule=\)",
+    ):
+        DAG("d", tier=1, schedule_interval="@daily")
+    with pytest.raises(DagDefinitionError, match=r"'max_active_run' \(did you mean max_active_runs\?\)"):
+        DAG("d", tier=1, max_active_run=2)

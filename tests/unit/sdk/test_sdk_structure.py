@@ -27,7 +27,11 @@ def test_nested_groups_prefix_ids_and_link_as_one() -> None:
         report = bash("report")
         start >> extract >> report
     dag.validate()
-    assert {users.task_id, clicks.task_id, views.task_id} == {"extract.users", "extract.events.clicks", "extract.events.views"}
+    assert {users.task_id, clicks.task_id, views.task_id} == {
+        "extract.users",
+        "extract.events.clicks",
+        "extract.events.views",
+    }
     assert events.group_id == "extract.events"
     assert dag.get_task("extract.users").upstream_task_ids == {"start"}
     # the group's roots follow start; its leaves come before report
@@ -80,7 +84,7 @@ def test_group_misuse_is_a_clear_error() -> None:
         empty = TaskGroup("empty")
         with pytest.raises(DagDefinitionError, match="'empty' has no tasks"):
             empty >> bash("x")
-        with pytest.raises(DagDefinitionError, match="task group id 'a.b'"):
+        with pytest.raises(DagDefinitionError, match=r"task group id 'a\.b'"):
             TaskGroup("a.b")
 
 
