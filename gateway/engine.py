@@ -38,6 +38,7 @@ from gateway.views import (
     MAX_OFFSET,
     DagInfo,
     Grid,
+    GridRow,
     LogInfo,
     RunInfo,
     TaskInstanceInfo,
@@ -255,7 +256,14 @@ class Gateway:
             cells.setdefault(ti.run_id, {})[ti.task_id] = TaskInstanceInfo.of(ti)
             if ti.task_id not in task_ids:
                 task_ids.append(ti.task_id)
-        grid = Grid(dag=dag, task_ids=task_ids, runs=[RunInfo.of(r) for r in run_rows], cells=cells)
+        grid = Grid(
+            dag=dag, task_ids=task_ids, runs=[RunInfo.of(r) for r in run_rows], cells=cells,
+            rows=grid_rows(
+                task_ids,
+                {t["task_id"]: t.get("task_group") for t in data.get("tasks", [])},
+                dict(data.get("task_groups") or {}),
+            ),
+        )  # fmt: skip
         tasks = {t["task_id"]: t for t in data.get("tasks", [])}
         nodes = [
             TaskNode(t, str(tasks[t].get("operator", "")), sorted(tasks[t].get("upstream_task_ids", [])))
@@ -552,6 +560,38 @@ def _selection(dag_id: str, run_id: str, sel: dict[str, Any]) -> scheduler_pb2.T
     return scheduler_pb2.TaskSelection(
         run=common_pb2.DagRunRef(dag_id=dag_id, run_id=run_id), task_ids=task_ids, **flags
     )
+
+
+def grid_rows(task_ids: list[str], groups: dict[str, str | None], parents: dict[str, str | None]) -> list[GridRow]:
+    """The grid's rows: tasks in `task_ids` order, each TaskGroup's tasks together under a header row,
+    a group placed where its first task comes. `groups`: task -> innermost group; `parents`: group -> parent."""
+    tree: dict[str | None, list[tuple[bool, str]]] = {}  # group (None: the DAG) -> children in order
+    members: dict[str, list[str]] = {}
+    for task_id in task_ids:
+        child: tuple[bool, str] = (False, task_id)
+        group = groups.get(task_id)
+        seen: set[str] = set()
+        while True:
+            siblings = tree.setdefault(group, [])
+            if child not in siblings:
+                siblings.append(child)
+            if group is None or group in seen:
+                break
+            seen.add(group)
+            members.setdefault(group, []).append(task_id)
+            child, group = (True, group), parents.get(group)
+    rows: list[GridRow] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for is_group, ident in tree.get(parent, []):
+            if is_group:
+                rows.append(GridRow(ident, depth, True, tuple(members.get(ident, ()))))
+                walk(ident, depth + 1)
+            else:
+                rows.append(GridRow(ident, depth))
+
+    walk(None, 0)
+    return rows
 
 
 def _task_order(data: dict[str, Any]) -> list[str]:

@@ -133,6 +133,33 @@ class LogInfo:
 
 
 @dataclass(frozen=True)
+class GridRow:
+    """A row of the grid: a task, or the header of a TaskGroup (its tasks' rows follow, one level deeper)."""
+
+    id: str
+    depth: int
+    group: bool = False
+    members: tuple[str, ...] = ()  # a group's task ids, nested groups included
+
+
+# A group's square in a run shows the state that needs attention first.
+_GROUP_STATE_ORDER = (
+    "failed", "upstream_failed", "running", "queued", "up_for_retry", "up_for_reschedule", "scheduled",
+)  # fmt: skip
+
+
+def group_state(states: list[str | None]) -> str | None:
+    """The state a group's square shows for one run: the most urgent of its tasks' states."""
+    present = set(states)
+    for state in _GROUP_STATE_ORDER:
+        if state in present:
+            return state
+    if states and present <= {"success", "skipped"}:
+        return "success" if "success" in present else "skipped"
+    return None
+
+
+@dataclass(frozen=True)
 class Grid:
     """A DAG's recent runs by task, oldest run first: what the grid view draws."""
 
@@ -140,6 +167,15 @@ class Grid:
     task_ids: list[str]
     runs: list[RunInfo]
     cells: dict[str, dict[str, TaskInstanceInfo]] = field(default_factory=dict)  # run_id -> task_id -> TI
+    rows: list[GridRow] = field(default_factory=list)
+
+    @property
+    def display_rows(self) -> list[GridRow]:
+        return self.rows or [GridRow(t, 0) for t in self.task_ids]
+
+    def group_state(self, run_id: str, row: GridRow) -> str | None:
+        cells = self.cells.get(run_id, {})
+        return group_state([cells[t].state if t in cells else None for t in row.members])
 
 
 def to_json(value: Any) -> Any:

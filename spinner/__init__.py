@@ -1,11 +1,27 @@
 """Spinner: write workflows as DAGs of tasks in Python.
 
-from spinner import DAG, Tier, BashOperator, PythonOperator
+Everything a DAG author uses is imported from here, as from `airflow.sdk` in Airflow 3:
+
+    from spinner import DAG, Tier, BashOperator, PythonOperator, TaskGroup, chain
 """
 
+from spinner.sdk.chain import chain, cross_downstream
 from spinner.sdk.dag import DAG, Tier
 from spinner.sdk.exceptions import FailNoRetry, SkipTask
-from spinner.sdk.operators import BashOperator, PythonOperator
+from spinner.sdk.operators import BaseOperator, BashOperator, PythonOperator
+from spinner.sdk.taskgroup import TaskGroup
 from spinner.sdk.trigger_rule import TriggerRule
 
-__all__ = ["DAG", "BashOperator", "FailNoRetry", "PythonOperator", "SkipTask", "Tier", "TriggerRule"]
+__all__ = [
+    "DAG",
+    "BaseOperator",
+    "BashOperator",
+    "FailNoRetry",
+    "PythonOperator",
+    "SkipTask",
+    "TaskGroup",
+    "Tier",
+    "TriggerRule",
+    "chain",
+    "cross_downstream",
+]

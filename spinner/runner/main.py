@@ -14,21 +14,20 @@ import signal
 import socket
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 
 from spinner.bundles import ensure_snapshot
+from spinner.runner import client as runner_client
+from spinner.runner.client import RunnerClient, say, with_retries
 from spinner.runner.logstream import LogStream
 from spinner.tasklog import READINESS_FAILED, READINESS_PASSED, SECTION_START
-from spinner.v1 import common_pb2, executor_pb2, executor_pb2_grpc
-
-T = TypeVar("T")
+from spinner.v1 import common_pb2, executor_pb2
 
 
 class TaskTimeout(Exception):
@@ -37,11 +36,6 @@ class TaskTimeout(Exception):
 
 class TaskKilled(Exception):
     pass
-
-
-def say(message: str) -> None:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    print(f"[{stamp}] {message}", flush=True)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -56,23 +50,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=0.0, help="execution timeout in seconds (0: none)")
     p.add_argument("--heartbeat-interval", type=float, default=float(os.environ.get("SPINNER_HEARTBEAT", "5")))
     return p.parse_args(argv)
-
-
-def with_retries(call: Callable[[], T], what: str, attempts: int = 12) -> T:
-    """Retries transient gRPC failures with backoff, for about 35 s: the executor may be restarting
-    (a new executor adopts this pod and takes its reports)."""
-    delay = 0.2
-    for attempt in range(1, attempts + 1):
-        try:
-            return call()
-        except grpc.RpcError as e:
-            code = e.code() if hasattr(e, "code") else None
-            if code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) or attempt == attempts:
-                raise
-            say(f"{what}: executor unavailable ({code}); retrying in {delay:.1f}s")
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
-    raise AssertionError("unreachable")
 
 
 class Heartbeater(threading.Thread):
@@ -213,8 +190,9 @@ def run(args: argparse.Namespace) -> int:
     key = common_pb2.TaskTryKey(
         dag_id=args.dag_id, run_id=args.run_id, task_id=args.task_id, try_number=args.try_number
     )
-    channel = grpc.insecure_channel(args.executor)
-    stub = executor_pb2_grpc.RunnerServiceStub(channel)
+    client = RunnerClient(args.executor, key, token)
+    runner_client.install(client)
+    stub = client.stub
 
     def finish(outcome: executor_pb2.TaskOutcome, error: str = "") -> str:
         request = executor_pb2.RunnerFinishRequest(key=key, token=token, outcome=outcome, error=error)

@@ -16,6 +16,7 @@ from spinner.sdk.timetable import Schedule, Timetable
 
 if TYPE_CHECKING:
     from spinner.sdk.operators import BaseOperator
+    from spinner.sdk.taskgroup import TaskGroup
 
 ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
 PERMISSIONS = frozenset({"can_dag_read", "can_dag_edit"})
@@ -62,10 +63,17 @@ class DAG:
         params: dict[str, Any] | None = None,
         dagrun_timeout: dt.timedelta | None = None,
         fileloc: str | None = None,
+        **unknown: Any,
     ) -> None:
         if not isinstance(dag_id, str) or not ID_RE.match(dag_id):
             raise DagDefinitionError(f"DAG {dag_id!r}: dag_id must be 1-250 letters, digits, '_', '-' or '.'")
         self.dag_id = dag_id
+        if unknown:
+            from spinner.sdk.arguments import unknown_arguments
+
+            file = (fileloc or _caller_file()).rsplit("/", 1)[-1]
+            accepted = [n for n in inspect.signature(DAG.__init__).parameters if n not in ("self", "unknown")]
+            raise unknown_arguments(f"DAG '{dag_id}' in {file}", "DAG", unknown, accepted)
         if tier is None:
             raise DagDefinitionError(f"DAG '{dag_id}': tier is required (tier=Tier.TIER1 .. Tier.TIER3)")
         try:
@@ -77,11 +85,16 @@ class DAG:
         except ValueError as e:
             raise DagDefinitionError(f"DAG '{dag_id}': {e}") from None
         self.schedule = schedule
+        self.default_args = dict(default_args or {})
+        if start_date is None:
+            # Airflow's rule: a start_date in default_args is the DAG's when the DAG names none.
+            start_date = self.default_args.get("start_date")
+            if start_date is not None and not isinstance(start_date, dt.datetime):
+                raise DagDefinitionError(f"DAG '{dag_id}': default_args start_date must be a datetime")
         if start_date is not None and start_date.tzinfo is None:
             start_date = start_date.replace(tzinfo=dt.UTC)
         self.start_date = start_date
         self.catchup = bool(catchup)
-        self.default_args = dict(default_args or {})
         self.access_control = self._check_acl(access_control)
         for name, value in (("max_active_runs", max_active_runs), ("max_active_tasks", max_active_tasks)):
             if not isinstance(value, int) or value < 1:
@@ -95,6 +108,7 @@ class DAG:
         self.dagrun_timeout = dagrun_timeout
         self.fileloc = fileloc or _caller_file()
         self.task_dict: dict[str, BaseOperator] = {}
+        self.task_groups: dict[str, TaskGroup] = {}
         self._token: contextvars.Token[tuple[DAG, ...]] | None = None
 
     def _check_acl(self, acl: dict[str, set[str] | list[str] | tuple[str, ...]] | None) -> dict[str, frozenset[str]]:
@@ -185,6 +199,23 @@ class DAG:
                         f"DAG '{self.dag_id}': task '{task.task_id}' depends on unknown task '{other}'"
                     )
         self._order()
+        self._check_default_args()
+
+    def _check_default_args(self) -> None:
+        """A default_args key that no task of this DAG takes is a mistake (Airflow drops it silently)."""
+        from spinner.sdk.operators.base import BaseOperator, accepted_arguments
+
+        accepted = set(accepted_arguments(BaseOperator))
+        for cls in {type(t) for t in self.tasks}:
+            accepted |= accepted_arguments(cls)
+        given = set(self.default_args).union(*(g.default_args for g in self.task_groups.values()))
+        unknown = sorted(given - accepted)
+        if unknown:
+            where = f" in {self.fileloc.rsplit('/', 1)[-1]}" if self.fileloc else ""
+            raise DagDefinitionError(
+                f"DAG '{self.dag_id}'{where}: unknown default_args key(s) {unknown}: no task of this DAG "
+                f"takes them (task arguments: {', '.join(sorted(accepted))})"
+            )
 
     def __iter__(self) -> Iterator[BaseOperator]:
         return iter(self.tasks)

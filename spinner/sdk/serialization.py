@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from spinner.sdk.operators import retry_delay_for
+from spinner.sdk.operators.base import retry_delay_for
 from spinner.sdk.timetable import Schedule, Timetable, schedule_from_str, schedule_to_str
 
 FORMAT_VERSION = 1
@@ -86,6 +86,8 @@ class SerializedTask:
     template_fields: tuple[str, ...] = ()
     templates: dict[str, Any] = field(default_factory=dict)
     callable_name: str | None = None
+    # Full id of the innermost TaskGroup the task is in (None outside groups).
+    task_group: str | None = None
 
     def retry_delay_for(self, try_number: int) -> dt.timedelta:
         return retry_delay_for(self.retry_delay, self.retry_exponential_backoff, self.max_retry_delay, try_number)
@@ -109,6 +111,8 @@ class SerializedDAG:
     dagrun_timeout: dt.timedelta | None
     fileloc: str
     tasks: dict[str, SerializedTask]
+    # TaskGroup id -> the id of the group it is in (None: at the top).
+    task_groups: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def timetable(self) -> Timetable:
@@ -122,13 +126,14 @@ class SerializedDAG:
 def _task_dict(task: Any) -> dict[str, Any]:
     if isinstance(task, SerializedTask):
         templates, callable_name, fields = task.templates, task.callable_name, list(task.template_fields)
-        operator = task.operator
+        operator, group = task.operator, task.task_group
     else:
         fields = list(type(task).template_fields)
         templates = {name: encode(getattr(task, name)) for name in fields}
         fn = getattr(task, "python_callable", None)
         callable_name = encode(fn)["name"] if fn is not None else None
         operator = type(task).__name__
+        group = task.task_group.group_id if task.task_group is not None else None
     return {
         "task_id": task.task_id,
         "operator": operator,
@@ -149,6 +154,7 @@ def _task_dict(task: Any) -> dict[str, Any]:
         "template_fields": fields,
         "templates": templates,
         "callable": callable_name,
+        "task_group": group,
     }
 
 
@@ -173,6 +179,16 @@ def serialize_dag(dag: Any) -> dict[str, Any]:
         "dagrun_timeout": _seconds(dag.dagrun_timeout),
         "fileloc": dag.fileloc,
         "tasks": [_task_dict(tasks[t]) for t in sorted(tasks)],
+        "task_groups": _task_groups(dag),
+    }
+
+
+def _task_groups(dag: Any) -> dict[str, str | None]:
+    if isinstance(dag, SerializedDAG):
+        return dict(dag.task_groups)
+    return {
+        gid: (g.parent_group.group_id if g.parent_group is not None else None)
+        for gid, g in sorted(dag.task_groups.items())
     }
 
 
@@ -200,6 +216,7 @@ def deserialize_dag(data: dict[str, Any]) -> SerializedDAG:
             template_fields=tuple(t["template_fields"]),
             templates=t["templates"],
             callable_name=t["callable"],
+            task_group=t.get("task_group"),
         )
         for t in data["tasks"]
     }
@@ -220,6 +237,7 @@ def deserialize_dag(data: dict[str, Any]) -> SerializedDAG:
         dagrun_timeout=_delta(data["dagrun_timeout"]),
         fileloc=data["fileloc"],
         tasks=tasks,
+        task_groups=dict(data.get("task_groups") or {}),
     )
 
 

@@ -6,119 +6,33 @@ read a task's log, look at the web page. Broken DAG files sit beside the good on
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.harness import Spinner, start_standalone
+
 pytestmark = pytest.mark.e2e
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Spinner:
-    url: str
-    home: Path
-    proc: subprocess.Popen[str]
-    output: Path
-
-    def cli(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-        """The CLI as a user runs it: its token is the one standalone saved in SPINNER_HOME."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SPINNER_")}
-        return subprocess.run(
-            [sys.executable, "-m", "spinner.cli.main", *args, "--server", self.url],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**env, "SPINNER_HOME": str(self.home)},
-        )
-
-    @property
-    def token(self) -> str:
-        from spinner import credentials
-
-        token = credentials.token_for(self.url, self.home)
-        assert token, "standalone saved no CLI token"
-        return token
-
-    @property
-    def admin_password(self) -> str:
-        line = next(line for line in self.output.read_text().splitlines() if "Log in as admin with password" in line)
-        return line.split("password ", 1)[1].split()[0]
-
-    def get(self, path: str) -> httpx.Response:
-        try:
-            return httpx.get(self.url + path, headers={"authorization": f"Bearer {self.token}"})
-        except httpx.TransportError as e:  # the gateway is gone: what standalone printed says why
-            state = "running" if self.proc.poll() is None else f"exited ({self.proc.returncode})"
-            raise AssertionError(
-                f"GET {path}: {e!r}; standalone {state}; its output:\n{self.output.read_text()}"
-            ) from e
-
-
-def _start(tmp_path: Path, mqtt_url: str) -> Iterator[Spinner]:
-    dags = tmp_path / "dags"
-    shutil.copytree(ROOT / "examples" / "dags", dags)
-    broken = dags / "spinner_tier_2_0" / "broken"
-    broken.mkdir()
-    (broken / "syntax_error.py").write_text("from spinner import DAG\n\ndef oops(:\n")
-    (broken / "cycle.py").write_text(
+# Broken DAG files beside the good ones: import errors, while every other DAG runs.
+BROKEN = {
+    "spinner_tier_2_0/broken/syntax_error.py": "from spinner import DAG\n\ndef oops(:\n",
+    "spinner_tier_2_0/broken/cycle.py": (
         "from spinner import DAG, BashOperator, Tier\n"
         "with DAG(dag_id='has_cycle', tier=Tier.TIER2) as dag:\n"
         "    a = BashOperator(task_id='a', bash_command='true')\n"
         "    b = BashOperator(task_id='b', bash_command='true')\n"
         "    a >> b >> a\n"
-    )
-    port = free_port()
-    home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPINNER_")}
-    cmd = [sys.executable, "-m", "spinner.cli.main", "standalone", "--port", str(port), "--dags", str(dags),
-           "--home", str(home)]  # fmt: skip
-    if mqtt_url:
-        cmd += ["--mqtt-url", mqtt_url]
-    # Output goes to a file, not a pipe: nobody reads a pipe once started, and a full one blocks.
-    out_path = tmp_path / "standalone.out"
-    with open(out_path, "w") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while "Spinner is running" not in out_path.read_text():
-            if proc.poll() is not None:
-                raise AssertionError("standalone exited early:\n" + out_path.read_text())
-            if time.monotonic() > deadline:
-                raise AssertionError("standalone did not start:\n" + out_path.read_text())
-            time.sleep(0.2)
-        assert url in out_path.read_text()
-        yield Spinner(url=url, home=home, proc=proc, output=out_path)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    ),
+}
 
 
 @pytest.fixture(params=["polling", "mqtt"])
 def spinner(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Spinner]:
     mqtt_url = request.getfixturevalue("mqtt_url") if request.param == "mqtt" else ""
-    yield from _start(tmp_path, mqtt_url)
+    yield from start_standalone(tmp_path, mqtt_url=mqtt_url, extra_files=BROKEN)
 
 
 def _wait_for_dag(spinner: Spinner, dag_id: str, timeout: float = 60) -> None:

@@ -134,3 +134,42 @@ def test_retry_delay_backoff() -> None:
             retry_exponential_backoff=True, max_retry_delay=dt.timedelta(seconds=25),
         )  # fmt: skip
     assert [t.retry_delay_for(n).total_seconds() for n in (1, 2, 3)] == [10, 20, 25]
+
+
+def test_default_args_reach_an_operators_own_parameters_and_start_date() -> None:
+    start = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    with DAG("d", tier=1, default_args={"start_date": start, "bash_command": "echo default", "retries": 2}) as dag:
+        a = BashOperator(task_id="a")
+        b = BashOperator(task_id="b", bash_command="echo mine", retries=0)
+    dag.validate()
+    assert dag.start_date == start
+    assert (a.bash_command, a.retries, a.start_date) == ("echo default", 2, start)
+    assert (b.bash_command, b.retries) == ("echo mine", 0)
+
+
+def test_unknown_default_args_key_is_an_error_naming_it() -> None:
+    with DAG("d", tier=1, default_args={"retires": 2}, fileloc="/repo/dags/team/report.py") as dag:
+        BashOperator(task_id="a", bash_command="true")
+    with pytest.raises(DagDefinitionError, match=r"DAG 'd' in report.py: unknown default_args key\(s\) \['retires'\]"):
+        dag.validate()
+
+
+def test_unknown_operator_keyword_is_an_error_naming_dag_task_file_and_a_fix() -> None:
+    with DAG("d", tier=1, fileloc="/repo/dags/team/report.py"):
+        with pytest.raises(
+            DagDefinitionError,
+            match=r"DAG 'd' in report.py, task 'a': unknown BashOperator argument\(s\) 'retires' \(did you mean retries\?\)",
+        ):
+            BashOperator(task_id="a", bash_command="true", retires=2)
+        with pytest.raises(DagDefinitionError, match=r"'provide_context' \(not needed: a callable gets"):
+            PythonOperator(task_id="p", python_callable=noop, provide_context=True)
+
+
+def test_unknown_dag_keyword_is_an_error_with_the_airflow_3_name() -> None:
+    with pytest.raises(
+        DagDefinitionError,
+        match=r"DAG 'd' in test_sdk_dag.py: unknown DAG argument\(s\) 'schedule_interval' \(Airflow 3 and Spinner call it schedule=\)",
+    ):
+        DAG("d", tier=1, schedule_interval="@daily")
+    with pytest.raises(DagDefinitionError, match=r"'max_active_run' \(did you mean max_active_runs\?\)"):
+        DAG("d", tier=1, max_active_run=2)

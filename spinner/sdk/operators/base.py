@@ -1,20 +1,21 @@
-"""Tasks: BaseOperator with dependencies, retries and templating; PythonOperator and BashOperator."""
+"""BaseOperator: one task of a DAG, with dependencies, retries and templating."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import inspect
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from spinner.sdk.dag import DAG, ID_RE, current_dag
-from spinner.sdk.exceptions import DagDefinitionError, SkipTask
+from spinner.sdk.exceptions import DagDefinitionError
 from spinner.sdk.templating import render_value
 from spinner.sdk.trigger_rule import TriggerRule
+
+if TYPE_CHECKING:
+    from spinner.sdk.taskgroup import TaskGroup
 
 EXECUTOR_CONFIG_KEYS = frozenset(
     {"request_memory", "request_cpu", "limit_memory", "limit_cpu", "env", "requirements", "pod_override"}
@@ -37,13 +38,70 @@ DEFAULTS: dict[str, Any] = {
     "priority_weight": 1,
     "pool": "default_pool",
     "doc": "",
+    "doc_md": "",
+    "start_date": None,
+    "end_date": None,
 }
+
+# Parameters of an operator's __init__ that default_args never fill.
+_NOT_DEFAULTABLE = frozenset({"self", "task_id", "dag", "task_group", "unknown", "kwargs"})
+
+
+def _own_parameters(init: Callable[..., None]) -> tuple[str, ...]:
+    return tuple(
+        name
+        for name, p in inspect.signature(init).parameters.items()
+        if name not in _NOT_DEFAULTABLE
+        and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    )
+
+
+def _with_default_args(init: Callable[..., None]) -> Callable[..., None]:
+    """Wraps a subclass's __init__ so the DAG's default_args fill its own parameters the caller left out
+    (Airflow's rule: `default_args={"bash_command": ...}` reaches every BashOperator)."""
+    signature = inspect.signature(init)
+    names = _own_parameters(init)
+
+    @functools.wraps(init)
+    def wrapper(self: BaseOperator, *args: Any, **kwargs: Any) -> None:
+        from spinner.sdk.taskgroup import default_args_for
+
+        dag = kwargs.get("dag") or current_dag()
+        defaults = default_args_for(dag)
+        if defaults:
+            try:
+                given = signature.bind_partial(self, *args, **kwargs).arguments
+            except TypeError:
+                given = kwargs
+            for name in names:
+                if name not in given and name in defaults:
+                    kwargs[name] = defaults[name]
+        init(self, *args, **kwargs)
+
+    wrapper.__spinner_defaults__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def accepted_arguments(cls: type[BaseOperator]) -> frozenset[str]:
+    """Every keyword an operator class takes through its __init__ chain: what default_args may name."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is not None and klass is not object:
+            names.update(_own_parameters(getattr(init, "__wrapped__", init)))
+    return frozenset(names)
 
 
 class BaseOperator:
     """One task of a DAG. Subclasses implement `execute(context)`."""
 
     template_fields: ClassVar[Sequence[str]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and not getattr(init, "__spinner_defaults__", False):
+            cls.__init__ = _with_default_args(init)  # type: ignore[method-assign]
 
     def __init__(
         self,
@@ -61,22 +119,46 @@ class BaseOperator:
         priority_weight: int = _UNSET,
         pool: str = _UNSET,
         doc: str = _UNSET,
+        doc_md: str = _UNSET,
+        start_date: dt.datetime | None = _UNSET,
+        end_date: dt.datetime | None = _UNSET,
+        task_group: TaskGroup | None = None,
+        **unknown: Any,
     ) -> None:
-        dag = dag or current_dag()
+        from spinner.sdk.taskgroup import current_task_group, default_args_for
+
+        dag = dag or (task_group.dag if task_group is not None else None) or current_dag()
         dag_name = dag.dag_id if dag else "?"
         if not isinstance(task_id, str) or not ID_RE.match(task_id):
             raise DagDefinitionError(
                 f"DAG '{dag_name}': task id {task_id!r} must be 1-250 letters, digits, '_', '-' or '.'"
             )
+        group = task_group if task_group is not None else current_task_group(dag)
+        if group is not None:
+            task_id = group.child_id(task_id)
+            if not ID_RE.match(task_id):
+                raise DagDefinitionError(f"DAG '{dag_name}': task id {task_id!r} is longer than 250 characters")
         self.task_id = task_id
+        self.task_group: TaskGroup | None = group
+        if unknown:
+            from spinner.sdk.arguments import unknown_arguments
+
+            file = (dag.fileloc if dag else "").rsplit("/", 1)[-1]
+            raise unknown_arguments(
+                f"DAG '{dag_name}'{' in ' + file if file else ''}, task '{task_id}'",
+                type(self).__name__,
+                unknown,
+                accepted_arguments(type(self)),
+            )
         given: dict[str, Any] = {
             "retries": retries, "retry_delay": retry_delay,
             "retry_exponential_backoff": retry_exponential_backoff, "max_retry_delay": max_retry_delay,
             "execution_timeout": execution_timeout, "trigger_rule": trigger_rule,
             "executor_config": executor_config, "owner": owner, "params": params,
-            "priority_weight": priority_weight, "pool": pool, "doc": doc,
+            "priority_weight": priority_weight, "pool": pool, "doc": doc, "doc_md": doc_md,
+            "start_date": start_date, "end_date": end_date,
         }  # fmt: skip
-        defaults = dag.default_args if dag else {}
+        defaults = default_args_for(dag)
         values = {
             name: (value if value is not _UNSET else defaults.get(name, DEFAULTS[name]))
             for name, value in given.items()
@@ -101,13 +183,17 @@ class BaseOperator:
         self.params = dict(values["params"] or {})
         self.priority_weight = int(values["priority_weight"])
         self.pool = str(values["pool"])
-        self.doc = str(values["doc"])
+        self.doc = str(values["doc"] or values["doc_md"])
+        self.start_date = _as_datetime(values["start_date"], where, "start_date")
+        self.end_date = _as_datetime(values["end_date"], where, "end_date")
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         self.dag: DAG | None = None
         if dag is not None:
             self.dag = dag
             dag.add_task(self)
+        if group is not None:
+            group.add(self)
 
     # --- dependencies ----------------------------------------------------------------
 
@@ -124,13 +210,25 @@ class BaseOperator:
         self.downstream_task_ids.add(other.task_id)
         other.upstream_task_ids.add(self.task_id)
 
-    def set_downstream(self, other: BaseOperator | Sequence[BaseOperator]) -> None:
-        for task in other if isinstance(other, Sequence) else [other]:
-            self._link(task)
+    def set_downstream(self, other: Any) -> None:
+        """self >> other: a task, a TaskGroup (its roots), or a list of them."""
+        for item in _items(other):
+            if isinstance(item, BaseOperator):
+                self._link(item)
+            elif hasattr(item, "set_upstream"):  # a TaskGroup: it links its roots
+                item.set_upstream(self)
+            else:
+                raise TypeError(f"cannot set a dependency between task '{self.task_id}' and {item!r}")
 
-    def set_upstream(self, other: BaseOperator | Sequence[BaseOperator]) -> None:
-        for task in other if isinstance(other, Sequence) else [other]:
-            task._link(self)
+    def set_upstream(self, other: Any) -> None:
+        """other >> self: a task, a TaskGroup (its leaves), or a list of them."""
+        for item in _items(other):
+            if isinstance(item, BaseOperator):
+                item._link(self)
+            elif hasattr(item, "set_downstream"):
+                item.set_downstream(self)
+            else:
+                raise TypeError(f"cannot set a dependency between {item!r} and task '{self.task_id}'")
 
     def __rshift__(self, other: Any) -> Any:
         self.set_downstream(other)
@@ -167,6 +265,12 @@ class BaseOperator:
         return f"<{type(self).__name__} {self.task_id}>"
 
 
+def _items(other: Any) -> list[Any]:
+    if isinstance(other, Sequence) and not isinstance(other, str):
+        return list(other)
+    return [other]
+
+
 def retry_delay_for(
     delay: dt.timedelta | None, exponential: bool, cap: dt.timedelta | None, try_number: int
 ) -> dt.timedelta:
@@ -185,6 +289,14 @@ def _as_timedelta(value: Any, where: str, name: str) -> dt.timedelta | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return dt.timedelta(seconds=value)
     raise DagDefinitionError(f"{where}: {name} must be a timedelta or seconds, not {value!r}")
+
+
+def _as_datetime(value: Any, where: str, name: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        raise DagDefinitionError(f"{where}: {name} must be a datetime, not {value!r}")
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def _check_executor_config(config: Any, where: str) -> dict[str, Any]:
@@ -208,94 +320,3 @@ def _check_executor_config(config: Any, where: str) -> dict[str, Any]:
     if "pod_override" in config and not isinstance(config["pod_override"], dict):
         raise DagDefinitionError(f"{where}: executor_config pod_override must be a dict")
     return dict(config)
-
-
-class PythonOperator(BaseOperator):
-    """Calls a Python function. Context values are passed to the parameters the function names."""
-
-    template_fields = ("templates_dict", "op_args", "op_kwargs")
-
-    def __init__(
-        self,
-        task_id: str,
-        python_callable: Callable[..., Any],
-        op_args: Sequence[Any] | None = None,
-        op_kwargs: dict[str, Any] | None = None,
-        templates_dict: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(task_id, **kwargs)
-        if not callable(python_callable):
-            name = self.dag.dag_id if self.dag else "?"
-            raise DagDefinitionError(f"DAG '{name}', task '{task_id}': python_callable must be callable")
-        self.python_callable = python_callable
-        self.op_args = list(op_args or [])
-        self.op_kwargs = dict(op_kwargs or {})
-        self.templates_dict = templates_dict
-
-    def execute(self, context: dict[str, Any]) -> Any:
-        context = {**context, "templates_dict": self.templates_dict}
-        kwargs = dict(self.op_kwargs)
-        signature = inspect.signature(self.python_callable)
-        takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
-        for name, value in context.items():
-            if name in kwargs:
-                continue
-            if takes_all or name in signature.parameters:
-                kwargs[name] = value
-        return self.python_callable(*self.op_args, **kwargs)
-
-
-class BashOperator(BaseOperator):
-    """Runs a command with bash, streaming its output. Exit code 99 skips the task."""
-
-    template_fields = ("bash_command", "env")
-    skip_on_exit_code = 99
-
-    def __init__(
-        self,
-        task_id: str,
-        bash_command: str,
-        env: dict[str, str] | None = None,
-        append_env: bool = True,
-        cwd: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(task_id, **kwargs)
-        self.bash_command = bash_command
-        self.env = env
-        self.append_env = append_env
-        self.cwd = cwd
-
-    def execute(self, context: dict[str, Any]) -> Any:
-        env = {**os.environ, **(self.env or {})} if self.append_env or self.env is None else dict(self.env)
-        proc = subprocess.Popen(
-            ["bash", "-c", self.bash_command],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=self.cwd,
-            text=True,
-            errors="replace",
-        )
-        last = ""
-        assert proc.stdout is not None
-        try:
-            with proc.stdout:
-                for line in proc.stdout:
-                    sys.stdout.write(line)
-                    sys.stdout.flush()
-                    last = line.rstrip("\n")
-            rc = proc.wait()
-        except BaseException:  # timeout or kill of the task: take the command down with it
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            raise
-        if rc == self.skip_on_exit_code:
-            raise SkipTask(f"Bash command returned exit code {rc}: skipping")
-        if rc != 0:
-            raise RuntimeError(f"Bash command failed. The command returned a non-zero exit code {rc}.")
-        return last
