@@ -6,6 +6,7 @@ from spinner import DAG, Tier, BashOperator, PythonOperator
 from spinner.sdk.dag import DAG, Tier
 from spinner.sdk.exceptions import FailNoRetry, SkipTask
 from spinner.sdk.operators import BashOperator, PythonOperator
+from spinner.sdk.params import Param
 from spinner.sdk.trigger_rule import TriggerRule
 
-__all__ = ["DAG", "BashOperator", "FailNoRetry", "PythonOperator", "SkipTask", "Tier", "TriggerRule"]
+__all__ = ["DAG", "BashOperator", "FailNoRetry", "Param", "PythonOperator", "SkipTask", "Tier", "TriggerRule"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spinner.sdk.operators.base import retry_delay_for
+from spinner.sdk.params import Param
 from spinner.sdk.timetable import Schedule, Timetable, schedule_from_str, schedule_to_str
 
 FORMAT_VERSION = 1
@@ -22,6 +23,8 @@ def encode(value: Any) -> Any:
     """JSON-able form of values found in DAG and task arguments (timedeltas, datetimes, sets)."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
+    if isinstance(value, Param):
+        return value.dump()
     if isinstance(value, dt.timedelta):
         return {"__type": "timedelta", "seconds": value.total_seconds()}
     if isinstance(value, dt.datetime):
@@ -51,6 +54,8 @@ def decode(value: Any) -> Any:
             return dt.datetime.fromisoformat(value["iso"])
         if kind == "set":
             return {decode(v) for v in value["items"]}
+        if kind == "param":
+            return Param.load(value)
         if kind in ("callable", "repr"):
             return value  # kept in its encoded form: it cannot be rebuilt outside the DAG file
         return {k: decode(v) for k, v in value.items()}
@@ -109,10 +114,11 @@ class SerializedDAG:
     dagrun_timeout: dt.timedelta | None
     fileloc: str
     tasks: dict[str, SerializedTask]
+    timezone_name: str = "UTC"
 
     @property
     def timetable(self) -> Timetable:
-        return Timetable(self.schedule)
+        return Timetable(self.schedule, self.timezone_name)
 
     @property
     def task_dict(self) -> dict[str, SerializedTask]:
@@ -124,7 +130,7 @@ def _task_dict(task: Any) -> dict[str, Any]:
         templates, callable_name, fields = task.templates, task.callable_name, list(task.template_fields)
         operator = task.operator
     else:
-        fields = list(type(task).template_fields)
+        fields = list(task.template_fields)
         templates = {name: encode(getattr(task, name)) for name in fields}
         fn = getattr(task, "python_callable", None)
         callable_name = encode(fn)["name"] if fn is not None else None
@@ -172,6 +178,7 @@ def serialize_dag(dag: Any) -> dict[str, Any]:
         "params": encode(dag.params),
         "dagrun_timeout": _seconds(dag.dagrun_timeout),
         "fileloc": dag.fileloc,
+        "timezone": dag.timezone_name,
         "tasks": [_task_dict(tasks[t]) for t in sorted(tasks)],
     }
 
@@ -220,6 +227,7 @@ def deserialize_dag(data: dict[str, Any]) -> SerializedDAG:
         dagrun_timeout=_delta(data["dagrun_timeout"]),
         fileloc=data["fileloc"],
         tasks=tasks,
+        timezone_name=data.get("timezone", "UTC"),
     )
 
 
