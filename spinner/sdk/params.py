@@ -8,6 +8,7 @@ stay plain: no schema, any conf value accepted.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -92,12 +93,19 @@ class Param:
 def check_params(dag_id: str, params: Mapping[str, Any] | None, task_id: str | None = None) -> dict[str, Any]:
     """At DAG definition: every Param's default must fit its own schema."""
     result = dict(params or {})
+    where = f"DAG '{dag_id}'" + (f", task '{task_id}'" if task_id else "")
     for name, param in result.items():
         if isinstance(param, Param) and param.has_value:
             try:
+                json.dumps(param.value)
+            except (TypeError, ValueError):
+                raise DagDefinitionError(
+                    f"{where}: the default of param '{name}' must be a JSON value (str, number, bool, list, dict, "
+                    f"None), not {param.value!r}"
+                ) from None
+            try:
                 param.resolve(name)
             except ParamValidationError as e:
-                where = f"DAG '{dag_id}'" + (f", task '{task_id}'" if task_id else "")
                 raise DagDefinitionError(f"{where}: the default of {e}") from None
     return result
 

@@ -17,6 +17,7 @@ repeats an hour. Timedelta schedules are absolute. Every time returned is in UTC
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -123,16 +124,22 @@ def localize(naive: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
     return naive.replace(tzinfo=zone, fold=0).astimezone(dt.UTC)
 
 
+@functools.lru_cache(maxsize=4096)
+def _covers_every_hour(cron: str) -> bool:
+    """Fires in every hour of the day (Airflow's test): such crons step in absolute time across DST."""
+    hours = croniter(cron).expanded[1]
+    return hours == ["*"] or len(set(hours)) == 24
+
+
 class Timetable:
     def __init__(self, schedule: Schedule, timezone: dt.tzinfo | str | None = None) -> None:
         validate_schedule(schedule)
         self.schedule = schedule
         self.timezone: dt.tzinfo = zone_from_name(timezone) if isinstance(timezone, str) else (timezone or dt.UTC)
         self._cron = PRESETS.get(schedule, schedule) if isinstance(schedule, str) else None
-        self._hourly = False
-        if self._cron is not None:
-            hours = croniter(self._cron).expanded[1]
-            self._hourly = hours == ["*"] or len(set(hours)) == 24
+        self._hourly = self._cron is not None and _covers_every_hour(self._cron)
+        # Only zones with daylight saving shift wall times; UTC and fixed offsets need no look-around.
+        self._window = _SHIFT_WINDOW if isinstance(self.timezone, ZoneInfo) else dt.timedelta(0)
 
     def _local(self, value: dt.datetime) -> dt.datetime:
         return _aware(value).astimezone(self.timezone).replace(tzinfo=None)
@@ -147,7 +154,7 @@ class Timetable:
             return after + (step - naive)
         # Wall times shifted out of a gap can land after `after` though their wall time is before it:
         # walk from a little earlier and take the first point that is really later.
-        points = croniter(self._cron, naive - _SHIFT_WINDOW)
+        points = croniter(self._cron, naive - self._window_at(after))
         while True:
             candidate = localize(points.get_next(dt.datetime), self.timezone)
             if candidate > after:
@@ -161,15 +168,31 @@ class Timetable:
         if self._hourly:
             back: dt.datetime = croniter(self._cron, naive).get_prev(dt.datetime)
             return before - (naive - back)
-        points = croniter(self._cron, naive + _SHIFT_WINDOW)
+        points = croniter(self._cron, naive + self._window_at(before))
         while True:
             candidate = localize(points.get_prev(dt.datetime), self.timezone)
             if candidate < before:
                 return candidate
 
+    def _window_at(self, value: dt.datetime) -> dt.timedelta:
+        """How far around `value` shifted points may hide: only near a change of the zone's UTC offset."""
+        if not self._window:
+            return self._window
+        before = (value - self._window).astimezone(self.timezone).utcoffset()
+        after = (value + self._window).astimezone(self.timezone).utcoffset()
+        return self._window if before != after else dt.timedelta(0)
+
     def _is_point(self, value: dt.datetime) -> bool:
+        assert self._cron is not None
         value = _aware(value).astimezone(dt.UTC)
-        return self._cron_prev(self._cron_next(value)) == value
+        naive = self._local(value)
+        if naive.second == 0 and naive.microsecond == 0 and croniter.match(self._cron, naive):
+            # An hourly cron steps in absolute time: every matching wall time is a point. Others are at
+            # the wall time's localized instant (the second one of an ambiguous time).
+            return self._hourly or localize(naive, self.timezone) == value
+        if self._window_at(value):  # a point moved forward out of a gap does not match its wall time
+            return self._cron_prev(self._cron_next(value)) == value
+        return False
 
     @property
     def periodic(self) -> bool:

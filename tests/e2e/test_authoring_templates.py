@@ -70,6 +70,8 @@ def test_params_are_described_validated_and_fill_defaults(spinner: Spinner) -> N
         assert r.status_code == 400, (conf, r.status_code, r.text)
         assert all(w in r.json()["error"]["message"] for w in words), r.text
     assert len(spinner.api(f"/dags/{REPORT}/runs")["runs"]) == before  # nothing was created
+    refused = spinner.api(f"/audit?dag_id={REPORT}&action=trigger&outcome=error")["entries"]
+    assert len(refused) == 3 and "400 is greater than the maximum" in str(refused), refused
     result = spinner.run_dag(REPORT, {"email": "cfo@example.com", "region": "apac"})
     assert result["run"]["state"] == "success", result
     kwargs = rendered(spinner, REPORT, result["run"]["run_id"], "report")["rendered_fields"]["op_kwargs"]  # type: ignore[index]

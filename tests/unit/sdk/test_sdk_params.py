@@ -62,6 +62,8 @@ def test_a_bad_conf_names_the_param_and_why(conf: dict[str, object], message: st
 def test_a_default_that_breaks_its_own_schema_is_a_definition_error() -> None:
     with pytest.raises(DagDefinitionError, match=r"DAG 'bad': the default of param 'n': 0 is less than the minimum"):
         DAG("bad", tier=1, params={"n": Param(0, type="integer", minimum=1)})
+    with pytest.raises(DagDefinitionError, match="param 'when' must be a JSON value"):
+        DAG("dated", tier=1, params={"when": Param(WHEN, type="string")})
     with pytest.raises(ValueError, match="invalid JSON schema"):
         Param(1, type="integr")
     with DAG("task_level", tier=1), pytest.raises(DagDefinitionError, match="task 't'"):

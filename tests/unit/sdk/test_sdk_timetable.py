@@ -218,3 +218,32 @@ def test_an_unknown_zone_is_a_definition_error() -> None:
 
     with pytest.raises(DagDefinitionError, match=r"DAG 'bad'.*unknown time zone 'Mars/Olympus'"):
         DAG("bad", tier=1, schedule="@daily", timezone="Mars/Olympus")
+
+
+def test_new_york_hourly_across_spring_forward_and_paris_hourly_without_catchup() -> None:
+    hourly = Timetable("0 * * * *", "America/New_York")
+    got = walk(hourly, dt.datetime(2026, 3, 8, 0, tzinfo=NEW_YORK), 3)
+    assert [i.start for i in got] == [at(2026, 3, 8, 5), at(2026, 3, 8, 6), at(2026, 3, 8, 7)]
+    assert [f"{i.end.astimezone(NEW_YORK):%H:%M}" for i in got] == ["01:00", "03:00", "04:00"]
+    paris = Timetable("@hourly", "Europe/Paris")
+    start = dt.datetime(2026, 1, 1, tzinfo=PARIS)
+    latest = paris.next_dagrun_info(
+        last_data_interval_end=None, start_date=start, catchup=False, now=at(2026, 10, 25, 1, 30)
+    )
+    assert latest == DataInterval(at(2026, 10, 25, 0), at(2026, 10, 25, 1))  # 02:00 CEST -> 02:00 CET
+
+
+def test_a_start_date_on_a_shifted_point_is_that_point() -> None:
+    tt = Timetable("30 2 * * *", "Europe/Paris")
+    shifted = dt.datetime(2026, 3, 29, 3, 30, tzinfo=PARIS)  # where 02:30 moved on the spring-forward day
+    first = tt.next_dagrun_info(last_data_interval_end=None, start_date=shifted, catchup=True, now=FAR_FUTURE)
+    assert first == DataInterval(at(2026, 3, 29, 1, 30), at(2026, 3, 30, 0, 30))
+    early = tt.next_dagrun_info(
+        last_data_interval_end=None, start_date=dt.datetime(2026, 3, 29, 3, 10, tzinfo=PARIS), catchup=True,
+        now=FAR_FUTURE,
+    )  # fmt: skip
+    assert early == first  # 03:10 is before the shifted 03:30 point: the first run starts there
+    # The first occurrence of an ambiguous 02:30 is not a point; the second one is.
+    fall = Timetable("30 2 * * *", "Europe/Paris")
+    assert fall.infer_manual_data_interval(at(2026, 10, 25, 0, 45)).end == at(2026, 10, 24, 0, 30)
+    assert fall.infer_manual_data_interval(at(2026, 10, 25, 1, 30)).end == at(2026, 10, 25, 1, 30)
