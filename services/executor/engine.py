@@ -117,6 +117,7 @@ class Executor:
         self.runner_address = ""
         self.runner_python = sys.executable  # the image's interpreter for pods ("python")
         self.reports = ReportWriter(sessions, clock=clock, run_context=_run_context)
+        self._previous = rendered.PreviousSuccessCache(clock)
         self.backend: ExecutorBackend | None = None
         meter = meter or metrics.NoOpMeter("spinner.executor")
         self._queued_to_running = meter.create_histogram(
@@ -211,8 +212,13 @@ class Executor:
 
     async def previous_success(self, key: TryKey, token: str) -> rendered.PreviousSuccess:
         self._check(key, token)
+        cached = self._previous.get(key.dag_id, key.run_id)
+        if cached is not None:
+            return cached
         async with self._sessions() as session:
-            return await rendered.previous_success(session, key.dag_id, key.run_id)
+            found = await rendered.previous_success(session, key.dag_id, key.run_id)
+        self._previous.put(key.dag_id, key.run_id, found)
+        return found
 
     async def set_rendered_fields(self, key: TryKey, token: str, fields_json: str) -> None:
         self._check(key, token)

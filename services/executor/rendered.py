@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -61,6 +63,31 @@ async def save_rendered(session: AsyncSession, key: TryKey, fields_json: str, no
         )  # fmt: skip
     else:
         row.rendered_fields, row.rendered_at = fields_json, now
+
+
+class PreviousSuccessCache:
+    """Answers for a run's tries from one read: a burst of a run's task starts asks the database once.
+
+    An answer may be up to `ttl` old: a run that succeeds meanwhile shows up in the next read.
+    """
+
+    def __init__(self, clock: Callable[[], dt.datetime], ttl: float = 10.0, size: int = 10_000) -> None:
+        self._clock = clock
+        self._ttl = dt.timedelta(seconds=ttl)
+        self._size = size
+        self._entries: OrderedDict[tuple[str, str], tuple[dt.datetime, PreviousSuccess]] = OrderedDict()
+
+    def get(self, dag_id: str, run_id: str) -> PreviousSuccess | None:
+        entry = self._entries.get((dag_id, run_id))
+        if entry is None or self._clock() - entry[0] > self._ttl:
+            return None
+        return entry[1]
+
+    def put(self, dag_id: str, run_id: str, value: PreviousSuccess) -> None:
+        self._entries[(dag_id, run_id)] = (self._clock(), value)
+        self._entries.move_to_end((dag_id, run_id))
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
 
 
 def _iso(value: dt.datetime | None) -> str:

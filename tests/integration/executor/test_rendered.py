@@ -69,3 +69,18 @@ async def test_previous_success_is_the_latest_successful_run_before(sessions: as
         end_date=(start + DAY + dt.timedelta(minutes=5)).isoformat(),
     )  # fmt: skip
     assert first == PreviousSuccess()
+
+
+def test_previous_success_answers_are_reused_for_a_while() -> None:
+    from services.executor.rendered import PreviousSuccessCache
+
+    now = [NOW]
+    cache = PreviousSuccessCache(lambda: now[0], ttl=10, size=2)
+    found = PreviousSuccess(logical_date="x")
+    cache.put("d", "r1", found)
+    assert cache.get("d", "r1") is found and cache.get("d", "r2") is None
+    now[0] += dt.timedelta(seconds=11)
+    assert cache.get("d", "r1") is None  # too old: read again
+    for run_id in ("a", "b", "c"):
+        cache.put("d", run_id, found)
+    assert cache.get("d", "a") is None and cache.get("d", "c") is found  # bounded, oldest out first
