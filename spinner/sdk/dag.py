@@ -99,9 +99,10 @@ class DAG:
             if start_date is not None and not isinstance(start_date, dt.datetime):
                 raise DagDefinitionError(f"DAG '{dag_id}': default_args start_date must be a datetime")
         self.timezone_name = dag_timezone(dag_id, timezone, start_date)
+        self.timezone: dt.tzinfo = zone_from_name(self.timezone_name)  # Airflow's dag.timezone
         if start_date is not None and start_date.tzinfo is None:
             # A naive start_date is a wall time in the DAG's zone (UTC unless `timezone` says otherwise).
-            start_date = localize(start_date, zone_from_name(self.timezone_name))
+            start_date = localize(start_date, self.timezone)
         self.start_date = start_date
         try:
             self.timetable = Timetable(schedule, self.timezone_name)

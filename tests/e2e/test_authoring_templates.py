@@ -78,3 +78,35 @@ def test_params_are_described_validated_and_fill_defaults(spinner: Spinner) -> N
     assert kwargs == {"days": 7, "regions": ["jp", "sg"], "title": "REVENUE REPORT", "send_to": "cfo@example.com"}
     form = spinner.get(f"/dags/{REPORT}").text
     assert 'name="param.j.days"' in form and 'name="param.s.email"' in form
+
+
+def test_the_dag_page_trigger_form_posts_typed_params(spinner: Spinner) -> None:
+    import re
+
+    import httpx
+
+    spinner.wait_for_dag(REPORT)
+
+    def csrf(html: str) -> str:
+        found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        assert found, html[:2000]
+        return found.group(1)
+
+    with httpx.Client(base_url=spinner.url, timeout=30) as browser:
+        login = browser.get("/login")
+        form = {"username": "admin", "password": spinner.admin_password, "csrf_token": csrf(login.text), "next": "/"}
+        assert browser.post("/login", data=form).status_code == 303
+        page = browser.get(f"/dags/{REPORT}")
+        token = csrf(page.text)
+        bad = browser.post(f"/dags/{REPORT}/trigger", data={"csrf_token": token, "param.j.days": "0"})
+        assert bad.status_code == 400 and "param" in bad.text, bad.text[:2000]
+        fields = {"csrf_token": token, "param.j.days": "14", "param.s.region": "us", "param.j.include_refunds": "true",
+                  "param.s.email": "ceo@example.com"}  # fmt: skip
+        done = browser.post(f"/dags/{REPORT}/trigger", data=fields)
+        assert done.status_code == 303, done.text[:2000]
+        run_id = re.search(r"run_id=([^&]+)", done.headers["location"]).group(1)  # type: ignore[union-attr]
+    from urllib.parse import unquote
+
+    result = spinner.wait_for_run(REPORT, unquote(run_id))
+    assert result["run"]["state"] == "success", result
+    assert result["run"]["conf"] == {"days": 14, "region": "us", "include_refunds": True, "email": "ceo@example.com"}
