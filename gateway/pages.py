@@ -15,7 +15,7 @@ from gateway.api import dag_filter
 from gateway.auth import CSRF_FIELD, Actor, Authenticator
 from gateway.errors import GatewayError, InvalidRequest, LogMissing, TooManyAttempts, Unauthenticated
 from gateway.queries import AuditFilter
-from gateway.templates_pages import conf_from_form, form_field
+from gateway.templates_pages import conf_from_form, trigger_fields
 from gateway.views import LogInfo, TaskInstanceInfo, TaskNode
 from gateway.web import (
     STATE_COLORS,
@@ -209,7 +209,8 @@ async def dag_page(request: Request, actor: Actor) -> Response:
             "grid": grid, "dag": grid.dag, "code": view.code, "details": view.details, "selected": selected,
             "nodes": nodes, "edges": edges,
             "graph_w": gw_, "graph_h": gh, "node_w": NODE_W, "node_h": NODE_H, "bars": bars, "span": span,
-            "gantt_w": GANTT_W, "msg": request.query_params.get("msg", ""), "param_field": form_field,
+            "gantt_w": GANTT_W, "msg": request.query_params.get("msg", ""),
+            "trigger_fields": trigger_fields(view.details.get("params", [])),
         },
     )  # fmt: skip
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -35,11 +36,62 @@ def conf_from_form(fields: dict[str, str]) -> dict[str, Any]:
 
 
 def form_field(param: dict[str, Any]) -> str:
-    """The form field name a param gets (string-typed params are sent as they are typed)."""
+    """The form field name a param gets: text params are sent as typed, others as JSON."""
     schema = param.get("schema") or {}
     enum: list[Any] = list(schema.get("enum") or [])
-    textual = schema.get("type") == "string" or (bool(enum) and all(isinstance(v, str) for v in enum))
+    if enum:
+        textual = all(isinstance(v, str) for v in enum)
+    elif "type" in schema:
+        textual = schema["type"] == "string"
+    else:  # no schema: what its default is
+        textual = isinstance(param.get("default"), str) or not param.get("has_default", True)
     return (STRING_FIELD if textual else JSON_FIELD) + str(param["name"])
+
+
+@dataclass(frozen=True)
+class TriggerField:
+    """One input of the DAG page's trigger form."""
+
+    name: str  # the form field
+    label: str
+    kind: str  # "select", "number", "text"
+    value: str  # the default, as the field shows it ("" when the param has none)
+    options: list[tuple[str, str]]  # (value, label) of a select
+    required: bool
+    description: str
+    minimum: Any = None
+    maximum: Any = None
+    step: str = ""
+
+
+def trigger_fields(params: list[dict[str, Any]]) -> list[TriggerField]:
+    fields: list[TriggerField] = []
+    for p in params:
+        schema = p.get("schema") or {}
+        name = form_field(p)
+        textual = name.startswith(STRING_FIELD)
+
+        def shown(value: Any, textual: bool = textual) -> str:
+            return value if textual and isinstance(value, str) else json.dumps(value)
+
+        value = shown(p["default"]) if p.get("has_default") and p.get("default") is not None else ""
+        options: list[tuple[str, str]] = []
+        kind = "text"
+        if schema.get("enum"):
+            kind, options = "select", [(shown(v), str(v)) for v in schema["enum"]]
+        elif schema.get("type") == "boolean":
+            kind, options = "select", [("true", "true"), ("false", "false")]
+        elif schema.get("type") in ("integer", "number"):
+            kind = "number"
+        fields.append(
+            TriggerField(
+                name=name, label=str(schema.get("title") or p["name"]), kind=kind, value=value, options=options,
+                required=not p.get("has_default", True), description=str(p.get("description") or ""),
+                minimum=schema.get("minimum"), maximum=schema.get("maximum"),
+                step="1" if schema.get("type") == "integer" else "any",
+            )
+        )  # fmt: skip
+    return fields
 
 
 @page

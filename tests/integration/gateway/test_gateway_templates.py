@@ -135,3 +135,24 @@ def test_trigger_form_fields_become_conf() -> None:
     }  # fmt: skip
     with pytest.raises(InvalidRequest, match="param 'n'"):
         conf_from_form({"param.j.n": "three"})
+
+
+def test_trigger_form_fields_follow_each_params_schema() -> None:
+    from gateway.templates_pages import trigger_fields
+
+    fields = trigger_fields(
+        [
+            {"name": "greeting", "has_default": True, "default": "hello", "schema": {}, "description": None},
+            {"name": "n", "has_default": True, "default": 3, "schema": {"type": "integer", "maximum": 9},
+             "description": "how many"},
+            {"name": "dry", "has_default": True, "default": False, "schema": {"type": "boolean"}, "description": None},
+            {"name": "level", "has_default": False, "default": None, "schema": {"enum": [1, 2]}, "description": None},
+        ]
+    )  # fmt: skip
+    assert [(f.name, f.kind, f.value, f.required) for f in fields] == [
+        ("param.s.greeting", "text", "hello", False),
+        ("param.j.n", "number", "3", False),
+        ("param.j.dry", "select", "false", False),
+        ("param.j.level", "select", "", True),
+    ]
+    assert fields[1].maximum == 9 and fields[1].step == "1" and fields[3].options == [("1", "1"), ("2", "2")]
