@@ -118,6 +118,24 @@ def render_task_fields(task: BaseOperator, context: dict[str, Any], env: jinja2.
         setattr(task, name, rendered)
 
 
+# Values under keys like these are kept as "***" (Airflow's sensitive field names), e.g. env={"DB_PASSWORD": ...}.
+SENSITIVE_KEYS = ("password", "passwd", "secret", "token", "api_key", "apikey", "access_key", "private_key",
+                  "authorization")  # fmt: skip
+REDACTED = "***"
+
+
+def redact(value: Any) -> Any:
+    """The value with what sensitive-looking keys hold replaced, through dicts, lists and tuples."""
+    if isinstance(value, dict):
+        return {
+            k: (REDACTED if any(word in str(k).lower() for word in SENSITIVE_KEYS) else redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
+
+
 def _truncate(value: Any, limit: int) -> Any:
     text = json.dumps(value, default=str)
     if len(text) <= limit:
@@ -127,5 +145,11 @@ def _truncate(value: Any, limit: int) -> Any:
 
 
 def rendered_fields(task: BaseOperator, limit: int = MAX_FIELD_CHARS) -> dict[str, Any]:
-    """The task's templated fields as JSON values, each cut at `limit` characters: what a try stores."""
-    return {name: _truncate(getattr(task, name, None), limit) for name in task.template_fields}
+    """The task's templated fields as JSON values, sensitive keys redacted, each cut at `limit` characters:
+    what a try stores and the UI shows."""
+    return {
+        name: REDACTED
+        if any(w in name.lower() for w in SENSITIVE_KEYS)
+        else _truncate(redact(getattr(task, name, None)), limit)
+        for name in task.template_fields
+    }

@@ -198,3 +198,14 @@ def test_rendered_fields_are_json_and_cut_at_a_size() -> None:
     cut = rendered_fields(t, limit=20)
     assert cut["bash_command"].startswith("Truncated: the rendered value has 107 characters")
     assert cut["bash_command"].endswith("\necho xxxxxxxxxxxxxxx")
+
+
+def test_rendered_fields_hide_values_under_sensitive_keys() -> None:
+    with DAG("secretive", tier=1) as dag:
+        t = BashOperator(
+            task_id="t", bash_command="echo $DB_PASSWORD",
+            env={"DB_PASSWORD": "{{ params.pw }}", "API_TOKEN": "x", "REGION": "eu"}, params={"pw": "hunter2"},
+        )  # fmt: skip
+    render(dag, t)
+    assert t.env == {"DB_PASSWORD": "hunter2", "API_TOKEN": "x", "REGION": "eu"}  # the task gets the real values
+    assert rendered_fields(t)["env"] == {"DB_PASSWORD": "***", "API_TOKEN": "***", "REGION": "eu"}
