@@ -138,3 +138,26 @@ async def test_a_trigger_whose_conf_breaks_a_param_creates_nothing(sessions: asy
         assert await s.scalar(select(func.count()).select_from(DagRun)) == 0
     run = await trigger('{"email": "a@b.c"}', "good")
     assert run.conf == {"email": "a@b.c"}  # stored as given; the defaults fill in at render time
+
+
+async def test_a_backfill_whose_conf_breaks_a_param_creates_nothing(sessions: async_sessionmaker[AsyncSession]) -> None:
+    from services.scheduler.engine.actions import Actions
+
+    with DAG(
+        "typed_daily", tier=1, schedule="0 2 * * *", start_date=dt.datetime(2026, 1, 1, 2, tzinfo=PARIS),
+        params={"days": Param(7, type="integer", minimum=1)},
+    ) as dag:  # fmt: skip
+        BashOperator(task_id="t", bash_command="true")
+    await add_dag(sessions, dag)
+    clock = Clock(dt.datetime(2026, 6, 1, tzinfo=UTC))
+    actions = Actions(PARTITION, SchedulingEngine(PARTITION, clock=clock, heartbeat_timeout=30), clock)
+    async with sessions() as s, s.begin():
+        with pytest.raises(InvalidTrigger, match="param 'days': -1 is less than the minimum of 1"):
+            await actions.backfill(s, "typed_daily", "2026-03-27", "2026-03-31", '{"days": -1}', "t")
+    async with sessions() as s, s.begin():
+        created, _ = await actions.backfill(s, "typed_daily", "2026-03-27", "2026-03-30", '{"days": 2}', "t")
+    # Backfill intervals are Paris days too: 02:00 local, 03:00 on the spring-forward day.
+    assert [r.logical_date.astimezone(PARIS).strftime("%d %H:%M") for r in await scheduled_runs(sessions, "typed_daily")] == [
+        "27 02:00", "28 02:00", "29 03:00", "30 02:00",
+    ]  # fmt: skip
+    assert len(created) == 4
