@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from spinner.sdk.exceptions import DagDefinitionError
-from spinner.sdk.params import check_params
+from spinner.sdk.params import Param, check_params
 from spinner.sdk.timetable import Schedule, Timetable, localize, zone_from_name, zone_name
 
 if TYPE_CHECKING:
@@ -126,6 +126,13 @@ class DAG:
         self.owner = owner
         self.description = description
         self.params = check_params(dag_id, params)
+        required = [n for n, p in self.params.items() if isinstance(p, Param) and not p.has_value]
+        if required and schedule is not None:
+            # Airflow's rule: a scheduled run has no conf, so it could never fill them.
+            raise DagDefinitionError(
+                f"DAG '{dag_id}': param(s) {', '.join(required)} have no default, so the DAG can only be "
+                f"triggered (schedule=None); give them defaults to schedule it"
+            )
         self.dagrun_timeout = dagrun_timeout
         self.fileloc = fileloc or _caller_file()
         self.task_dict: dict[str, BaseOperator] = {}

@@ -23,7 +23,7 @@ async def seed_templates(site: Site) -> None:
     with DAG(
         "dag_0",
         tier=1,
-        schedule="0 2 * * *",
+        schedule=None,
         timezone="Europe/Paris",
         params={
             "days": Param(7, type="integer", minimum=1, description="Days back"),

@@ -97,3 +97,9 @@ def test_params_survive_serialization_with_their_schema() -> None:
     assert serialize_dag(back) == data
     with pytest.raises(ParamValidationError, match="param 'days'"):
         validate_conf(back.params, {"days": 99, "email": "a@example.com"})
+
+
+def test_a_scheduled_dag_may_not_have_params_without_defaults() -> None:
+    with pytest.raises(DagDefinitionError, match=r"DAG 'nightly': param\(s\) email have no default"):
+        DAG("nightly", tier=1, schedule="@daily", params={"email": Param(type="string"), "n": Param(1)})
+    DAG("manual_only", tier=1, schedule=None, params={"email": Param(type="string")})
