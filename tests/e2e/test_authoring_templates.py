@@ -37,6 +37,8 @@ def test_template_files_are_rendered_and_shown_over_rest(spinner: Spinner) -> No
     script = str(close["rendered_fields"]["bash_command"])  # type: ignore[index]
     assert "closing ledger eu-main for 20" in script and "{{" not in script.split("\n", 1)[1], script
     assert "closing ledger eu-main for 20" in spinner.task_log(LEDGER, run_id, "close_ledger")
+    cli = spinner.cli("tasks", "rendered", LEDGER, run_id, "ledger_totals")
+    assert cli.returncode == 0 and "# ----- templates_dict" in cli.stdout and "eu-main" in cli.stdout, cli
     totals = rendered(spinner, LEDGER, run_id, "ledger_totals")
     query = totals["rendered_fields"]["templates_dict"]["query"]  # type: ignore[index]
     assert "WHERE ledger = 'eu-main'" in query and "{{" not in query, query
