@@ -209,3 +209,13 @@ def test_rendered_fields_hide_values_under_sensitive_keys() -> None:
     render(dag, t)
     assert t.env == {"DB_PASSWORD": "hunter2", "API_TOKEN": "x", "REGION": "eu"}  # the task gets the real values
     assert rendered_fields(t)["env"] == {"DB_PASSWORD": "***", "API_TOKEN": "***", "REGION": "eu"}
+
+
+def test_python_operator_templates_exts_read_templates_dict_files(tmp_path: Path) -> None:
+    (tmp_path / "q.sql").write_text("SELECT '{{ ds }}'")
+    with DAG("py_files", tier=1, fileloc=str(tmp_path / "d.py")) as dag:
+        t = PythonOperator(
+            task_id="t", python_callable=print, templates_dict={"query": "q.sql"}, templates_exts=[".sql"]
+        )
+    render(dag, t, tmp_path)
+    assert t.templates_dict == {"query": "SELECT '2026-05-17'"}
