@@ -14,6 +14,7 @@ from gateway.errors import GatewayError, InvalidRequest
 from gateway.logs import LogFollow
 from gateway.openapi import document
 from gateway.queries import AuditFilter, DagFilter
+from gateway.templates_info import rendered_fields
 from gateway.views import to_json
 from gateway.web import admin, api, bool_param, gw, int_param, json_body, remote_addr, str_param
 
@@ -165,6 +166,15 @@ async def task_tries(request: Request, actor: Actor) -> Response:
     p = request.path_params
     tries = await gw(request).tries(actor, p["dag_id"], p["run_id"], p["task_id"])
     return JSONResponse({"tries": to_json(tries)})
+
+
+@api
+async def task_rendered(request: Request, actor: Actor) -> Response:
+    p = request.path_params
+    info = await rendered_fields(
+        gw(request), actor, p["dag_id"], p["run_id"], p["task_id"], int_param(request, "try_number", None)
+    )
+    return JSONResponse(to_json(info))
 
 
 @api

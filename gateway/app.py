@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway import api, pages
+from gateway import api, pages, templates_pages
 from gateway.admin import Admin
 from gateway.auth import Authenticator
 from gateway.engine import Gateway
@@ -68,6 +68,7 @@ def routes() -> list[Route]:
         Route(f"{a}/dags/{{dag_id}}/runs/{{run_id}}/tasks", api.list_tasks),
         Route(f"{a}/dags/{{dag_id}}/runs/{{run_id}}/tasks/{{task_id}}/tries", api.task_tries),
         Route(f"{a}/dags/{{dag_id}}/runs/{{run_id}}/tasks/{{task_id}}/logs", api.task_log),
+        Route(f"{a}/dags/{{dag_id}}/runs/{{run_id}}/tasks/{{task_id}}/rendered", api.task_rendered),
         Route(f"{a}/dags/{{dag_id}}/runs/{{run_id}}/tasks/{{task_id}}/logs/stream", api.task_log_stream),
         Route(f"{a}/import-errors", api.import_errors),
         Route(f"{a}/audit", api.audit),
@@ -98,6 +99,7 @@ def routes() -> list[Route]:
         Route("/dags/{dag_id}/refresh", pages.refresh_post, methods=["POST"]),
         Route("/dags/{dag_id}/runs/{run_id}/{action}", pages.run_action_post, methods=["POST"]),
         Route("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/log", pages.log_page),
+        Route("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/rendered", templates_pages.rendered_page),
     ]
 
 

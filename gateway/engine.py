@@ -34,6 +34,7 @@ from gateway.errors import (
 )
 from gateway.logs import SERVICE, LogFollow, log_info
 from gateway.queries import DagFilter
+from gateway.templates_info import describe
 from gateway.views import (
     MAX_OFFSET,
     DagInfo,
@@ -276,6 +277,7 @@ class Gateway:
             "access_control": {str(r): [str(a) for a in acts] for r, acts in declared.items()},
             "permissions": dict(sorted(in_force.items())),
             "can_edit": actor.principal.can_edit(dag_id),
+            **describe(data),  # timezone and params (gateway/templates_info.py)
         }
         return DagView(grid=grid, nodes=nodes, code=code.source_code if code else "", details=details)
 

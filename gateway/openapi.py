@@ -128,6 +128,31 @@ SCHEMAS: dict[str, Any] = {
             "bundle_version": {"type": "string"},
             "fileloc": {"type": "string"},
             "next_dagrun": NULLABLE_STR,
+            "timezone": {"type": "string", "description": "the IANA zone its schedule runs in; times are UTC"},
+            "params": {"type": "array", "items": _ref("DagParam"), "description": "what a trigger's conf may set"},
+        },
+    },
+    "DagParam": {
+        "type": "object",
+        "required": ["name", "has_default", "schema"],
+        "properties": {
+            "name": {"type": "string"},
+            "has_default": {"type": "boolean", "description": "false: the param is required in a trigger's conf"},
+            "default": {},
+            "schema": {"type": "object", "description": "its JSON Schema (type, enum, minimum, ...)"},
+            "description": NULLABLE_STR,
+        },
+    },
+    "RenderedFields": {
+        "type": "object",
+        "required": ["dag_id", "run_id", "task_id", "try_number", "rendered_fields"],
+        "properties": {
+            "dag_id": {"type": "string"},
+            "run_id": {"type": "string"},
+            "task_id": {"type": "string"},
+            "try_number": {"type": "integer"},
+            "rendered_fields": {"type": "object", "description": "templated field -> value as rendered"},
+            "rendered_at": NULLABLE_STR,
         },
     },
     "DagRun": {
@@ -400,6 +425,14 @@ def _paths() -> dict[str, Any]:
         "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/tries": {
             "parameters": [DAG_ID, RUN_ID, TASK_ID],
             "get": _op("the task's ended tries", {**_ok(obj), **_errors(404)}),
+        },
+        "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/rendered": {
+            "parameters": [DAG_ID, RUN_ID, TASK_ID],
+            "get": _op(
+                "a try's templated fields as rendered before it executed",
+                {**_ok(_ref("RenderedFields")), **_errors(400, 404)},
+                params=[_query("try_number", {"type": "integer", "minimum": 0}, "the try (0 or none: the latest)")],
+            ),
         },
         "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/logs": {
             "parameters": [DAG_ID, RUN_ID, TASK_ID],

@@ -15,6 +15,7 @@ from gateway.api import dag_filter
 from gateway.auth import CSRF_FIELD, Actor, Authenticator
 from gateway.errors import GatewayError, InvalidRequest, LogMissing, TooManyAttempts, Unauthenticated
 from gateway.queries import AuditFilter
+from gateway.templates_pages import conf_from_form, trigger_fields
 from gateway.views import LogInfo, TaskInstanceInfo, TaskNode
 from gateway.web import (
     STATE_COLORS,
@@ -209,6 +210,7 @@ async def dag_page(request: Request, actor: Actor) -> Response:
             "nodes": nodes, "edges": edges,
             "graph_w": gw_, "graph_h": gh, "node_w": NODE_W, "node_h": NODE_H, "bars": bars, "span": span,
             "gantt_w": GANTT_W, "msg": request.query_params.get("msg", ""),
+            "trigger_fields": trigger_fields(view.details.get("params", [])),
         },
     )  # fmt: skip
 
@@ -225,7 +227,11 @@ async def _action(request: Request, dag_id: str, call: Any, done: str) -> Respon
 @page
 async def trigger_post(request: Request, actor: Actor) -> Response:
     dag_id = request.path_params["dag_id"]
-    call = gw(request).trigger(actor, dag_id, {}, None)
+    try:
+        conf = conf_from_form(request.state.form)  # the trigger form's params (gateway/templates_pages.py)
+    except GatewayError as e:
+        return render(request, "error.html", {"status": e.http_status, "message": str(e)}, e.http_status)
+    call = gw(request).trigger(actor, dag_id, conf, None)
     try:
         run = await call
     except GatewayError as e:

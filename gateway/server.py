@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import grpc
 
 from gateway.auth import Actor, Authenticator
 from gateway.engine import Gateway
 from gateway.errors import GatewayError, InvalidRequest, Unauthenticated
+from gateway.templates_info import dag_description, rendered_fields
 from gateway.views import DagInfo, LogInfo, RunInfo, TaskInstanceInfo
-from spinner.v1 import gateway_pb2, gateway_pb2_grpc
+from spinner.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 
 async def _abort(context: grpc.aio.ServicerContext, e: GatewayError) -> NoReturn:
@@ -34,6 +35,13 @@ def _dag(d: DagInfo) -> gateway_pb2.Dag:
     return gateway_pb2.Dag(
         dag_id=d.dag_id, partition=d.partition, tier=d.tier, schedule=d.schedule or "", is_paused=d.is_paused,
         owner=d.owner, tags=d.tags, description=d.description, bundle_version=d.bundle_version, fileloc=d.fileloc,
+    )  # fmt: skip
+
+
+def _param(p: dict[str, Any]) -> gateway_pb2.DagParam:
+    return gateway_pb2.DagParam(
+        name=p["name"], has_default=p["has_default"], default_json=json.dumps(p["default"]),
+        schema_json=json.dumps(p["schema"]), description=p["description"] or "",
     )  # fmt: skip
 
 
@@ -86,10 +94,30 @@ class SpinnerApiServicer(gateway_pb2_grpc.SpinnerApiServicer):
 
     async def GetDag(self, request: gateway_pb2.GetDagRequest, context: grpc.aio.ServicerContext) -> gateway_pb2.Dag:
         try:
-            dag = await self._gw.get_dag(await self._actor(context), request.dag_id)
+            actor = await self._actor(context)
+            dag = await self._gw.get_dag(actor, request.dag_id)
+            description = await dag_description(self._gw, actor, request.dag_id)
         except GatewayError as e:
             await _abort(context, e)
-        return _dag(dag)
+        pb = _dag(dag)
+        pb.timezone = description["timezone"]
+        pb.params.extend(_param(p) for p in description["params"])
+        return pb
+
+    async def GetRenderedFields(
+        self, request: gateway_pb2.GetRenderedFieldsRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.RenderedFields:
+        k = request.key
+        try:
+            info = await rendered_fields(
+                self._gw, await self._actor(context), k.dag_id, k.run_id, k.task_id, k.try_number or None
+            )
+        except GatewayError as e:
+            await _abort(context, e)
+        key = common_pb2.TaskTryKey(dag_id=k.dag_id, run_id=k.run_id, task_id=k.task_id, try_number=info.try_number)
+        return gateway_pb2.RenderedFields(
+            key=key, fields_json=json.dumps(info.rendered_fields), rendered_at=info.rendered_at or ""
+        )
 
     async def TriggerDag(
         self, request: gateway_pb2.TriggerDagRequest, context: grpc.aio.ServicerContext

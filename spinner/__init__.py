@@ -9,6 +9,7 @@ from spinner.sdk.chain import chain, cross_downstream
 from spinner.sdk.dag import DAG, Tier
 from spinner.sdk.exceptions import FailNoRetry, SkipTask
 from spinner.sdk.operators import BaseOperator, BashOperator, PythonOperator
+from spinner.sdk.params import Param
 from spinner.sdk.taskgroup import TaskGroup
 from spinner.sdk.trigger_rule import TriggerRule
 
@@ -17,6 +18,7 @@ __all__ = [
     "BaseOperator",
     "BashOperator",
     "FailNoRetry",
+    "Param",
     "PythonOperator",
     "SkipTask",
     "TaskGroup",

@@ -19,7 +19,7 @@ from pathlib import Path
 from opentelemetry import metrics
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.executor import queries
+from services.executor import queries, rendered
 from services.executor.backends.base import BackendClosed, ExecutorBackend, LaunchRefused, LaunchSpec, TryKey
 from services.executor.reports import (
     ENDED,
@@ -117,6 +117,7 @@ class Executor:
         self.runner_address = ""
         self.runner_python = sys.executable  # the image's interpreter for pods ("python")
         self.reports = ReportWriter(sessions, clock=clock, run_context=_run_context)
+        self._previous = rendered.PreviousSuccessCache(clock)
         self.backend: ExecutorBackend | None = None
         meter = meter or metrics.NoOpMeter("spinner.executor")
         self._queued_to_running = meter.create_histogram(
@@ -208,6 +209,25 @@ class Executor:
             waited = (self._clock() - result.queued_at).total_seconds()
             self._queued_to_running.record(max(waited, 0.0), {"backend": self.name})
         return result.context
+
+    async def previous_success(self, key: TryKey, token: str) -> rendered.PreviousSuccess:
+        self._check(key, token)
+        cached = self._previous.get(key.dag_id, key.run_id)
+        if cached is not None:
+            return cached
+        async with self._sessions() as session:
+            found = await rendered.previous_success(session, key.dag_id, key.run_id)
+        self._previous.put(key.dag_id, key.run_id, found)
+        return found
+
+    async def set_rendered_fields(self, key: TryKey, token: str, fields_json: str) -> None:
+        self._check(key, token)
+        try:
+            canonical = rendered.check_fields_json(fields_json)
+            async with transaction(self._sessions) as session:
+                await rendered.save_rendered(session, key, canonical, self._clock())
+        except rendered.RenderedRefused as e:
+            raise InvalidRequest(str(e)) from None
 
     async def heartbeat(self, key: TryKey, token: str) -> bool:
         self._check(key, token)

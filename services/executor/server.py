@@ -114,6 +114,7 @@ class RunnerServicer(executor_pb2_grpc.RunnerServiceServicer):
     ) -> executor_pb2.RunnerStartResponse:
         try:
             ctx = await self._executor.start(_key(request.key), request.token, request.hostname, request.pid)
+            prev = await self._executor.previous_success(_key(request.key), request.token)
         except ExecutorError as e:
             await _abort(context, e)
             raise
@@ -123,7 +124,22 @@ class RunnerServicer(executor_pb2_grpc.RunnerServiceServicer):
             data_interval_end=ctx.data_interval_end,
             conf_json=ctx.conf_json,
             run_type=ctx.run_type,
+            prev_logical_date_success=prev.logical_date,
+            prev_data_interval_start_success=prev.data_interval_start,
+            prev_data_interval_end_success=prev.data_interval_end,
+            prev_start_date_success=prev.start_date,
+            prev_end_date_success=prev.end_date,
         )
+
+    async def SetRenderedFields(
+        self, request: executor_pb2.RunnerSetRenderedFieldsRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.RunnerSetRenderedFieldsResponse:
+        try:
+            await self._executor.set_rendered_fields(_key(request.key), request.token, request.fields_json)
+        except ExecutorError as e:
+            await _abort(context, e)
+            raise
+        return executor_pb2.RunnerSetRenderedFieldsResponse()
 
     async def Heartbeat(
         self, request: executor_pb2.RunnerHeartbeatRequest, context: grpc.aio.ServicerContext

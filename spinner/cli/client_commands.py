@@ -239,6 +239,18 @@ def tasks_logs(args: argparse.Namespace) -> int:
             time.sleep(0.5)
 
 
+def tasks_rendered(args: argparse.Namespace) -> int:
+    """A try's templated fields as rendered before it ran (Airflow's `tasks render`, from what the try stored)."""
+    path = f"/dags/{_q(args.dag_id)}/runs/{_q(args.run_id)}/tasks/{_q(args.task_id)}/rendered"
+    params = {"try_number": args.try_number} if args.try_number is not None else {}
+    info = _request(args, "GET", path, params=params)
+    print(f"# try {info['try_number']}, rendered at {info['rendered_at']}")
+    for name, value in info["rendered_fields"].items():
+        shown = value if isinstance(value, str) else json.dumps(value, indent=2, sort_keys=True)
+        print(f"# ----- {name}\n{shown}")
+    return 0
+
+
 def login(args: argparse.Namespace) -> int:
     username = args.username or input("user name: ")
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("password: ")
@@ -473,6 +485,12 @@ def register(sub: Any) -> None:
     p.add_argument("--try", dest="try_number", type=int, help="try number (default: the latest)")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing until the try ends")
     p.set_defaults(handler=_guard(tasks_logs))
+    p = tasks.add_parser("rendered", parents=[server], help="print a task try's templated fields as rendered")
+    p.add_argument("dag_id")
+    p.add_argument("run_id")
+    p.add_argument("task_id")
+    p.add_argument("--try", dest="try_number", type=int, help="try number (default: the latest)")
+    p.set_defaults(handler=_guard(tasks_rendered))
 
     selection = argparse.ArgumentParser(add_help=False)
     selection.add_argument("dag_id")

@@ -211,6 +211,19 @@ class TaskInstanceHistory(Base):
     error: Mapped[str] = mapped_column(Text, default="")
 
 
+class RenderedTaskInstanceFields(Base):
+    """A try's templated fields as rendered before it executed (JSON object, each value size-capped)."""
+
+    __tablename__ = "rendered_task_instance_fields"
+
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    try_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rendered_fields: Mapped[str] = mapped_column(LongText)
+    rendered_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
 class ImportError_(Base):
     """A DAG file that failed to load, with its traceback. Named with _ to keep the builtin."""
 

@@ -128,6 +128,7 @@ def install_requirements(snapshot: Path, rel: str) -> None:
 
 
 def run_task(args: argparse.Namespace, dag_file: Path, start: executor_pb2.RunnerStartResponse) -> Any:
+    from spinner.runner.rendered import previous_success, render_and_report
     from spinner.sdk.loader import dag_import_path, extra_sys_path, load_dags_from_file
     from spinner.sdk.templating import build_context
 
@@ -151,8 +152,9 @@ def run_task(args: argparse.Namespace, dag_file: Path, start: executor_pb2.Runne
             conf=json.loads(start.conf_json or "{}"),
             try_number=args.try_number,
             run_type=start.run_type,
+            previous=previous_success(start),
         )
-        task.render_template_fields(context)
+        render_and_report(task, context, args.snapshot)
         say(f"running {type(task).__name__} {args.dag_id}.{args.task_id}")
         return task.execute(context)
 

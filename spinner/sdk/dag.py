@@ -12,7 +12,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from spinner.sdk.exceptions import DagDefinitionError
-from spinner.sdk.timetable import Schedule, Timetable
+from spinner.sdk.params import Param, check_params
+from spinner.sdk.timetable import Schedule, Timetable, localize, zone_from_name, zone_name
 
 if TYPE_CHECKING:
     from spinner.sdk.operators import BaseOperator
@@ -45,6 +46,18 @@ def _caller_file() -> str:
     return ""
 
 
+def dag_timezone(dag_id: str, timezone: str | dt.tzinfo | None, start_date: dt.datetime | None) -> str:
+    """The DAG's zone name: the `timezone` argument, else the zone of its start_date, else UTC."""
+    try:
+        if timezone is not None:
+            return zone_name(zone_from_name(timezone)) if isinstance(timezone, str) else zone_name(timezone)
+        if start_date is not None and start_date.tzinfo is not None:
+            return zone_name(start_date.tzinfo)
+    except ValueError as e:
+        raise DagDefinitionError(f"DAG '{dag_id}': {e}") from None
+    return "UTC"
+
+
 class DAG:
     def __init__(
         self,
@@ -63,6 +76,12 @@ class DAG:
         params: dict[str, Any] | None = None,
         dagrun_timeout: dt.timedelta | None = None,
         fileloc: str | None = None,
+        timezone: str | dt.tzinfo | None = None,
+        template_searchpath: str | list[str] | None = None,
+        user_defined_macros: dict[str, Any] | None = None,
+        user_defined_filters: dict[str, Any] | None = None,
+        render_template_as_native_obj: bool = False,
+        template_undefined: Any = None,
         **unknown: Any,
     ) -> None:
         if not isinstance(dag_id, str) or not ID_RE.match(dag_id):
@@ -80,10 +99,6 @@ class DAG:
             self.tier = Tier(int(tier))
         except (ValueError, TypeError):
             raise DagDefinitionError(f"DAG '{dag_id}': tier must be 1, 2 or 3, not {tier!r}") from None
-        try:
-            self.timetable = Timetable(schedule)
-        except ValueError as e:
-            raise DagDefinitionError(f"DAG '{dag_id}': {e}") from None
         self.schedule = schedule
         self.default_args = dict(default_args or {})
         if start_date is None:
@@ -91,9 +106,23 @@ class DAG:
             start_date = self.default_args.get("start_date")
             if start_date is not None and not isinstance(start_date, dt.datetime):
                 raise DagDefinitionError(f"DAG '{dag_id}': default_args start_date must be a datetime")
+        self.timezone_name = dag_timezone(dag_id, timezone, start_date)
+        self.timezone: dt.tzinfo = zone_from_name(self.timezone_name)  # Airflow's dag.timezone
         if start_date is not None and start_date.tzinfo is None:
-            start_date = start_date.replace(tzinfo=dt.UTC)
+            # A naive start_date is a wall time in the DAG's zone (UTC unless `timezone` says otherwise).
+            start_date = localize(start_date, self.timezone)
         self.start_date = start_date
+        try:
+            self.timetable = Timetable(schedule, self.timezone_name)
+        except ValueError as e:
+            raise DagDefinitionError(f"DAG '{dag_id}': {e}") from None
+        self.template_searchpath = (
+            [template_searchpath] if isinstance(template_searchpath, str) else list(template_searchpath or [])
+        )
+        self.user_defined_macros = dict(user_defined_macros or {})
+        self.user_defined_filters = dict(user_defined_filters or {})
+        self.render_template_as_native_obj = bool(render_template_as_native_obj)
+        self.template_undefined = template_undefined
         self.catchup = bool(catchup)
         self.access_control = self._check_acl(access_control)
         for name, value in (("max_active_runs", max_active_runs), ("max_active_tasks", max_active_tasks)):
@@ -104,7 +133,14 @@ class DAG:
         self.tags = list(tags or [])
         self.owner = owner
         self.description = description
-        self.params = dict(params or {})
+        self.params = check_params(dag_id, params)
+        required = [n for n, p in self.params.items() if isinstance(p, Param) and not p.has_value]
+        if required and schedule is not None:
+            # Airflow's rule: a scheduled run has no conf, so it could never fill them.
+            raise DagDefinitionError(
+                f"DAG '{dag_id}': param(s) {', '.join(required)} have no default, so the DAG can only be "
+                f"triggered (schedule=None); give them defaults to schedule it"
+            )
         self.dagrun_timeout = dagrun_timeout
         self.fileloc = fileloc or _caller_file()
         self.task_dict: dict[str, BaseOperator] = {}

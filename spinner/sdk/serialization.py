@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spinner.sdk.operators.base import retry_delay_for
+from spinner.sdk.params import Param
 from spinner.sdk.timetable import Schedule, Timetable, schedule_from_str, schedule_to_str
 
 FORMAT_VERSION = 1
@@ -22,6 +23,8 @@ def encode(value: Any) -> Any:
     """JSON-able form of values found in DAG and task arguments (timedeltas, datetimes, sets)."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
+    if isinstance(value, Param):
+        return value.dump()
     if isinstance(value, dt.timedelta):
         return {"__type": "timedelta", "seconds": value.total_seconds()}
     if isinstance(value, dt.datetime):
@@ -51,6 +54,8 @@ def decode(value: Any) -> Any:
             return dt.datetime.fromisoformat(value["iso"])
         if kind == "set":
             return {decode(v) for v in value["items"]}
+        if kind == "param":
+            return Param.load(value)
         if kind in ("callable", "repr"):
             return value  # kept in its encoded form: it cannot be rebuilt outside the DAG file
         return {k: decode(v) for k, v in value.items()}
@@ -113,10 +118,11 @@ class SerializedDAG:
     tasks: dict[str, SerializedTask]
     # TaskGroup id -> the id of the group it is in (None: at the top).
     task_groups: dict[str, str | None] = field(default_factory=dict)
+    timezone_name: str = "UTC"
 
     @property
     def timetable(self) -> Timetable:
-        return Timetable(self.schedule)
+        return Timetable(self.schedule, self.timezone_name)
 
     @property
     def task_dict(self) -> dict[str, SerializedTask]:
@@ -128,7 +134,7 @@ def _task_dict(task: Any) -> dict[str, Any]:
         templates, callable_name, fields = task.templates, task.callable_name, list(task.template_fields)
         operator, group = task.operator, task.task_group
     else:
-        fields = list(type(task).template_fields)
+        fields = list(task.template_fields)
         templates = {name: encode(getattr(task, name)) for name in fields}
         fn = getattr(task, "python_callable", None)
         callable_name = encode(fn)["name"] if fn is not None else None
@@ -178,6 +184,7 @@ def serialize_dag(dag: Any) -> dict[str, Any]:
         "params": encode(dag.params),
         "dagrun_timeout": _seconds(dag.dagrun_timeout),
         "fileloc": dag.fileloc,
+        "timezone": dag.timezone_name,
         "tasks": [_task_dict(tasks[t]) for t in sorted(tasks)],
         "task_groups": _task_groups(dag),
     }
@@ -238,6 +245,7 @@ def deserialize_dag(data: dict[str, Any]) -> SerializedDAG:
         fileloc=data["fileloc"],
         tasks=tasks,
         task_groups=dict(data.get("task_groups") or {}),
+        timezone_name=data.get("timezone", "UTC"),
     )
 
 

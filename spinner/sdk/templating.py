@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
+from spinner.sdk.context import PreviousSuccess, time_context
+from spinner.sdk.params import param_values
+
 if TYPE_CHECKING:
     from spinner.sdk.dag import DAG
     from spinner.sdk.operators import BaseOperator
@@ -60,11 +63,17 @@ def build_context(
     conf: dict[str, Any],
     try_number: int,
     run_type: str,
+    previous: PreviousSuccess | None = None,
 ) -> dict[str, Any]:
     """What templates and Python callables see. Run conf overrides params of the same name."""
-    params = {**dag.params, **task.params}
-    params.update({k: v for k, v in conf.items() if k in params})
+    declared = {**dag.params, **task.params}
+    params = param_values(declared)
+    params.update({k: v for k, v in conf.items() if k in declared})
+    times = time_context(
+        dag, logical_date=logical_date, data_interval_end=data_interval_end, run_type=run_type, previous=previous
+    )
     return {
+        **times,
         "dag": dag,
         "task": task,
         "run_id": run_id,

@@ -94,18 +94,28 @@ class RunnerStartRequest(_message.Message):
     def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., token: _Optional[str] = ..., hostname: _Optional[str] = ..., pid: _Optional[int] = ...) -> None: ...
 
 class RunnerStartResponse(_message.Message):
-    __slots__ = ("logical_date", "data_interval_start", "data_interval_end", "conf_json", "run_type")
+    __slots__ = ("logical_date", "data_interval_start", "data_interval_end", "conf_json", "run_type", "prev_logical_date_success", "prev_data_interval_start_success", "prev_data_interval_end_success", "prev_start_date_success", "prev_end_date_success")
     LOGICAL_DATE_FIELD_NUMBER: _ClassVar[int]
     DATA_INTERVAL_START_FIELD_NUMBER: _ClassVar[int]
     DATA_INTERVAL_END_FIELD_NUMBER: _ClassVar[int]
     CONF_JSON_FIELD_NUMBER: _ClassVar[int]
     RUN_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PREV_LOGICAL_DATE_SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    PREV_DATA_INTERVAL_START_SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    PREV_DATA_INTERVAL_END_SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    PREV_START_DATE_SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    PREV_END_DATE_SUCCESS_FIELD_NUMBER: _ClassVar[int]
     logical_date: str
     data_interval_start: str
     data_interval_end: str
     conf_json: str
     run_type: str
-    def __init__(self, logical_date: _Optional[str] = ..., data_interval_start: _Optional[str] = ..., data_interval_end: _Optional[str] = ..., conf_json: _Optional[str] = ..., run_type: _Optional[str] = ...) -> None: ...
+    prev_logical_date_success: str
+    prev_data_interval_start_success: str
+    prev_data_interval_end_success: str
+    prev_start_date_success: str
+    prev_end_date_success: str
+    def __init__(self, logical_date: _Optional[str] = ..., data_interval_start: _Optional[str] = ..., data_interval_end: _Optional[str] = ..., conf_json: _Optional[str] = ..., run_type: _Optional[str] = ..., prev_logical_date_success: _Optional[str] = ..., prev_data_interval_start_success: _Optional[str] = ..., prev_data_interval_end_success: _Optional[str] = ..., prev_start_date_success: _Optional[str] = ..., prev_end_date_success: _Optional[str] = ...) -> None: ...
 
 class RunnerHeartbeatRequest(_message.Message):
     __slots__ = ("key", "token")
@@ -138,3 +148,17 @@ class RunnerFinishResponse(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     state: str
     def __init__(self, state: _Optional[str] = ...) -> None: ...
+
+class RunnerSetRenderedFieldsRequest(_message.Message):
+    __slots__ = ("key", "token", "fields_json")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_JSON_FIELD_NUMBER: _ClassVar[int]
+    key: _common_pb2.TaskTryKey
+    token: str
+    fields_json: str
+    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., token: _Optional[str] = ..., fields_json: _Optional[str] = ...) -> None: ...
+
+class RunnerSetRenderedFieldsResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

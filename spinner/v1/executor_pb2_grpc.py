@@ -213,6 +213,11 @@ class RunnerServiceStub:
                 request_serializer=spinner_dot_v1_dot_executor__pb2.RunnerFinishRequest.SerializeToString,
                 response_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerFinishResponse.FromString,
                 _registered_method=True)
+        self.SetRenderedFields = channel.unary_unary(
+                '/spinner.v1.RunnerService/SetRenderedFields',
+                request_serializer=spinner_dot_v1_dot_executor__pb2.RunnerSetRenderedFieldsRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerSetRenderedFieldsResponse.FromString,
+                _registered_method=True)
 
 
 class RunnerServiceServicer:
@@ -238,6 +243,13 @@ class RunnerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetRenderedFields(self, request, context):
+        """The try's templated fields as rendered, sent after rendering and before execute (kept per try).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunnerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -255,6 +267,11 @@ def add_RunnerServiceServicer_to_server(servicer, server):
                     servicer.Finish,
                     request_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerFinishRequest.FromString,
                     response_serializer=spinner_dot_v1_dot_executor__pb2.RunnerFinishResponse.SerializeToString,
+            ),
+            'SetRenderedFields': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRenderedFields,
+                    request_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerSetRenderedFieldsRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_executor__pb2.RunnerSetRenderedFieldsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -340,6 +357,33 @@ class RunnerService:
             '/spinner.v1.RunnerService/Finish',
             spinner_dot_v1_dot_executor__pb2.RunnerFinishRequest.SerializeToString,
             spinner_dot_v1_dot_executor__pb2.RunnerFinishResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRenderedFields(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.RunnerService/SetRenderedFields',
+            spinner_dot_v1_dot_executor__pb2.RunnerSetRenderedFieldsRequest.SerializeToString,
+            spinner_dot_v1_dot_executor__pb2.RunnerSetRenderedFieldsResponse.FromString,
             options,
             channel_credentials,
             insecure,

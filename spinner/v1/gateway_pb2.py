@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from spinner.v1 import common_pb2 as spinner_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18spinner/v1/gateway.proto\x12\nspinner.v1\x1a\x17spinner/v1/common.proto\"\xb6\x01\n\x03\x44\x61g\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\t\x12\x0c\n\x04tier\x18\x03 \x01(\x05\x12\x10\n\x08schedule\x18\x04 \x01(\t\x12\x11\n\tis_paused\x18\x05 \x01(\x08\x12\r\n\x05owner\x18\x06 \x01(\t\x12\x0c\n\x04tags\x18\x07 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x08 \x01(\t\x12\x16\n\x0e\x62undle_version\x18\t \x01(\t\x12\x0f\n\x07\x66ileloc\x18\n \x01(\t\"0\n\x0fListDagsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x0e\n\x06offset\x18\x02 \x01(\x05\"@\n\x10ListDagsResponse\x12\x1d\n\x04\x64\x61gs\x18\x01 \x03(\x0b\x32\x0f.spinner.v1.Dag\x12\r\n\x05total\x18\x02 \x01(\x05\"F\n\x11TriggerDagRequest\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\x11\n\tconf_json\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\"\x98\x01\n\x06\x44\x61gRun\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x10\n\x08run_type\x18\x04 \x01(\t\x12\x14\n\x0clogical_date\x18\x05 \x01(\t\x12\x12\n\nstart_date\x18\x06 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x07 \x01(\t\x12\x11\n\tconf_json\x18\x08 \x01(\t\"3\n\x12ListDagRunsRequest\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"7\n\x13ListDagRunsResponse\x12 \n\x04runs\x18\x01 \x03(\x0b\x32\x12.spinner.v1.DagRun\"\x9b\x01\n\x0cTaskInstance\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x12\n\ntry_number\x18\x05 \x01(\x05\x12\x11\n\tmax_tries\x18\x06 \x01(\x05\x12\x12\n\nstart_date\x18\x07 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x08 \x01(\t\">\n\x18ListTaskInstancesRequest\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.spinner.v1.DagRunRef\"M\n\x19ListTaskInstancesResponse\x12\x30\n\x0etask_instances\x18\x01 \x03(\x0b\x32\x18.spinner.v1.TaskInstance\"M\n\x11GetTaskLogRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\x13\n\x0b\x66rom_offset\x18\x02 \x01(\x03\"n\n\x12GetTaskLogResponse\x12\r\n\x05lines\x18\x01 \x03(\t\x12\x13\n\x0bnext_offset\x18\x02 \x01(\x03\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x10\n\x08\x63omplete\x18\x04 \x01(\x08\x12\x12\n\ntry_number\x18\x05 \x01(\x05\"\x1f\n\rGetDagRequest\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\"6\n\x10GetDagRunRequest\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.spinner.v1.DagRunRef\"8\n\x12WatchDagRunRequest\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.spinner.v1.DagRunRef\"`\n\x0b\x44\x61gRunEvent\x12\x1f\n\x03run\x18\x01 \x01(\x0b\x32\x12.spinner.v1.DagRun\x12\x30\n\x0etask_instances\x18\x02 \x03(\x0b\x32\x18.spinner.v1.TaskInstance2\xa4\x05\n\nSpinnerApi\x12\x45\n\x08ListDags\x12\x1b.spinner.v1.ListDagsRequest\x1a\x1c.spinner.v1.ListDagsResponse\x12?\n\nTriggerDag\x12\x1d.spinner.v1.TriggerDagRequest\x1a\x12.spinner.v1.DagRun\x12N\n\x0bListDagRuns\x12\x1e.spinner.v1.ListDagRunsRequest\x1a\x1f.spinner.v1.ListDagRunsResponse\x12`\n\x11ListTaskInstances\x12$.spinner.v1.ListTaskInstancesRequest\x1a%.spinner.v1.ListTaskInstancesResponse\x12K\n\nGetTaskLog\x12\x1d.spinner.v1.GetTaskLogRequest\x1a\x1e.spinner.v1.GetTaskLogResponse\x12P\n\rFollowTaskLog\x12\x1d.spinner.v1.GetTaskLogRequest\x1a\x1e.spinner.v1.GetTaskLogResponse0\x01\x12\x34\n\x06GetDag\x12\x19.spinner.v1.GetDagRequest\x1a\x0f.spinner.v1.Dag\x12=\n\tGetDagRun\x12\x1c.spinner.v1.GetDagRunRequest\x1a\x12.spinner.v1.DagRun\x12H\n\x0bWatchDagRun\x12\x1e.spinner.v1.WatchDagRunRequest\x1a\x17.spinner.v1.DagRunEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18spinner/v1/gateway.proto\x12\nspinner.v1\x1a\x17spinner/v1/common.proto\"\xee\x01\n\x03\x44\x61g\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\t\x12\x0c\n\x04tier\x18\x03 \x01(\x05\x12\x10\n\x08schedule\x18\x04 \x01(\t\x12\x11\n\tis_paused\x18\x05 \x01(\x08\x12\r\n\x05owner\x18\x06 \x01(\t\x12\x0c\n\x04tags\x18\x07 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x08 \x01(\t\x12\x16\n\x0e\x62undle_version\x18\t \x01(\t\x12\x0f\n\x07\x66ileloc\x18\n \x01(\t\x12\x10\n\x08timezone\x18\x14 \x01(\t\x12$\n\x06params\x18\x15 \x03(\x0b\x32\x14.spinner.v1.DagParam\"m\n\x08\x44\x61gParam\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bhas_default\x18\x02 \x01(\x08\x12\x14\n\x0c\x64\x65\x66\x61ult_json\x18\x03 \x01(\t\x12\x13\n\x0bschema_json\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"0\n\x0fListDagsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x0e\n\x06offset\x18\x02 \x01(\x05\"@\n\x10ListDagsResponse\x12\x1d\n\x04\x64\x61gs\x18\x01 \x03(\x0b\x32\x0f.spinner.v1.Dag\x12\r\n\x05total\x18\x02 \x01(\x05\"F\n\x11TriggerDagRequest\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\x11\n\tconf_json\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\"\x98\x01\n\x06\x44\x61gRun\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x10\n\x08run_type\x18\x04 \x01(\t\x12\x14\n\x0clogical_date\x18\x05 \x01(\t\x12\x12\n\nstart_date\x18\x06 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x07 \x01(\t\x12\x11\n\tconf_json\x18\x08 \x01(\t\"3\n\x12ListDagRunsRequest\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"7\n\x13ListDagRunsResponse\x12 \n\x04runs\x18\x01 \x03(\x0b\x32\x12.spinner.v1.DagRun\"\x9b\x01\n\x0cTaskInstance\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x12\n\ntry_number\x18\x05 \x01(\x05\x12\x11\n\tmax_tries\x18\x06 \x01(\x05\x12\x12\n\nstart_date\x18\x07 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x08 \x01(\t\">\n\x18ListTaskInstancesRequest\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.spinner.v1.DagRunRef\"M\n\x19ListTaskInstancesResponse\x12\x30\n\x0etask_instances\x18\x01 \x03(\x0b\x32\x18.spinner.v1.TaskInstance\"M\n\x11GetTaskLogRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\x13\n\x0b\x66rom_offset\x18\x02 \x01(\x03\"n\n\x12GetTaskLogResponse\x12\r\n\x05lines\x18\x01 \x03(\t\x12\x13\n\x0bnext_offset\x18\x02 \x01(\x03\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x10\n\x08\x63omplete\x18\x04 \x01(\x08\x12\x12\n\ntry_number\x18\x05 \x01(\x05\"\x1f\n\rGetDagRequest\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\"6\n\x10GetDagRunRequest\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.spinner.v1.DagRunRef\"8\n\x12WatchDagRunRequest\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.spinner.v1.DagRunRef\"`\n\x0b\x44\x61gRunEvent\x12\x1f\n\x03run\x18\x01 \x01(\x0b\x32\x12.spinner.v1.DagRun\x12\x30\n\x0etask_instances\x18\x02 \x03(\x0b\x32\x18.spinner.v1.TaskInstance\"?\n\x18GetRenderedFieldsRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\"_\n\x0eRenderedFields\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\x13\n\x0b\x66ields_json\x18\x02 \x01(\t\x12\x13\n\x0brendered_at\x18\x03 \x01(\t2\xfb\x05\n\nSpinnerApi\x12\x45\n\x08ListDags\x12\x1b.spinner.v1.ListDagsRequest\x1a\x1c.spinner.v1.ListDagsResponse\x12?\n\nTriggerDag\x12\x1d.spinner.v1.TriggerDagRequest\x1a\x12.spinner.v1.DagRun\x12N\n\x0bListDagRuns\x12\x1e.spinner.v1.ListDagRunsRequest\x1a\x1f.spinner.v1.ListDagRunsResponse\x12`\n\x11ListTaskInstances\x12$.spinner.v1.ListTaskInstancesRequest\x1a%.spinner.v1.ListTaskInstancesResponse\x12K\n\nGetTaskLog\x12\x1d.spinner.v1.GetTaskLogRequest\x1a\x1e.spinner.v1.GetTaskLogResponse\x12P\n\rFollowTaskLog\x12\x1d.spinner.v1.GetTaskLogRequest\x1a\x1e.spinner.v1.GetTaskLogResponse0\x01\x12\x34\n\x06GetDag\x12\x19.spinner.v1.GetDagRequest\x1a\x0f.spinner.v1.Dag\x12=\n\tGetDagRun\x12\x1c.spinner.v1.GetDagRunRequest\x1a\x12.spinner.v1.DagRun\x12H\n\x0bWatchDagRun\x12\x1e.spinner.v1.WatchDagRunRequest\x1a\x17.spinner.v1.DagRunEvent0\x01\x12U\n\x11GetRenderedFields\x12$.spinner.v1.GetRenderedFieldsRequest\x1a\x1a.spinner.v1.RenderedFieldsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,37 +33,43 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'spinner.v1.gateway_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DAG']._serialized_start=66
-  _globals['_DAG']._serialized_end=248
-  _globals['_LISTDAGSREQUEST']._serialized_start=250
-  _globals['_LISTDAGSREQUEST']._serialized_end=298
-  _globals['_LISTDAGSRESPONSE']._serialized_start=300
-  _globals['_LISTDAGSRESPONSE']._serialized_end=364
-  _globals['_TRIGGERDAGREQUEST']._serialized_start=366
-  _globals['_TRIGGERDAGREQUEST']._serialized_end=436
-  _globals['_DAGRUN']._serialized_start=439
-  _globals['_DAGRUN']._serialized_end=591
-  _globals['_LISTDAGRUNSREQUEST']._serialized_start=593
-  _globals['_LISTDAGRUNSREQUEST']._serialized_end=644
-  _globals['_LISTDAGRUNSRESPONSE']._serialized_start=646
-  _globals['_LISTDAGRUNSRESPONSE']._serialized_end=701
-  _globals['_TASKINSTANCE']._serialized_start=704
-  _globals['_TASKINSTANCE']._serialized_end=859
-  _globals['_LISTTASKINSTANCESREQUEST']._serialized_start=861
-  _globals['_LISTTASKINSTANCESREQUEST']._serialized_end=923
-  _globals['_LISTTASKINSTANCESRESPONSE']._serialized_start=925
-  _globals['_LISTTASKINSTANCESRESPONSE']._serialized_end=1002
-  _globals['_GETTASKLOGREQUEST']._serialized_start=1004
-  _globals['_GETTASKLOGREQUEST']._serialized_end=1081
-  _globals['_GETTASKLOGRESPONSE']._serialized_start=1083
-  _globals['_GETTASKLOGRESPONSE']._serialized_end=1193
-  _globals['_GETDAGREQUEST']._serialized_start=1195
-  _globals['_GETDAGREQUEST']._serialized_end=1226
-  _globals['_GETDAGRUNREQUEST']._serialized_start=1228
-  _globals['_GETDAGRUNREQUEST']._serialized_end=1282
-  _globals['_WATCHDAGRUNREQUEST']._serialized_start=1284
-  _globals['_WATCHDAGRUNREQUEST']._serialized_end=1340
-  _globals['_DAGRUNEVENT']._serialized_start=1342
-  _globals['_DAGRUNEVENT']._serialized_end=1438
-  _globals['_SPINNERAPI']._serialized_start=1441
-  _globals['_SPINNERAPI']._serialized_end=2117
+  _globals['_DAG']._serialized_end=304
+  _globals['_DAGPARAM']._serialized_start=306
+  _globals['_DAGPARAM']._serialized_end=415
+  _globals['_LISTDAGSREQUEST']._serialized_start=417
+  _globals['_LISTDAGSREQUEST']._serialized_end=465
+  _globals['_LISTDAGSRESPONSE']._serialized_start=467
+  _globals['_LISTDAGSRESPONSE']._serialized_end=531
+  _globals['_TRIGGERDAGREQUEST']._serialized_start=533
+  _globals['_TRIGGERDAGREQUEST']._serialized_end=603
+  _globals['_DAGRUN']._serialized_start=606
+  _globals['_DAGRUN']._serialized_end=758
+  _globals['_LISTDAGRUNSREQUEST']._serialized_start=760
+  _globals['_LISTDAGRUNSREQUEST']._serialized_end=811
+  _globals['_LISTDAGRUNSRESPONSE']._serialized_start=813
+  _globals['_LISTDAGRUNSRESPONSE']._serialized_end=868
+  _globals['_TASKINSTANCE']._serialized_start=871
+  _globals['_TASKINSTANCE']._serialized_end=1026
+  _globals['_LISTTASKINSTANCESREQUEST']._serialized_start=1028
+  _globals['_LISTTASKINSTANCESREQUEST']._serialized_end=1090
+  _globals['_LISTTASKINSTANCESRESPONSE']._serialized_start=1092
+  _globals['_LISTTASKINSTANCESRESPONSE']._serialized_end=1169
+  _globals['_GETTASKLOGREQUEST']._serialized_start=1171
+  _globals['_GETTASKLOGREQUEST']._serialized_end=1248
+  _globals['_GETTASKLOGRESPONSE']._serialized_start=1250
+  _globals['_GETTASKLOGRESPONSE']._serialized_end=1360
+  _globals['_GETDAGREQUEST']._serialized_start=1362
+  _globals['_GETDAGREQUEST']._serialized_end=1393
+  _globals['_GETDAGRUNREQUEST']._serialized_start=1395
+  _globals['_GETDAGRUNREQUEST']._serialized_end=1449
+  _globals['_WATCHDAGRUNREQUEST']._serialized_start=1451
+  _globals['_WATCHDAGRUNREQUEST']._serialized_end=1507
+  _globals['_DAGRUNEVENT']._serialized_start=1509
+  _globals['_DAGRUNEVENT']._serialized_end=1605
+  _globals['_GETRENDEREDFIELDSREQUEST']._serialized_start=1607
+  _globals['_GETRENDEREDFIELDSREQUEST']._serialized_end=1670
+  _globals['_RENDEREDFIELDS']._serialized_start=1672
+  _globals['_RENDEREDFIELDS']._serialized_end=1767
+  _globals['_SPINNERAPI']._serialized_start=1770
+  _globals['_SPINNERAPI']._serialized_end=2533
 # @@protoc_insertion_point(module_scope)

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Dag(_message.Message):
-    __slots__ = ("dag_id", "partition", "tier", "schedule", "is_paused", "owner", "tags", "description", "bundle_version", "fileloc")
+    __slots__ = ("dag_id", "partition", "tier", "schedule", "is_paused", "owner", "tags", "description", "bundle_version", "fileloc", "timezone", "params")
     DAG_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,8 @@ class Dag(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     BUNDLE_VERSION_FIELD_NUMBER: _ClassVar[int]
     FILELOC_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
     dag_id: str
     partition: str
     tier: int
@@ -29,7 +31,23 @@ class Dag(_message.Message):
     description: str
     bundle_version: str
     fileloc: str
-    def __init__(self, dag_id: _Optional[str] = ..., partition: _Optional[str] = ..., tier: _Optional[int] = ..., schedule: _Optional[str] = ..., is_paused: _Optional[bool] = ..., owner: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ..., bundle_version: _Optional[str] = ..., fileloc: _Optional[str] = ...) -> None: ...
+    timezone: str
+    params: _containers.RepeatedCompositeFieldContainer[DagParam]
+    def __init__(self, dag_id: _Optional[str] = ..., partition: _Optional[str] = ..., tier: _Optional[int] = ..., schedule: _Optional[str] = ..., is_paused: _Optional[bool] = ..., owner: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ..., bundle_version: _Optional[str] = ..., fileloc: _Optional[str] = ..., timezone: _Optional[str] = ..., params: _Optional[_Iterable[_Union[DagParam, _Mapping]]] = ...) -> None: ...
+
+class DagParam(_message.Message):
+    __slots__ = ("name", "has_default", "default_json", "schema_json", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    HAS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_JSON_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    has_default: bool
+    default_json: str
+    schema_json: str
+    description: str
+    def __init__(self, name: _Optional[str] = ..., has_default: _Optional[bool] = ..., default_json: _Optional[str] = ..., schema_json: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
 class ListDagsRequest(_message.Message):
     __slots__ = ("limit", "offset")
@@ -170,3 +188,19 @@ class DagRunEvent(_message.Message):
     run: DagRun
     task_instances: _containers.RepeatedCompositeFieldContainer[TaskInstance]
     def __init__(self, run: _Optional[_Union[DagRun, _Mapping]] = ..., task_instances: _Optional[_Iterable[_Union[TaskInstance, _Mapping]]] = ...) -> None: ...
+
+class GetRenderedFieldsRequest(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: _common_pb2.TaskTryKey
+    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ...) -> None: ...
+
+class RenderedFields(_message.Message):
+    __slots__ = ("key", "fields_json", "rendered_at")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_JSON_FIELD_NUMBER: _ClassVar[int]
+    RENDERED_AT_FIELD_NUMBER: _ClassVar[int]
+    key: _common_pb2.TaskTryKey
+    fields_json: str
+    rendered_at: str
+    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., fields_json: _Optional[str] = ..., rendered_at: _Optional[str] = ...) -> None: ...

@@ -80,6 +80,11 @@ class SpinnerApiStub:
                 request_serializer=spinner_dot_v1_dot_gateway__pb2.WatchDagRunRequest.SerializeToString,
                 response_deserializer=spinner_dot_v1_dot_gateway__pb2.DagRunEvent.FromString,
                 _registered_method=True)
+        self.GetRenderedFields = channel.unary_unary(
+                '/spinner.v1.SpinnerApi/GetRenderedFields',
+                request_serializer=spinner_dot_v1_dot_gateway__pb2.GetRenderedFieldsRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_gateway__pb2.RenderedFields.FromString,
+                _registered_method=True)
 
 
 class SpinnerApiServicer:
@@ -145,6 +150,13 @@ class SpinnerApiServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRenderedFields(self, request, context):
+        """A try's templated fields as rendered before it executed (try_number 0: the latest try).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SpinnerApiServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -192,6 +204,11 @@ def add_SpinnerApiServicer_to_server(servicer, server):
                     servicer.WatchDagRun,
                     request_deserializer=spinner_dot_v1_dot_gateway__pb2.WatchDagRunRequest.FromString,
                     response_serializer=spinner_dot_v1_dot_gateway__pb2.DagRunEvent.SerializeToString,
+            ),
+            'GetRenderedFields': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRenderedFields,
+                    request_deserializer=spinner_dot_v1_dot_gateway__pb2.GetRenderedFieldsRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_gateway__pb2.RenderedFields.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -438,6 +455,33 @@ class SpinnerApi:
             '/spinner.v1.SpinnerApi/WatchDagRun',
             spinner_dot_v1_dot_gateway__pb2.WatchDagRunRequest.SerializeToString,
             spinner_dot_v1_dot_gateway__pb2.DagRunEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRenderedFields(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.SpinnerApi/GetRenderedFields',
+            spinner_dot_v1_dot_gateway__pb2.GetRenderedFieldsRequest.SerializeToString,
+            spinner_dot_v1_dot_gateway__pb2.RenderedFields.FromString,
             options,
             channel_credentials,
             insecure,

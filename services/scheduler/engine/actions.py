@@ -22,6 +22,7 @@ from services.scheduler.engine.scheduling import (
     SchedulingEngine,
 )
 from spinner.db.models import DagModel, DagRun, TaskInstance
+from spinner.sdk.params import ParamValidationError, validate_conf
 
 MAX_BACKFILL_RUNS = 1000
 ENDED = ("success", "failed", "skipped", "upstream_failed")
@@ -143,6 +144,10 @@ class Actions:
             raise InvalidTrigger(f"conf is not valid JSON: {e}") from None
         if not isinstance(conf, dict):
             raise InvalidTrigger("conf must be a JSON object")
+        try:
+            validate_conf(cached.dag.params, conf)
+        except ParamValidationError as e:
+            raise InvalidTrigger(f"DAG '{dag_id}': {e}") from None
         timetable = cached.dag.timetable
         if not timetable.periodic:
             raise InvalidTrigger(f"DAG '{dag_id}' has no periodic schedule to backfill")

@@ -23,6 +23,7 @@ from services.scheduler.engine.metrics import SchedulerMetrics
 from services.scheduler.engine.ti_state import PendingWrites, TiCache, TiRow, flush_decisions, flush_queued
 from services.scheduler.engine.trigger_rules import TERMINAL, Decision, evaluate
 from spinner.db.models import DagModel, DagRun, SerializedDagModel, TaskInstance
+from spinner.sdk.params import ParamValidationError, validate_conf
 from spinner.sdk.serialization import SerializedDAG, deserialize_dag
 
 log = logging.getLogger(__name__)
@@ -251,6 +252,11 @@ class SchedulingEngine:
             raise RunExists(f"DAG '{dag_id}' already has a run {run_id!r} or one at {when.isoformat()}")
         dags = await self._load_dags(session, [dag_id])
         sdag = dags.get(dag_id)
+        if sdag is not None:
+            try:
+                validate_conf(sdag.params, conf)  # a bad conf creates nothing
+            except ParamValidationError as e:
+                raise InvalidTrigger(f"DAG '{dag_id}': {e}") from None
         interval = sdag.timetable.infer_manual_data_interval(when) if sdag else None
         run = DagRun(
             dag_id=dag_id,

@@ -7,11 +7,11 @@ import functools
 import inspect
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from spinner.sdk.dag import DAG, ID_RE, current_dag
 from spinner.sdk.exceptions import DagDefinitionError
-from spinner.sdk.templating import render_value
+from spinner.sdk.params import check_params
 from spinner.sdk.trigger_rule import TriggerRule
 
 if TYPE_CHECKING:
@@ -95,7 +95,9 @@ def accepted_arguments(cls: type[BaseOperator]) -> frozenset[str]:
 class BaseOperator:
     """One task of a DAG. Subclasses implement `execute(context)`."""
 
-    template_fields: ClassVar[Sequence[str]] = ()
+    template_fields: Sequence[str] = ()
+    # A templated string ending with one of these names a template file (spinner/sdk/rendering.py).
+    template_ext: Sequence[str] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -180,7 +182,7 @@ class BaseOperator:
         self.execution_timeout = _as_timedelta(values["execution_timeout"], where, "execution_timeout")
         self.executor_config = _check_executor_config(values["executor_config"], where)
         self.owner = values["owner"] or (dag.owner if dag else "spinner")
-        self.params = dict(values["params"] or {})
+        self.params = check_params(dag_name, values["params"], task_id)
         self.priority_weight = int(values["priority_weight"])
         self.pool = str(values["pool"])
         self.doc = str(values["doc"] or values["doc_md"])
@@ -252,8 +254,9 @@ class BaseOperator:
 
     def render_template_fields(self, context: dict[str, Any], jinja_env: Any = None) -> None:
         """Renders every templated field in place with Jinja2 (undefined names are errors)."""
-        for name in self.template_fields:
-            setattr(self, name, render_value(getattr(self, name), context, jinja_env))
+        from spinner.sdk.rendering import render_task_fields
+
+        render_task_fields(self, context, jinja_env)
 
     def execute(self, context: dict[str, Any]) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must implement execute()")

@@ -15,6 +15,7 @@ class BashOperator(BaseOperator):
     """Runs a command with bash, streaming its output. Exit code 99 skips the task."""
 
     template_fields = ("bash_command", "env")
+    template_ext = (".sh", ".bash")
     skip_on_exit_code = 99
 
     def __init__(

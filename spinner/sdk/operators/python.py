@@ -22,6 +22,7 @@ class PythonOperator(BaseOperator):
         op_args: Sequence[Any] | None = None,
         op_kwargs: dict[str, Any] | None = None,
         templates_dict: dict[str, Any] | None = None,
+        templates_exts: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(task_id, **kwargs)
@@ -32,6 +33,8 @@ class PythonOperator(BaseOperator):
         self.op_args = list(op_args or [])
         self.op_kwargs = dict(op_kwargs or {})
         self.templates_dict = templates_dict
+        if templates_exts:  # Airflow's: templates_dict values ending with these are template files
+            self.template_ext = tuple(templates_exts)
 
     def execute(self, context: dict[str, Any]) -> Any:
         context = {**context, "templates_dict": self.templates_dict}
