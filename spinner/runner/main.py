@@ -130,6 +130,7 @@ def install_requirements(snapshot: Path, rel: str) -> None:
 def run_task(args: argparse.Namespace, dag_file: Path, start: executor_pb2.RunnerStartResponse) -> Any:
     from spinner.sdk.loader import dag_import_path, extra_sys_path, load_dags_from_file
     from spinner.sdk.templating import build_context
+    from spinner.sdk.xcom import push_result
 
     with extra_sys_path(dag_import_path(args.snapshot)):
         dags = {d.dag_id: d for d in load_dags_from_file(dag_file)}
@@ -154,7 +155,9 @@ def run_task(args: argparse.Namespace, dag_file: Path, start: executor_pb2.Runne
         )
         task.render_template_fields(context)
         say(f"running {type(task).__name__} {args.dag_id}.{args.task_id}")
-        return task.execute(context)
+        result = task.execute(context)
+        push_result(task, context["ti"], result)  # the return value becomes the XCom return_value
+        return result
 
 
 def main(argv: list[str] | None = None) -> int:

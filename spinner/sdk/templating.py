@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
+from spinner.sdk.xcom import RuntimeTaskInstance
+from spinner.sdk.xcom_arg import Resolvable
+
 if TYPE_CHECKING:
     from spinner.sdk.dag import DAG
     from spinner.sdk.operators import BaseOperator
@@ -23,7 +26,7 @@ class DagRunInfo:
 
 
 @dataclass(frozen=True)
-class TaskInstanceInfo:
+class TaskInstanceInfo:  # what `ti` was before it became spinner.sdk.xcom.RuntimeTaskInstance
     dag_id: str
     task_id: str
     run_id: str
@@ -38,6 +41,8 @@ def make_env() -> jinja2.Environment:
 def render_value(value: Any, context: dict[str, Any], env: jinja2.Environment | None = None) -> Any:
     """Renders strings, recursively through lists, tuples and dicts; other values as they are."""
     env = env or make_env()
+    if isinstance(value, Resolvable):  # an XComArg or a @dag param: its value in this run
+        return value.resolve(context)
     if isinstance(value, str):
         return env.from_string(value).render(**context)
     if isinstance(value, list):
@@ -64,6 +69,7 @@ def build_context(
     """What templates and Python callables see. Run conf overrides params of the same name."""
     params = {**dag.params, **task.params}
     params.update({k: v for k, v in conf.items() if k in params})
+    ti = RuntimeTaskInstance(dag.dag_id, task.task_id, run_id, try_number)
     return {
         "dag": dag,
         "task": task,
@@ -78,7 +84,7 @@ def build_context(
         "params": params,
         "conf": conf,
         "dag_run": DagRunInfo(dag.dag_id, run_id, logical_date, run_type, conf),
-        "ti": TaskInstanceInfo(dag.dag_id, task.task_id, run_id, try_number),
-        "task_instance": TaskInstanceInfo(dag.dag_id, task.task_id, run_id, try_number),
+        "ti": ti,
+        "task_instance": ti,
         "try_number": try_number,
     }

@@ -13,6 +13,7 @@ from spinner.sdk.dag import DAG, ID_RE, current_dag
 from spinner.sdk.exceptions import DagDefinitionError
 from spinner.sdk.templating import render_value
 from spinner.sdk.trigger_rule import TriggerRule
+from spinner.sdk.xcom_arg import as_operator, link_xcom_args
 
 EXECUTOR_CONFIG_KEYS = frozenset(
     {"request_memory", "request_cpu", "limit_memory", "limit_cpu", "env", "requirements", "pod_override"}
@@ -38,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "doc_md": "",
     "start_date": None,
     "end_date": None,
+    "do_xcom_push": True,
 }
 
 # Parameters of an operator's __init__ that default_args never fill.
@@ -117,6 +119,7 @@ class BaseOperator:
         doc_md: str = _UNSET,
         start_date: dt.datetime | None = _UNSET,
         end_date: dt.datetime | None = _UNSET,
+        do_xcom_push: bool = _UNSET,
     ) -> None:
         dag = dag or current_dag()
         dag_name = dag.dag_id if dag else "?"
@@ -131,7 +134,7 @@ class BaseOperator:
             "execution_timeout": execution_timeout, "trigger_rule": trigger_rule,
             "executor_config": executor_config, "owner": owner, "params": params,
             "priority_weight": priority_weight, "pool": pool, "doc": doc, "doc_md": doc_md,
-            "start_date": start_date, "end_date": end_date,
+            "start_date": start_date, "end_date": end_date, "do_xcom_push": do_xcom_push,
         }  # fmt: skip
         defaults = dag.default_args if dag else {}
         values = {
@@ -161,6 +164,7 @@ class BaseOperator:
         self.doc = str(values["doc"] or values["doc_md"])
         self.start_date = _as_datetime(values["start_date"], where, "start_date")
         self.end_date = _as_datetime(values["end_date"], where, "end_date")
+        self.do_xcom_push = bool(values["do_xcom_push"])  # the return value becomes the XCom return_value
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         self.dag: DAG | None = None
@@ -170,8 +174,15 @@ class BaseOperator:
 
     # --- dependencies ----------------------------------------------------------------
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        # An XComArg in a templated field (op_args, bash_command, ...) makes this task its task's downstream.
+        if name in type(self).template_fields and "upstream_task_ids" in self.__dict__:
+            link_xcom_args(self, value)
+
     def _link(self, other: BaseOperator) -> None:
         """self >> other."""
+        other = as_operator(other)
         if not isinstance(other, BaseOperator):
             raise TypeError(f"cannot set a dependency between task '{self.task_id}' and {other!r}")
         if self.dag is not other.dag:
@@ -189,7 +200,7 @@ class BaseOperator:
 
     def set_upstream(self, other: BaseOperator | Sequence[BaseOperator]) -> None:
         for task in other if isinstance(other, Sequence) else [other]:
-            task._link(self)
+            as_operator(task)._link(self)
 
     def __rshift__(self, other: Any) -> Any:
         self.set_downstream(other)
