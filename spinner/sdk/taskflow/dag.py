@@ -25,7 +25,7 @@ class DagFunction:
         dag_id = str(self.dag_kwargs.get("dag_id") or self.function.__name__)
         signature = inspect.signature(self.function)
         try:
-            bound = signature.bind(*args, **kwargs)
+            bound = signature.bind_partial(*args, **kwargs)
         except TypeError as e:
             raise DagDefinitionError(f"DAG '{dag_id}': the @dag function's arguments: {e}") from None
         bound.apply_defaults()
@@ -34,7 +34,9 @@ class DagFunction:
             if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
                 raise DagDefinitionError(f"DAG '{dag_id}': a @dag function cannot take *{name} or **{name}")
             if name not in bound.arguments:
-                raise DagDefinitionError(f"DAG '{dag_id}': parameter '{name}' needs a default (it becomes a param)")
+                raise DagDefinitionError(
+                    f"DAG '{dag_id}': parameter '{name}' needs a default or a value in the call (it becomes a param)"
+                )
             params[name] = bound.arguments[name]
         dag_kwargs = {k: v for k, v in self.dag_kwargs.items() if k not in ("dag_id", "params")}
         dag_kwargs.setdefault("description", (self.function.__doc__ or "").strip().split("\n")[0])
