@@ -245,3 +245,39 @@ async def test_the_runner_api_checks_the_token_the_try_and_the_size(stack: Stack
         ),
     )
     await stack.wait_run("xwait", run_id, timeout=30)
+
+
+PRIOR = """
+from spinner import DAG, PythonOperator, Tier
+
+
+def produce(params):
+    return {"v": params["v"]} if params["push"] else None
+
+
+def consume(ti):
+    return [ti.xcom_pull(task_ids="produce"), ti.xcom_pull(task_ids="produce", include_prior_dates=True)]
+
+
+with DAG(dag_id="xprior", tier=Tier.TIER1, params={"push": True, "v": 0}) as dag:
+    PythonOperator(task_id="produce", python_callable=produce) >> PythonOperator(task_id="consume", python_callable=consume)
+
+with DAG(dag_id="xother", tier=Tier.TIER1) as other:
+    PythonOperator(task_id="read", python_callable=lambda ti: ti.xcom_pull(task_ids=["produce"], dag_id="xprior"))
+"""
+
+
+async def test_include_prior_dates_and_another_dags_xcom(stack: Stack) -> None:
+    stack.write_dag(f"{PARTITION}/team/xprior.py", PRIOR)
+    await stack.publish()
+    await stack.wait_dag("xother", timeout=60)
+    first = await stack.trigger("xprior", conf=json.dumps({"push": True, "v": 1}))
+    assert (await stack.wait_run("xprior", first)).state == "success"
+    second = await stack.trigger("xprior", conf=json.dumps({"push": False}))
+    assert (await stack.wait_run("xprior", second)).state == "success"
+    assert (await xcoms(stack, "xprior", first))[("consume", "return_value")] == [{"v": 1}, {"v": 1}]
+    assert (await xcoms(stack, "xprior", second))[("consume", "return_value")] == [None, {"v": 1}]
+    # Another DAG's XCom: of its run with this run's run_id.
+    same = await stack.trigger("xother", run_id=first)
+    assert (await stack.wait_run("xother", same)).state == "success"
+    assert (await xcoms(stack, "xother", first))[("read", "return_value")] == [{"v": 1}]
