@@ -258,7 +258,10 @@ class ReportWriter:
         if starts:
             await _START_UPDATE.execute(session, starts)
             # As Airflow: a new try starts without the XComs of the one before (in the same transaction).
-            await db_xcom.clear(session, [(s["dag_id"], s["run_id"], s["task_id"]) for s in starts])
+            # A first try has no one before it (a clear deletes XComs itself): no statement on the hot path.
+            again = [(s["dag_id"], s["run_id"], s["task_id"]) for s in starts if s["try_number"] > 1]
+            if again:
+                await db_xcom.clear(session, again)
         if ends:
             await _END_UPDATE.execute(session, ends)
         if history:
