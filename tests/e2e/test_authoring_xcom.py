@@ -4,6 +4,7 @@ its task with a message naming the key and the size."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -79,6 +80,9 @@ def test_classic_operators_pull_in_templates_and_callables(spinner: Spinner) -> 
     assert xcoms(spinner, "ads_spend_report", run_id, "report") == {"return_value": line}
     page = spinner.get(f"/dags/ads_spend_report/runs/{run_id}/tasks/compute_spend/log")
     assert page.status_code == 200 and '<table id="xcoms">' in page.text and "top_campaign" in page.text
+    shown = spinner.cli("tasks", "xcom", "ads_spend_report", run_id, "compute_spend", "--json")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert json.loads(shown.stdout)["top_campaign"] == "spring_sale"
 
 
 def test_a_too_large_xcom_fails_the_task_with_the_key_and_size(spinner: Spinner) -> None:
