@@ -7,12 +7,14 @@ A push locks the task instance's row (as reports do), so it cannot race the try'
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.executor.backends.base import TryKey
@@ -21,6 +23,7 @@ from spinner.db.engine import transaction
 from spinner.db.models import XCOM_KEY_LEN, DagRun, TaskInstance
 
 MAX_PULL_TASKS = 1000
+DEADLOCK_RETRIES = 5
 
 
 class XComRefused(Exception):
@@ -67,14 +70,23 @@ class XComs:
             json.loads(value_json)
         except ValueError as e:
             raise XComRefused(f"XCom '{xcom_key}' is not valid JSON: {e}") from None
-        async with transaction(self._sessions) as session:
-            await _running(session, key, lock=True)
-            written = await db_xcom.set_value(
-                session, dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, key=xcom_key,
-                value_json=value_json, now=self._clock(),
-            )  # fmt: skip
-            if not written:
-                raise XComNotRunning(f"run {key.run_id} of {key.dag_id} is gone")
+        for attempt in range(DEADLOCK_RETRIES):
+            try:
+                async with transaction(self._sessions) as session:
+                    await _running(session, key, lock=True)
+                    written = await db_xcom.set_value(
+                        session, dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, key=xcom_key,
+                        value_json=value_json, now=self._clock(),
+                    )  # fmt: skip
+                    if not written:
+                        raise XComNotRunning(f"run {key.run_id} of {key.dag_id} is gone")
+                return
+            except DBAPIError as e:
+                # MariaDB picks a victim when writers lock rows in different orders; the write is safe to redo.
+                if attempt + 1 < DEADLOCK_RETRIES and _is_deadlock(e):
+                    await asyncio.sleep(0.01 * (attempt + 1))
+                    continue
+                raise
 
     async def pull(
         self, key: TryKey, dag_id: str, task_ids: Sequence[str], xcom_key: str, include_prior_dates: bool
@@ -114,3 +126,8 @@ async def _running(session: AsyncSession, key: TryKey, *, lock: bool) -> None:
             f"try {key.try_number} of {key.dag_id}.{key.task_id} ({key.run_id}) is not running ({now}): "
             "XComs are read and written only while the try runs"
         )
+
+
+def _is_deadlock(e: DBAPIError) -> bool:
+    code = e.orig.args[0] if e.orig is not None and getattr(e.orig, "args", None) else None
+    return code in (1213, 1205) or "database is locked" in str(e)

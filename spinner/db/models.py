@@ -326,7 +326,8 @@ class XCom(Base):
     # Clearing a task instance's XComs (a new try, a clear) and listing them go by name.
     __table_args__ = (Index("ix_xcom_dag_id_run_id_task_id", "dag_id", "run_id", "task_id"),)
 
-    dag_run_id: Mapped[int] = mapped_column(ForeignKey("dag_run.id", ondelete="CASCADE"), primary_key=True)
+    # No foreign key: MySQL's check would lock the dag_run row on every push, behind the scheduler's locks.
+    dag_run_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     task_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
     map_index: Mapped[int] = mapped_column(Integer, primary_key=True, default=-1, server_default="-1")
     key: Mapped[str] = mapped_column(String(XCOM_KEY_LEN), primary_key=True)

@@ -281,3 +281,33 @@ async def test_include_prior_dates_and_another_dags_xcom(stack: Stack) -> None:
     same = await stack.trigger("xother", run_id=first)
     assert (await stack.wait_run("xother", same)).state == "success"
     assert (await xcoms(stack, "xother", first))[("read", "return_value")] == [{"v": 1}]
+
+
+FAN = """
+from spinner import DAG, Tier, task
+
+with DAG(dag_id="xfan", tier=Tier.TIER1, max_active_tasks=16) as dag:
+
+    @task
+    def part(n: int, ti=None) -> int:
+        for k in range(5):
+            ti.xcom_push(f"k{k}", [n, k])
+        return n
+
+    @task
+    def join(parts: list, ti=None) -> list:
+        ids = [f"part__{n}" if n else "part" for n in range(8)]
+        return [parts, ti.xcom_pull(task_ids=ids, key="k4")]
+
+    join([part(n) for n in range(8)])
+"""
+
+
+async def test_parallel_tasks_of_one_run_push_at_once(stack: Stack) -> None:
+    run_id = await _setup(stack, "xfan", FAN)
+    run = await stack.wait_run("xfan", run_id, timeout=90)
+    tis = await stack.tis("xfan", run_id)
+    assert run.state == "success", {t: (ti.state, ti.error) for t, ti in tis.items()}
+    values = await xcoms(stack, "xfan", run_id)
+    assert len(values) == 8 * 6 + 1
+    assert values[("join", "return_value")] == [list(range(8)), [[n, 4] for n in range(8)]]

@@ -20,7 +20,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "xcom",
-        sa.Column("dag_run_id", sa.Integer(), nullable=False),
+        sa.Column("dag_run_id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("task_id", sa.String(length=250), nullable=False),
         sa.Column("map_index", sa.Integer(), server_default="-1", nullable=False),
         sa.Column("key", sa.String(length=512), nullable=False),
@@ -28,7 +28,6 @@ def upgrade() -> None:
         sa.Column("run_id", sa.String(length=250), nullable=False),
         sa.Column("value", spinner.db.models.LongText(), nullable=False),
         sa.Column("timestamp", spinner.db.models.UtcDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["dag_run_id"], ["dag_run.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("dag_run_id", "task_id", "map_index", "key"),
     )
     with op.batch_alter_table("xcom", schema=None) as batch_op:
