@@ -24,7 +24,8 @@ def unique_task_id(dag: DAG, task_id: str) -> str:
     """Airflow's rule for a function used twice in a DAG: extract, extract__1, extract__2, ..."""
     if task_id not in dag.task_dict:
         return task_id
-    base = task_id.split("__")[0] if task_id.rsplit("__", 1)[-1].isdigit() else task_id
+    head, _, tail = task_id.rpartition("__")
+    base = head if head and tail.isdigit() else task_id
     n = 1
     while f"{base}__{n}" in dag.task_dict:
         n += 1
@@ -95,14 +96,17 @@ class DecoratedTask:
             raise DagDefinitionError(f"DAG '{dag.dag_id}', task '{task_id}': {e}") from None
         if "multiple_outputs" not in task_kwargs:
             task_kwargs["multiple_outputs"] = returns_dict(self.function)
-        operator = self.operator_class(
-            task_id=task_id,
-            dag=dag,
-            python_callable=self.function,
-            op_args=list(args),
-            op_kwargs=dict(kwargs),
-            **task_kwargs,
-        )
+        try:
+            operator = self.operator_class(
+                task_id=task_id,
+                dag=dag,
+                python_callable=self.function,
+                op_args=list(args),
+                op_kwargs=dict(kwargs),
+                **task_kwargs,
+            )
+        except TypeError as e:  # a task argument the operator does not take (`retires=3`)
+            raise DagDefinitionError(f"DAG '{dag.dag_id}', task '{task_id}': {e}") from None
         return XComArg(operator)
 
     def __repr__(self) -> str:

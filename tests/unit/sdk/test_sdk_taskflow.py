@@ -69,7 +69,9 @@ def test_override_and_a_function_used_twice_get_their_own_task_ids() -> None:
         a = extract()
         b = extract()
         c = extract.override(task_id="extract_us", retries=1)()
-    assert [x.task_id for x in (a, b, c)] == ["extract", "extract__1", "extract_us"]
+        d_ = extract.override(task_id="my__step")()
+        e_ = extract.override(task_id="my__step")()
+    assert [x.task_id for x in (a, b, c, d_, e_)] == ["extract", "extract__1", "extract_us", "my__step", "my__step__1"]
     assert d.get_task("extract_us").retries == 1 and d.get_task("extract").retries == 0
 
 
@@ -162,13 +164,17 @@ def test_dag_decorator_builds_a_dag_whose_parameters_are_params() -> None:
     [
         (lambda: extract(), "task function 'extract' was called outside a DAG"),
         (lambda: transform(1, 2, 3), "DAG 'bad', task 'transform': too many positional arguments"),
+        (
+            lambda: task(retires=3)(lambda: None)(),
+            "DAG 'bad', task '<lambda>': .*unexpected keyword argument 'retires'",
+        ),
         (lambda: dag(tier=1)(lambda *a: None)(), r"cannot take \*a"),
         (lambda: dag(tier=1)(lambda x: None)(), "parameter 'x' needs a default"),
     ],
 )
 def test_misuse_is_a_dag_definition_error(build: Any, message: str) -> None:
     with pytest.raises(DagDefinitionError, match=message):
-        if "DAG 'bad'" in message:
+        if message.startswith("DAG 'bad'"):
             with DAG("bad", tier=1):
                 build()
         else:
