@@ -311,3 +311,25 @@ async def test_parallel_tasks_of_one_run_push_at_once(stack: Stack) -> None:
     values = await xcoms(stack, "xfan", run_id)
     assert len(values) == 8 * 6 + 1
     assert values[("join", "return_value")] == [list(range(8)), [[n, 4] for n in range(8)]]
+
+
+OUTSIDE = """
+from spinner import task
+
+@task
+def orphan() -> int:
+    return 1
+
+orphan()
+"""
+
+
+async def test_a_task_function_called_outside_a_dag_is_an_import_error(stack: Stack) -> None:
+    stack.write_dag(f"{PARTITION}/team/outside.py", OUTSIDE)
+    await stack.publish()
+
+    async def reported() -> str:
+        return next((text for name, text in (await stack.import_errors()).items() if "outside.py" in name), "")
+
+    await stack.wait_for(reported, 60, "the import error of outside.py")
+    assert "task function 'orphan' was called outside a DAG" in await reported()
