@@ -178,6 +178,13 @@ async def task_rendered(request: Request, actor: Actor) -> Response:
 
 
 @api
+async def task_xcoms(request: Request, actor: Actor) -> Response:
+    p = request.path_params
+    xcoms = await gw(request).xcoms(actor, p["dag_id"], p["run_id"], p["task_id"])
+    return JSONResponse({"xcoms": to_json(xcoms)})
+
+
+@api
 async def task_log(request: Request, actor: Actor) -> Response:
     p = request.path_params
     chunk = await gw(request).task_log(

@@ -67,6 +67,7 @@ def routes() -> list[Route]:
         Route(f"{a}/dags/{{dag_id}}/runs/{{run_id}}", api.get_run),
         Route(f"{a}/dags/{{dag_id}}/runs/{{run_id}}/tasks", api.list_tasks),
         Route(f"{a}/dags/{{dag_id}}/runs/{{run_id}}/tasks/{{task_id}}/tries", api.task_tries),
+        Route(f"{a}/dags/{{dag_id}}/runs/{{run_id}}/tasks/{{task_id}}/xcom", api.task_xcoms),
         Route(f"{a}/dags/{{dag_id}}/runs/{{run_id}}/tasks/{{task_id}}/logs", api.task_log),
         Route(f"{a}/dags/{{dag_id}}/runs/{{run_id}}/tasks/{{task_id}}/rendered", api.task_rendered),
         Route(f"{a}/dags/{{dag_id}}/runs/{{run_id}}/tasks/{{task_id}}/logs/stream", api.task_log_stream),

@@ -48,6 +48,7 @@ from gateway.views import (
     check_limit,
     iso,
 )
+from gateway.xcoms import XComInfo, task_xcoms
 from spinner.db import auth as db_auth
 from spinner.db.models import DagCode
 from spinner.sdk.dag import ID_RE
@@ -231,6 +232,10 @@ class Gateway:
         await self.get_run(actor, dag_id, run_id)
         async with self._readers() as s:
             return [TryInfo.of(h) for h in await queries.tries(s, dag_id, run_id, task_id)]
+
+    async def xcoms(self, actor: Actor, dag_id: str, run_id: str, task_id: str) -> list[XComInfo]:
+        """The XComs the task instance has pushed (its current try's), by map index and key."""
+        return await task_xcoms(self._readers, self.audit, actor, dag_id, run_id, task_id)
 
     async def grid(self, actor: Actor, dag_id: str, runs: int = 25) -> Grid:
         return (await self.dag_view(actor, dag_id, runs)).grid

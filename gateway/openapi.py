@@ -183,6 +183,17 @@ SCHEMAS: dict[str, Any] = {
             "duration": {"type": ["number", "null"]},
         },
     },
+    "XCom": {
+        "type": "object",
+        "required": ["key", "value", "map_index", "size", "timestamp"],
+        "properties": {
+            "key": {"type": "string", "description": "return_value for a task's return value"},
+            "value": {"description": "the JSON value as the task pushed it"},
+            "map_index": {"type": "integer", "description": "-1: not a mapped task"},
+            "size": {"type": "integer", "description": "bytes of the value's JSON"},
+            "timestamp": NULLABLE_STR,
+        },
+    },
     "AuditEntry": {
         "type": "object",
         "required": ["id", "ts", "username", "action", "outcome"],
@@ -432,6 +443,22 @@ def _paths() -> dict[str, Any]:
                 "a try's templated fields as rendered before it executed",
                 {**_ok(_ref("RenderedFields")), **_errors(400, 404)},
                 params=[_query("try_number", {"type": "integer", "minimum": 0}, "the try (0 or none: the latest)")],
+            ),
+        },
+        "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/xcom": {
+            "parameters": [DAG_ID, RUN_ID, TASK_ID],
+            "get": _op(
+                "the XComs the task instance pushed (its current try's), by map index and key",
+                {
+                    **_ok(
+                        {
+                            "type": "object",
+                            "required": ["xcoms"],
+                            "properties": {"xcoms": {"type": "array", "items": _ref("XCom")}},
+                        }
+                    ),
+                    **_errors(404),
+                },
             ),
         },
         "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/logs": {

@@ -279,6 +279,7 @@ async def log_page(request: Request, actor: Actor) -> Response:
     tries = await g.tries(actor, p["dag_id"], p["run_id"], p["task_id"])
     can_edit = actor.principal.can_edit(p["dag_id"])
     context: dict[str, Any] = {"p": p, "ti": ti, "tries": tries, "can_edit": can_edit}
+    context["xcoms"] = await g.xcoms(actor, p["dag_id"], p["run_id"], p["task_id"]) if ti is not None else []
     if ti is not None and ti.try_number > 0:
         asked = int_param(request, "try_number", None)
         number = ti.try_number if asked is None else asked

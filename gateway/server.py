@@ -202,3 +202,21 @@ class SpinnerApiServicer(gateway_pb2_grpc.SpinnerApiServicer):
             await _abort(context, e)
         finally:
             follow.close()  # also when the client left: the logs service stops following
+
+    async def ListXComs(
+        self, request: gateway_pb2.ListXComsRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.ListXComsResponse:
+        try:
+            xcoms = await self._gw.xcoms(
+                await self._actor(context), request.run.dag_id, request.run.run_id, request.task_id
+            )
+        except GatewayError as e:
+            await _abort(context, e)
+        return gateway_pb2.ListXComsResponse(
+            xcoms=[
+                gateway_pb2.ListXComsResponse.XCom(
+                    key=x.key, value_json=x.value_json, map_index=x.map_index, size=x.size, timestamp=x.timestamp or ""
+                )
+                for x in xcoms
+            ]
+        )

@@ -10,8 +10,10 @@ from spinner.sdk.dag import DAG, Tier
 from spinner.sdk.exceptions import FailNoRetry, SkipTask
 from spinner.sdk.operators import BaseOperator, BashOperator, PythonOperator
 from spinner.sdk.params import Param
+from spinner.sdk.taskflow import dag, task
 from spinner.sdk.taskgroup import TaskGroup
 from spinner.sdk.trigger_rule import TriggerRule
+from spinner.sdk.xcom_arg import XComArg
 
 __all__ = [
     "DAG",
@@ -24,6 +26,9 @@ __all__ = [
     "TaskGroup",
     "Tier",
     "TriggerRule",
+    "XComArg",
     "chain",
     "cross_downstream",
+    "dag",
+    "task",
 ]

@@ -205,6 +205,9 @@ class ExecutorSettings(LogStoreSettings, KubernetesAccessSettings):
     token_secret: str = Field(default="", description="HMAC key for runner tokens; random when empty")
     runner_heartbeat_interval: float = Field(default=5.0, gt=0)
     max_parallel: int = Field(default=32, ge=1)
+    xcom_max_bytes: int = Field(
+        default=64 * 1024, gt=0, description="the largest XCom a task may push (its JSON, in bytes)"
+    )
     # Kubernetes backend (one pod per try).
     k8s_image: str = "spinner:latest"
     k8s_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"

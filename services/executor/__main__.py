@@ -66,6 +66,7 @@ async def serve(
         heartbeat_interval=settings.runner_heartbeat_interval,
         meter=telemetry.meter("spinner.executor"),
         runner_env=settings.runner_env(),
+        xcom_max_bytes=settings.xcom_max_bytes,
     )
     backend: ExecutorBackend
     if settings.backend == "instant":

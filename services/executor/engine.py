@@ -30,6 +30,7 @@ from services.executor.reports import (
     StaleLeaseRefused,
 )
 from services.executor.tokens import TokenSigner
+from services.executor.xcoms import PullItem, XComNotRunning, XComRefused, XComs
 from spinner import events
 from spinner.db.engine import transaction
 from spinner.db.models import DagRun
@@ -104,9 +105,13 @@ class Executor:
         heartbeat_interval: float = 5.0,
         meter: metrics.Meter | None = None,
         runner_env: dict[str, str] | None = None,
+        xcom_max_bytes: int = 64 * 1024,
     ) -> None:
         self._sessions = sessions
         self._runner_env = dict(runner_env or {})  # where runners ship and archive logs (LogStoreSettings)
+        # The runner checks the limit too, to fail with the message before sending a huge value.
+        self._runner_env["SPINNER_XCOM_MAX_BYTES"] = str(xcom_max_bytes)
+        self.xcoms = XComs(sessions, clock=clock, max_bytes=xcom_max_bytes)
         self._signer = signer
         self._bus = bus
         self._snapshot_root = snapshot_root
@@ -241,6 +246,27 @@ class Executor:
         # A runner whose readiness checks failed reports before it ever started: the try fails from queued.
         failing = not (outcome.success or outcome.skipped)
         return await self._end(key, outcome, error, expected=("running", "queued") if failing else ("running",))
+
+    async def push_xcom(self, key: TryKey, token: str, xcom_key: str, value_json: str) -> None:
+        """Writes an XCom of the try's own task instance (the token names it), while the try runs."""
+        self._check(key, token)
+        try:
+            await self.xcoms.push(key, xcom_key, value_json)
+        except XComRefused as e:
+            raise InvalidRequest(str(e)) from None
+        except XComNotRunning as e:
+            raise NotQueued(str(e)) from None
+
+    async def pull_xcom(
+        self, key: TryKey, token: str, dag_id: str, task_ids: list[str], xcom_key: str, include_prior_dates: bool
+    ) -> list[PullItem]:
+        self._check(key, token)
+        try:
+            return await self.xcoms.pull(key, dag_id, task_ids, xcom_key, include_prior_dates)
+        except XComRefused as e:
+            raise InvalidRequest(str(e)) from None
+        except XComNotRunning as e:
+            raise NotQueued(str(e)) from None
 
     async def _end(self, key: TryKey, outcome: Outcome, error: str, expected: tuple[str, ...]) -> str:
         try:

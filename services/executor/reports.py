@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.executor.backends.base import TryKey
+from spinner.db import xcom as db_xcom
 from spinner.db.bulk import BulkUpdate
 from spinner.db.models import DagRun, PartitionLease, TaskInstance, TaskInstanceHistory
 
@@ -256,6 +257,11 @@ class ReportWriter:
                 results.append(e)
         if starts:
             await _START_UPDATE.execute(session, starts)
+            # As Airflow: a new try starts without the XComs of the one before (in the same transaction).
+            # A first try has no one before it (a clear deletes XComs itself): no statement on the hot path.
+            again = [(s["dag_id"], s["run_id"], s["task_id"]) for s in starts if s["try_number"] > 1]
+            if again:
+                await db_xcom.clear(session, again)
         if ends:
             await _END_UPDATE.execute(session, ends)
         if history:

@@ -164,3 +164,33 @@ class RunnerServicer(executor_pb2_grpc.RunnerServiceServicer):
             await _abort(context, e)
             raise
         return executor_pb2.RunnerFinishResponse(state=state)
+
+    async def PushXCom(
+        self, request: executor_pb2.RunnerPushXComRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.RunnerPushXComResponse:
+        try:
+            await self._executor.push_xcom(_key(request.key), request.token, request.xcom_key, request.value_json)
+        except ExecutorError as e:
+            await _abort(context, e)
+            raise
+        return executor_pb2.RunnerPushXComResponse()
+
+    async def PullXCom(
+        self, request: executor_pb2.RunnerPullXComRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.RunnerPullXComResponse:
+        try:
+            items = await self._executor.pull_xcom(
+                _key(request.key), request.token, request.dag_id, list(request.task_ids), request.xcom_key,
+                request.include_prior_dates,
+            )  # fmt: skip
+        except ExecutorError as e:
+            await _abort(context, e)
+            raise
+        return executor_pb2.RunnerPullXComResponse(
+            items=[
+                executor_pb2.RunnerPullXComResponse.Item(
+                    task_id=i.task_id, found=i.found, value_json=i.value_json, run_id=i.run_id
+                )
+                for i in items
+            ]
+        )

@@ -219,6 +219,18 @@ def runs_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def tasks_xcom(args: argparse.Namespace) -> int:
+    path = f"/dags/{_q(args.dag_id)}/runs/{_q(args.run_id)}/tasks/{_q(args.task_id)}/xcom"
+    xcoms = _request(args, "GET", path)["xcoms"]
+    if args.json:
+        print(json.dumps({x["key"]: x["value"] for x in xcoms}, indent=2))
+    else:
+        print(
+            _table([[x["key"], json.dumps(x["value"])[:200], str(x["size"])] for x in xcoms], ["key", "value", "bytes"])
+        )
+    return 0
+
+
 def tasks_logs(args: argparse.Namespace) -> int:
     path = f"/dags/{_q(args.dag_id)}/runs/{_q(args.run_id)}/tasks/{_q(args.task_id)}/logs"
     offset = 0
@@ -491,6 +503,12 @@ def register(sub: Any) -> None:
     p.add_argument("task_id")
     p.add_argument("--try", dest="try_number", type=int, help="try number (default: the latest)")
     p.set_defaults(handler=_guard(tasks_rendered))
+    p = tasks.add_parser("xcom", parents=[server], help="print the XComs a task instance pushed")
+    p.add_argument("dag_id")
+    p.add_argument("run_id")
+    p.add_argument("task_id")
+    p.add_argument("--json", action="store_true", help="as one JSON object, key -> value (values in full)")
+    p.set_defaults(handler=_guard(tasks_xcom))
 
     selection = argparse.ArgumentParser(add_help=False)
     selection.add_argument("dag_id")

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ID_LEN = 250
+XCOM_KEY_LEN = 512
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
@@ -324,3 +325,26 @@ class PartitionLease(Base):
     epoch: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     bundle_version: Mapped[str] = mapped_column(String(100), default="")
+
+
+class XCom(Base):
+    """A value a task instance pushed for others to pull (Airflow's XCom), as JSON.
+
+    Keyed by (dag_id, run_id, task_id, map_index, key); the primary key holds the run as
+    dag_run.id, because the five columns in full are longer than MySQL's 3072-byte key limit
+    (utf8mb4). map_index is -1 until dynamic task mapping arrives.
+    """
+
+    __tablename__ = "xcom"
+    # Clearing a task instance's XComs (a new try, a clear) and listing them go by name.
+    __table_args__ = (Index("ix_xcom_dag_id_run_id_task_id", "dag_id", "run_id", "task_id"),)
+
+    # No foreign key: MySQL's check would lock the dag_run row on every push, behind the scheduler's locks.
+    dag_run_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    task_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    map_index: Mapped[int] = mapped_column(Integer, primary_key=True, default=-1, server_default="-1")
+    key: Mapped[str] = mapped_column(String(XCOM_KEY_LEN), primary_key=True)
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN))
+    run_id: Mapped[str] = mapped_column(String(ID_LEN))
+    value: Mapped[str] = mapped_column(LongText)  # JSON text, at most the executor's xcom_max_bytes
+    timestamp: Mapped[dt.datetime] = mapped_column(UtcDateTime)

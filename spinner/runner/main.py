@@ -131,6 +131,7 @@ def run_task(args: argparse.Namespace, dag_file: Path, start: executor_pb2.Runne
     from spinner.runner.rendered import previous_success, render_and_report
     from spinner.sdk.loader import dag_import_path, extra_sys_path, load_dags_from_file
     from spinner.sdk.templating import build_context
+    from spinner.sdk.xcom import push_result
 
     with extra_sys_path(dag_import_path(args.snapshot)):
         dags = {d.dag_id: d for d in load_dags_from_file(dag_file)}
@@ -156,7 +157,9 @@ def run_task(args: argparse.Namespace, dag_file: Path, start: executor_pb2.Runne
         )
         render_and_report(task, context, args.snapshot)
         say(f"running {type(task).__name__} {args.dag_id}.{args.task_id}")
-        return task.execute(context)
+        result = task.execute(context)
+        push_result(task, context["ti"], result)  # the return value becomes the XCom return_value
+        return result
 
 
 def main(argv: list[str] | None = None) -> int:

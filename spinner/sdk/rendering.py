@@ -89,7 +89,11 @@ def dag_environment(dag: DAG | None, snapshot_root: Path | None = None) -> jinja
 
 def render_field(value: Any, context: dict[str, Any], env: jinja2.Environment, template_ext: Sequence[str]) -> Any:
     """Renders strings (a template file when the string ends with a template_ext), through lists,
-    tuples and dicts; other values as they are."""
+    tuples and dicts; other values as they are. An XComArg or a @dag param gives its value in this run."""
+    from spinner.sdk.xcom_arg import Resolvable
+
+    if isinstance(value, Resolvable):
+        return value.resolve(context)
     if isinstance(value, str):
         if template_ext and value.endswith(tuple(template_ext)):
             return env.get_template(value).render(**context)

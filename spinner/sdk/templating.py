@@ -10,6 +10,8 @@ import jinja2
 
 from spinner.sdk.context import PreviousSuccess, time_context
 from spinner.sdk.params import param_values
+from spinner.sdk.xcom import RuntimeTaskInstance
+from spinner.sdk.xcom_arg import Resolvable
 
 if TYPE_CHECKING:
     from spinner.sdk.dag import DAG
@@ -26,7 +28,7 @@ class DagRunInfo:
 
 
 @dataclass(frozen=True)
-class TaskInstanceInfo:
+class TaskInstanceInfo:  # what `ti` was before it became spinner.sdk.xcom.RuntimeTaskInstance
     dag_id: str
     task_id: str
     run_id: str
@@ -41,6 +43,8 @@ def make_env() -> jinja2.Environment:
 def render_value(value: Any, context: dict[str, Any], env: jinja2.Environment | None = None) -> Any:
     """Renders strings, recursively through lists, tuples and dicts; other values as they are."""
     env = env or make_env()
+    if isinstance(value, Resolvable):  # an XComArg or a @dag param: its value in this run
+        return value.resolve(context)
     if isinstance(value, str):
         return env.from_string(value).render(**context)
     if isinstance(value, list):
@@ -72,6 +76,7 @@ def build_context(
     times = time_context(
         dag, logical_date=logical_date, data_interval_end=data_interval_end, run_type=run_type, previous=previous
     )
+    ti = RuntimeTaskInstance(dag.dag_id, task.task_id, run_id, try_number)
     return {
         **times,
         "dag": dag,
@@ -87,7 +92,7 @@ def build_context(
         "params": params,
         "conf": conf,
         "dag_run": DagRunInfo(dag.dag_id, run_id, logical_date, run_type, conf),
-        "ti": TaskInstanceInfo(dag.dag_id, task.task_id, run_id, try_number),
-        "task_instance": TaskInstanceInfo(dag.dag_id, task.task_id, run_id, try_number),
+        "ti": ti,
+        "task_instance": ti,
         "try_number": try_number,
     }

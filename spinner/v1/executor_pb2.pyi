@@ -162,3 +162,52 @@ class RunnerSetRenderedFieldsRequest(_message.Message):
 class RunnerSetRenderedFieldsResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class RunnerPushXComRequest(_message.Message):
+    __slots__ = ("key", "token", "xcom_key", "value_json")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    XCOM_KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_JSON_FIELD_NUMBER: _ClassVar[int]
+    key: _common_pb2.TaskTryKey
+    token: str
+    xcom_key: str
+    value_json: str
+    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., token: _Optional[str] = ..., xcom_key: _Optional[str] = ..., value_json: _Optional[str] = ...) -> None: ...
+
+class RunnerPushXComResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RunnerPullXComRequest(_message.Message):
+    __slots__ = ("key", "token", "dag_id", "task_ids", "xcom_key", "include_prior_dates")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    DAG_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    XCOM_KEY_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_PRIOR_DATES_FIELD_NUMBER: _ClassVar[int]
+    key: _common_pb2.TaskTryKey
+    token: str
+    dag_id: str
+    task_ids: _containers.RepeatedScalarFieldContainer[str]
+    xcom_key: str
+    include_prior_dates: bool
+    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., token: _Optional[str] = ..., dag_id: _Optional[str] = ..., task_ids: _Optional[_Iterable[str]] = ..., xcom_key: _Optional[str] = ..., include_prior_dates: _Optional[bool] = ...) -> None: ...
+
+class RunnerPullXComResponse(_message.Message):
+    __slots__ = ("items",)
+    class Item(_message.Message):
+        __slots__ = ("task_id", "found", "value_json", "run_id")
+        TASK_ID_FIELD_NUMBER: _ClassVar[int]
+        FOUND_FIELD_NUMBER: _ClassVar[int]
+        VALUE_JSON_FIELD_NUMBER: _ClassVar[int]
+        RUN_ID_FIELD_NUMBER: _ClassVar[int]
+        task_id: str
+        found: bool
+        value_json: str
+        run_id: str
+        def __init__(self, task_id: _Optional[str] = ..., found: _Optional[bool] = ..., value_json: _Optional[str] = ..., run_id: _Optional[str] = ...) -> None: ...
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[RunnerPullXComResponse.Item]
+    def __init__(self, items: _Optional[_Iterable[_Union[RunnerPullXComResponse.Item, _Mapping]]] = ...) -> None: ...

@@ -218,6 +218,16 @@ class RunnerServiceStub:
                 request_serializer=spinner_dot_v1_dot_executor__pb2.RunnerSetRenderedFieldsRequest.SerializeToString,
                 response_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerSetRenderedFieldsResponse.FromString,
                 _registered_method=True)
+        self.PushXCom = channel.unary_unary(
+                '/spinner.v1.RunnerService/PushXCom',
+                request_serializer=spinner_dot_v1_dot_executor__pb2.RunnerPushXComRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerPushXComResponse.FromString,
+                _registered_method=True)
+        self.PullXCom = channel.unary_unary(
+                '/spinner.v1.RunnerService/PullXCom',
+                request_serializer=spinner_dot_v1_dot_executor__pb2.RunnerPullXComRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerPullXComResponse.FromString,
+                _registered_method=True)
 
 
 class RunnerServiceServicer:
@@ -250,6 +260,20 @@ class RunnerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PushXCom(self, request, context):
+        """XCom: a running try writes values of its own task instance only (the key names it),
+        and reads values of any task (Airflow's xcom_pull).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PullXCom(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunnerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -272,6 +296,16 @@ def add_RunnerServiceServicer_to_server(servicer, server):
                     servicer.SetRenderedFields,
                     request_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerSetRenderedFieldsRequest.FromString,
                     response_serializer=spinner_dot_v1_dot_executor__pb2.RunnerSetRenderedFieldsResponse.SerializeToString,
+            ),
+            'PushXCom': grpc.unary_unary_rpc_method_handler(
+                    servicer.PushXCom,
+                    request_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerPushXComRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_executor__pb2.RunnerPushXComResponse.SerializeToString,
+            ),
+            'PullXCom': grpc.unary_unary_rpc_method_handler(
+                    servicer.PullXCom,
+                    request_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerPullXComRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_executor__pb2.RunnerPullXComResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -384,6 +418,60 @@ class RunnerService:
             '/spinner.v1.RunnerService/SetRenderedFields',
             spinner_dot_v1_dot_executor__pb2.RunnerSetRenderedFieldsRequest.SerializeToString,
             spinner_dot_v1_dot_executor__pb2.RunnerSetRenderedFieldsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PushXCom(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.RunnerService/PushXCom',
+            spinner_dot_v1_dot_executor__pb2.RunnerPushXComRequest.SerializeToString,
+            spinner_dot_v1_dot_executor__pb2.RunnerPushXComResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PullXCom(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.RunnerService/PullXCom',
+            spinner_dot_v1_dot_executor__pb2.RunnerPullXComRequest.SerializeToString,
+            spinner_dot_v1_dot_executor__pb2.RunnerPullXComResponse.FromString,
             options,
             channel_credentials,
             insecure,

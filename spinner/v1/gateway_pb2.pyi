@@ -204,3 +204,30 @@ class RenderedFields(_message.Message):
     fields_json: str
     rendered_at: str
     def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., fields_json: _Optional[str] = ..., rendered_at: _Optional[str] = ...) -> None: ...
+
+class ListXComsRequest(_message.Message):
+    __slots__ = ("run", "task_id")
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    run: _common_pb2.DagRunRef
+    task_id: str
+    def __init__(self, run: _Optional[_Union[_common_pb2.DagRunRef, _Mapping]] = ..., task_id: _Optional[str] = ...) -> None: ...
+
+class ListXComsResponse(_message.Message):
+    __slots__ = ("xcoms",)
+    class XCom(_message.Message):
+        __slots__ = ("key", "value_json", "map_index", "size", "timestamp")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_JSON_FIELD_NUMBER: _ClassVar[int]
+        MAP_INDEX_FIELD_NUMBER: _ClassVar[int]
+        SIZE_FIELD_NUMBER: _ClassVar[int]
+        TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value_json: str
+        map_index: int
+        size: int
+        timestamp: str
+        def __init__(self, key: _Optional[str] = ..., value_json: _Optional[str] = ..., map_index: _Optional[int] = ..., size: _Optional[int] = ..., timestamp: _Optional[str] = ...) -> None: ...
+    XCOMS_FIELD_NUMBER: _ClassVar[int]
+    xcoms: _containers.RepeatedCompositeFieldContainer[ListXComsResponse.XCom]
+    def __init__(self, xcoms: _Optional[_Iterable[_Union[ListXComsResponse.XCom, _Mapping]]] = ...) -> None: ...

@@ -85,6 +85,11 @@ class SpinnerApiStub:
                 request_serializer=spinner_dot_v1_dot_gateway__pb2.GetRenderedFieldsRequest.SerializeToString,
                 response_deserializer=spinner_dot_v1_dot_gateway__pb2.RenderedFields.FromString,
                 _registered_method=True)
+        self.ListXComs = channel.unary_unary(
+                '/spinner.v1.SpinnerApi/ListXComs',
+                request_serializer=spinner_dot_v1_dot_gateway__pb2.ListXComsRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_gateway__pb2.ListXComsResponse.FromString,
+                _registered_method=True)
 
 
 class SpinnerApiServicer:
@@ -157,6 +162,13 @@ class SpinnerApiServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListXComs(self, request, context):
+        """The XComs a task instance of a run has pushed (its current try's), ordered by key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SpinnerApiServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -209,6 +221,11 @@ def add_SpinnerApiServicer_to_server(servicer, server):
                     servicer.GetRenderedFields,
                     request_deserializer=spinner_dot_v1_dot_gateway__pb2.GetRenderedFieldsRequest.FromString,
                     response_serializer=spinner_dot_v1_dot_gateway__pb2.RenderedFields.SerializeToString,
+            ),
+            'ListXComs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListXComs,
+                    request_deserializer=spinner_dot_v1_dot_gateway__pb2.ListXComsRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_gateway__pb2.ListXComsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -482,6 +499,33 @@ class SpinnerApi:
             '/spinner.v1.SpinnerApi/GetRenderedFields',
             spinner_dot_v1_dot_gateway__pb2.GetRenderedFieldsRequest.SerializeToString,
             spinner_dot_v1_dot_gateway__pb2.RenderedFields.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListXComs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.SpinnerApi/ListXComs',
+            spinner_dot_v1_dot_gateway__pb2.ListXComsRequest.SerializeToString,
+            spinner_dot_v1_dot_gateway__pb2.ListXComsResponse.FromString,
             options,
             channel_credentials,
             insecure,

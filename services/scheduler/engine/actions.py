@@ -21,6 +21,7 @@ from services.scheduler.engine.scheduling import (
     InvalidTrigger,
     SchedulingEngine,
 )
+from spinner.db import xcom as db_xcom
 from spinner.db.models import DagModel, DagRun, TaskInstance
 from spinner.sdk.params import ParamValidationError, validate_conf
 
@@ -99,6 +100,8 @@ class Actions:
                 cleared.append(ti.task_id)
         if cleared and run.state in ("success", "failed"):
             run.state, run.end_date = "queued", None
+        # As Airflow: a cleared task instance runs again without the XComs it pushed before.
+        await db_xcom.clear(session, [(sel.dag_id, sel.run_id, task_id) for task_id in cleared])
         await session.flush()
         return cleared
 

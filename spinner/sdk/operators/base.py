@@ -13,6 +13,7 @@ from spinner.sdk.dag import DAG, ID_RE, current_dag
 from spinner.sdk.exceptions import DagDefinitionError
 from spinner.sdk.params import check_params
 from spinner.sdk.trigger_rule import TriggerRule
+from spinner.sdk.xcom_arg import as_operator, link_xcom_args
 
 if TYPE_CHECKING:
     from spinner.sdk.taskgroup import TaskGroup
@@ -41,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "doc_md": "",
     "start_date": None,
     "end_date": None,
+    "do_xcom_push": True,
 }
 
 # Parameters of an operator's __init__ that default_args never fill.
@@ -124,6 +126,7 @@ class BaseOperator:
         doc_md: str = _UNSET,
         start_date: dt.datetime | None = _UNSET,
         end_date: dt.datetime | None = _UNSET,
+        do_xcom_push: bool = _UNSET,
         task_group: TaskGroup | None = None,
         **unknown: Any,
     ) -> None:
@@ -131,6 +134,16 @@ class BaseOperator:
 
         dag = dag or (task_group.dag if task_group is not None else None) or current_dag()
         dag_name = dag.dag_id if dag else "?"
+        if unknown:
+            from spinner.sdk.arguments import unknown_arguments
+
+            file = (dag.fileloc if dag else "").rsplit("/", 1)[-1]
+            raise unknown_arguments(
+                f"DAG '{dag_name}'{' in ' + file if file else ''}, task '{task_id}'",
+                type(self).__name__,
+                unknown,
+                accepted_arguments(type(self)),
+            )
         if not isinstance(task_id, str) or not ID_RE.match(task_id):
             raise DagDefinitionError(
                 f"DAG '{dag_name}': task id {task_id!r} must be 1-250 letters, digits, '_', '-' or '.'"
@@ -142,23 +155,13 @@ class BaseOperator:
                 raise DagDefinitionError(f"DAG '{dag_name}': task id {task_id!r} is longer than 250 characters")
         self.task_id = task_id
         self.task_group: TaskGroup | None = group
-        if unknown:
-            from spinner.sdk.arguments import unknown_arguments
-
-            file = (dag.fileloc if dag else "").rsplit("/", 1)[-1]
-            raise unknown_arguments(
-                f"DAG '{dag_name}'{' in ' + file if file else ''}, task '{task_id}'",
-                type(self).__name__,
-                unknown,
-                accepted_arguments(type(self)),
-            )
         given: dict[str, Any] = {
             "retries": retries, "retry_delay": retry_delay,
             "retry_exponential_backoff": retry_exponential_backoff, "max_retry_delay": max_retry_delay,
             "execution_timeout": execution_timeout, "trigger_rule": trigger_rule,
             "executor_config": executor_config, "owner": owner, "params": params,
             "priority_weight": priority_weight, "pool": pool, "doc": doc, "doc_md": doc_md,
-            "start_date": start_date, "end_date": end_date,
+            "start_date": start_date, "end_date": end_date, "do_xcom_push": do_xcom_push,
         }  # fmt: skip
         defaults = default_args_for(dag)
         values = {
@@ -188,6 +191,7 @@ class BaseOperator:
         self.doc = str(values["doc"] or values["doc_md"])
         self.start_date = _as_datetime(values["start_date"], where, "start_date")
         self.end_date = _as_datetime(values["end_date"], where, "end_date")
+        self.do_xcom_push = bool(values["do_xcom_push"])  # the return value becomes the XCom return_value
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         self.dag: DAG | None = None
@@ -199,8 +203,15 @@ class BaseOperator:
 
     # --- dependencies ----------------------------------------------------------------
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        # An XComArg in a templated field (op_args, bash_command, ...) makes this task its task's downstream.
+        if name in type(self).template_fields and "upstream_task_ids" in self.__dict__:
+            link_xcom_args(self, value)
+
     def _link(self, other: BaseOperator) -> None:
         """self >> other."""
+        other = as_operator(other)
         if not isinstance(other, BaseOperator):
             raise TypeError(f"cannot set a dependency between task '{self.task_id}' and {other!r}")
         if self.dag is not other.dag:
@@ -214,7 +225,7 @@ class BaseOperator:
 
     def set_downstream(self, other: Any) -> None:
         """self >> other: a task, a TaskGroup (its roots), or a list of them."""
-        for item in _items(other):
+        for item in map(as_operator, _items(other)):
             if isinstance(item, BaseOperator):
                 self._link(item)
             elif hasattr(item, "set_upstream"):  # a TaskGroup: it links its roots
@@ -224,7 +235,7 @@ class BaseOperator:
 
     def set_upstream(self, other: Any) -> None:
         """other >> self: a task, a TaskGroup (its leaves), or a list of them."""
-        for item in _items(other):
+        for item in map(as_operator, _items(other)):
             if isinstance(item, BaseOperator):
                 item._link(self)
             elif hasattr(item, "set_downstream"):

@@ -1,0 +1,125 @@
+"""Database functions of XCom, shared by the executor (push, pull, a new try), the scheduler (clear)
+and the gateway (show). Each takes the caller's session and never commits.
+
+Values are JSON text. Writes go through the executor only, for the try that is running.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from spinner.db.models import DagRun, XCom
+
+RETURN_VALUE = "return_value"
+NO_MAP_INDEX = -1
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Pulled:
+    task_id: str
+    run_id: str
+    value_json: str
+
+
+async def set_value(
+    session: AsyncSession,
+    *,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    key: str,
+    value_json: str,
+    now: dt.datetime,
+    map_index: int = NO_MAP_INDEX,
+) -> bool:
+    """Writes (or replaces) one XCom; False when the run does not exist. The caller has locked the
+    task instance's row, so no other writer races this delete-then-insert."""
+    run_pk = (
+        await session.execute(select(DagRun.id).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+    ).scalar_one_or_none()
+    if run_pk is None:
+        return False
+    await session.execute(
+        delete(XCom).where(
+            XCom.dag_run_id == run_pk, XCom.task_id == task_id, XCom.map_index == map_index, XCom.key == key
+        )
+    )
+    session.add(
+        XCom(
+            dag_run_id=run_pk, task_id=task_id, map_index=map_index, key=key, dag_id=dag_id, run_id=run_id,
+            value=value_json, timestamp=now,
+        )
+    )  # fmt: skip
+    await session.flush()
+    return True
+
+
+async def pull(
+    session: AsyncSession,
+    *,
+    dag_id: str,
+    run_id: str,
+    task_ids: Sequence[str],
+    key: str,
+    include_prior_dates: bool = False,
+    before: dt.datetime | None = None,
+    map_index: int = NO_MAP_INDEX,
+) -> dict[str, Pulled]:
+    """The value of `key` of each task that has one: of run `run_id`, or with include_prior_dates the
+    newest of the DAG's runs whose logical date is not after `before` (the puller's run's)."""
+    found: dict[str, Pulled] = {}
+    if not task_ids:
+        return found
+    if not include_prior_dates or before is None:
+        q = select(XCom.task_id, XCom.run_id, XCom.value).where(
+            XCom.dag_id == dag_id, XCom.run_id == run_id, XCom.task_id.in_(sorted(set(task_ids))),
+            XCom.map_index == map_index, XCom.key == key,
+        )  # fmt: skip
+        for task_id, rid, value in (await session.execute(q)).all():
+            found[task_id] = Pulled(task_id, rid, value)
+        return found
+    for task_id in sorted(set(task_ids)):  # a few tasks: one indexed query each, the newest row only
+        newest = (
+            select(XCom.run_id, XCom.value)
+            .join(DagRun, DagRun.id == XCom.dag_run_id)
+            .where(
+                DagRun.dag_id == dag_id, DagRun.logical_date <= before, XCom.task_id == task_id,
+                XCom.map_index == map_index, XCom.key == key,
+            )
+            .order_by(DagRun.logical_date.desc())
+            .limit(1)
+        )  # fmt: skip
+        row = (await session.execute(newest)).first()
+        if row is not None:
+            found[task_id] = Pulled(task_id, row[0], row[1])
+    return found
+
+
+async def clear(session: AsyncSession, instances: Sequence[tuple[str, str, str]]) -> int:
+    """Deletes every XCom of the given (dag_id, run_id, task_id) task instances; returns how many."""
+    removed = 0
+    ordered = sorted(set(instances))
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        result = await session.execute(
+            delete(XCom)
+            .where(tuple_(XCom.dag_id, XCom.run_id, XCom.task_id).in_(chunk))
+            .execution_options(synchronize_session=False)
+        )
+        removed += int(result.rowcount)  # type: ignore[attr-defined]
+    return removed
+
+
+async def of_task_instance(session: AsyncSession, dag_id: str, run_id: str, task_id: str) -> Sequence[XCom]:
+    q = (
+        select(XCom)
+        .where(XCom.dag_id == dag_id, XCom.run_id == run_id, XCom.task_id == task_id)
+        .order_by(XCom.map_index, XCom.key)
+    )
+    return (await session.execute(q)).scalars().all()
