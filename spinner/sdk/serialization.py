@@ -86,6 +86,9 @@ class SerializedTask:
     template_fields: tuple[str, ...] = ()
     templates: dict[str, Any] = field(default_factory=dict)
     callable_name: str | None = None
+    depends_on_past: bool = False
+    wait_for_downstream: bool = False
+    ends_in_scheduler: bool = False  # EmptyOperator: no process, the scheduler ends it
 
     def retry_delay_for(self, try_number: int) -> dt.timedelta:
         return retry_delay_for(self.retry_delay, self.retry_exponential_backoff, self.max_retry_delay, try_number)
@@ -149,6 +152,9 @@ def _task_dict(task: Any) -> dict[str, Any]:
         "template_fields": fields,
         "templates": templates,
         "callable": callable_name,
+        "depends_on_past": task.depends_on_past,
+        "wait_for_downstream": task.wait_for_downstream,
+        "ends_in_scheduler": task.ends_in_scheduler,
     }
 
 
@@ -200,6 +206,9 @@ def deserialize_dag(data: dict[str, Any]) -> SerializedDAG:
             template_fields=tuple(t["template_fields"]),
             templates=t["templates"],
             callable_name=t["callable"],
+            depends_on_past=bool(t.get("depends_on_past", False)),
+            wait_for_downstream=bool(t.get("wait_for_downstream", False)),
+            ends_in_scheduler=bool(t.get("ends_in_scheduler", False)),
         )
         for t in data["tasks"]
     }

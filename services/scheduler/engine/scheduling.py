@@ -472,7 +472,9 @@ class SchedulingEngine:
             start: dt.datetime | None = None
             if ti.state is None:
                 decision = evaluate(task.trigger_rule, (tis[u].state for u in task.upstream_task_ids if u in tis))
-                if decision is Decision.RUN:
+                if decision is Decision.RUN and task.ends_in_scheduler:
+                    ti.state, start, ti.end_date = "success", now, now  # EmptyOperator: no process
+                elif decision is Decision.RUN:
                     ti.state = "scheduled"
                 elif decision in (Decision.SKIP, Decision.UPSTREAM_FAILED):
                     ti.state, start, ti.end_date = decision.value, now, now

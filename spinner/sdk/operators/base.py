@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "doc_md": "",
     "start_date": None,
     "end_date": None,
+    "depends_on_past": False,
+    "wait_for_downstream": False,
 }
 
 # Parameters of an operator's __init__ that default_args never fill.
@@ -91,6 +93,8 @@ class BaseOperator:
     """One task of a DAG. Subclasses implement `execute(context)`."""
 
     template_fields: ClassVar[Sequence[str]] = ()
+    # Capability: the scheduler ends this task itself (none -> success), no process is started (EmptyOperator).
+    ends_in_scheduler: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -117,6 +121,8 @@ class BaseOperator:
         doc_md: str = _UNSET,
         start_date: dt.datetime | None = _UNSET,
         end_date: dt.datetime | None = _UNSET,
+        depends_on_past: bool = _UNSET,
+        wait_for_downstream: bool = _UNSET,
     ) -> None:
         dag = dag or current_dag()
         dag_name = dag.dag_id if dag else "?"
@@ -132,6 +138,7 @@ class BaseOperator:
             "executor_config": executor_config, "owner": owner, "params": params,
             "priority_weight": priority_weight, "pool": pool, "doc": doc, "doc_md": doc_md,
             "start_date": start_date, "end_date": end_date,
+            "depends_on_past": depends_on_past, "wait_for_downstream": wait_for_downstream,
         }  # fmt: skip
         defaults = dag.default_args if dag else {}
         values = {
@@ -161,6 +168,9 @@ class BaseOperator:
         self.doc = str(values["doc"] or values["doc_md"])
         self.start_date = _as_datetime(values["start_date"], where, "start_date")
         self.end_date = _as_datetime(values["end_date"], where, "end_date")
+        # Airflow's rule: waiting for the previous run's downstream implies depending on the past.
+        self.wait_for_downstream = bool(values["wait_for_downstream"])
+        self.depends_on_past = bool(values["depends_on_past"]) or self.wait_for_downstream
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         self.dag: DAG | None = None
