@@ -2,7 +2,8 @@
 
 State moves made here (each a guarded update on try_number and state):
 queued -> running (runner Start), running -> success | failed | up_for_retry | skipped
-(runner Finish), queued | running -> failed | up_for_retry (process ended without Finish).
+(runner Finish), queued | running -> failed | up_for_retry (process ended without Finish), and
+none -> skipped for the other task instances of the run that a succeeding try names (a branch).
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ import datetime as dt
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from opentelemetry import metrics
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.executor import queries
+from services.executor import queries, skips
 from services.executor.backends.base import BackendClosed, ExecutorBackend, LaunchRefused, LaunchSpec, TryKey
 from services.executor.reports import (
     ENDED,
@@ -216,15 +217,24 @@ class Executor:
                 session, key, expected_states=("running",), values={"last_heartbeat_at": self._clock()}
             )
 
-    async def finish(self, key: TryKey, token: str, outcome: Outcome, error: str) -> str:
+    async def finish(
+        self, key: TryKey, token: str, outcome: Outcome, error: str, skip_task_ids: Sequence[str] = ()
+    ) -> str:
         self._check(key, token)
+        try:
+            to_skip = skips.checked(key, skip_task_ids) if outcome.success else ()
+        except skips.BadSkip as e:
+            raise InvalidRequest(str(e)) from None
         # A runner whose readiness checks failed reports before it ever started: the try fails from queued.
         failing = not (outcome.success or outcome.skipped)
-        return await self._end(key, outcome, error, expected=("running", "queued") if failing else ("running",))
+        expected = ("running", "queued") if failing else ("running",)
+        return await self._end(key, outcome, error, expected=expected, skip_task_ids=to_skip)
 
-    async def _end(self, key: TryKey, outcome: Outcome, error: str, expected: tuple[str, ...]) -> str:
+    async def _end(
+        self, key: TryKey, outcome: Outcome, error: str, expected: tuple[str, ...], skip_task_ids: tuple[str, ...] = ()
+    ) -> str:
         try:
-            result = await self.reports.end(key, outcome, error, expected)
+            result = await self.reports.end(key, outcome, error, expected, skip_task_ids)
         except ReportRefused as e:
             raise NotQueued(str(e)) from None
         if not result.moved:

@@ -143,7 +143,9 @@ class RunnerServicer(executor_pb2_grpc.RunnerServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "outcome is required")
             raise AssertionError("unreachable")
         try:
-            state = await self._executor.finish(_key(request.key), request.token, outcome, request.error)
+            state = await self._executor.finish(
+                _key(request.key), request.token, outcome, request.error, request.skip_task_ids
+            )
         except ExecutorError as e:
             await _abort(context, e)
             raise

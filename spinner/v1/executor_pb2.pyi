@@ -122,16 +122,18 @@ class RunnerHeartbeatResponse(_message.Message):
     def __init__(self, keep_running: _Optional[bool] = ...) -> None: ...
 
 class RunnerFinishRequest(_message.Message):
-    __slots__ = ("key", "token", "outcome", "error")
+    __slots__ = ("key", "token", "outcome", "error", "skip_task_ids")
     KEY_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    SKIP_TASK_IDS_FIELD_NUMBER: _ClassVar[int]
     key: _common_pb2.TaskTryKey
     token: str
     outcome: TaskOutcome
     error: str
-    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., token: _Optional[str] = ..., outcome: _Optional[_Union[TaskOutcome, str]] = ..., error: _Optional[str] = ...) -> None: ...
+    skip_task_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., token: _Optional[str] = ..., outcome: _Optional[_Union[TaskOutcome, str]] = ..., error: _Optional[str] = ..., skip_task_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RunnerFinishResponse(_message.Message):
     __slots__ = ("state",)

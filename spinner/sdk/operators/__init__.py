@@ -2,7 +2,19 @@
 
 from spinner.sdk.operators.base import BaseOperator, retry_delay_for
 from spinner.sdk.operators.bash import BashOperator
+from spinner.sdk.operators.branch import BranchPythonOperator
 from spinner.sdk.operators.empty import EmptyOperator
+from spinner.sdk.operators.latest_only import LatestOnlyOperator
 from spinner.sdk.operators.python import PythonOperator
+from spinner.sdk.operators.short_circuit import ShortCircuitOperator
 
-__all__ = ["BaseOperator", "BashOperator", "EmptyOperator", "PythonOperator", "retry_delay_for"]
+__all__ = [
+    "BaseOperator",
+    "BashOperator",
+    "BranchPythonOperator",
+    "EmptyOperator",
+    "LatestOnlyOperator",
+    "PythonOperator",
+    "ShortCircuitOperator",
+    "retry_delay_for",
+]

@@ -45,3 +45,48 @@ with DAG(dag_id="empty", tier=Tier.TIER1, schedule=None) as dag:
     assert any("task_id=work" in p for p in logs), logs  # the check below looks in the right place
     assert not any("task_id=start" in p or "task_id=join" in p for p in logs), logs
     assert tis["work"].start_date >= tis["start"].end_date  # type: ignore[operator]
+
+
+async def test_branch_and_short_circuit_skip_through_the_executor(stack: Stack) -> None:
+    stack.write_dag(
+        f"{PARTITION}/team/branchy.py",
+        HEADER
+        + """
+from spinner import BranchPythonOperator, ShortCircuitOperator
+with DAG(dag_id="branchy", tier=Tier.TIER1, schedule=None) as dag:
+    pick = BranchPythonOperator(task_id="pick", python_callable=lambda dag_run: dag_run.conf["go"])
+    left = BashOperator(task_id="left", bash_command="echo left")
+    after_left = BashOperator(task_id="after_left", bash_command="echo after left")
+    right = BashOperator(task_id="right", bash_command="echo right")
+    join = EmptyOperator(task_id="join", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+    plain_join = EmptyOperator(task_id="plain_join")
+    check = ShortCircuitOperator(task_id="check", python_callable=lambda: False)
+    gated = BashOperator(task_id="gated", bash_command="echo gated")
+    cleanup = BashOperator(task_id="cleanup", bash_command="echo cleanup", trigger_rule=TriggerRule.ALL_DONE)
+    pick >> [left, right]
+    left >> after_left >> [join, plain_join]
+    right >> [join, plain_join]
+    join >> check >> gated >> cleanup
+""",
+    )
+    await stack.publish()
+    await stack.wait_dag("branchy")
+    run_id = await stack.trigger("branchy", conf='{"go": "right"}')
+    run = await stack.wait_run("branchy", run_id)
+    tis = await stack.tis("branchy", run_id)
+    states = {t: ti.state for t, ti in tis.items()}
+    assert states == {
+        "pick": "success", "left": "skipped", "after_left": "skipped", "right": "success", "join": "success",
+        "plain_join": "skipped", "check": "success", "gated": "skipped", "cleanup": "skipped",
+    }, states  # fmt: skip
+    assert run.state == "success"
+    assert tis["left"].try_number == 0 and "Skipped by pick" in tis["left"].error, tis["left"].error
+    # ignore_downstream_trigger_rules: cleanup (all_done) was skipped by the short circuit itself.
+    assert "Skipped by check" in tis["cleanup"].error, tis["cleanup"].error
+
+    bad = await stack.trigger("branchy", conf='{"go": "after_left"}', run_id="bad_branch")
+    await stack.wait_run("branchy", bad)
+    tis = await stack.tis("branchy", bad)
+    assert tis["pick"].state == "failed", {t: ti.state for t, ti in tis.items()}
+    assert "not directly downstream" in tis["pick"].error, tis["pick"].error
+    assert tis["left"].state == "upstream_failed" and tis["right"].state == "upstream_failed"
