@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler import queries
+from services.scheduler.engine import past
 from services.scheduler.engine.metrics import SchedulerMetrics
 from services.scheduler.engine.ti_state import PendingWrites, TiCache, TiRow, flush_decisions, flush_queued
 from services.scheduler.engine.trigger_rules import TERMINAL, Decision, evaluate
@@ -340,6 +341,7 @@ class SchedulingEngine:
 
         writes = PendingWrites()
         candidates: list[tuple[DagRun, TiRow, CachedDag]] = []
+        pasts = await past.load(session, [(r, dags[r.dag_id].dag) for r in examined if r.dag_id in dags])
         for run in examined:
             key = (run.dag_id, run.run_id)
             self._unsettled.discard(key)
@@ -362,7 +364,7 @@ class SchedulingEngine:
                 await self._time_out(session, run, run_timeout, now)
                 self._tis.drop(key)
                 continue
-            self._decide(run, cached, tis, now, writes)
+            self._decide(run, cached, tis, now, writes, pasts.get(key))
             if all(ti.state in TERMINAL for ti in tis.values()):
                 failed = any(tis[t].state in ("failed", "upstream_failed") for t in cached.leaves if t in tis)
                 run.state, run.end_date = ("failed" if failed else "success"), now
@@ -458,8 +460,10 @@ class SchedulingEngine:
         tis: dict[str, TiRow],
         now: dt.datetime,
         writes: PendingWrites,
+        past_states: past.PastStates = None,
     ) -> None:
-        """Creates missing task instances and applies trigger rules and retry delays, in topological order."""
+        """Creates missing task instances and applies trigger rules, depends_on_past and retry delays,
+        in topological order."""
         sdag = cached.dag
         for task_id in cached.order:
             task = sdag.tasks[task_id]
@@ -472,7 +476,9 @@ class SchedulingEngine:
             start: dt.datetime | None = None
             if ti.state is None:
                 decision = evaluate(task.trigger_rule, (tis[u].state for u in task.upstream_task_ids if u in tis))
-                if decision is Decision.RUN and task.ends_in_scheduler:
+                if decision is Decision.RUN and not past.allows(task, past_states):
+                    self._unsettled.add((run.dag_id, run.run_id))  # waits on the previous run: look every pass
+                elif decision is Decision.RUN and task.ends_in_scheduler:
                     ti.state, start, ti.end_date = "success", now, now  # EmptyOperator: no process
                 elif decision is Decision.RUN:
                     ti.state = "scheduled"

@@ -90,3 +90,60 @@ with DAG(dag_id="branchy", tier=Tier.TIER1, schedule=None) as dag:
     assert tis["pick"].state == "failed", {t: ti.state for t, ti in tis.items()}
     assert "not directly downstream" in tis["pick"].error, tis["pick"].error
     assert tis["left"].state == "upstream_failed" and tis["right"].state == "upstream_failed"
+
+
+async def test_depends_on_past_and_wait_for_downstream_wait_on_the_previous_run(stack: Stack) -> None:
+    import grpc
+
+    from spinner.v1 import common_pb2, scheduler_pb2, scheduler_pb2_grpc
+
+    stack.write_dag(
+        f"{PARTITION}/team/past.py",
+        HEADER
+        + """
+def maybe_fail(name, dag_run):
+    if dag_run.conf.get(name):
+        raise RuntimeError(f"{name} fails on request")
+
+with DAG(dag_id="past", tier=Tier.TIER1, schedule=None, max_active_runs=2) as dag:
+    a = EmptyOperator(task_id="a", wait_for_downstream=True)
+    b = PythonOperator(task_id="b", python_callable=maybe_fail, op_kwargs={"name": "fail_b"})
+    c = PythonOperator(task_id="c", python_callable=maybe_fail, op_kwargs={"name": "fail_c"}, depends_on_past=True)
+    free = BashOperator(task_id="free", bash_command="echo free")
+    later = BashOperator(task_id="later", bash_command="echo later")
+    a >> b
+    free >> later
+""",
+    )
+    await stack.publish()
+    await stack.wait_dag("past")
+    first = await stack.trigger("past", conf='{"fail_b": true, "fail_c": true}', run_id="first")
+    await stack.wait_run("past", first)
+    assert await stack.states("past", first) == {
+        "a": "success", "b": "failed", "c": "failed", "free": "success", "later": "success",
+    }  # fmt: skip
+    second = await stack.trigger("past", run_id="second")
+
+    async def independent_tasks_done() -> bool:
+        return (await stack.states("past", second)).get("later") == "success"
+
+    await stack.wait_for(independent_tasks_done, 60, "free and later of the second run succeeded")
+    states = await stack.states("past", second)
+    # a waits for b of the first run (wait_for_downstream), c for c of the first run (depends_on_past).
+    assert states["a"] is None and states["c"] is None, states
+
+    async with grpc.aio.insecure_channel(stack.scheduler_address) as channel:
+        stub = scheduler_pb2_grpc.SchedulerServiceStub(channel)
+        await stub.MarkTaskInstances(
+            scheduler_pb2.MarkTaskInstancesRequest(
+                selection=scheduler_pb2.TaskSelection(
+                    run=common_pb2.DagRunRef(dag_id="past", run_id=first), task_ids=["b", "c"]
+                ),
+                state="success",
+                requested_by="test",
+            ),
+            timeout=10,
+        )
+    run = await stack.wait_run("past", second)
+    assert run.state == "success", await stack.states("past", second)
+    assert await stack.states("past", second) == {t: "success" for t in ("a", "b", "c", "free", "later")}
