@@ -46,8 +46,10 @@ from gateway.views import (
     check_limit,
     iso,
 )
+from spinner import routing
 from spinner.db import auth as db_auth
 from spinner.db.models import DagCode
+from spinner.routing import SchedulerRouter
 from spinner.sdk.dag import ID_RE
 from spinner.telemetry import inject_metadata
 from spinner.v1 import (
@@ -107,12 +109,11 @@ class Gateway:
         self._sessions = sessions
         self._readers = readers or sessions
         self._dagsync = dagsync_pb2_grpc.DagSyncServiceStub(dagsync_channel) if dagsync_channel else None
-        self._new_channel = scheduler_channel
+        self._schedulers = SchedulerRouter(self._readers, clock, scheduler_channel)
         self._logs = logs_pb2_grpc.LogsServiceStub(logs_channel)
         self._clock = clock
         self._tracer = tracer
         self._timeout = rpc_timeout
-        self._scheduler_channels: dict[str, grpc.aio.Channel] = {}
         self._closing = asyncio.Event()
         self.audit = AuditLog(sessions, clock, readers=self._readers)
 
@@ -135,9 +136,7 @@ class Gateway:
         return self._readers
 
     async def aclose(self) -> None:
-        for ch in self._scheduler_channels.values():
-            await ch.close()
-        self._scheduler_channels.clear()
+        await self._schedulers.aclose()
 
     async def start(self) -> int:
         """At gateway start: the built-in roles, and every DAG's access_control synced. Returns the changes.
@@ -356,23 +355,14 @@ class Gateway:
         await audit("ok", details)
         return result
 
-    def _scheduler(self, address: str) -> scheduler_pb2_grpc.SchedulerServiceStub:
-        ch = self._scheduler_channels.get(address)
-        if ch is None:
-            # One channel per scheduler address, kept: a partition's leader changes rarely.
-            ch = self._scheduler_channels[address] = self._new_channel(address)
-        return scheduler_pb2_grpc.SchedulerServiceStub(ch)
-
     async def _owner(self, dag_id: str) -> tuple[str, scheduler_pb2_grpc.SchedulerServiceStub]:
-        """The partition of an active DAG and a stub to the scheduler that holds it now."""
-        async with self._readers() as s:
-            dag = await queries.get_dag(s, dag_id)
-            if dag is None:
-                raise NotFound(f"DAG '{dag_id}' not found")
-            address = await queries.lease_address(s, dag.partition, self._clock())
-        if address is None:
-            raise Unavailable(f"no scheduler holds partition {dag.partition} right now; try again shortly")
-        return dag.partition, self._scheduler(address)
+        """The partition of an active DAG and a stub to the scheduler that holds it now (spinner/routing.py)."""
+        try:
+            return await self._schedulers.owner(dag_id)
+        except routing.DagNotFound as e:
+            raise NotFound(str(e)) from None
+        except routing.NoScheduler as e:
+            raise Unavailable(str(e)) from None
 
     async def _call(self, dag_id: str, span: str, call: Callable[[Any], Awaitable[T]]) -> T:
         """Routes an action to the DAG's scheduler, inside a span whose context travels with it."""

@@ -12,6 +12,7 @@ from spinner.sdk.operators import (
     LatestOnlyOperator,
     PythonOperator,
     ShortCircuitOperator,
+    TriggerDagRunOperator,
 )
 from spinner.sdk.trigger_rule import TriggerRule
 
@@ -26,5 +27,6 @@ __all__ = [
     "ShortCircuitOperator",
     "SkipTask",
     "Tier",
+    "TriggerDagRunOperator",
     "TriggerRule",
 ]

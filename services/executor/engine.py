@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 from opentelemetry import metrics
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,6 +32,7 @@ from services.executor.reports import (
     StaleLeaseRefused,
 )
 from services.executor.tokens import TokenSigner
+from services.executor.triggers import DagRunTriggers, TriggeredRun, TriggerRequest
 from spinner import events
 from spinner.db.engine import transaction
 from spinner.db.models import DagRun
@@ -105,6 +107,7 @@ class Executor:
         heartbeat_interval: float = 5.0,
         meter: metrics.Meter | None = None,
         runner_env: dict[str, str] | None = None,
+        scheduler_channel: Callable[[str], grpc.aio.Channel] = grpc.aio.insecure_channel,
     ) -> None:
         self._sessions = sessions
         self._runner_env = dict(runner_env or {})  # where runners ship and archive logs (LogStoreSettings)
@@ -118,6 +121,7 @@ class Executor:
         self.runner_address = ""
         self.runner_python = sys.executable  # the image's interpreter for pods ("python")
         self.reports = ReportWriter(sessions, clock=clock, run_context=_run_context)
+        self.triggers = DagRunTriggers(sessions, clock, scheduler_channel)  # TriggerDagRunOperator
         self.backend: ExecutorBackend | None = None
         meter = meter or metrics.NoOpMeter("spinner.executor")
         self._queued_to_running = meter.create_histogram(
@@ -209,6 +213,15 @@ class Executor:
             waited = (self._clock() - result.queued_at).total_seconds()
             self._queued_to_running.record(max(waited, 0.0), {"backend": self.name})
         return result.context
+
+    async def trigger_dag_run(self, key: TryKey, token: str, request: TriggerRequest) -> TriggeredRun:
+        """Raises TriggerFailed (services/executor/triggers.py) with the status the runner gets."""
+        self._check(key, token)
+        return await self.triggers.trigger(key, request)
+
+    async def get_dag_run(self, key: TryKey, token: str, dag_id: str, run_id: str) -> tuple[str, str]:
+        self._check(key, token)
+        return await self.triggers.get(dag_id, run_id)
 
     async def heartbeat(self, key: TryKey, token: str) -> bool:
         self._check(key, token)

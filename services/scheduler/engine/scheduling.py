@@ -23,6 +23,7 @@ from services.scheduler.engine import past
 from services.scheduler.engine.metrics import SchedulerMetrics
 from services.scheduler.engine.ti_state import PendingWrites, TiCache, TiRow, flush_decisions, flush_queued
 from services.scheduler.engine.trigger_rules import TERMINAL, Decision, evaluate
+from spinner import triggering
 from spinner.db.models import DagModel, DagRun, SerializedDagModel, TaskInstance
 from spinner.sdk.serialization import SerializedDAG, deserialize_dag
 
@@ -253,6 +254,7 @@ class SchedulingEngine:
         dags = await self._load_dags(session, [dag_id])
         sdag = dags.get(dag_id)
         interval = sdag.timetable.infer_manual_data_interval(when) if sdag else None
+        source = triggering.decode(triggered_by)  # a task's TriggerDagRunOperator: the run links back to it
         run = DagRun(
             dag_id=dag_id,
             run_id=run_id,
@@ -264,7 +266,10 @@ class SchedulingEngine:
             conf=conf,
             partition=self.partition,
             bundle_version=model.bundle_version,
-            triggered_by=triggered_by,
+            triggered_by=(source.label if source else triggered_by)[:200],
+            triggering_dag_id=source.dag_id if source else None,
+            triggering_run_id=source.run_id if source else None,
+            triggering_task_id=source.task_id if source else None,
             trace_context=trace_context,
             created_at=now,
         )

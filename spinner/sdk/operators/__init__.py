@@ -7,6 +7,7 @@ from spinner.sdk.operators.empty import EmptyOperator
 from spinner.sdk.operators.latest_only import LatestOnlyOperator
 from spinner.sdk.operators.python import PythonOperator
 from spinner.sdk.operators.short_circuit import ShortCircuitOperator
+from spinner.sdk.operators.trigger_dagrun import TriggerDagRunOperator
 
 __all__ = [
     "BaseOperator",
@@ -16,5 +17,6 @@ __all__ = [
     "LatestOnlyOperator",
     "PythonOperator",
     "ShortCircuitOperator",
+    "TriggerDagRunOperator",
     "retry_delay_for",
 ]

@@ -147,3 +147,68 @@ with DAG(dag_id="past", tier=Tier.TIER1, schedule=None, max_active_runs=2) as da
     run = await stack.wait_run("past", second)
     assert run.state == "success", await stack.states("past", second)
     assert await stack.states("past", second) == {t: "success" for t in ("a", "b", "c", "free", "later")}
+
+
+async def test_trigger_dag_run_through_the_executor_and_the_owning_scheduler(stack: Stack) -> None:
+    from sqlalchemy import select
+
+    from spinner.db.models import AuditLog
+
+    stack.write_dag(
+        f"{PARTITION}/team/nightly.py",
+        HEADER
+        + """
+from spinner import TriggerDagRunOperator
+with DAG(dag_id="report", tier=Tier.TIER1, schedule=None) as report:
+    PythonOperator(task_id="build", python_callable=lambda dag_run: print("building", dag_run.conf))
+
+with DAG(dag_id="nightly", tier=Tier.TIER1, schedule=None) as nightly:
+    kick = TriggerDagRunOperator(
+        task_id="kick", trigger_dag_id="report", trigger_run_id="from_{{ run_id }}",
+        conf={"day": "{{ ds }}", "source": "nightly"}, wait_for_completion=True, poke_interval=0.2,
+    )
+    again = TriggerDagRunOperator(
+        task_id="again", trigger_dag_id="report", trigger_run_id="from_{{ run_id }}", skip_when_already_exists=True
+    )
+    reset = TriggerDagRunOperator(
+        task_id="reset", trigger_dag_id="report", trigger_run_id="from_{{ run_id }}", reset_dag_run=True,
+        wait_for_completion=True, poke_interval=0.2, trigger_rule=TriggerRule.ALL_DONE,
+    )
+    clash = TriggerDagRunOperator(
+        task_id="clash", trigger_dag_id="report", trigger_run_id="from_{{ run_id }}", trigger_rule=TriggerRule.ALL_DONE
+    )
+    missing = TriggerDagRunOperator(task_id="missing", trigger_dag_id="no_such_dag")
+    kick >> again >> reset >> clash
+""",
+    )
+    await stack.publish()
+    await stack.wait_dag("nightly")
+    await stack.wait_dag("report")
+    run_id = await stack.trigger("nightly", run_id="n1")
+    await stack.wait_run("nightly", run_id, timeout=90)
+    tis = await stack.tis("nightly", run_id)
+    states = {t: ti.state for t, ti in tis.items()}
+    assert states == {
+        "kick": "success", "again": "skipped", "reset": "success", "clash": "failed", "missing": "failed",
+    }, ({t: ti.error for t, ti in tis.items()})  # fmt: skip
+    assert "already has a run" in tis["clash"].error and "reset_dag_run=True" in tis["clash"].error
+    assert "DAG 'no_such_dag' not found" in tis["missing"].error, tis["missing"].error
+
+    triggered = await stack.run("report", "from_n1")
+    assert triggered is not None and triggered.state == "success"
+    assert triggered.conf == {"day": triggered.logical_date.strftime("%Y-%m-%d"), "source": "nightly"}
+    assert (triggered.triggering_dag_id, triggered.triggering_run_id, triggered.triggering_task_id) == (
+        "nightly", "n1", "kick",
+    )  # fmt: skip
+    assert triggered.triggered_by == "task nightly.kick"
+    assert (await stack.tis("report", "from_n1"))["build"].try_number == 2  # reset_dag_run ran it again
+    async with stack.sessions() as s:
+        audit = (await s.execute(select(AuditLog).where(AuditLog.action == "trigger"))).scalars().all()
+    entries = sorted((a.username, a.dag_id, a.outcome) for a in audit)
+    assert entries == [
+        ("task nightly.again", "report", "error"),
+        ("task nightly.clash", "report", "error"),
+        ("task nightly.kick", "report", "ok"),
+        ("task nightly.missing", "no_such_dag", "error"),
+        ("task nightly.reset", "report", "ok"),
+    ], entries
