@@ -46,7 +46,7 @@ from gateway.views import (
     check_limit,
     iso,
 )
-from spinner import routing
+from spinner import routing, triggering
 from spinner.db import auth as db_auth
 from spinner.db.models import DagCode
 from spinner.routing import SchedulerRouter
@@ -384,7 +384,10 @@ class Gateway:
         if run_id is not None and (not isinstance(run_id, str) or not run_id.strip()):
             raise InvalidRequest("run_id must be a non-empty string")
         request = scheduler_pb2.TriggerDagRunRequest(
-            dag_id=dag_id, conf_json=json.dumps(conf), run_id=run_id or "", triggered_by=actor.username
+            dag_id=dag_id,
+            conf_json=json.dumps(conf),
+            run_id=run_id or "",
+            triggered_by=triggering.person(actor.username),
         )
 
         async def do() -> RunInfo:

@@ -30,6 +30,11 @@ class TriggeringTask:
         return f"task {self.dag_id}.{self.task_id}"
 
 
+def person(username: str) -> str:
+    """The triggered_by of a person's trigger: a username that looks like a task's form cannot pose as one."""
+    return f"user {username}" if username.startswith(PREFIX) else username
+
+
 def decode(triggered_by: str) -> TriggeringTask | None:
     if not triggered_by.startswith(PREFIX):
         return None

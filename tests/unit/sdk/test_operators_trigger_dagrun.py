@@ -9,7 +9,7 @@ import pytest
 from spinner import DAG, TriggerDagRunOperator
 from spinner.runner.client import NotInTask
 from spinner.sdk.exceptions import DagDefinitionError
-from spinner.triggering import TriggeringTask, decode
+from spinner.triggering import TriggeringTask, decode, person
 
 
 def test_defaults_follow_airflow() -> None:
@@ -49,3 +49,5 @@ def test_the_triggering_task_round_trips_through_triggered_by() -> None:
     assert decode(source.encode()) == source
     assert source.label == "task nightly.v2.kick-it"
     assert decode("alice") is None and decode("task:only/two") is None and decode("task:a b/c/r") is None
+    # A person whose name looks like the task form cannot pose as a task.
+    assert decode(person("task:nightly/kick/r1")) is None and person("alice") == "alice"
