@@ -54,6 +54,8 @@ class RunInfo:
     conf: dict[str, Any]
     bundle_version: str
     triggered_by: str
+    # The task whose TriggerDagRunOperator made this run: {"dag_id", "run_id", "task_id"}; None otherwise.
+    triggering: dict[str, str] | None = None
 
     @classmethod
     def of(cls, r: DagRun) -> RunInfo:
@@ -62,6 +64,8 @@ class RunInfo:
             data_interval_start=iso(r.data_interval_start), data_interval_end=iso(r.data_interval_end),
             start_date=iso(r.start_date), end_date=iso(r.end_date), conf=dict(r.conf or {}),
             bundle_version=r.bundle_version, triggered_by=r.triggered_by,
+            triggering={"dag_id": r.triggering_dag_id, "run_id": r.triggering_run_id, "task_id": r.triggering_task_id}
+            if r.triggering_dag_id and r.triggering_run_id and r.triggering_task_id else None,
         )  # fmt: skip
 
 

@@ -74,6 +74,7 @@ def test_trigger_dag_run_makes_a_linked_run_with_the_conf(spinner: Spinner) -> N
     assert triggered["conf"] == {"day": day, "source": NIGHTLY}, triggered
     assert triggered["state"] == "success", triggered  # wait_for_completion waited for it
     assert triggered["triggered_by"] == f"task {NIGHTLY}.refresh_dashboards", triggered
+    assert triggered["triggering"] == {"dag_id": NIGHTLY, "run_id": run_id, "task_id": "refresh_dashboards"}
     assert f"refreshing the dashboards for {day}" in spinner.task_log(DASHBOARDS, triggered_id, "refresh")
 
     # The triggering task's page links the triggered run; the triggered run's page links back.
