@@ -15,14 +15,24 @@ class BranchError(ValueError):
 
 class BranchPythonOperator(PythonOperator):
     """Calls `python_callable`, which returns a task id, a list of task ids, or None (follow nothing).
-    The direct downstream tasks it did not name are skipped when the try succeeds; skipped then
+    The direct downstream tasks it did not name (and that are not downstream of one it named) are
+    skipped when the try succeeds; skipped then
     propagates through trigger rules (join the branches with `none_failed_min_one_success`)."""
 
     def execute(self, context: dict[str, Any]) -> Any:
         chosen = super().execute(context)
         follow = self.follow(chosen)
-        skipping.skip(skipping.direct_downstream(self) - follow)
+        skipping.skip(self.to_skip(follow))
         return chosen
+
+    def to_skip(self, follow: set[str]) -> set[str]:
+        """The direct downstream tasks not followed, except those that are also downstream of a followed
+        one (Airflow's rule: in `branch >> [a, join]; a >> join`, following `a` runs `join` too)."""
+        reached = set(follow)
+        for task_id in follow:
+            if self.dag is not None:
+                reached |= skipping.all_downstream(self.dag.get_task(task_id))
+        return skipping.direct_downstream(self) - reached
 
     def follow(self, chosen: Any) -> set[str]:
         """The task ids a branch callable's result names, checked against the DAG."""

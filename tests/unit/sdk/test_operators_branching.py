@@ -66,6 +66,18 @@ def test_a_bad_branch_fails_the_try_and_skips_nothing(result: Any, message: str)
     assert skipping.take_requested() == []
 
 
+def test_a_direct_downstream_join_reached_through_the_chosen_branch_is_not_skipped() -> None:
+    with DAG("empty_branch", tier=1):
+        pick = BranchPythonOperator(task_id="pick", python_callable=lambda dag_run: dag_run.conf["go"])
+        work = EmptyOperator(task_id="work")
+        other = EmptyOperator(task_id="other")
+        join = EmptyOperator(task_id="join", trigger_rule="none_failed_min_one_success")
+        pick >> [work, other, join]
+        work >> join
+    assert pick.to_skip({"work"}) == {"other"}  # join comes after work: it runs
+    assert pick.to_skip({"join"}) == {"work", "other"}  # the empty branch: straight to the join
+
+
 def short_circuit_dag(result: Any, ignore: bool) -> tuple[DAG, ShortCircuitOperator]:
     with DAG("short", tier=1) as dag:
         check = ShortCircuitOperator(
