@@ -12,11 +12,12 @@ previous run's task ends, not only at the next full pass.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler import queries
+from services.scheduler.engine.ti_state import TiRow
 from spinner.db.models import DagRun
 from spinner.sdk.serialization import SerializedDAG, SerializedTask
 
@@ -38,11 +39,17 @@ def watched_tasks(sdag: SerializedDAG) -> set[str]:
     return out
 
 
-async def load(session: AsyncSession, runs: Sequence[tuple[DagRun, SerializedDAG]]) -> dict[RunKey, PastStates]:
-    """The previous runs' states for the runs whose DAG has a task that depends on the past."""
+async def load(
+    session: AsyncSession, runs: Sequence[tuple[DagRun, SerializedDAG, Mapping[str, TiRow]]]
+) -> dict[RunKey, PastStates]:
+    """The previous runs' states for the runs where a task that depends on the past has not been
+    decided yet (two small queries per such run; none for the others)."""
     out: dict[RunKey, PastStates] = {}
-    for run, sdag in runs:
-        watched = watched_tasks(sdag)
+    for run, sdag, tis in runs:
+        undecided = any(
+            t.depends_on_past and (t.task_id not in tis or tis[t.task_id].state is None) for t in sdag.tasks.values()
+        )
+        watched = watched_tasks(sdag) if undecided else set()
         if watched:
             out[(run.dag_id, run.run_id)] = await queries.previous_run_states(
                 session, run.dag_id, run.logical_date, watched

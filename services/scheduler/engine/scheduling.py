@@ -346,7 +346,10 @@ class SchedulingEngine:
 
         writes = PendingWrites()
         candidates: list[tuple[DagRun, TiRow, CachedDag]] = []
-        pasts = await past.load(session, [(r, dags[r.dag_id].dag) for r in examined if r.dag_id in dags])
+        pasts = await past.load(
+            session,
+            [(r, dags[r.dag_id].dag, self._tis.runs[(r.dag_id, r.run_id)]) for r in examined if r.dag_id in dags],
+        )
         for run in examined:
             key = (run.dag_id, run.run_id)
             self._unsettled.discard(key)
