@@ -50,6 +50,8 @@ def test_branch_short_circuit_latest_only_and_empty_operator(spinner: Spinner) -
         assert result["tasks"][task_id]["try_number"] == 0, result["tasks"][task_id]
         logs = spinner.get(f"/api/v1/dags/{BRANCH}/runs/{q(weekend)}/tasks/{task_id}/logs")
         assert logs.status_code == 404, (logs.status_code, logs.text)
+        page = spinner.get(f"/dags/{BRANCH}/runs/{q(weekend)}/tasks/{task_id}/log")
+        assert 'id="no-process"' in page.text and "ended by the scheduler" in page.text, page.text
     assert "weekend digest for" in spinner.task_log(BRANCH, weekend, "weekend_digest")
     assert "from /tmp" in spinner.task_log(BRANCH, weekend, "export_orders")  # cwd
 
