@@ -181,7 +181,7 @@ class Gateway:
         check_limit(limit)
         await self.get_dag(actor, dag_id)
         async with self._readers() as s:
-            return [RunInfo.of(r) for r in await queries.list_runs(s, dag_id, limit)]
+            return [RunInfo.of(r, actor.principal.can_read) for r in await queries.list_runs(s, dag_id, limit)]
 
     async def get_run(self, actor: Actor, dag_id: str, run_id: str) -> RunInfo:
         if not actor.principal.can_read(dag_id):
@@ -190,7 +190,7 @@ class Gateway:
             run = await queries.get_run(s, dag_id, run_id)
         if run is None:
             raise NotFound(f"run '{run_id}' of DAG '{dag_id}' not found")
-        return RunInfo.of(run)
+        return RunInfo.of(run, actor.principal.can_read)
 
     async def recent_runs(self, actor: Actor, dag_ids: Sequence[str], per_dag: int = 10) -> dict[str, list[RunDot]]:
         """Each DAG's newest runs as (run_id, state), for the squares of the DAG list."""
@@ -254,7 +254,9 @@ class Gateway:
             cells.setdefault(ti.run_id, {})[ti.task_id] = TaskInstanceInfo.of(ti)
             if ti.task_id not in task_ids:
                 task_ids.append(ti.task_id)
-        grid = Grid(dag=dag, task_ids=task_ids, runs=[RunInfo.of(r) for r in run_rows], cells=cells)
+        grid = Grid(
+            dag=dag, task_ids=task_ids, runs=[RunInfo.of(r, actor.principal.can_read) for r in run_rows], cells=cells
+        )
         tasks = {t["task_id"]: t for t in data.get("tasks", [])}
         nodes = [
             TaskNode(t, str(tasks[t].get("operator", "")), sorted(tasks[t].get("upstream_task_ids", [])))
