@@ -49,8 +49,10 @@ from gateway.views import (
     iso,
 )
 from gateway.xcoms import XComInfo, task_xcoms
+from spinner import routing, triggering
 from spinner.db import auth as db_auth
 from spinner.db.models import DagCode
+from spinner.routing import SchedulerRouter
 from spinner.sdk.dag import ID_RE
 from spinner.telemetry import inject_metadata
 from spinner.v1 import (
@@ -110,12 +112,11 @@ class Gateway:
         self._sessions = sessions
         self._readers = readers or sessions
         self._dagsync = dagsync_pb2_grpc.DagSyncServiceStub(dagsync_channel) if dagsync_channel else None
-        self._new_channel = scheduler_channel
+        self._schedulers = SchedulerRouter(self._readers, clock, scheduler_channel)
         self._logs = logs_pb2_grpc.LogsServiceStub(logs_channel)
         self._clock = clock
         self._tracer = tracer
         self._timeout = rpc_timeout
-        self._scheduler_channels: dict[str, grpc.aio.Channel] = {}
         self._closing = asyncio.Event()
         self.audit = AuditLog(sessions, clock, readers=self._readers)
 
@@ -138,9 +139,7 @@ class Gateway:
         return self._readers
 
     async def aclose(self) -> None:
-        for ch in self._scheduler_channels.values():
-            await ch.close()
-        self._scheduler_channels.clear()
+        await self._schedulers.aclose()
 
     async def start(self) -> int:
         """At gateway start: the built-in roles, and every DAG's access_control synced. Returns the changes.
@@ -185,7 +184,7 @@ class Gateway:
         check_limit(limit)
         await self.get_dag(actor, dag_id)
         async with self._readers() as s:
-            return [RunInfo.of(r) for r in await queries.list_runs(s, dag_id, limit)]
+            return [RunInfo.of(r, actor.principal.can_read) for r in await queries.list_runs(s, dag_id, limit)]
 
     async def get_run(self, actor: Actor, dag_id: str, run_id: str) -> RunInfo:
         if not actor.principal.can_read(dag_id):
@@ -194,7 +193,7 @@ class Gateway:
             run = await queries.get_run(s, dag_id, run_id)
         if run is None:
             raise NotFound(f"run '{run_id}' of DAG '{dag_id}' not found")
-        return RunInfo.of(run)
+        return RunInfo.of(run, actor.principal.can_read)
 
     async def recent_runs(self, actor: Actor, dag_ids: Sequence[str], per_dag: int = 10) -> dict[str, list[RunDot]]:
         """Each DAG's newest runs as (run_id, state), for the squares of the DAG list."""
@@ -263,7 +262,7 @@ class Gateway:
             if ti.task_id not in task_ids:
                 task_ids.append(ti.task_id)
         grid = Grid(
-            dag=dag, task_ids=task_ids, runs=[RunInfo.of(r) for r in run_rows], cells=cells,
+            dag=dag, task_ids=task_ids, runs=[RunInfo.of(r, actor.principal.can_read) for r in run_rows], cells=cells,
             rows=grid_rows(
                 task_ids,
                 {t["task_id"]: t.get("task_group") for t in data.get("tasks", [])},
@@ -371,23 +370,14 @@ class Gateway:
         await audit("ok", details)
         return result
 
-    def _scheduler(self, address: str) -> scheduler_pb2_grpc.SchedulerServiceStub:
-        ch = self._scheduler_channels.get(address)
-        if ch is None:
-            # One channel per scheduler address, kept: a partition's leader changes rarely.
-            ch = self._scheduler_channels[address] = self._new_channel(address)
-        return scheduler_pb2_grpc.SchedulerServiceStub(ch)
-
     async def _owner(self, dag_id: str) -> tuple[str, scheduler_pb2_grpc.SchedulerServiceStub]:
-        """The partition of an active DAG and a stub to the scheduler that holds it now."""
-        async with self._readers() as s:
-            dag = await queries.get_dag(s, dag_id)
-            if dag is None:
-                raise NotFound(f"DAG '{dag_id}' not found")
-            address = await queries.lease_address(s, dag.partition, self._clock())
-        if address is None:
-            raise Unavailable(f"no scheduler holds partition {dag.partition} right now; try again shortly")
-        return dag.partition, self._scheduler(address)
+        """The partition of an active DAG and a stub to the scheduler that holds it now (spinner/routing.py)."""
+        try:
+            return await self._schedulers.owner(dag_id)
+        except routing.DagNotFound as e:
+            raise NotFound(str(e)) from None
+        except routing.NoScheduler as e:
+            raise Unavailable(str(e)) from None
 
     async def _call(self, dag_id: str, span: str, call: Callable[[Any], Awaitable[T]]) -> T:
         """Routes an action to the DAG's scheduler, inside a span whose context travels with it."""
@@ -409,7 +399,10 @@ class Gateway:
         if run_id is not None and (not isinstance(run_id, str) or not run_id.strip()):
             raise InvalidRequest("run_id must be a non-empty string")
         request = scheduler_pb2.TriggerDagRunRequest(
-            dag_id=dag_id, conf_json=json.dumps(conf), run_id=run_id or "", triggered_by=actor.username
+            dag_id=dag_id,
+            conf_json=json.dumps(conf),
+            run_id=run_id or "",
+            triggered_by=triggering.person(actor.username),
         )
 
         async def do() -> RunInfo:

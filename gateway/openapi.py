@@ -168,6 +168,15 @@ SCHEMAS: dict[str, Any] = {
             "end_date": NULLABLE_STR,
             "conf": {"type": "object"},
             "triggered_by": {"type": "string"},
+            "triggering": {
+                "type": ["object", "null"],
+                "description": "The task whose TriggerDagRunOperator made this run",
+                "properties": {
+                    "dag_id": {"type": "string"},
+                    "run_id": {"type": "string"},
+                    "task_id": {"type": "string"},
+                },
+            },
         },
     },
     "TaskInstance": {

@@ -11,6 +11,7 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from gateway import triggered
 from gateway.api import dag_filter
 from gateway.auth import CSRF_FIELD, Actor, Authenticator
 from gateway.errors import GatewayError, InvalidRequest, LogMissing, TooManyAttempts, Unauthenticated
@@ -201,6 +202,7 @@ async def dag_page(request: Request, actor: Actor) -> Response:
     elif selected:
         tis = await g.task_instances(actor, dag_id, selected)
     nodes, edges, gw_, gh = layout(view.nodes, {t.task_id: t.state for t in tis})
+    trigger = await triggered.triggering_task(g.readers, actor, dag_id, selected) if selected else None
     bars, span = gantt(tis, request.app.state.clock())
     return render(
         request,
@@ -211,6 +213,7 @@ async def dag_page(request: Request, actor: Actor) -> Response:
             "graph_w": gw_, "graph_h": gh, "node_w": NODE_W, "node_h": NODE_H, "bars": bars, "span": span,
             "gantt_w": GANTT_W, "msg": request.query_params.get("msg", ""),
             "trigger_fields": trigger_fields(view.details.get("params", [])),
+            "trigger": trigger,
         },
     )  # fmt: skip
 
@@ -280,6 +283,7 @@ async def log_page(request: Request, actor: Actor) -> Response:
     can_edit = actor.principal.can_edit(p["dag_id"])
     context: dict[str, Any] = {"p": p, "ti": ti, "tries": tries, "can_edit": can_edit}
     context["xcoms"] = await g.xcoms(actor, p["dag_id"], p["run_id"], p["task_id"]) if ti is not None else []
+    context["triggered"] = await triggered.triggered_runs(g.readers, actor, p["dag_id"], p["run_id"], p["task_id"])
     if ti is not None and ti.try_number > 0:
         asked = int_param(request, "try_number", None)
         number = ti.try_number if asked is None else asked

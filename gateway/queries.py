@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from spinner.db.models import (
     DagModel,
     DagRun,
     ImportError_,
-    PartitionLease,
     Pool,
     SerializedDagModel,
     TaskInstance,
@@ -118,12 +116,6 @@ async def dags_by_file(session: AsyncSession, filelocs: Sequence[str]) -> dict[s
 async def import_errors(session: AsyncSession) -> Sequence[ImportError_]:
     q = select(ImportError_).order_by(ImportError_.partition, ImportError_.filename)
     return (await session.execute(q)).scalars().all()
-
-
-async def lease_address(session: AsyncSession, partition: str, now: dt.datetime) -> str | None:
-    q = select(PartitionLease.address).where(PartitionLease.partition == partition, PartitionLease.expires_at >= now)
-    value = (await session.execute(q)).scalar_one_or_none()
-    return str(value) if value else None
 
 
 async def pools(session: AsyncSession) -> list[tuple[Pool, int]]:

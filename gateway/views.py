@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gateway.errors import InvalidRequest
@@ -54,14 +55,21 @@ class RunInfo:
     conf: dict[str, Any]
     bundle_version: str
     triggered_by: str
+    # The task whose TriggerDagRunOperator made this run: {"dag_id", "run_id", "task_id"}; None otherwise.
+    triggering: dict[str, str] | None = None
 
     @classmethod
-    def of(cls, r: DagRun) -> RunInfo:
+    def of(cls, r: DagRun, can_read: Callable[[str], bool] | None = None) -> RunInfo:
+        """`can_read`: the viewer's DAG read check; a triggering task of a DAG they may not read is not shown."""
+        if r.triggering_dag_id and can_read is not None and not can_read(r.triggering_dag_id):
+            return replace(cls.of(r), triggered_by="a task", triggering=None)
         return cls(
             dag_id=r.dag_id, run_id=r.run_id, state=r.state, run_type=r.run_type, logical_date=iso(r.logical_date),
             data_interval_start=iso(r.data_interval_start), data_interval_end=iso(r.data_interval_end),
             start_date=iso(r.start_date), end_date=iso(r.end_date), conf=dict(r.conf or {}),
             bundle_version=r.bundle_version, triggered_by=r.triggered_by,
+            triggering={"dag_id": r.triggering_dag_id, "run_id": r.triggering_run_id, "task_id": r.triggering_task_id}
+            if r.triggering_dag_id and r.triggering_run_id and r.triggering_task_id else None,
         )  # fmt: skip
 
 

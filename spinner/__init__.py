@@ -8,7 +8,16 @@ Everything a DAG author uses is imported from here, as from `airflow.sdk` in Air
 from spinner.sdk.chain import chain, cross_downstream
 from spinner.sdk.dag import DAG, Tier
 from spinner.sdk.exceptions import FailNoRetry, SkipTask
-from spinner.sdk.operators import BaseOperator, BashOperator, PythonOperator
+from spinner.sdk.operators import (
+    BaseOperator,
+    BashOperator,
+    BranchPythonOperator,
+    EmptyOperator,
+    LatestOnlyOperator,
+    PythonOperator,
+    ShortCircuitOperator,
+    TriggerDagRunOperator,
+)
 from spinner.sdk.params import Param
 from spinner.sdk.taskflow import dag, task
 from spinner.sdk.taskgroup import TaskGroup
@@ -19,12 +28,17 @@ __all__ = [
     "DAG",
     "BaseOperator",
     "BashOperator",
+    "BranchPythonOperator",
+    "EmptyOperator",
     "FailNoRetry",
+    "LatestOnlyOperator",
     "Param",
     "PythonOperator",
+    "ShortCircuitOperator",
     "SkipTask",
     "TaskGroup",
     "Tier",
+    "TriggerDagRunOperator",
     "TriggerRule",
     "XComArg",
     "chain",

@@ -102,6 +102,7 @@ async def serve(
                 await backend.aclose()  # while the server still answers the runners' last reports
     finally:
         await executor.reports.aclose()  # between batches: no transaction is cut off
+        await executor.triggers.aclose()
         await bus.aclose()
         await engine.dispose()
         if own_telemetry:

@@ -2,7 +2,8 @@
 
 State moves made here (each a guarded update on try_number and state):
 queued -> running (runner Start), running -> success | failed | up_for_retry | skipped
-(runner Finish), queued | running -> failed | up_for_retry (process ended without Finish).
+(runner Finish), queued | running -> failed | up_for_retry (process ended without Finish), and
+none -> skipped for the other task instances of the run that a succeeding try names (a branch).
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ import datetime as dt
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 from opentelemetry import metrics
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.executor import queries, rendered
+from services.executor import queries, rendered, skips
 from services.executor.backends.base import BackendClosed, ExecutorBackend, LaunchRefused, LaunchSpec, TryKey
 from services.executor.reports import (
     ENDED,
@@ -30,6 +32,7 @@ from services.executor.reports import (
     StaleLeaseRefused,
 )
 from services.executor.tokens import TokenSigner
+from services.executor.triggers import DagRunTriggers, TriggeredRun, TriggerRequest
 from services.executor.xcoms import PullItem, XComNotRunning, XComRefused, XComs
 from spinner import events
 from spinner.db.engine import transaction
@@ -106,6 +109,7 @@ class Executor:
         meter: metrics.Meter | None = None,
         runner_env: dict[str, str] | None = None,
         xcom_max_bytes: int = 64 * 1024,
+        scheduler_channel: Callable[[str], grpc.aio.Channel] = grpc.aio.insecure_channel,
     ) -> None:
         self._sessions = sessions
         self._runner_env = dict(runner_env or {})  # where runners ship and archive logs (LogStoreSettings)
@@ -123,6 +127,7 @@ class Executor:
         self.runner_python = sys.executable  # the image's interpreter for pods ("python")
         self.reports = ReportWriter(sessions, clock=clock, run_context=_run_context)
         self._previous = rendered.PreviousSuccessCache(clock)
+        self.triggers = DagRunTriggers(sessions, clock, scheduler_channel)  # TriggerDagRunOperator
         self.backend: ExecutorBackend | None = None
         meter = meter or metrics.NoOpMeter("spinner.executor")
         self._queued_to_running = meter.create_histogram(
@@ -234,6 +239,15 @@ class Executor:
         except rendered.RenderedRefused as e:
             raise InvalidRequest(str(e)) from None
 
+    async def trigger_dag_run(self, key: TryKey, token: str, request: TriggerRequest) -> TriggeredRun:
+        """Raises TriggerFailed (services/executor/triggers.py) with the status the runner gets."""
+        self._check(key, token)
+        return await self.triggers.trigger(key, request)
+
+    async def get_dag_run(self, key: TryKey, token: str, dag_id: str, run_id: str) -> tuple[str, str]:
+        self._check(key, token)
+        return await self.triggers.get(dag_id, run_id)
+
     async def heartbeat(self, key: TryKey, token: str) -> bool:
         self._check(key, token)
         async with transaction(self._sessions) as session:
@@ -241,11 +255,18 @@ class Executor:
                 session, key, expected_states=("running",), values={"last_heartbeat_at": self._clock()}
             )
 
-    async def finish(self, key: TryKey, token: str, outcome: Outcome, error: str) -> str:
+    async def finish(
+        self, key: TryKey, token: str, outcome: Outcome, error: str, skip_task_ids: Sequence[str] = ()
+    ) -> str:
         self._check(key, token)
+        try:
+            to_skip = skips.checked(key, skip_task_ids) if outcome.success else ()
+        except skips.BadSkip as e:
+            raise InvalidRequest(str(e)) from None
         # A runner whose readiness checks failed reports before it ever started: the try fails from queued.
         failing = not (outcome.success or outcome.skipped)
-        return await self._end(key, outcome, error, expected=("running", "queued") if failing else ("running",))
+        expected = ("running", "queued") if failing else ("running",)
+        return await self._end(key, outcome, error, expected=expected, skip_task_ids=to_skip)
 
     async def push_xcom(self, key: TryKey, token: str, xcom_key: str, value_json: str) -> None:
         """Writes an XCom of the try's own task instance (the token names it), while the try runs."""
@@ -268,9 +289,11 @@ class Executor:
         except XComNotRunning as e:
             raise NotQueued(str(e)) from None
 
-    async def _end(self, key: TryKey, outcome: Outcome, error: str, expected: tuple[str, ...]) -> str:
+    async def _end(
+        self, key: TryKey, outcome: Outcome, error: str, expected: tuple[str, ...], skip_task_ids: tuple[str, ...] = ()
+    ) -> str:
         try:
-            result = await self.reports.end(key, outcome, error, expected)
+            result = await self.reports.end(key, outcome, error, expected, skip_task_ids)
         except ReportRefused as e:
             raise NotQueued(str(e)) from None
         if not result.moved:

@@ -26,6 +26,7 @@ from sqlalchemy import Table, insert, or_, select, tuple_
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.executor import skips
 from services.executor.backends.base import TryKey
 from spinner.db import xcom as db_xcom
 from spinner.db.bulk import BulkUpdate
@@ -119,6 +120,7 @@ class _End(_Item):
     outcome: Outcome = field(default_factory=Outcome)
     error: str = ""
     expected: tuple[str, ...] = ("running",)
+    skip_task_ids: tuple[str, ...] = ()  # skipped with a success, same transaction (services/executor/skips.py)
 
 
 RunContextOf = Callable[[DagRun], RunContext]
@@ -164,8 +166,10 @@ class ReportWriter:
         result: StartResult = await self._put(_Start(key, self._future(), hostname, pid, executor))
         return result
 
-    async def end(self, key: TryKey, outcome: Outcome, error: str, expected: tuple[str, ...]) -> EndResult:
-        result: EndResult = await self._put(_End(key, self._future(), outcome, error, expected))
+    async def end(
+        self, key: TryKey, outcome: Outcome, error: str, expected: tuple[str, ...], skip_task_ids: tuple[str, ...] = ()
+    ) -> EndResult:
+        result: EndResult = await self._put(_End(key, self._future(), outcome, error, expected, skip_task_ids))
         return result
 
     # --- the writer --------------------------------------------------------------------
@@ -243,6 +247,7 @@ class ReportWriter:
         starts: list[dict[str, Any]] = []
         ends: list[dict[str, Any]] = []
         history: list[dict[str, Any]] = []
+        skipped: list[dict[str, Any]] = []
         results: list[Any] = []
         for item in batch:
             row = rows.get((item.key.dag_id, item.key.run_id, item.key.task_id))
@@ -252,7 +257,9 @@ class ReportWriter:
                 elif isinstance(item, _Start):
                     results.append(self._start(item, row, now, starts))
                 elif isinstance(item, _End):
-                    results.append(_end(item, row, now, ends, history))
+                    results.append(ended := _end(item, row, now, ends, history))
+                    if ended.moved and ended.state == "success" and item.skip_task_ids:
+                        skipped.extend(skips.rows(item.key, item.skip_task_ids, now))
             except ReportRefused as e:
                 results.append(e)
         if starts:
@@ -266,6 +273,7 @@ class ReportWriter:
             await _END_UPDATE.execute(session, ends)
         if history:
             await session.execute(insert(_TIH), history)
+        await skips.apply(session, skipped)
         return results
 
     def _start(self, item: _Start, row: TryRow | None, now: dt.datetime, starts: list[dict[str, Any]]) -> StartResult:

@@ -18,6 +18,7 @@ from services.executor.engine import (
     ShuttingDown,
     StaleLease,
 )
+from services.executor.triggers import TriggerFailed, TriggerRequest
 from spinner.telemetry import attached, context_from_traceparent, extract_metadata
 from spinner.v1 import common_pb2, executor_pb2, executor_pb2_grpc
 
@@ -159,7 +160,9 @@ class RunnerServicer(executor_pb2_grpc.RunnerServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "outcome is required")
             raise AssertionError("unreachable")
         try:
-            state = await self._executor.finish(_key(request.key), request.token, outcome, request.error)
+            state = await self._executor.finish(
+                _key(request.key), request.token, outcome, request.error, request.skip_task_ids
+            )
         except ExecutorError as e:
             await _abort(context, e)
             raise
@@ -194,3 +197,39 @@ class RunnerServicer(executor_pb2_grpc.RunnerServiceServicer):
                 for i in items
             ]
         )
+
+    async def TriggerDagRun(
+        self, request: executor_pb2.RunnerTriggerDagRunRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.RunnerTriggerDagRunResponse:
+        if not request.trigger_dag_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "trigger_dag_id is required")
+        ask = TriggerRequest(
+            dag_id=request.trigger_dag_id, conf_json=request.conf_json, logical_date=request.logical_date,
+            run_id=request.trigger_run_id, reset_dag_run=request.reset_dag_run,
+        )  # fmt: skip
+        try:
+            run = await self._executor.trigger_dag_run(_key(request.key), request.token, ask)
+        except ExecutorError as e:
+            await _abort(context, e)
+            raise
+        except TriggerFailed as e:
+            await context.abort(e.code, str(e))
+            raise
+        return executor_pb2.RunnerTriggerDagRunResponse(
+            run_id=run.run_id, logical_date=run.logical_date, state=run.state, created=run.created
+        )
+
+    async def GetDagRun(
+        self, request: executor_pb2.RunnerGetDagRunRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.RunnerGetDagRunResponse:
+        try:
+            state, logical_date = await self._executor.get_dag_run(
+                _key(request.key), request.token, request.dag_id, request.run_id
+            )
+        except ExecutorError as e:
+            await _abort(context, e)
+            raise
+        except TriggerFailed as e:
+            await context.abort(e.code, str(e))
+            raise
+        return executor_pb2.RunnerGetDagRunResponse(state=state, logical_date=logical_date)

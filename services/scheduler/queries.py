@@ -313,3 +313,29 @@ async def pool_occupancy(session: AsyncSession, names: Iterable[str]) -> dict[st
         .group_by(TaskInstance.pool)
     )
     return {row[0]: int(row[1]) for row in (await session.execute(q)).all()}
+
+
+# --- depends_on_past -------------------------------------------------------------------
+
+
+async def previous_run_states(
+    session: AsyncSession, dag_id: str, logical_date: dt.datetime, task_ids: Iterable[str]
+) -> dict[str, str | None] | None:
+    """The states of `task_ids` in the DAG's run just before `logical_date` (None: there is no such run;
+    a task missing from the result did not exist in it)."""
+    q = (
+        select(DagRun.run_id)
+        .where(DagRun.dag_id == dag_id, DagRun.logical_date < logical_date)
+        .order_by(DagRun.logical_date.desc())
+        .limit(1)
+    )
+    run_id = (await session.execute(q)).scalar_one_or_none()
+    if run_id is None:
+        return None
+    ids = sorted(set(task_ids))
+    rows = await session.execute(
+        select(TaskInstance.task_id, TaskInstance.state).where(
+            TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id.in_(ids)
+        )
+    )
+    return {r[0]: r[1] for r in rows.all()}

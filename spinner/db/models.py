@@ -129,6 +129,7 @@ class DagRun(Base):
         UniqueConstraint("dag_id", "run_id", name="uq_dag_run_dag_id_run_id"),
         UniqueConstraint("dag_id", "logical_date", name="uq_dag_run_dag_id_logical_date"),
         Index("ix_dag_run_state", "state"),
+        Index("ix_dag_run_triggering", "triggering_dag_id", "triggering_run_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -143,6 +144,10 @@ class DagRun(Base):
     partition: Mapped[str] = mapped_column(String(100), index=True)
     bundle_version: Mapped[str] = mapped_column(String(100), default="")
     triggered_by: Mapped[str] = mapped_column(String(200), default="")
+    # The task try that triggered this run (TriggerDagRunOperator); None when a person or the schedule did.
+    triggering_dag_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    triggering_run_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    triggering_task_id: Mapped[str | None] = mapped_column(String(ID_LEN))
     # W3C traceparent of the trigger, so one trace follows the run through the services.
     trace_context: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

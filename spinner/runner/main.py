@@ -189,6 +189,7 @@ def log_stream(args: argparse.Namespace) -> LogStream:
 
 
 def run(args: argparse.Namespace) -> int:
+    from spinner.sdk import skipping
     from spinner.sdk.exceptions import FailNoRetry, SkipTask
 
     token = os.environ.get("SPINNER_RUNNER_TOKEN", "")
@@ -199,8 +200,10 @@ def run(args: argparse.Namespace) -> int:
     runner_client.install(client)
     stub = client.stub
 
-    def finish(outcome: executor_pb2.TaskOutcome, error: str = "") -> str:
-        request = executor_pb2.RunnerFinishRequest(key=key, token=token, outcome=outcome, error=error)
+    def finish(outcome: executor_pb2.TaskOutcome, error: str = "", skip_task_ids: list[str] | None = None) -> str:
+        request = executor_pb2.RunnerFinishRequest(
+            key=key, token=token, outcome=outcome, error=error, skip_task_ids=skip_task_ids or []
+        )
         response = with_retries(lambda: stub.Finish(request, timeout=30), "reporting the end")
         return str(response.state)
 
@@ -236,12 +239,14 @@ def run(args: argparse.Namespace) -> int:
         signal.setitimer(signal.ITIMER_REAL, args.timeout)
     outcome: executor_pb2.TaskOutcome = executor_pb2.TASK_OUTCOME_FAILED
     error = ""
+    skips: list[str] = []  # what a branch or short circuit skips (spinner/sdk/skipping.py), sent with a success
     try:
         result = run_task(args, dag_file, start)
         signal.setitimer(signal.ITIMER_REAL, 0)
         if result is not None:
             say(f"returned: {str(result)[:1000]}")
         outcome = executor_pb2.TASK_OUTCOME_SUCCESS
+        skips = skipping.take_requested()
     except SkipTask as e:
         outcome, error = executor_pb2.TASK_OUTCOME_SKIPPED, str(e)
         say(f"task skipped: {e}")
@@ -263,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         heartbeater.stop()
     try:
-        state = finish(outcome, error)
+        state = finish(outcome, error, skips)
     except grpc.RpcError as e:
         say(f"could not report the end to the executor: {e}")
         return 1

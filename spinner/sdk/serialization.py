@@ -93,6 +93,9 @@ class SerializedTask:
     callable_name: str | None = None
     # Full id of the innermost TaskGroup the task is in (None outside groups).
     task_group: str | None = None
+    depends_on_past: bool = False
+    wait_for_downstream: bool = False
+    ends_in_scheduler: bool = False  # EmptyOperator: no process, the scheduler ends it
 
     def retry_delay_for(self, try_number: int) -> dt.timedelta:
         return retry_delay_for(self.retry_delay, self.retry_exponential_backoff, self.max_retry_delay, try_number)
@@ -161,6 +164,9 @@ def _task_dict(task: Any) -> dict[str, Any]:
         "templates": templates,
         "callable": callable_name,
         "task_group": group,
+        "depends_on_past": task.depends_on_past,
+        "wait_for_downstream": task.wait_for_downstream,
+        "ends_in_scheduler": task.ends_in_scheduler,
     }
 
 
@@ -224,6 +230,9 @@ def deserialize_dag(data: dict[str, Any]) -> SerializedDAG:
             templates=t["templates"],
             callable_name=t["callable"],
             task_group=t.get("task_group"),
+            depends_on_past=bool(t.get("depends_on_past", False)),
+            wait_for_downstream=bool(t.get("wait_for_downstream", False)),
+            ends_in_scheduler=bool(t.get("ends_in_scheduler", False)),
         )
         for t in data["tasks"]
     }

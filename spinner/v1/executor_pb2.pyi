@@ -132,16 +132,18 @@ class RunnerHeartbeatResponse(_message.Message):
     def __init__(self, keep_running: _Optional[bool] = ...) -> None: ...
 
 class RunnerFinishRequest(_message.Message):
-    __slots__ = ("key", "token", "outcome", "error")
+    __slots__ = ("key", "token", "outcome", "error", "skip_task_ids")
     KEY_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    SKIP_TASK_IDS_FIELD_NUMBER: _ClassVar[int]
     key: _common_pb2.TaskTryKey
     token: str
     outcome: TaskOutcome
     error: str
-    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., token: _Optional[str] = ..., outcome: _Optional[_Union[TaskOutcome, str]] = ..., error: _Optional[str] = ...) -> None: ...
+    skip_task_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., token: _Optional[str] = ..., outcome: _Optional[_Union[TaskOutcome, str]] = ..., error: _Optional[str] = ..., skip_task_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RunnerFinishResponse(_message.Message):
     __slots__ = ("state",)
@@ -211,3 +213,53 @@ class RunnerPullXComResponse(_message.Message):
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[RunnerPullXComResponse.Item]
     def __init__(self, items: _Optional[_Iterable[_Union[RunnerPullXComResponse.Item, _Mapping]]] = ...) -> None: ...
+
+class RunnerTriggerDagRunRequest(_message.Message):
+    __slots__ = ("key", "token", "trigger_dag_id", "conf_json", "logical_date", "trigger_run_id", "reset_dag_run")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_DAG_ID_FIELD_NUMBER: _ClassVar[int]
+    CONF_JSON_FIELD_NUMBER: _ClassVar[int]
+    LOGICAL_DATE_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    RESET_DAG_RUN_FIELD_NUMBER: _ClassVar[int]
+    key: _common_pb2.TaskTryKey
+    token: str
+    trigger_dag_id: str
+    conf_json: str
+    logical_date: str
+    trigger_run_id: str
+    reset_dag_run: bool
+    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., token: _Optional[str] = ..., trigger_dag_id: _Optional[str] = ..., conf_json: _Optional[str] = ..., logical_date: _Optional[str] = ..., trigger_run_id: _Optional[str] = ..., reset_dag_run: _Optional[bool] = ...) -> None: ...
+
+class RunnerTriggerDagRunResponse(_message.Message):
+    __slots__ = ("run_id", "logical_date", "state", "created")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    LOGICAL_DATE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    logical_date: str
+    state: str
+    created: bool
+    def __init__(self, run_id: _Optional[str] = ..., logical_date: _Optional[str] = ..., state: _Optional[str] = ..., created: _Optional[bool] = ...) -> None: ...
+
+class RunnerGetDagRunRequest(_message.Message):
+    __slots__ = ("key", "token", "dag_id", "run_id")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    DAG_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    key: _common_pb2.TaskTryKey
+    token: str
+    dag_id: str
+    run_id: str
+    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., token: _Optional[str] = ..., dag_id: _Optional[str] = ..., run_id: _Optional[str] = ...) -> None: ...
+
+class RunnerGetDagRunResponse(_message.Message):
+    __slots__ = ("state", "logical_date")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    LOGICAL_DATE_FIELD_NUMBER: _ClassVar[int]
+    state: str
+    logical_date: str
+    def __init__(self, state: _Optional[str] = ..., logical_date: _Optional[str] = ...) -> None: ...

@@ -228,6 +228,16 @@ class RunnerServiceStub:
                 request_serializer=spinner_dot_v1_dot_executor__pb2.RunnerPullXComRequest.SerializeToString,
                 response_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerPullXComResponse.FromString,
                 _registered_method=True)
+        self.TriggerDagRun = channel.unary_unary(
+                '/spinner.v1.RunnerService/TriggerDagRun',
+                request_serializer=spinner_dot_v1_dot_executor__pb2.RunnerTriggerDagRunRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerTriggerDagRunResponse.FromString,
+                _registered_method=True)
+        self.GetDagRun = channel.unary_unary(
+                '/spinner.v1.RunnerService/GetDagRun',
+                request_serializer=spinner_dot_v1_dot_executor__pb2.RunnerGetDagRunRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerGetDagRunResponse.FromString,
+                _registered_method=True)
 
 
 class RunnerServiceServicer:
@@ -274,6 +284,21 @@ class RunnerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TriggerDagRun(self, request, context):
+        """TriggerDagRunOperator: creates a run of another DAG through the scheduler that owns it; the new
+        run records this try's dag, run and task as what triggered it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDagRun(self, request, context):
+        """The state of a DAG run (TriggerDagRunOperator's wait_for_completion).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunnerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -306,6 +331,16 @@ def add_RunnerServiceServicer_to_server(servicer, server):
                     servicer.PullXCom,
                     request_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerPullXComRequest.FromString,
                     response_serializer=spinner_dot_v1_dot_executor__pb2.RunnerPullXComResponse.SerializeToString,
+            ),
+            'TriggerDagRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.TriggerDagRun,
+                    request_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerTriggerDagRunRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_executor__pb2.RunnerTriggerDagRunResponse.SerializeToString,
+            ),
+            'GetDagRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDagRun,
+                    request_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerGetDagRunRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_executor__pb2.RunnerGetDagRunResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -472,6 +507,60 @@ class RunnerService:
             '/spinner.v1.RunnerService/PullXCom',
             spinner_dot_v1_dot_executor__pb2.RunnerPullXComRequest.SerializeToString,
             spinner_dot_v1_dot_executor__pb2.RunnerPullXComResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TriggerDagRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.RunnerService/TriggerDagRun',
+            spinner_dot_v1_dot_executor__pb2.RunnerTriggerDagRunRequest.SerializeToString,
+            spinner_dot_v1_dot_executor__pb2.RunnerTriggerDagRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDagRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.RunnerService/GetDagRun',
+            spinner_dot_v1_dot_executor__pb2.RunnerGetDagRunRequest.SerializeToString,
+            spinner_dot_v1_dot_executor__pb2.RunnerGetDagRunResponse.FromString,
             options,
             channel_credentials,
             insecure,

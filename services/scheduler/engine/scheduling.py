@@ -19,9 +19,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler import queries
+from services.scheduler.engine import past
 from services.scheduler.engine.metrics import SchedulerMetrics
 from services.scheduler.engine.ti_state import PendingWrites, TiCache, TiRow, flush_decisions, flush_queued
 from services.scheduler.engine.trigger_rules import TERMINAL, Decision, evaluate
+from spinner import triggering
 from spinner.db.models import DagModel, DagRun, SerializedDagModel, TaskInstance
 from spinner.sdk.params import ParamValidationError, validate_conf
 from spinner.sdk.serialization import SerializedDAG, deserialize_dag
@@ -258,6 +260,7 @@ class SchedulingEngine:
             except ParamValidationError as e:
                 raise InvalidTrigger(f"DAG '{dag_id}': {e}") from None
         interval = sdag.timetable.infer_manual_data_interval(when) if sdag else None
+        source = triggering.decode(triggered_by)  # a task's TriggerDagRunOperator: the run links back to it
         run = DagRun(
             dag_id=dag_id,
             run_id=run_id,
@@ -269,7 +272,10 @@ class SchedulingEngine:
             conf=conf,
             partition=self.partition,
             bundle_version=model.bundle_version,
-            triggered_by=triggered_by,
+            triggered_by=(source.label if source else triggered_by)[:200],
+            triggering_dag_id=source.dag_id if source else None,
+            triggering_run_id=source.run_id if source else None,
+            triggering_task_id=source.task_id if source else None,
             trace_context=trace_context,
             created_at=now,
         )
@@ -346,6 +352,10 @@ class SchedulingEngine:
 
         writes = PendingWrites()
         candidates: list[tuple[DagRun, TiRow, CachedDag]] = []
+        pasts = await past.load(
+            session,
+            [(r, dags[r.dag_id].dag, self._tis.runs[(r.dag_id, r.run_id)]) for r in examined if r.dag_id in dags],
+        )
         for run in examined:
             key = (run.dag_id, run.run_id)
             self._unsettled.discard(key)
@@ -368,7 +378,7 @@ class SchedulingEngine:
                 await self._time_out(session, run, run_timeout, now)
                 self._tis.drop(key)
                 continue
-            self._decide(run, cached, tis, now, writes)
+            self._decide(run, cached, tis, now, writes, pasts.get(key))
             if all(ti.state in TERMINAL for ti in tis.values()):
                 failed = any(tis[t].state in ("failed", "upstream_failed") for t in cached.leaves if t in tis)
                 run.state, run.end_date = ("failed" if failed else "success"), now
@@ -464,8 +474,10 @@ class SchedulingEngine:
         tis: dict[str, TiRow],
         now: dt.datetime,
         writes: PendingWrites,
+        past_states: past.PastStates = None,
     ) -> None:
-        """Creates missing task instances and applies trigger rules and retry delays, in topological order."""
+        """Creates missing task instances and applies trigger rules, depends_on_past and retry delays,
+        in topological order."""
         sdag = cached.dag
         for task_id in cached.order:
             task = sdag.tasks[task_id]
@@ -478,7 +490,11 @@ class SchedulingEngine:
             start: dt.datetime | None = None
             if ti.state is None:
                 decision = evaluate(task.trigger_rule, (tis[u].state for u in task.upstream_task_ids if u in tis))
-                if decision is Decision.RUN:
+                if decision is Decision.RUN and not past.allows(task, past_states):
+                    self._unsettled.add((run.dag_id, run.run_id))  # waits on the previous run: look every pass
+                elif decision is Decision.RUN and task.ends_in_scheduler:
+                    ti.state, start, ti.end_date = "success", now, now  # EmptyOperator: no process
+                elif decision is Decision.RUN:
                     ti.state = "scheduled"
                 elif decision in (Decision.SKIP, Decision.UPSTREAM_FAILED):
                     ti.state, start, ti.end_date = decision.value, now, now

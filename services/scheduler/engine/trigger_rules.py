@@ -62,6 +62,26 @@ def evaluate(rule: str, upstream_states: Iterable[str | None]) -> Decision:
         if failed:
             return Decision.UPSTREAM_FAILED
         return Decision.RUN if all_done else Decision.WAIT
+    if rule == "none_failed_min_one_success":  # the join after a branch: runs if any branch ran and none failed
+        if failed:
+            return Decision.UPSTREAM_FAILED
+        if not all_done:
+            return Decision.WAIT
+        return Decision.SKIP if skipped == total else Decision.RUN
+    if rule == "all_skipped":
+        if success or failed:
+            return Decision.SKIP
+        return Decision.RUN if all_done else Decision.WAIT
+    if rule == "one_done":  # one upstream succeeded or failed (upstream_failed and skipped do not count)
+        if success or counts[FAILED]:
+            return Decision.RUN
+        return Decision.SKIP if all_done else Decision.WAIT
+    if rule == "all_done_min_one_success":
+        if not all_done:
+            return Decision.WAIT
+        if success:
+            return Decision.RUN
+        return Decision.SKIP if skipped == total else Decision.UPSTREAM_FAILED
     if rule == "none_skipped":
         if skipped:
             return Decision.SKIP

@@ -7,7 +7,7 @@ import functools
 import inspect
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from spinner.sdk.dag import DAG, ID_RE, current_dag
 from spinner.sdk.exceptions import DagDefinitionError
@@ -43,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
     "start_date": None,
     "end_date": None,
     "do_xcom_push": True,
+    "depends_on_past": False,
+    "wait_for_downstream": False,
 }
 
 # Parameters of an operator's __init__ that default_args never fill.
@@ -100,6 +102,8 @@ class BaseOperator:
     template_fields: Sequence[str] = ()
     # A templated string ending with one of these names a template file (spinner/sdk/rendering.py).
     template_ext: Sequence[str] = ()
+    # Capability: the scheduler ends this task itself (none -> success), no process is started (EmptyOperator).
+    ends_in_scheduler: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -126,6 +130,8 @@ class BaseOperator:
         doc_md: str = _UNSET,
         start_date: dt.datetime | None = _UNSET,
         end_date: dt.datetime | None = _UNSET,
+        depends_on_past: bool = _UNSET,
+        wait_for_downstream: bool = _UNSET,
         do_xcom_push: bool = _UNSET,
         task_group: TaskGroup | None = None,
         **unknown: Any,
@@ -162,6 +168,7 @@ class BaseOperator:
             "executor_config": executor_config, "owner": owner, "params": params,
             "priority_weight": priority_weight, "pool": pool, "doc": doc, "doc_md": doc_md,
             "start_date": start_date, "end_date": end_date, "do_xcom_push": do_xcom_push,
+            "depends_on_past": depends_on_past, "wait_for_downstream": wait_for_downstream,
         }  # fmt: skip
         defaults = default_args_for(dag)
         values = {
@@ -192,6 +199,9 @@ class BaseOperator:
         self.start_date = _as_datetime(values["start_date"], where, "start_date")
         self.end_date = _as_datetime(values["end_date"], where, "end_date")
         self.do_xcom_push = bool(values["do_xcom_push"])  # the return value becomes the XCom return_value
+        # Airflow's rule: waiting for the previous run's downstream implies depending on the past.
+        self.wait_for_downstream = bool(values["wait_for_downstream"])
+        self.depends_on_past = bool(values["depends_on_past"]) or self.wait_for_downstream
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         self.dag: DAG | None = None

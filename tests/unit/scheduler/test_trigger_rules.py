@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.scheduler.engine.trigger_rules import Decision, evaluate
+from spinner.sdk.trigger_rule import TriggerRule
 
 S, F, K, U = "success", "failed", "skipped", "upstream_failed"
 
@@ -38,13 +39,34 @@ S, F, K, U = "success", "failed", "skipped", "upstream_failed"
         ("none_skipped", [S, K], Decision.SKIP),
         ("none_skipped", [F, None], Decision.WAIT),
         ("always", [None, "running"], Decision.RUN),
+        # The join after a branch: the branch not taken is skipped, the one taken succeeded.
+        ("none_failed_min_one_success", [S, K], Decision.RUN),
+        ("none_failed_min_one_success", [K, K], Decision.SKIP),
+        ("none_failed_min_one_success", [S, F], Decision.UPSTREAM_FAILED),
+        ("none_failed_min_one_success", [K, U], Decision.UPSTREAM_FAILED),
+        ("none_failed_min_one_success", [S, None], Decision.WAIT),
+        ("none_failed_min_one_success", [K, "running"], Decision.WAIT),
+        ("all_skipped", [K, K], Decision.RUN),
+        ("all_skipped", [K, S], Decision.SKIP),
+        ("all_skipped", [K, F], Decision.SKIP),
+        ("all_skipped", [K, U], Decision.SKIP),
+        ("all_skipped", [K, None], Decision.WAIT),
+        ("one_done", [S, None], Decision.RUN),
+        ("one_done", [F, "running"], Decision.RUN),
+        ("one_done", [K, U], Decision.SKIP),
+        ("one_done", [K, None], Decision.WAIT),
+        ("all_done_min_one_success", [S, F, K], Decision.RUN),
+        ("all_done_min_one_success", [S, None], Decision.WAIT),
+        ("all_done_min_one_success", [F, U], Decision.UPSTREAM_FAILED),
+        ("all_done_min_one_success", [F, K], Decision.UPSTREAM_FAILED),
+        ("all_done_min_one_success", [K, K], Decision.SKIP),
     ],
 )
 def test_rule_decides_from_upstream_states(rule: str, upstream: list[str | None], expected: Decision) -> None:
     assert evaluate(rule, upstream) is expected
 
 
-@pytest.mark.parametrize("rule", ["all_success", "all_failed", "one_failed", "none_skipped", "always"])
+@pytest.mark.parametrize("rule", [r.value for r in TriggerRule])
 def test_task_without_upstream_runs(rule: str) -> None:
     assert evaluate(rule, []) is Decision.RUN
 
@@ -52,3 +74,8 @@ def test_task_without_upstream_runs(rule: str) -> None:
 def test_unknown_rule_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown trigger rule 'sometimes'"):
         evaluate("sometimes", ["success"])
+
+
+@pytest.mark.parametrize("rule", [r.value for r in TriggerRule])
+def test_every_sdk_rule_is_known_to_the_scheduler(rule: str) -> None:
+    assert evaluate(rule, ["success"]) in Decision

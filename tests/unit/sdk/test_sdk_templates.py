@@ -194,7 +194,7 @@ def test_rendered_fields_are_json_and_cut_at_a_size() -> None:
     with DAG("big", tier=1) as dag:
         t = BashOperator(task_id="t", bash_command="echo " + "x" * 100, env={"A": "{{ ds }}"})
     render(dag, t)
-    assert rendered_fields(t) == {"bash_command": "echo " + "x" * 100, "env": {"A": "2026-05-17"}}
+    assert rendered_fields(t) == {"bash_command": "echo " + "x" * 100, "env": {"A": "2026-05-17"}, "cwd": None}
     cut = rendered_fields(t, limit=20)
     assert cut["bash_command"].startswith("Truncated: the rendered value has 107 characters")
     assert cut["bash_command"].endswith("\necho xxxxxxxxxxxxxxx")

@@ -1,7 +1,7 @@
 """rendered_task_instance_fields: each try's templated fields as rendered, shown in the UI and the API
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import spinner.db.models
 
 revision: str = "0009"
-down_revision: str | None = "0005"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
