@@ -26,6 +26,7 @@ from spinner.bundles import ensure_snapshot
 from spinner.runner import client as runner_client
 from spinner.runner.client import RunnerClient, say, with_retries
 from spinner.runner.logstream import LogStream
+from spinner.runner.masking import redact
 from spinner.tasklog import READINESS_FAILED, READINESS_PASSED, SECTION_START
 from spinner.v1 import common_pb2, executor_pb2
 
@@ -195,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     stub = client.stub
 
     def finish(outcome: executor_pb2.TaskOutcome, error: str = "") -> str:
-        request = executor_pb2.RunnerFinishRequest(key=key, token=token, outcome=outcome, error=error)
+        request = executor_pb2.RunnerFinishRequest(key=key, token=token, outcome=outcome, error=redact(error))
         response = with_retries(lambda: stub.Finish(request, timeout=30), "reporting the end")
         return str(response.state)
 

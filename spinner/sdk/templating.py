@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
+from spinner.sdk.varconn_context import varconn_context
+
 if TYPE_CHECKING:
     from spinner.sdk.dag import DAG
     from spinner.sdk.operators import BaseOperator
@@ -81,4 +83,5 @@ def build_context(
         "ti": TaskInstanceInfo(dag.dag_id, task.task_id, run_id, try_number),
         "task_instance": TaskInstanceInfo(dag.dag_id, task.task_id, run_id, try_number),
         "try_number": try_number,
+        **varconn_context(),  # var, conn (spinner/sdk/varconn_context.py)
     }
