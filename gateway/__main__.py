@@ -99,7 +99,8 @@ async def serve(
             port=settings.grpc_port,
             register=[
                 lambda s: gateway_pb2_grpc.add_SpinnerApiServicer_to_server(
-                    SpinnerApiServicer(gateway, auth, watch_interval=settings.poll_interval), s
+                    SpinnerApiServicer(gateway, auth, watch_interval=settings.poll_interval, varconn=app.state.varconn),
+                    s,
                 )
             ],
             service_names=[gateway_pb2.DESCRIPTOR.services_by_name["SpinnerApi"].full_name],
