@@ -50,6 +50,16 @@ def _ok(spinner: Spinner, *args: str) -> str:
     return done.stdout
 
 
+def test_the_example_runs_with_its_defaults_before_anything_is_set(spinner: Spinner) -> None:
+    """As on `make run`: nothing set, so defaults and a dry run (this module's first test)."""
+    result = spinner.run_dag(DAG_ID)
+    assert result["run"]["state"] == "success", result
+    run_id = result["run"]["run_id"]
+    assert "building the eu export" in spinner.task_log(DAG_ID, run_id, "build_export")
+    assert "export for acme, eu region" in spinner.task_log(DAG_ID, run_id, "announce")
+    assert "no partner_sftp connection: dry run" in spinner.task_log(DAG_ID, run_id, "upload")
+
+
 def test_a_task_reads_what_the_cli_set_and_the_secrets_are_masked_in_its_log(spinner: Spinner) -> None:
     _ok(spinner, "variables", "set", "partner_export_config", '{"region": "us", "max_rows": 5}')
     _ok(spinner, "variables", "set", "partner_name", "globex")
