@@ -82,9 +82,13 @@ class SecretsMasker:
         return pattern.sub(MASK, text) if pattern is not None else text
 
     def redact_bytes(self, raw: bytes) -> bytes:
-        if self._pattern is None:
+        """A line as the pump read it: untouched (bytes and all) unless it holds a secret."""
+        pattern = self._pattern
+        if pattern is None:
             return raw
-        return self.redact(raw.decode("utf-8", "replace")).encode()
+        text = raw.decode("utf-8", "surrogateescape")
+        masked = pattern.sub(MASK, text)
+        return raw if masked == text else masked.encode("utf-8", "surrogateescape")
 
     @property
     def active(self) -> bool:

@@ -132,3 +132,11 @@ def test_secret_looking_names_and_the_masker() -> None:
     m.add_value({"nested": ["tok-987654", 123456789]})
     assert m.redact("tok-987654 123456789") == "*** ***"
     assert masker() is masker()
+
+
+def test_lines_without_a_secret_pass_through_byte_for_byte() -> None:
+    m = SecretsMasker()
+    m.add("hunter2-secret")
+    raw = b"\xff\xfe binary \xc3\xa9 line\n"
+    assert m.redact_bytes(raw) is raw
+    assert m.redact_bytes(b"\xff pw=hunter2-secret\n") == b"\xff pw=***\n"
