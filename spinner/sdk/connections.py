@@ -99,6 +99,12 @@ class Connection:
             return {}
         return value if isinstance(value, dict) else {}
 
+    def get_password(self) -> str | None:
+        return self.password
+
+    def get_extra(self) -> str | None:
+        return self.extra
+
     def get_uri(self) -> str:
         """The connection as one URI (Airflow's format: extra as query parameters, or __extra__ JSON)."""
         uri = f"{self.conn_type.lower().replace('_', '-')}://" if self.conn_type else "//"
