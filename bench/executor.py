@@ -40,6 +40,7 @@ from spinner.config import ExecutorSettings
 from spinner.db.engine import create_engine, session_factory
 from spinner.db.migrate import upgrade
 from spinner.db.models import DagRun, TaskInstance
+from spinner.fernet import new_key
 from spinner.v1 import common_pb2, executor_pb2, executor_pb2_grpc
 from tests.fakes.kubernetes import FakeKubernetes
 
@@ -115,7 +116,7 @@ async def bench_local(tries: int, work: Path, verbose: bool = False) -> dict[str
                                state="scheduled", try_number=0, max_tries=0))  # fmt: skip
     stop = asyncio.Event()
     ready: list[str] = []
-    settings = ExecutorSettings(home=home, database_url=url, port=0, backend="local")
+    settings = ExecutorSettings(home=home, database_url=url, port=0, backend="local", fernet_key=new_key())
     server = asyncio.create_task(serve_executor(settings, stop, ready=ready.append))
     while not ready:
         await asyncio.sleep(0.05)

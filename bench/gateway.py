@@ -50,6 +50,7 @@ from spinner.db import auth as db_auth
 from spinner.db.engine import create_engine, session_factory
 from spinner.db.migrate import upgrade
 from spinner.db.models import DagCode, DagModel, DagRun, SerializedDagModel, TaskInstance
+from spinner.fernet import new_key
 from spinner.logpaths import complete_marker, local_log_path
 
 MYSQL = os.environ.get("SPINNER_TEST_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306")
@@ -270,7 +271,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("SPINNER_")},
             "SPINNER_HOME": str(work), "SPINNER_DATABASE_URL": db_url, "SPINNER_LOGS_ADDRESS": f"127.0.0.1:{logs}",
-            "SPINNER_LOG_LEVEL": "WARNING",
+            "SPINNER_LOG_LEVEL": "WARNING", "SPINNER_FERNET_KEY": new_key(),
         }  # fmt: skip
         # Gateways are stateless: with --gateways N, N processes share the load (clients spread over them).
         procs = [start("logs", ["logs", "--port", str(logs)], env, work)] + [

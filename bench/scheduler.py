@@ -53,6 +53,7 @@ from spinner.db.engine import create_engine, session_factory
 from spinner.db.migrate import upgrade
 from spinner.db.models import DagModel, DagRun, ImportError_, Pool, TaskInstance
 from spinner.events import NullBus
+from spinner.fernet import new_key
 
 MYSQL = os.environ.get("SPINNER_TEST_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306")
 
@@ -179,7 +180,7 @@ async def run_scenario(args: argparse.Namespace, db_kind: str, scenario: str) ->
     exec_port = free_port()
     env.update(SPINNER_HOME=str(home), SPINNER_DATABASE_URL=url, SPINNER_EXECUTOR_ADDRESS=f"127.0.0.1:{exec_port}",
                SPINNER_POLL_INTERVAL="0.5", SPINNER_BACKEND="instant", SPINNER_LOG_LEVEL="WARNING",
-               SPINNER_MAX_RUNNING_TASKS="100000")  # fmt: skip
+               SPINNER_MAX_RUNNING_TASKS="100000", SPINNER_FERNET_KEY=new_key())  # fmt: skip
     procs: list[subprocess.Popen[bytes]] = []
     log_file = open(work / "services.log", "wb")
     cli = [sys.executable, "-m", "spinner.cli.main"]

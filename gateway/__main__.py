@@ -19,6 +19,7 @@ from gateway.server import SpinnerApiServicer
 from spinner.clock import utcnow
 from spinner.config import GatewaySettings
 from spinner.db.engine import create_engine, create_read_engine, session_factory
+from spinner.fernet import load_box
 from spinner.grpcserver import channel, grpc_server
 from spinner.telemetry import Telemetry, setup_telemetry
 from spinner.v1 import gateway_pb2, gateway_pb2_grpc
@@ -59,6 +60,7 @@ async def serve(
     ready: Callable[[str], None] | None = None,
     telemetry: Telemetry | None = None,
 ) -> None:
+    box = load_box(settings.fernet_key, settings.home, "gateway")  # none: refuse to start (FernetKeyError)
     own_telemetry = telemetry is None
     telemetry = telemetry or setup_telemetry("gateway", settings)
     engine = create_engine(settings.database_url)
@@ -83,7 +85,7 @@ async def serve(
         trusted_proxies=tuple(settings.trusted_proxies),
         cache_seconds=settings.auth_cache_seconds,
     )
-    app = create_app(gateway, auth, clock=utcnow, cookie_secure=settings.cookie_secure)
+    app = create_app(gateway, auth, clock=utcnow, cookie_secure=settings.cookie_secure, secret_box=box)
     http = _Server(
         uvicorn.Config(
             app, host=settings.host, port=settings.http_port, log_level="warning", lifespan="off", access_log=False
@@ -97,7 +99,8 @@ async def serve(
             port=settings.grpc_port,
             register=[
                 lambda s: gateway_pb2_grpc.add_SpinnerApiServicer_to_server(
-                    SpinnerApiServicer(gateway, auth, watch_interval=settings.poll_interval), s
+                    SpinnerApiServicer(gateway, auth, watch_interval=settings.poll_interval, varconn=app.state.varconn),
+                    s,
                 )
             ],
             service_names=[gateway_pb2.DESCRIPTOR.services_by_name["SpinnerApi"].full_name],

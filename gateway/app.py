@@ -11,12 +11,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway import api, pages, templates_pages
+from gateway import api, pages, templates_pages, varconn_http
 from gateway.admin import Admin
 from gateway.auth import Authenticator
 from gateway.engine import Gateway
 from gateway.errors import GatewayError
+from gateway.varconn import VarConn
 from gateway.web import TEMPLATES
+from spinner.fernet import SecretBox
 
 API = "/api/v1"
 
@@ -101,6 +103,7 @@ def routes() -> list[Route]:
         Route("/dags/{dag_id}/runs/{run_id}/{action}", pages.run_action_post, methods=["POST"]),
         Route("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/log", pages.log_page),
         Route("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/rendered", templates_pages.rendered_page),
+        *varconn_http.routes(a),
     ]
 
 
@@ -110,6 +113,7 @@ def create_app(
     *,
     clock: Callable[[], dt.datetime],
     cookie_secure: str = "auto",
+    secret_box: SecretBox | None = None,
 ) -> Starlette:
     app = Starlette(
         routes=routes(),
@@ -119,5 +123,6 @@ def create_app(
     app.state.auth = auth
     app.state.admin = Admin(gateway.sessions, auth, gateway.audit, clock)
     app.state.clock = clock
+    app.state.varconn = VarConn(gateway.sessions, gateway.audit, clock, secret_box)  # None: answers 503
     app.state.cookie_secure = cookie_secure
     return app

@@ -284,6 +284,8 @@ SCHEMAS: dict[str, Any] = {
 
 
 def _paths() -> dict[str, Any]:
+    from gateway.varconn_openapi import varconn_paths  # it builds on this module's helpers
+
     dag_list_params = [
         *PAGING,
         _query("search", {"type": "string"}, "part of the DAG id, description or owner"),
@@ -637,6 +639,7 @@ def _paths() -> dict[str, Any]:
                 "responses": {"204": {"description": "deleted"}, **_errors(400, 401, 403, 404)},
             },
         },
+        **varconn_paths(),
     }
 
 
@@ -647,7 +650,7 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "Spinner API",
             "version": "1",
-            "description": "DAGs, runs, task logs, audit, users and roles. Authenticate with "
+            "description": "DAGs, runs, task logs, audit, users, roles, variables and connections. Authenticate with "
             "'Authorization: Bearer <token>' (POST /auth/token, or `spinner login`). Errors are "
             '{"error": {"code", "message"}}.',
         },

@@ -15,6 +15,8 @@ from gateway.auth import Actor, Authenticator
 from gateway.engine import Gateway
 from gateway.errors import GatewayError, InvalidRequest, Unauthenticated
 from gateway.templates_info import dag_description, rendered_fields
+from gateway.varconn import VarConn
+from gateway.varconn_grpc import VarConnRpcs
 from gateway.views import DagInfo, LogInfo, RunInfo, TaskInstanceInfo
 from spinner.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
@@ -70,11 +72,14 @@ def _peer(context: grpc.aio.ServicerContext) -> str:
     return peer[:100]
 
 
-class SpinnerApiServicer(gateway_pb2_grpc.SpinnerApiServicer):
-    def __init__(self, gateway: Gateway, auth: Authenticator, *, watch_interval: float = 1.0) -> None:
+class SpinnerApiServicer(VarConnRpcs, gateway_pb2_grpc.SpinnerApiServicer):
+    def __init__(
+        self, gateway: Gateway, auth: Authenticator, *, watch_interval: float = 1.0, varconn: VarConn | None = None
+    ) -> None:
         self._gw = gateway
         self._auth = auth
         self._watch_interval = watch_interval
+        self._varconn = varconn  # Variable* and Connection* (gateway/varconn_grpc.py)
 
     async def _actor(self, context: grpc.aio.ServicerContext) -> Actor:
         metadata = {k.lower(): v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}

@@ -6,6 +6,7 @@ Everything a DAG author uses is imported from here, as from `airflow.sdk` in Air
 """
 
 from spinner.sdk.chain import chain, cross_downstream
+from spinner.sdk.connections import BaseHook, Connection
 from spinner.sdk.dag import DAG, Tier
 from spinner.sdk.exceptions import FailNoRetry, SkipTask
 from spinner.sdk.operators import (
@@ -22,13 +23,16 @@ from spinner.sdk.params import Param
 from spinner.sdk.taskflow import dag, task
 from spinner.sdk.taskgroup import TaskGroup
 from spinner.sdk.trigger_rule import TriggerRule
+from spinner.sdk.variables import Variable
 from spinner.sdk.xcom_arg import XComArg
 
 __all__ = [
     "DAG",
+    "BaseHook",
     "BaseOperator",
     "BashOperator",
     "BranchPythonOperator",
+    "Connection",
     "EmptyOperator",
     "FailNoRetry",
     "LatestOnlyOperator",
@@ -40,6 +44,7 @@ __all__ = [
     "Tier",
     "TriggerDagRunOperator",
     "TriggerRule",
+    "Variable",
     "XComArg",
     "chain",
     "cross_downstream",

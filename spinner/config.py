@@ -90,6 +90,16 @@ class CommonSettings(BaseSettings):
         return (init_settings, env_settings, _TomlSource(settings_cls, section))
 
 
+class FernetSettings(CommonSettings):
+    """The key that encrypts variables and connections at rest (spinner/fernet.py): gateway and executor."""
+
+    fernet_key: str = Field(
+        default="",
+        description="Fernet key(s), comma separated, newest first; the same on every gateway and executor. "
+        "Empty: read from <home>/fernet_key (standalone makes it); neither: the service refuses to start",
+    )
+
+
 class S3Settings(CommonSettings):
     """The S3 API every S3 user here talks to (bundles, log archive)."""
 
@@ -194,7 +204,7 @@ class KubernetesAccessSettings(CommonSettings):
     k8s_namespace: str = "spinner"
 
 
-class ExecutorSettings(LogStoreSettings, KubernetesAccessSettings):
+class ExecutorSettings(LogStoreSettings, KubernetesAccessSettings, FernetSettings):
     section: ClassVar[str] = "executor"
     port: int = 50052
     backend: Literal["local", "kubernetes", "instant"] = Field(
@@ -233,7 +243,7 @@ class LogsSettings(LogStoreSettings, KubernetesAccessSettings):
     follow_interval: float = Field(default=0.5, gt=0, description="seconds between reads while following a log")
 
 
-class GatewaySettings(CommonSettings):
+class GatewaySettings(FernetSettings):
     section: ClassVar[str] = "gateway"
     http_port: int = 8080
     grpc_port: int = 50050

@@ -35,6 +35,8 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+from spinner.fernet import task_environ
+
 log = logging.getLogger(__name__)
 
 K = TypeVar("K")
@@ -203,7 +205,7 @@ class ForkServer(Generic[K]):
                 self._proc = await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "spinner.forkserver", *self._preload,
                     stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                    limit=1 << 20,
+                    limit=1 << 20, env=task_environ(),  # its children run DAG code: no platform secrets
                 )  # fmt: skip
                 self._reader = asyncio.create_task(self._read(self._proc), name="forkserver-reader")
             return self._proc

@@ -129,6 +129,9 @@ def run_standalone(*, dags: Path, home: Path | None, port: int, mqtt_url: str = 
             print(f"error: port {port} is in use; pick another with --port", file=sys.stderr)
             return 2
     home.mkdir(parents=True, exist_ok=True)
+    from spinner.fernet import ensure_key_file
+
+    ensure_key_file(home)  # variables and connections are encrypted with it (gateway and executor read it)
     ports = {name: free_port() for name in ("dagsync", "executor", "logs", "gateway_grpc")}
     env = {
         **os.environ,

@@ -23,6 +23,10 @@ from spinner.db.migrate import upgrade
 # The Kubernetes and Elasticsearch test doubles' fixtures (fake_kubernetes, kube_api, fake_elasticsearch, es_client).
 pytest_plugins = ["tests.fakes.fixtures"]
 
+# Gateways and executors refuse to start without a Fernet key (spinner/fernet.py); the ones tests start
+# in this process read this one. Standalone (the e2e tests, whose environment has no SPINNER_*) makes its own.
+os.environ.setdefault("SPINNER_FERNET_KEY", "0sWAOJd6b5qgh-B9a6EDW1UD4nplzUXZxgL4Fc3UqLM=")
+
 MYSQL_URL = os.environ.get("SPINNER_TEST_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306")
 MQTT_URL = os.environ.get("SPINNER_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
 

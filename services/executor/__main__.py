@@ -14,10 +14,12 @@ from services.executor.engine import Executor
 from services.executor.pod_spec import PodSettings
 from services.executor.server import ExecutorServicer, RunnerServicer
 from services.executor.tokens import TokenSigner
+from services.executor.varconn import RunnerSecrets
 from spinner.clock import utcnow
 from spinner.config import ExecutorSettings
 from spinner.db.engine import create_engine, session_factory
 from spinner.events import make_bus
+from spinner.fernet import load_box
 from spinner.grpcserver import grpc_server
 from spinner.telemetry import Telemetry, setup_telemetry
 from spinner.v1 import executor_pb2, executor_pb2_grpc
@@ -51,13 +53,15 @@ async def serve(
     ready: Callable[[str], None] | None = None,
     telemetry: Telemetry | None = None,
 ) -> None:
+    box = load_box(settings.fernet_key, settings.home, "executor")  # none: refuse to start (FernetKeyError)
     own_telemetry = telemetry is None
     telemetry = telemetry or setup_telemetry("executor", settings)
     engine = create_engine(settings.database_url)
     bus = make_bus(settings.mqtt_url, settings.cluster)
+    signer = TokenSigner(settings.token_secret)
     executor = Executor(
         sessions=session_factory(engine),
-        signer=TokenSigner(settings.token_secret),
+        signer=signer,
         bus=bus,
         snapshot_root=settings.snapshot_root,
         log_dir=settings.log_dir,
@@ -86,7 +90,9 @@ async def serve(
                 lambda s: executor_pb2_grpc.add_ExecutorServiceServicer_to_server(
                     ExecutorServicer(executor, telemetry.tracer("spinner.executor")), s
                 ),
-                lambda s: executor_pb2_grpc.add_RunnerServiceServicer_to_server(RunnerServicer(executor), s),
+                lambda s: executor_pb2_grpc.add_RunnerServiceServicer_to_server(
+                    RunnerServicer(executor, RunnerSecrets(session_factory(engine), signer, box)), s
+                ),
             ],
             service_names=[services["ExecutorService"].full_name, services["RunnerService"].full_name],
         ) as server:

@@ -19,6 +19,7 @@ from services.executor.engine import (
     StaleLease,
 )
 from services.executor.triggers import TriggerFailed, TriggerRequest
+from services.executor.varconn import NoKey, RunnerSecrets, Undecryptable
 from spinner.telemetry import attached, context_from_traceparent, extract_metadata
 from spinner.v1 import common_pb2, executor_pb2, executor_pb2_grpc
 
@@ -28,6 +29,8 @@ _CODES: dict[type[ExecutorError], grpc.StatusCode] = {
     StaleLease: grpc.StatusCode.FAILED_PRECONDITION,
     InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,
+    NoKey: grpc.StatusCode.FAILED_PRECONDITION,
+    Undecryptable: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 
@@ -107,8 +110,9 @@ _OUTCOMES = {
 
 
 class RunnerServicer(executor_pb2_grpc.RunnerServiceServicer):
-    def __init__(self, executor: Executor) -> None:
+    def __init__(self, executor: Executor, secrets: RunnerSecrets | None = None) -> None:
         self._executor = executor
+        self._secrets = secrets
 
     async def Start(
         self, request: executor_pb2.RunnerStartRequest, context: grpc.aio.ServicerContext
@@ -233,3 +237,37 @@ class RunnerServicer(executor_pb2_grpc.RunnerServiceServicer):
             await context.abort(e.code, str(e))
             raise
         return executor_pb2.RunnerGetDagRunResponse(state=state, logical_date=logical_date)
+
+    # --- variables and connections (services/executor/varconn.py) -------------------------
+
+    def _secrets_or_none(self) -> RunnerSecrets:
+        if self._secrets is None:
+            raise NoKey("this executor serves no variables or connections")
+        return self._secrets
+
+    async def GetVariable(
+        self, request: executor_pb2.RunnerGetVariableRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.RunnerGetVariableResponse:
+        try:
+            value = await self._secrets_or_none().variable(_key(request.key), request.token, request.variable_key)
+        except ExecutorError as e:
+            await _abort(context, e)
+            raise
+        if value is None:
+            return executor_pb2.RunnerGetVariableResponse(found=False)
+        return executor_pb2.RunnerGetVariableResponse(found=True, value=value)
+
+    async def GetConnection(
+        self, request: executor_pb2.RunnerGetConnectionRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.RunnerGetConnectionResponse:
+        try:
+            conn = await self._secrets_or_none().connection(_key(request.key), request.token, request.conn_id)
+        except ExecutorError as e:
+            await _abort(context, e)
+            raise
+        if conn is None:
+            return executor_pb2.RunnerGetConnectionResponse(found=False)
+        return executor_pb2.RunnerGetConnectionResponse(
+            found=True, conn_type=conn.conn_type, host=conn.host, schema=conn.schema, login=conn.login,
+            password=conn.password, port=conn.port, extra=conn.extra, description=conn.description,
+        )  # fmt: skip

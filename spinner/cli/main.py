@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from spinner.cli import client_commands, service_commands
+from spinner.cli import client_commands, service_commands, varconn
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,6 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     service_commands.register(sub)
     client_commands.register(sub)
+    varconn.register(sub)  # variables, connections
     return parser
 
 

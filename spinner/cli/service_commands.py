@@ -25,6 +25,13 @@ def _settings(cls: Any, args: argparse.Namespace, **fields: Any) -> Any:
 
 
 def _run(service: str, settings: Any, serve: Any) -> int:
+    from spinner.fernet import FernetKeyError, load_box
+
+    if hasattr(settings, "fernet_key"):  # gateway and executor: refuse to start without the key
+        try:
+            load_box(settings.fernet_key, settings.home, service)
+        except FernetKeyError as e:
+            raise SystemExit(f"error: {e}") from None
     configure_logging(settings.log_level, service)
     run_until_signalled(lambda stop: serve(settings, stop))
     return 0

@@ -353,3 +353,33 @@ class XCom(Base):
     run_id: Mapped[str] = mapped_column(String(ID_LEN))
     value: Mapped[str] = mapped_column(LongText)  # JSON text, at most the executor's xcom_max_bytes
     timestamp: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class Variable(Base):
+    """A key and its value, set by admins and read by tasks. The value is Fernet-encrypted (spinner/fernet.py)."""
+
+    __tablename__ = "variable"
+
+    key: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    val: Mapped[str] = mapped_column(LongText)
+    description: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Connection(Base):
+    """How to reach an outside system. Password and extra are Fernet-encrypted; the rest is not secret."""
+
+    __tablename__ = "connection"
+
+    conn_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    conn_type: Mapped[str] = mapped_column(String(500), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    host: Mapped[str] = mapped_column(String(500), default="")
+    schema: Mapped[str] = mapped_column(String(500), default="")
+    login: Mapped[str] = mapped_column(String(500), default="")
+    password: Mapped[str | None] = mapped_column(LongText, nullable=True)
+    port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    extra: Mapped[str | None] = mapped_column(LongText, nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_by: Mapped[str] = mapped_column(String(200), default="")

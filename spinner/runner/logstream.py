@@ -10,8 +10,9 @@ absent Elasticsearch only costs buffered lines (bounded, counted when dropped).
 `LogStream.close()` puts the descriptors back, lets the pump finish, marks the end of the log
 in Elasticsearch (a document with section "end" one past the last line), drains the shipper
 for a few seconds at most, then uploads the whole log and its completion marker to S3
-(spinner.tasklog). Without Elasticsearch or S3 settings it does nothing at all: standalone
-mode's log is the file the executor gave the runner as stdout.
+(spinner.tasklog). Without Elasticsearch or S3 settings the pump still runs (standalone mode's
+log is the file the executor gave the runner as stdout), because every line passes through the
+secrets masker (spinner/runner/masking.py) before it leaves the process.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import time
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
+from spinner.runner.masking import SecretsMasker, masker
 from spinner.tasklog import ArchiveMarker, SectionTracker, archive_key, level_of, marker_key
 
 if TYPE_CHECKING:  # Elasticsearch's client is imported only when shipping: a runner without it starts faster
@@ -42,11 +44,18 @@ ARCHIVE_ATTEMPTS = 5
 
 
 class LogStream:
-    def __init__(self, log_id: LogId, settings: LogStoreSettings, say: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        log_id: LogId,
+        settings: LogStoreSettings,
+        say: Callable[[str], None],
+        secrets: SecretsMasker | None = None,
+    ) -> None:
         self._log_id = log_id
         self._settings = settings
         self._say = say
-        self.active = bool(settings.es_hosts or settings.logs_bucket)
+        self._masker = secrets or masker()
+        self.active = bool(settings.es_hosts or settings.logs_bucket)  # shipping or archiving
         self.lines = 0
         self.shipper: LogShipper | None = None
         self.archived = False
@@ -64,19 +73,18 @@ class LogStream:
     # --- start ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        if not self.active:
-            return
-        if self._settings.es_hosts:
+        if self.active and self._settings.es_hosts:
             self._ship_thread = threading.Thread(target=self._ship_main, name="logship", daemon=True)
             self._ship_thread.start()
             self._ship_ready.wait(10)
-        self._spool = tempfile.TemporaryFile()
-        # The shipper's own warnings would go to fd 2, i.e. into the pipe, from another thread, where
-        # they can land inside a line the task is writing: keep them out; close() reports the counts.
-        shiplog = logging.getLogger("spinner.logship")
-        self._shiplog_state = (shiplog.propagate, list(shiplog.handlers))
-        shiplog.handlers = [logging.NullHandler()]
-        shiplog.propagate = False
+        if self.active:
+            self._spool = tempfile.TemporaryFile()
+            # The shipper's own warnings would go to fd 2, i.e. into the pipe, from another thread, where
+            # they can land inside a line the task is writing: keep them out; close() reports the counts.
+            shiplog = logging.getLogger("spinner.logship")
+            self._shiplog_state = (shiplog.propagate, list(shiplog.handlers))
+            shiplog.handlers = [logging.NullHandler()]
+            shiplog.propagate = False
         sys.stdout.flush()
         sys.stderr.flush()
         self._orig_out = os.dup(1)
@@ -119,9 +127,9 @@ class LogStream:
 
     def _pump_main(self, read_end: int) -> None:
         out = self._orig_out
-        assert self._spool is not None
         with open(read_end, "rb", buffering=1 << 16) as pipe:
-            for raw in pipe:
+            for line in pipe:
+                raw = self._masker.redact_bytes(line)  # before the line goes anywhere
                 view = memoryview(raw)
                 while view:
                     try:
@@ -129,6 +137,8 @@ class LogStream:
                     except OSError:
                         break  # stdout is gone (a closed pod log pipe): the archive still gets the line
                     view = view[written:]
+                if self._spool is None:
+                    continue  # stdout only: nothing to ship or archive
                 self._spool.write(raw if raw.endswith(b"\n") else raw + b"\n")
                 text = raw.decode("utf-8", "replace").rstrip("\r\n")
                 section = self._tracker.feed(text) or "readiness"
@@ -140,7 +150,7 @@ class LogStream:
 
     def close(self) -> None:
         """Ends the log: stdout back to what it was, shipping drained, the archive written. Never raises."""
-        if not self.active or self._pump is None:
+        if self._pump is None:
             return
         with contextlib.suppress(Exception):
             sys.stdout.flush()
@@ -148,12 +158,15 @@ class LogStream:
         os.dup2(self._orig_out, 1)
         os.dup2(self._orig_err, 2)
         os.close(self._orig_err)
-        shiplog = logging.getLogger("spinner.logship")
-        shiplog.propagate, shiplog.handlers = self._shiplog_state[0], self._shiplog_state[1]
         self._pump.join(PUMP_JOIN_TIMEOUT)
         complete = not self._pump.is_alive()
         if not complete:
             self._say("log: a process the task started still holds its output open; the log ends here")
+        if not self.active:
+            os.close(self._orig_out)
+            return
+        shiplog = logging.getLogger("spinner.logship")
+        shiplog.propagate, shiplog.handlers = self._shiplog_state[0], self._shiplog_state[1]
         if self.shipper is not None:
             if complete:
                 self.shipper.put("", section="end", level="INFO", offset=self.lines)

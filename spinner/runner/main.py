@@ -26,6 +26,7 @@ from spinner.bundles import ensure_snapshot
 from spinner.runner import client as runner_client
 from spinner.runner.client import RunnerClient, say, with_retries
 from spinner.runner.logstream import LogStream
+from spinner.runner.masking import redact
 from spinner.tasklog import READINESS_FAILED, READINESS_PASSED, SECTION_START
 from spinner.v1 import common_pb2, executor_pb2
 
@@ -202,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
 
     def finish(outcome: executor_pb2.TaskOutcome, error: str = "", skip_task_ids: list[str] | None = None) -> str:
         request = executor_pb2.RunnerFinishRequest(
-            key=key, token=token, outcome=outcome, error=error, skip_task_ids=skip_task_ids or []
+            key=key, token=token, outcome=outcome, error=redact(error), skip_task_ids=skip_task_ids or []
         )
         response = with_retries(lambda: stub.Finish(request, timeout=30), "reporting the end")
         return str(response.state)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from spinner.runner.client import current, say
+from spinner.runner.masking import redact
 from spinner.sdk.context import PreviousSuccess
 from spinner.sdk.rendering import dag_environment, rendered_fields
 from spinner.v1 import executor_pb2
@@ -32,12 +33,23 @@ def previous_success(start: executor_pb2.RunnerStartResponse) -> PreviousSuccess
     )
 
 
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    return value
+
+
 def render_and_report(task: BaseOperator, context: dict[str, Any], snapshot: Path) -> None:
     """Renders the task's templated fields (template files only from inside the snapshot) and stores
     them for the UI. Failing to store them is logged, never fails the task."""
     task.render_template_fields(context, dag_environment(task.dag, snapshot))
     client = current("rendered fields")
-    fields = json.dumps(rendered_fields(task), default=str)
+    # Secrets a task read (connection passwords, secret-looking variables) are masked here as in its log.
+    fields = json.dumps(_masked(rendered_fields(task)), default=str)
     request = executor_pb2.RunnerSetRenderedFieldsRequest(key=client.key, token=client.token, fields_json=fields)
     try:
         client.call(client.stub.SetRenderedFields, request, "storing the rendered fields")

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from spinner.sdk.dag import DAG
+from spinner.sdk.parse_state import dag_parsing
 
 
 def dag_import_path(snapshot_root: Path) -> list[str]:
@@ -39,7 +40,8 @@ def load_dags_from_file(path: Path, *, module_prefix: str = "spinner_dag_") -> l
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        with dag_parsing():  # task-time APIs (Variable.get, get_connection) refuse to work here
+            spec.loader.exec_module(module)
     finally:
         sys.modules.pop(name, None)
     found: dict[str, DAG] = {}

@@ -10,6 +10,7 @@ import jinja2
 
 from spinner.sdk.context import PreviousSuccess, time_context
 from spinner.sdk.params import param_values
+from spinner.sdk.varconn_context import varconn_context
 from spinner.sdk.xcom import RuntimeTaskInstance
 from spinner.sdk.xcom_arg import Resolvable
 
@@ -95,4 +96,5 @@ def build_context(
         "ti": ti,
         "task_instance": ti,
         "try_number": try_number,
+        **varconn_context(),  # var, conn (spinner/sdk/varconn_context.py)
     }

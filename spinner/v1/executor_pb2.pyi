@@ -263,3 +263,53 @@ class RunnerGetDagRunResponse(_message.Message):
     state: str
     logical_date: str
     def __init__(self, state: _Optional[str] = ..., logical_date: _Optional[str] = ...) -> None: ...
+
+class RunnerGetVariableRequest(_message.Message):
+    __slots__ = ("key", "token", "variable_key")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    VARIABLE_KEY_FIELD_NUMBER: _ClassVar[int]
+    key: _common_pb2.TaskTryKey
+    token: str
+    variable_key: str
+    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., token: _Optional[str] = ..., variable_key: _Optional[str] = ...) -> None: ...
+
+class RunnerGetVariableResponse(_message.Message):
+    __slots__ = ("found", "value")
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    found: bool
+    value: str
+    def __init__(self, found: _Optional[bool] = ..., value: _Optional[str] = ...) -> None: ...
+
+class RunnerGetConnectionRequest(_message.Message):
+    __slots__ = ("key", "token", "conn_id")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CONN_ID_FIELD_NUMBER: _ClassVar[int]
+    key: _common_pb2.TaskTryKey
+    token: str
+    conn_id: str
+    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., token: _Optional[str] = ..., conn_id: _Optional[str] = ...) -> None: ...
+
+class RunnerGetConnectionResponse(_message.Message):
+    __slots__ = ("found", "conn_type", "host", "schema", "login", "password", "port", "extra", "description")
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    CONN_TYPE_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    LOGIN_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    found: bool
+    conn_type: str
+    host: str
+    schema: str
+    login: str
+    password: str
+    port: int
+    extra: str
+    description: str
+    def __init__(self, found: _Optional[bool] = ..., conn_type: _Optional[str] = ..., host: _Optional[str] = ..., schema: _Optional[str] = ..., login: _Optional[str] = ..., password: _Optional[str] = ..., port: _Optional[int] = ..., extra: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...

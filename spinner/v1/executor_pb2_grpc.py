@@ -238,6 +238,16 @@ class RunnerServiceStub:
                 request_serializer=spinner_dot_v1_dot_executor__pb2.RunnerGetDagRunRequest.SerializeToString,
                 response_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerGetDagRunResponse.FromString,
                 _registered_method=True)
+        self.GetVariable = channel.unary_unary(
+                '/spinner.v1.RunnerService/GetVariable',
+                request_serializer=spinner_dot_v1_dot_executor__pb2.RunnerGetVariableRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerGetVariableResponse.FromString,
+                _registered_method=True)
+        self.GetConnection = channel.unary_unary(
+                '/spinner.v1.RunnerService/GetConnection',
+                request_serializer=spinner_dot_v1_dot_executor__pb2.RunnerGetConnectionRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerGetConnectionResponse.FromString,
+                _registered_method=True)
 
 
 class RunnerServiceServicer:
@@ -299,6 +309,20 @@ class RunnerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetVariable(self, request, context):
+        """A variable's value, decrypted by the executor (found false: no such variable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConnection(self, request, context):
+        """A connection's fields, password decrypted by the executor (found false: no such connection).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunnerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -341,6 +365,16 @@ def add_RunnerServiceServicer_to_server(servicer, server):
                     servicer.GetDagRun,
                     request_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerGetDagRunRequest.FromString,
                     response_serializer=spinner_dot_v1_dot_executor__pb2.RunnerGetDagRunResponse.SerializeToString,
+            ),
+            'GetVariable': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVariable,
+                    request_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerGetVariableRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_executor__pb2.RunnerGetVariableResponse.SerializeToString,
+            ),
+            'GetConnection': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConnection,
+                    request_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerGetConnectionRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_executor__pb2.RunnerGetConnectionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -561,6 +595,60 @@ class RunnerService:
             '/spinner.v1.RunnerService/GetDagRun',
             spinner_dot_v1_dot_executor__pb2.RunnerGetDagRunRequest.SerializeToString,
             spinner_dot_v1_dot_executor__pb2.RunnerGetDagRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVariable(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.RunnerService/GetVariable',
+            spinner_dot_v1_dot_executor__pb2.RunnerGetVariableRequest.SerializeToString,
+            spinner_dot_v1_dot_executor__pb2.RunnerGetVariableResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConnection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.RunnerService/GetConnection',
+            spinner_dot_v1_dot_executor__pb2.RunnerGetConnectionRequest.SerializeToString,
+            spinner_dot_v1_dot_executor__pb2.RunnerGetConnectionResponse.FromString,
             options,
             channel_credentials,
             insecure,

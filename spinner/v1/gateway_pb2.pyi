@@ -231,3 +231,133 @@ class ListXComsResponse(_message.Message):
     XCOMS_FIELD_NUMBER: _ClassVar[int]
     xcoms: _containers.RepeatedCompositeFieldContainer[ListXComsResponse.XCom]
     def __init__(self, xcoms: _Optional[_Iterable[_Union[ListXComsResponse.XCom, _Mapping]]] = ...) -> None: ...
+
+class VariableInfo(_message.Message):
+    __slots__ = ("key", "value", "description", "updated_at", "updated_by")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: str
+    description: str
+    updated_at: str
+    updated_by: str
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ..., description: _Optional[str] = ..., updated_at: _Optional[str] = ..., updated_by: _Optional[str] = ...) -> None: ...
+
+class VariableListRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class VariableListResponse(_message.Message):
+    __slots__ = ("variables",)
+    VARIABLES_FIELD_NUMBER: _ClassVar[int]
+    variables: _containers.RepeatedCompositeFieldContainer[VariableInfo]
+    def __init__(self, variables: _Optional[_Iterable[_Union[VariableInfo, _Mapping]]] = ...) -> None: ...
+
+class VariableGetRequest(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    def __init__(self, key: _Optional[str] = ...) -> None: ...
+
+class VariableSetRequest(_message.Message):
+    __slots__ = ("key", "value", "description")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: str
+    description: str
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class VariableSetResponse(_message.Message):
+    __slots__ = ("created",)
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    created: bool
+    def __init__(self, created: _Optional[bool] = ...) -> None: ...
+
+class VariableDeleteRequest(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    def __init__(self, key: _Optional[str] = ...) -> None: ...
+
+class VariableDeleteResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ConnectionInfo(_message.Message):
+    __slots__ = ("conn_id", "conn_type", "description", "host", "schema", "login", "password", "port", "extra", "uri", "has_password", "has_extra", "updated_at", "updated_by")
+    CONN_ID_FIELD_NUMBER: _ClassVar[int]
+    CONN_TYPE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    LOGIN_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_FIELD_NUMBER: _ClassVar[int]
+    URI_FIELD_NUMBER: _ClassVar[int]
+    HAS_PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    HAS_EXTRA_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
+    conn_id: str
+    conn_type: str
+    description: str
+    host: str
+    schema: str
+    login: str
+    password: str
+    port: int
+    extra: str
+    uri: str
+    has_password: bool
+    has_extra: bool
+    updated_at: str
+    updated_by: str
+    def __init__(self, conn_id: _Optional[str] = ..., conn_type: _Optional[str] = ..., description: _Optional[str] = ..., host: _Optional[str] = ..., schema: _Optional[str] = ..., login: _Optional[str] = ..., password: _Optional[str] = ..., port: _Optional[int] = ..., extra: _Optional[str] = ..., uri: _Optional[str] = ..., has_password: _Optional[bool] = ..., has_extra: _Optional[bool] = ..., updated_at: _Optional[str] = ..., updated_by: _Optional[str] = ...) -> None: ...
+
+class ConnectionListRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ConnectionListResponse(_message.Message):
+    __slots__ = ("connections",)
+    CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
+    connections: _containers.RepeatedCompositeFieldContainer[ConnectionInfo]
+    def __init__(self, connections: _Optional[_Iterable[_Union[ConnectionInfo, _Mapping]]] = ...) -> None: ...
+
+class ConnectionGetRequest(_message.Message):
+    __slots__ = ("conn_id",)
+    CONN_ID_FIELD_NUMBER: _ClassVar[int]
+    conn_id: str
+    def __init__(self, conn_id: _Optional[str] = ...) -> None: ...
+
+class ConnectionSetRequest(_message.Message):
+    __slots__ = ("conn_id", "uri", "connection")
+    CONN_ID_FIELD_NUMBER: _ClassVar[int]
+    URI_FIELD_NUMBER: _ClassVar[int]
+    CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    conn_id: str
+    uri: str
+    connection: ConnectionInfo
+    def __init__(self, conn_id: _Optional[str] = ..., uri: _Optional[str] = ..., connection: _Optional[_Union[ConnectionInfo, _Mapping]] = ...) -> None: ...
+
+class ConnectionSetResponse(_message.Message):
+    __slots__ = ("created",)
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    created: bool
+    def __init__(self, created: _Optional[bool] = ...) -> None: ...
+
+class ConnectionDeleteRequest(_message.Message):
+    __slots__ = ("conn_id",)
+    CONN_ID_FIELD_NUMBER: _ClassVar[int]
+    conn_id: str
+    def __init__(self, conn_id: _Optional[str] = ...) -> None: ...
+
+class ConnectionDeleteResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -90,6 +90,46 @@ class SpinnerApiStub:
                 request_serializer=spinner_dot_v1_dot_gateway__pb2.ListXComsRequest.SerializeToString,
                 response_deserializer=spinner_dot_v1_dot_gateway__pb2.ListXComsResponse.FromString,
                 _registered_method=True)
+        self.VariableList = channel.unary_unary(
+                '/spinner.v1.SpinnerApi/VariableList',
+                request_serializer=spinner_dot_v1_dot_gateway__pb2.VariableListRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_gateway__pb2.VariableListResponse.FromString,
+                _registered_method=True)
+        self.VariableGet = channel.unary_unary(
+                '/spinner.v1.SpinnerApi/VariableGet',
+                request_serializer=spinner_dot_v1_dot_gateway__pb2.VariableGetRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_gateway__pb2.VariableInfo.FromString,
+                _registered_method=True)
+        self.VariableSet = channel.unary_unary(
+                '/spinner.v1.SpinnerApi/VariableSet',
+                request_serializer=spinner_dot_v1_dot_gateway__pb2.VariableSetRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_gateway__pb2.VariableSetResponse.FromString,
+                _registered_method=True)
+        self.VariableDelete = channel.unary_unary(
+                '/spinner.v1.SpinnerApi/VariableDelete',
+                request_serializer=spinner_dot_v1_dot_gateway__pb2.VariableDeleteRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_gateway__pb2.VariableDeleteResponse.FromString,
+                _registered_method=True)
+        self.ConnectionList = channel.unary_unary(
+                '/spinner.v1.SpinnerApi/ConnectionList',
+                request_serializer=spinner_dot_v1_dot_gateway__pb2.ConnectionListRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_gateway__pb2.ConnectionListResponse.FromString,
+                _registered_method=True)
+        self.ConnectionGet = channel.unary_unary(
+                '/spinner.v1.SpinnerApi/ConnectionGet',
+                request_serializer=spinner_dot_v1_dot_gateway__pb2.ConnectionGetRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_gateway__pb2.ConnectionInfo.FromString,
+                _registered_method=True)
+        self.ConnectionSet = channel.unary_unary(
+                '/spinner.v1.SpinnerApi/ConnectionSet',
+                request_serializer=spinner_dot_v1_dot_gateway__pb2.ConnectionSetRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_gateway__pb2.ConnectionSetResponse.FromString,
+                _registered_method=True)
+        self.ConnectionDelete = channel.unary_unary(
+                '/spinner.v1.SpinnerApi/ConnectionDelete',
+                request_serializer=spinner_dot_v1_dot_gateway__pb2.ConnectionDeleteRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_gateway__pb2.ConnectionDeleteResponse.FromString,
+                _registered_method=True)
 
 
 class SpinnerApiServicer:
@@ -169,6 +209,57 @@ class SpinnerApiServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VariableList(self, request, context):
+        """Variables and connections (Admin only; every change, read of a value and refusal is audited).
+        Lists carry no values, passwords or extras; Get does.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VariableGet(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VariableSet(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VariableDelete(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConnectionList(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConnectionGet(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConnectionSet(self, request, context):
+        """From a URI, or from the fields of `connection` (its conn_id is the request's).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConnectionDelete(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SpinnerApiServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -226,6 +317,46 @@ def add_SpinnerApiServicer_to_server(servicer, server):
                     servicer.ListXComs,
                     request_deserializer=spinner_dot_v1_dot_gateway__pb2.ListXComsRequest.FromString,
                     response_serializer=spinner_dot_v1_dot_gateway__pb2.ListXComsResponse.SerializeToString,
+            ),
+            'VariableList': grpc.unary_unary_rpc_method_handler(
+                    servicer.VariableList,
+                    request_deserializer=spinner_dot_v1_dot_gateway__pb2.VariableListRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_gateway__pb2.VariableListResponse.SerializeToString,
+            ),
+            'VariableGet': grpc.unary_unary_rpc_method_handler(
+                    servicer.VariableGet,
+                    request_deserializer=spinner_dot_v1_dot_gateway__pb2.VariableGetRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_gateway__pb2.VariableInfo.SerializeToString,
+            ),
+            'VariableSet': grpc.unary_unary_rpc_method_handler(
+                    servicer.VariableSet,
+                    request_deserializer=spinner_dot_v1_dot_gateway__pb2.VariableSetRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_gateway__pb2.VariableSetResponse.SerializeToString,
+            ),
+            'VariableDelete': grpc.unary_unary_rpc_method_handler(
+                    servicer.VariableDelete,
+                    request_deserializer=spinner_dot_v1_dot_gateway__pb2.VariableDeleteRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_gateway__pb2.VariableDeleteResponse.SerializeToString,
+            ),
+            'ConnectionList': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConnectionList,
+                    request_deserializer=spinner_dot_v1_dot_gateway__pb2.ConnectionListRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_gateway__pb2.ConnectionListResponse.SerializeToString,
+            ),
+            'ConnectionGet': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConnectionGet,
+                    request_deserializer=spinner_dot_v1_dot_gateway__pb2.ConnectionGetRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_gateway__pb2.ConnectionInfo.SerializeToString,
+            ),
+            'ConnectionSet': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConnectionSet,
+                    request_deserializer=spinner_dot_v1_dot_gateway__pb2.ConnectionSetRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_gateway__pb2.ConnectionSetResponse.SerializeToString,
+            ),
+            'ConnectionDelete': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConnectionDelete,
+                    request_deserializer=spinner_dot_v1_dot_gateway__pb2.ConnectionDeleteRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_gateway__pb2.ConnectionDeleteResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -526,6 +657,222 @@ class SpinnerApi:
             '/spinner.v1.SpinnerApi/ListXComs',
             spinner_dot_v1_dot_gateway__pb2.ListXComsRequest.SerializeToString,
             spinner_dot_v1_dot_gateway__pb2.ListXComsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VariableList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.SpinnerApi/VariableList',
+            spinner_dot_v1_dot_gateway__pb2.VariableListRequest.SerializeToString,
+            spinner_dot_v1_dot_gateway__pb2.VariableListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VariableGet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.SpinnerApi/VariableGet',
+            spinner_dot_v1_dot_gateway__pb2.VariableGetRequest.SerializeToString,
+            spinner_dot_v1_dot_gateway__pb2.VariableInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VariableSet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.SpinnerApi/VariableSet',
+            spinner_dot_v1_dot_gateway__pb2.VariableSetRequest.SerializeToString,
+            spinner_dot_v1_dot_gateway__pb2.VariableSetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VariableDelete(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.SpinnerApi/VariableDelete',
+            spinner_dot_v1_dot_gateway__pb2.VariableDeleteRequest.SerializeToString,
+            spinner_dot_v1_dot_gateway__pb2.VariableDeleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConnectionList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.SpinnerApi/ConnectionList',
+            spinner_dot_v1_dot_gateway__pb2.ConnectionListRequest.SerializeToString,
+            spinner_dot_v1_dot_gateway__pb2.ConnectionListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConnectionGet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.SpinnerApi/ConnectionGet',
+            spinner_dot_v1_dot_gateway__pb2.ConnectionGetRequest.SerializeToString,
+            spinner_dot_v1_dot_gateway__pb2.ConnectionInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConnectionSet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.SpinnerApi/ConnectionSet',
+            spinner_dot_v1_dot_gateway__pb2.ConnectionSetRequest.SerializeToString,
+            spinner_dot_v1_dot_gateway__pb2.ConnectionSetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConnectionDelete(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.SpinnerApi/ConnectionDelete',
+            spinner_dot_v1_dot_gateway__pb2.ConnectionDeleteRequest.SerializeToString,
+            spinner_dot_v1_dot_gateway__pb2.ConnectionDeleteResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sys
 
 from services.executor.backends.base import BackendClosed, ExecutorBackend, ExitCallback, LaunchSpec, TryKey
+from spinner.fernet import task_environ
 from spinner.forkserver import ForkServer, kill_group
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class LocalProcessBackend(ExecutorBackend):
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=stdout,  # type: ignore[arg-type]
                     stderr=asyncio.subprocess.STDOUT,
-                    env={**os.environ, **spec.env},
+                    env={**task_environ(), **spec.env},  # never the platform's secrets
                     start_new_session=True,  # its own process group: terminate() reaches its children
                 )
             finally:
