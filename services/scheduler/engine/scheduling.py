@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler import queries
 from services.scheduler.engine.metrics import SchedulerMetrics
+from services.scheduler.engine.sensors import sensor_poke_due
 from services.scheduler.engine.ti_state import PendingWrites, TiCache, TiRow, flush_decisions, flush_queued
 from services.scheduler.engine.trigger_rules import TERMINAL, Decision, evaluate
 from spinner.db.models import DagModel, DagRun, SerializedDagModel, TaskInstance
@@ -369,8 +370,8 @@ class SchedulingEngine:
                 log.info("run %s of %s ended: %s", run.run_id, run.dag_id, run.state)
                 self._tis.drop(key)
                 continue
-            if any(ti.state in ("scheduled", "up_for_retry") for ti in tis.values()):
-                self._unsettled.add(key)  # waits on a limit or a retry delay: look again next pass
+            if any(ti.state in ("scheduled", "up_for_retry", "up_for_reschedule") for ti in tis.values()):
+                self._unsettled.add(key)  # waits on a limit, a retry delay or a sensor's next poke: look again
             candidates.extend((run, ti, cached) for ti in tis.values() if ti.state == "scheduled")
         # New task instances and decisions are written before the pools are locked: the lock is held briefly.
         if await flush_decisions(session, writes):
@@ -399,8 +400,10 @@ class SchedulingEngine:
             room -= 1
             task = cached.dag.tasks[ti.task_id]
             self._observe_delay(run, task.upstream_task_ids, self._tis.runs[(run.dag_id, run.run_id)], ti, now)
-            ti.state, ti.try_number, ti.end_date = "queued", ti.try_number + 1, None
+            poke = ti.reschedule_at is not None  # a rescheduled sensor's next poke keeps its try_number
+            ti.state, ti.try_number, ti.end_date = "queued", ti.try_number + (0 if poke else 1), None
             writes.queue(ti, now)
+            ti.reschedule_at = None
             active_tasks[run.dag_id] += 1
             queued.append(_queued_task(run, ti, cached))
         if await flush_queued(session, writes):
@@ -479,6 +482,9 @@ class SchedulingEngine:
             elif ti.state == "up_for_retry":
                 ended = ti.end_date or now
                 if now >= ended + task.retry_delay_for(ti.try_number):
+                    ti.state = "scheduled"
+            elif ti.state == "up_for_reschedule":
+                if sensor_poke_due(ti, now):
                     ti.state = "scheduled"
             if new:
                 writes.insert(

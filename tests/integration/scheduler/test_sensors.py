@@ -1,0 +1,122 @@
+"""Sensors over a real scheduler and executor with real runner processes (docs/adr/0004).
+
+Reschedule mode frees the try's pool slot between pokes (a pool of one slot runs another task
+while the sensor waits), keeps its try_number, and times out from the first poke.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import grpc
+from sqlalchemy import select
+
+from spinner.db.models import Pool, TaskInstanceHistory
+from spinner.v1 import scheduler_pb2, scheduler_pb2_grpc
+
+from .conftest import PARTITION, Stack
+
+SLOT = """
+from spinner import DAG, BashOperator, FileSensor, Tier
+with DAG(dag_id="slot", tier=Tier.TIER1) as dag:
+    # The sensor goes first (higher priority) and waits for what the other task of its one-slot pool
+    # makes: only a sensor that frees its slot between pokes lets that task run at all.
+    FileSensor(task_id="wait", filepath="{marker}", mode="reschedule", poke_interval=0.3, timeout=60,
+               pool="tiny", priority_weight=10)
+    BashOperator(task_id="make", bash_command="sleep 1 && touch {marker}", pool="tiny")
+"""
+
+TIMEOUTS = """
+from spinner import DAG, PythonSensor, Tier
+with DAG(dag_id="timeouts", tier=Tier.TIER1) as dag:
+    PythonSensor(task_id="hard", python_callable=lambda: False, mode="reschedule", poke_interval=0.3,
+                 timeout=1.5, retries=2)
+    PythonSensor(task_id="soft", python_callable=lambda: False, mode="reschedule", poke_interval=0.3,
+                 timeout=1.5, soft_fail=True)
+    PythonSensor(task_id="poking", python_callable=lambda: False, mode="poke", poke_interval=0.2, timeout=1)
+"""
+
+EXTERNAL = """
+from spinner import DAG, BashOperator, ExternalTaskSensor, Tier
+with DAG(dag_id="producer", tier=Tier.TIER1) as producer:
+    BashOperator(task_id="publish", bash_command="echo published")
+with DAG(dag_id="consumer", tier=Tier.TIER1) as consumer:
+    ExternalTaskSensor(task_id="wait_publish", external_dag_id="producer", external_task_id="publish",
+                       mode="reschedule", poke_interval=0.3, timeout=60)
+    ExternalTaskSensor(task_id="wait_run", external_dag_id="producer", mode="poke", poke_interval=0.3,
+                       timeout=60)
+"""
+
+
+async def _history(stack: Stack, dag_id: str, run_id: str) -> list[TaskInstanceHistory]:
+    async with stack.sessions() as s:
+        q = select(TaskInstanceHistory).where(
+            TaskInstanceHistory.dag_id == dag_id, TaskInstanceHistory.run_id == run_id
+        )
+        return list((await s.execute(q)).scalars())
+
+
+async def test_a_rescheduled_sensor_frees_its_pool_slot_between_pokes(stack: Stack, tmp_path: Path) -> None:
+    async with stack.sessions() as s, s.begin():
+        s.add(Pool(name="tiny", slots=1, description="one at a time"))
+    stack.write_dag(f"{PARTITION}/team/slot.py", SLOT.format(marker=tmp_path / "partner-file.csv"))
+    await stack.publish()
+    await stack.wait_dag("slot")
+    run_id = await stack.trigger("slot")
+    run = await stack.wait_run("slot", run_id, timeout=90)
+    tis = await stack.tis("slot", run_id)
+    detail = {t: (ti.state, ti.try_number, ti.reschedule_count, ti.error) for t, ti in tis.items()}
+    assert run.state == "success", detail
+    wait = tis["wait"]
+    assert wait.try_number == 1, detail  # waiting is not a retry
+    assert wait.reschedule_count >= 1, detail
+    history = [h for h in await _history(stack, "slot", run_id) if h.task_id == "wait"]
+    assert [(h.try_number, h.state) for h in history] == [(1, "success")]
+    log = (stack.home / "logs").rglob("*")
+    text = "\n".join(p.read_text() for p in log if p.is_file() and "wait" in str(p) and p.suffix == ".log")
+    assert text.count("pokes again at") >= 1, text[-3000:]
+
+
+async def test_sensor_timeouts_fail_without_retry_or_skip_with_soft_fail(stack: Stack) -> None:
+    stack.write_dag(f"{PARTITION}/team/timeouts.py", TIMEOUTS)
+    await stack.publish()
+    await stack.wait_dag("timeouts")
+    run_id = await stack.trigger("timeouts")
+    await stack.wait_run("timeouts", run_id, timeout=90)
+    tis = await stack.tis("timeouts", run_id)
+    detail = {t: (ti.state, ti.try_number, ti.error) for t, ti in tis.items()}
+    assert tis["hard"].state == "failed", detail
+    assert tis["hard"].try_number == 1, detail  # retries=2, but a timeout is not retried
+    assert "timed out" in tis["hard"].error and "timeout of 1.5 s" in tis["hard"].error, detail
+    assert tis["soft"].state == "skipped", detail
+    assert "soft_fail" in tis["soft"].error, detail
+    assert tis["poking"].state == "failed" and "timed out" in tis["poking"].error, detail
+
+
+async def _trigger_at(stack: Stack, dag_id: str, when: dt.datetime) -> str:
+    async with grpc.aio.insecure_channel(stack.scheduler_address) as ch:
+        stub = scheduler_pb2_grpc.SchedulerServiceStub(ch)
+        reply = await stub.TriggerDagRun(
+            scheduler_pb2.TriggerDagRunRequest(dag_id=dag_id, logical_date=when.isoformat()), timeout=10
+        )
+    return str(reply.run.run_id)
+
+
+async def test_external_task_sensor_waits_for_another_dags_run(stack: Stack) -> None:
+    stack.write_dag(f"{PARTITION}/team/external.py", EXTERNAL)
+    await stack.publish()
+    await stack.wait_dag("consumer")
+    when = dt.datetime(2026, 3, 1, 6, 0, tzinfo=dt.UTC)
+    consumer_run = await _trigger_at(stack, "consumer", when)
+
+    async def waiting() -> bool:
+        return (await stack.states("consumer", consumer_run)).get("wait_publish") == "up_for_reschedule"
+
+    await stack.wait_for(waiting, 60, "the consumer's sensor waits between pokes")
+    assert (await stack.run("consumer", consumer_run)).state == "running"  # type: ignore[union-attr]
+    await _trigger_at(stack, "producer", when)
+    run = await stack.wait_run("consumer", consumer_run, timeout=90)
+    tis = await stack.tis("consumer", consumer_run)
+    assert run.state == "success", {t: (ti.state, ti.error) for t, ti in tis.items()}
+    assert tis["wait_publish"].try_number == 1
