@@ -86,6 +86,8 @@ class SerializedTask:
     template_fields: tuple[str, ...] = ()
     templates: dict[str, Any] = field(default_factory=dict)
     callable_name: str | None = None
+    # A time sensor in reschedule mode, decided by the scheduler without a process (docs/adr/0004).
+    timed_wait: dict[str, Any] | None = None
 
     def retry_delay_for(self, try_number: int) -> dt.timedelta:
         return retry_delay_for(self.retry_delay, self.retry_exponential_backoff, self.max_retry_delay, try_number)
@@ -122,14 +124,16 @@ class SerializedDAG:
 def _task_dict(task: Any) -> dict[str, Any]:
     if isinstance(task, SerializedTask):
         templates, callable_name, fields = task.templates, task.callable_name, list(task.template_fields)
-        operator = task.operator
+        operator, timed_wait = task.operator, task.timed_wait
     else:
         fields = list(type(task).template_fields)
         templates = {name: encode(getattr(task, name)) for name in fields}
         fn = getattr(task, "python_callable", None)
         callable_name = encode(fn)["name"] if fn is not None else None
         operator = type(task).__name__
-    return {
+        timed_wait = task.timed_wait() if callable(getattr(task, "timed_wait", None)) else None
+    extra = {"timed_wait": timed_wait} if timed_wait is not None else {}  # absent for every other task
+    return extra | {
         "task_id": task.task_id,
         "operator": operator,
         "upstream_task_ids": sorted(task.upstream_task_ids),
@@ -200,6 +204,7 @@ def deserialize_dag(data: dict[str, Any]) -> SerializedDAG:
             template_fields=tuple(t["template_fields"]),
             templates=t["templates"],
             callable_name=t["callable"],
+            timed_wait=t.get("timed_wait"),
         )
         for t in data["tasks"]
     }

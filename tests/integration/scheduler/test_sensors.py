@@ -22,7 +22,7 @@ from spinner import DAG, BashOperator, FileSensor, Tier
 with DAG(dag_id="slot", tier=Tier.TIER1) as dag:
     # The sensor goes first (higher priority) and waits for what the other task of its one-slot pool
     # makes: only a sensor that frees its slot between pokes lets that task run at all.
-    FileSensor(task_id="wait", filepath="{marker}", mode="reschedule", poke_interval=0.3, timeout=60,
+    FileSensor(task_id="wait", filepath="{marker}", mode="reschedule", poke_interval=1, timeout=60,
                pool="tiny", priority_weight=10)
     BashOperator(task_id="make", bash_command="sleep 1 && touch {marker}", pool="tiny")
 """
@@ -120,3 +120,44 @@ async def test_external_task_sensor_waits_for_another_dags_run(stack: Stack) -> 
     tis = await stack.tis("consumer", consumer_run)
     assert run.state == "success", {t: (ti.state, ti.error) for t, ti in tis.items()}
     assert tis["wait_publish"].try_number == 1
+
+
+TIMED = """
+import datetime as dt
+from spinner import DAG, BashOperator, DateTimeSensor, TimeDeltaSensor, Tier
+with DAG(dag_id="timed", tier=Tier.TIER1) as dag:
+    soon = TimeDeltaSensor(task_id="soon", delta=dt.timedelta(seconds=2), mode="reschedule", poke_interval=600)
+    past = DateTimeSensor(task_id="past", target_time=dt.datetime(2020, 1, 1, tzinfo=dt.UTC), mode="reschedule")
+    never = DateTimeSensor(task_id="never", target_time=dt.datetime(2999, 1, 1, tzinfo=dt.UTC), mode="reschedule",
+                           timeout=1)
+    never_soft = DateTimeSensor(task_id="never_soft", target_time=dt.datetime(2999, 1, 1, tzinfo=dt.UTC),
+                                mode="reschedule", timeout=1, soft_fail=True)
+    after = BashOperator(task_id="after", bash_command="echo after")
+    soon >> after
+"""
+
+
+async def test_time_sensors_in_reschedule_mode_are_decided_by_the_scheduler_without_a_process(stack: Stack) -> None:
+    stack.write_dag(f"{PARTITION}/team/timed.py", TIMED)
+    await stack.publish()
+    await stack.wait_dag("timed")
+    run_id = await stack.trigger("timed")
+
+    async def waiting() -> bool:
+        return (await stack.states("timed", run_id)).get("soon") in ("up_for_reschedule", "success")
+
+    await stack.wait_for(waiting, 30, "the time sensor waits")
+    run = await stack.wait_run("timed", run_id, timeout=60)
+    tis = await stack.tis("timed", run_id)
+    detail = {t: (ti.state, ti.try_number, ti.error) for t, ti in tis.items()}
+    assert {t: ti.state for t, ti in tis.items()} == {
+        "soon": "success", "past": "success", "never": "failed", "never_soft": "skipped", "after": "success",
+    }, detail  # fmt: skip
+    assert run.state == "failed", detail  # "never" is a leaf that failed
+    for sensor in ("soon", "past", "never", "never_soft"):
+        assert tis[sensor].try_number == 0, detail  # no process was ever started
+    assert "timed out" in tis["never"].error and "soft_fail" in tis["never_soft"].error, detail
+    soon = tis["soon"]
+    assert soon.end_date is not None and run.logical_date is not None
+    assert soon.end_date >= run.logical_date + dt.timedelta(seconds=2), (soon.end_date, run.logical_date)
+    assert not [p for p in (stack.home / "logs").rglob("*.log") if "soon" in str(p) or "never" in str(p)]

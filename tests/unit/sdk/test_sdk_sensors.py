@@ -318,3 +318,26 @@ def test_external_task_sensor_dates_and_argument_errors() -> None:
                            execution_date_fn=lambda d: d)  # fmt: skip
     with pytest.raises(DagDefinitionError, match="both allowed and failed"), DAG("bad", tier=1):
         ExternalTaskSensor(task_id="t", external_dag_id="up", failed_states=["success"])
+
+
+def test_only_time_sensors_in_reschedule_mode_are_serialized_for_the_scheduler_to_decide() -> None:
+    from spinner.sdk.serialization import deserialize_dag, serialize_dag
+
+    at = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    with DAG("s", tier=1) as dag:
+        TimeDeltaSensor(task_id="delta", delta=dt.timedelta(hours=2), mode="reschedule", timeout=600, soft_fail=True)
+        DateTimeSensor(task_id="at", target_time=at, mode="reschedule")
+        DateTimeSensor(task_id="templated", target_time="{{ ds }}T08:00:00", mode="reschedule")
+        TimeDeltaSensor(task_id="poking", delta=dt.timedelta(hours=2))
+        PythonSensor(task_id="python", python_callable=lambda: True, mode="reschedule")
+    data = serialize_dag(dag)
+    waits = {t["task_id"]: t.get("timed_wait") for t in data["tasks"]}
+    assert waits == {
+        "delta": {"after_interval_end": 7200.0, "timeout": 600.0, "soft_fail": True},
+        "at": {"at": at.isoformat(), "timeout": 604800.0, "soft_fail": False},
+        "templated": None, "poking": None, "python": None,
+    }  # fmt: skip
+    assert serialize_dag(deserialize_dag(data)) == data
+    with DAG("plain", tier=1) as plain:
+        PythonSensor(task_id="p", python_callable=lambda: True)
+    assert all("timed_wait" not in t for t in serialize_dag(plain)["tasks"])  # other DAGs' hashes unchanged

@@ -102,6 +102,16 @@ class BaseSensorOperator(BaseOperator):
         """When the condition can first be true, if the sensor knows (a time sensor does): no poke before."""
         return None
 
+    def timed_wait(self) -> dict[str, Any] | None:
+        """For a sensor the scheduler can decide alone (a time sensor in reschedule mode): its target,
+        as {"after_interval_end": seconds} or {"at": iso}, with timeout and soft_fail; else None."""
+        return None
+
+    def _timed(self, target: dict[str, Any]) -> dict[str, Any] | None:
+        if self.mode != "reschedule":
+            return None
+        return target | {"timeout": self.timeout, "soft_fail": self.soft_fail}
+
     # --- the loop --------------------------------------------------------------------
 
     def interval_after(self, pokes: int) -> float:

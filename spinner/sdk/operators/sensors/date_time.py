@@ -44,5 +44,10 @@ class DateTimeSensor(BaseSensorOperator):
     def poke(self, context: dict[str, Any]) -> bool:
         return self.clock() >= self.target()
 
+    def timed_wait(self) -> dict[str, Any] | None:
+        if not isinstance(self.target_time, dt.datetime):
+            return None  # a template: only the runner can render it
+        return self._timed({"at": self.target_time.isoformat()})
+
     def next_poke_hint(self, context: dict[str, Any], now: dt.datetime) -> dt.datetime | None:
         return self.target()

@@ -28,5 +28,8 @@ class TimeDeltaSensor(BaseSensorOperator):
     def poke(self, context: dict[str, Any]) -> bool:
         return self.clock() >= self.target(context)
 
+    def timed_wait(self) -> dict[str, Any] | None:
+        return self._timed({"after_interval_end": self.delta.total_seconds()})
+
     def next_poke_hint(self, context: dict[str, Any], now: dt.datetime) -> dt.datetime | None:
         return self.target(context)
