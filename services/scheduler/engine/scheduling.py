@@ -343,7 +343,6 @@ class SchedulingEngine:
         for run in runs:
             if run.state == "running":
                 running_runs[run.dag_id] += 1
-        active_tasks: dict[str, int] = defaultdict(int, await queries.active_tries_by_dag(session, self.partition))
 
         writes = PendingWrites()
         candidates: list[tuple[DagRun, TiRow, CachedDag]] = []
@@ -389,6 +388,11 @@ class SchedulingEngine:
         candidates.sort(key=lambda c: (-c[2].dag.tasks[c[1].task_id].priority_weight, c[0].logical_date, c[1].task_id))
         queued: list[QueuedTask] = []
         room = self._max_running - await queries.active_try_count(session, self.partition) if candidates else 0
+        # Read only when something may be queued: a pass where every run waits (on sensors between
+        # pokes, say) costs no count of active tries.
+        active_tasks: dict[str, int] = defaultdict(
+            int, await queries.active_tries_by_dag(session, self.partition) if candidates else {}
+        )
         # Pools are shared by every partition: lock their rows, then count, in this transaction.
         pool_names = {c[1].pool for c in candidates}
         slots = await queries.lock_pools(session, pool_names)

@@ -161,3 +161,31 @@ async def test_time_sensors_in_reschedule_mode_are_decided_by_the_scheduler_with
     assert soon.end_date is not None and run.logical_date is not None
     assert soon.end_date >= run.logical_date + dt.timedelta(seconds=2), (soon.end_date, run.logical_date)
     assert not [p for p in (stack.home / "logs").rglob("*.log") if "soon" in str(p) or "never" in str(p)]
+
+
+async def test_runner_service_refuses_bad_sensor_requests(stack: Stack) -> None:
+    """GetTaskState needs the try's token; a RESCHEDULE needs its time; a bad date is INVALID_ARGUMENT."""
+    from spinner.v1 import common_pb2, executor_pb2, executor_pb2_grpc
+
+    key = common_pb2.TaskTryKey(dag_id="d", run_id="r", task_id="t", try_number=1)
+    async with grpc.aio.insecure_channel(stack.executor_address) as ch:
+        stub = executor_pb2_grpc.RunnerServiceStub(ch)
+        calls = [
+            (stub.GetTaskState(executor_pb2.RunnerGetTaskStateRequest(
+                key=key, token="forged", dag_id="other", logical_date="2026-01-01T00:00:00+00:00"), timeout=10),
+             grpc.StatusCode.PERMISSION_DENIED),
+            (stub.GetTaskState(executor_pb2.RunnerGetTaskStateRequest(
+                key=key, token="forged", dag_id="other", logical_date="yesterday"), timeout=10),
+             grpc.StatusCode.INVALID_ARGUMENT),
+            (stub.Finish(executor_pb2.RunnerFinishRequest(
+                key=key, token="forged", outcome=executor_pb2.TASK_OUTCOME_RESCHEDULE), timeout=10),
+             grpc.StatusCode.INVALID_ARGUMENT),
+        ]  # fmt: skip
+        for call, code in calls:
+            try:
+                await call
+            except grpc.aio.AioRpcError as e:
+                assert e.code() == code, (e.code(), e.details())
+                assert e.details(), e
+            else:
+                raise AssertionError(f"expected {code}")
