@@ -189,3 +189,41 @@ async def test_runner_service_refuses_bad_sensor_requests(stack: Stack) -> None:
                 assert e.details(), e
             else:
                 raise AssertionError(f"expected {code}")
+
+
+RETRYING = """
+import datetime as dt
+from pathlib import Path
+from spinner import DAG, PythonSensor, Tier
+
+
+def flaky() -> bool:
+    pokes = Path("{counter}")
+    n = int(pokes.read_text()) + 1 if pokes.exists() else 1
+    pokes.write_text(str(n))
+    if n == 2:
+        raise ConnectionError("the partner's server hung up")  # an error, not a wait: retried
+    return n >= 4
+
+
+with DAG(dag_id="retrying", tier=Tier.TIER1) as dag:
+    PythonSensor(task_id="wait", python_callable=flaky, mode="reschedule", poke_interval=0.3, timeout=60,
+                 retries=1, retry_delay=dt.timedelta(seconds=0))
+"""
+
+
+async def test_a_retry_of_a_rescheduled_sensor_starts_a_fresh_try(stack: Stack, tmp_path: Path) -> None:
+    stack.write_dag(f"{PARTITION}/team/retrying.py", RETRYING.format(counter=tmp_path / "pokes"))
+    await stack.publish()
+    await stack.wait_dag("retrying")
+    run_id = await stack.trigger("retrying")
+    run = await stack.wait_run("retrying", run_id, timeout=90)
+    ti = (await stack.tis("retrying", run_id))["wait"]
+    history = sorted((h.try_number, h.state) for h in await _history(stack, "retrying", run_id))
+    assert run.state == "success", (ti.state, ti.error, history)
+    # Try 1: poke 1 rescheduled, poke 2 raised (up_for_retry). Try 2: poke 3 rescheduled, poke 4 met.
+    assert history == [(1, "up_for_retry"), (2, "success")], history
+    assert (ti.try_number, ti.reschedule_count) == (2, 1), (ti.try_number, ti.reschedule_count)
+    assert ti.first_poke_at is not None and ti.start_date is not None and ti.first_poke_at <= ti.start_date
+    text = (tmp_path / "pokes").read_text()
+    assert text == "4", text
