@@ -190,6 +190,8 @@ SCHEMAS: dict[str, Any] = {
             "start_date": NULLABLE_STR,
             "end_date": NULLABLE_STR,
             "duration": {"type": ["number", "null"]},
+            "reschedule_count": {"type": "integer", "description": "a reschedule-mode sensor's pokes so far"},
+            "reschedule_at": {**NULLABLE_STR, "description": "next poke, while up_for_reschedule"},
         },
     },
     "XCom": {

@@ -86,13 +86,17 @@ class TaskInstanceInfo:
     end_date: str | None
     duration: float | None
     error: str
+    # A sensor in reschedule mode: its pokes so far, and when the next is due while up_for_reschedule.
+    reschedule_count: int = 0
+    reschedule_at: str | None = None
 
     @classmethod
     def of(cls, t: TaskInstance) -> TaskInstanceInfo:
         return cls(
             dag_id=t.dag_id, run_id=t.run_id, task_id=t.task_id, state=t.state, try_number=t.try_number,
             max_tries=t.max_tries, operator=t.operator, start_date=iso(t.start_date), end_date=iso(t.end_date),
-            duration=t.duration, error=t.error,
+            duration=t.duration, error=t.error, reschedule_count=t.reschedule_count or 0,
+            reschedule_at=iso(t.reschedule_at),
         )  # fmt: skip
 
 

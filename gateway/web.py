@@ -26,6 +26,7 @@ STATE_COLORS = {
     "failed": "#d23c3c",
     "upstream_failed": "#f0a040",
     "up_for_retry": "#f5d142",
+    "up_for_reschedule": "#6fe7db",  # a sensor between pokes: no process, no slot
     "running": "#7bd34a",
     "queued": "#8d8d8d",
     "scheduled": "#c8b6e2",

@@ -19,6 +19,16 @@ from spinner.sdk.operators import (
     ShortCircuitOperator,
     TriggerDagRunOperator,
 )
+from spinner.sdk.operators.sensors import (
+    BaseSensorOperator,
+    DateTimeSensor,
+    ExternalTaskSensor,
+    FileSensor,
+    HttpSensor,
+    PythonSensor,
+    S3KeySensor,
+    TimeDeltaSensor,
+)
 from spinner.sdk.params import Param
 from spinner.sdk.taskflow import dag, task
 from spinner.sdk.taskgroup import TaskGroup
@@ -30,18 +40,26 @@ __all__ = [
     "DAG",
     "BaseHook",
     "BaseOperator",
+    "BaseSensorOperator",
     "BashOperator",
     "BranchPythonOperator",
     "Connection",
+    "DateTimeSensor",
     "EmptyOperator",
+    "ExternalTaskSensor",
     "FailNoRetry",
+    "FileSensor",
+    "HttpSensor",
     "LatestOnlyOperator",
     "Param",
     "PythonOperator",
+    "PythonSensor",
+    "S3KeySensor",
     "ShortCircuitOperator",
     "SkipTask",
     "TaskGroup",
     "Tier",
+    "TimeDeltaSensor",
     "TriggerDagRunOperator",
     "TriggerRule",
     "Variable",

@@ -31,10 +31,14 @@ def pod_name(key: TryIdentity) -> str:
     dag, task and run id are shortened to fit; the hash of the exact key keeps two tries that
     shorten to the same text apart.
     """
-    digest = hashlib.sha256(
-        "\x00".join((key.dag_id, key.task_id, key.run_id, str(key.try_number))).encode()
-    ).hexdigest()[:HASH_LEN]
-    tail = f"-{key.try_number}-{digest}"
+    parts_of_key = [key.dag_id, key.task_id, key.run_id, str(key.try_number)]
+    # A sensor's try runs one process per poke in reschedule mode (docs/adr/0004): the n-th reschedule
+    # gets its own name, so it never meets the previous poke's pod while that one is being deleted.
+    reschedule = int(getattr(key, "reschedule", 0) or 0)
+    if reschedule:
+        parts_of_key.append(f"r{reschedule}")
+    digest = hashlib.sha256("\x00".join(parts_of_key).encode()).hexdigest()[:HASH_LEN]
+    tail = f"-{key.try_number}{f'r{reschedule}' if reschedule else ''}-{digest}"
     room = NAME_MAX - len(tail)
     parts = [p for p in (_dns_part(key.dag_id), _dns_part(key.task_id), _dns_part(key.run_id)) if p]
     budget = [22, 18, room]  # dag and task keep most of their names; the run gets what is left

@@ -3,7 +3,8 @@
 State moves made here (each a guarded update on try_number and state):
 queued -> running (runner Start), running -> success | failed | up_for_retry | skipped
 (runner Finish), queued | running -> failed | up_for_retry (process ended without Finish), and
-none -> skipped for the other task instances of the run that a succeeding try names (a branch).
+none -> skipped for the other task instances of the run that a succeeding try names (a branch);
+running -> up_for_reschedule (a sensor's Finish with RESCHEDULE, docs/adr/0004).
 """
 
 from __future__ import annotations
@@ -156,6 +157,8 @@ class Executor:
             raise StaleLease(str(e)) from None
         except ReportRefused as e:
             raise NotQueued(str(e)) from None
+        # A rescheduled sensor's next poke is a process of its own (docs/adr/0004).
+        key = TryKey(key.dag_id, key.run_id, key.task_id, key.try_number, checked.reschedule_count)
         if checked.state == "running" or self._backend().is_running(key):
             return False
         snapshot = (
@@ -184,6 +187,11 @@ class Executor:
             "--timeout", str(info.execution_timeout),
             "--heartbeat-interval", str(self._heartbeat_interval),
         ]  # fmt: skip
+        if key.reschedule:
+            argv += ["--reschedules", str(key.reschedule)]
+            await asyncio.to_thread(complete_marker(self.log_path(key)).unlink, missing_ok=True)  # the log goes on
+        if checked.first_poke_at is not None:
+            argv += ["--first-poke-at", checked.first_poke_at.isoformat()]
         try:
             launched = await self._backend().launch(
                 LaunchSpec(key=key, argv=argv, env=env, log_path=self.log_path(key), partition=info.partition,
@@ -264,7 +272,7 @@ class Executor:
         except skips.BadSkip as e:
             raise InvalidRequest(str(e)) from None
         # A runner whose readiness checks failed reports before it ever started: the try fails from queued.
-        failing = not (outcome.success or outcome.skipped)
+        failing = not (outcome.success or outcome.skipped or outcome.reschedule_at is not None)
         expected = ("running", "queued") if failing else ("running",)
         return await self._end(key, outcome, error, expected=expected, skip_task_ids=to_skip)
 
@@ -289,11 +297,25 @@ class Executor:
         except XComNotRunning as e:
             raise NotQueued(str(e)) from None
 
+    async def task_state(self, key: TryKey, token: str, request: queries.StateRequest) -> queries.StateAnswer:
+        """Another DAG's task instance or run state, for a sensor of this try (ExternalTaskSensor)."""
+        self._check(key, token)
+        if not request.dag_id:
+            raise InvalidRequest("dag_id is required")
+        async with self._sessions() as session:
+            return await queries.task_state(session, request)
+
     async def _end(
-        self, key: TryKey, outcome: Outcome, error: str, expected: tuple[str, ...], skip_task_ids: tuple[str, ...] = ()
+        self,
+        key: TryKey,
+        outcome: Outcome,
+        error: str,
+        expected: tuple[str, ...],
+        skip_task_ids: tuple[str, ...] = (),
+        poke: int | None = None,
     ) -> str:
         try:
-            result = await self.reports.end(key, outcome, error, expected, skip_task_ids)
+            result = await self.reports.end(key, outcome, error, expected, skip_task_ids, poke)
         except ReportRefused as e:
             raise NotQueued(str(e)) from None
         if not result.moved:
@@ -347,6 +369,7 @@ class Executor:
                 Outcome(),
                 reason or f"The task process exited with code {exit_code} before reporting its end",
                 expected=("queued", "running"),
+                poke=key.reschedule,
             )
         except NotQueued:
             return

@@ -19,6 +19,7 @@ LABEL_MAX = 63
 
 LABEL_PREFIX = "spinner.io/"
 ANNOTATION_KEYS = ("dag-id", "run-id", "task-id", "try-number")
+RESCHEDULE_ANNOTATION = f"{LABEL_PREFIX}reschedule"  # only on a sensor's rescheduled pokes (docs/adr/0004)
 
 # Parts of a pod a DAG author may not set through pod_override: they would escape the platform's
 # isolation (host namespaces, privileges, another identity) or break how the executor tracks pods.
@@ -89,7 +90,10 @@ def labels(key: TryKey, partition: str, executor_name: str) -> dict[str, str]:
 def pod_annotations(key: TryKey) -> dict[str, str]:
     """The exact key (labels are shortened and rewritten): how the executor knows a pod's try."""
     values = (key.dag_id, key.run_id, key.task_id, str(key.try_number))
-    return {f"{LABEL_PREFIX}{name}": value for name, value in zip(ANNOTATION_KEYS, values, strict=True)}
+    notes = {f"{LABEL_PREFIX}{name}": value for name, value in zip(ANNOTATION_KEYS, values, strict=True)}
+    if key.reschedule:
+        notes[RESCHEDULE_ANNOTATION] = str(key.reschedule)
+    return notes
 
 
 def key_of(pod: dict[str, Any]) -> TryKey | None:
@@ -97,7 +101,7 @@ def key_of(pod: dict[str, Any]) -> TryKey | None:
     notes = (pod.get("metadata") or {}).get("annotations") or {}
     try:
         dag_id, run_id, task_id, try_number = (notes[f"{LABEL_PREFIX}{n}"] for n in ANNOTATION_KEYS)
-        return TryKey(dag_id, run_id, task_id, int(try_number))
+        return TryKey(dag_id, run_id, task_id, int(try_number), int(notes.get(RESCHEDULE_ANNOTATION) or 0))
     except (KeyError, ValueError):
         return None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -44,7 +46,41 @@ async def guarded_update(
 
 async def running_tries(session: AsyncSession, executor: str) -> list[TryKey]:
     """Tries this executor started that are still running, as the database has them."""
-    q = select(TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id, TaskInstance.try_number).where(
-        TaskInstance.state == "running", TaskInstance.executor == executor
+    ti = TaskInstance
+    q = select(ti.dag_id, ti.run_id, ti.task_id, ti.try_number, ti.reschedule_count).where(
+        ti.state == "running", ti.executor == executor
     )
-    return [TryKey(r[0], r[1], r[2], int(r[3])) for r in (await session.execute(q)).all()]
+    return [TryKey(r[0], r[1], r[2], int(r[3]), int(r[4] or 0)) for r in (await session.execute(q)).all()]
+
+
+@dataclass(frozen=True)
+class StateRequest:
+    """The run of `dag_id` at `logical_date`; with a task_id, that task instance of it."""
+
+    dag_id: str
+    logical_date: dt.datetime
+    task_id: str = ""
+
+
+@dataclass(frozen=True)
+class StateAnswer:
+    found: bool
+    state: str = ""
+    run_id: str = ""
+
+
+async def task_state(session: AsyncSession, request: StateRequest) -> StateAnswer:
+    q = select(DagRun.run_id, DagRun.state).where(
+        DagRun.dag_id == request.dag_id, DagRun.logical_date == request.logical_date
+    )
+    run = (await session.execute(q)).first()
+    if run is None:
+        return StateAnswer(False)
+    if not request.task_id:
+        return StateAnswer(True, str(run[1] or ""), str(run[0]))
+    ti = TaskInstance
+    state_q = select(ti.state).where(ti.dag_id == request.dag_id, ti.run_id == run[0], ti.task_id == request.task_id)
+    row = (await session.execute(state_q)).first()
+    if row is None:
+        return StateAnswer(False, "", str(run[0]))
+    return StateAnswer(True, str(row[0] or ""), str(run[0]))

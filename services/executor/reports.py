@@ -34,7 +34,8 @@ from spinner.db.models import DagRun, PartitionLease, TaskInstance, TaskInstance
 
 log = logging.getLogger(__name__)
 
-ENDED = ("success", "failed", "up_for_retry", "skipped", "upstream_failed")
+# The states a runner report leaves a try in (up_for_reschedule: a sensor between pokes, its process ended).
+ENDED = ("success", "failed", "up_for_retry", "skipped", "upstream_failed", "up_for_reschedule")
 MAX_BATCH = 500
 DEADLOCK_RETRIES = 5
 
@@ -60,6 +61,8 @@ class TryRow:
     queued_at: dt.datetime | None
     start_date: dt.datetime | None
     hostname: str
+    reschedule_count: int = 0
+    first_poke_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ class RunContext:
 @dataclass(frozen=True)
 class CheckResult:
     state: str | None  # "queued" or "running"
+    reschedule_count: int = 0  # the poke process to start (docs/adr/0004)
+    first_poke_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,7 @@ class Outcome:
     success: bool = False
     skipped: bool = False
     no_retry: bool = False
+    reschedule_at: dt.datetime | None = None  # a sensor between pokes: run this try again then
 
 
 @dataclass
@@ -121,6 +127,9 @@ class _End(_Item):
     error: str = ""
     expected: tuple[str, ...] = ("running",)
     skip_task_ids: tuple[str, ...] = ()  # skipped with a success, same transaction (services/executor/skips.py)
+    # A process's end names its poke (TryKey.reschedule) and applies only to that poke; None for a
+    # runner's report, which the try's token authorizes whichever poke is current.
+    poke: int | None = None
 
 
 RunContextOf = Callable[[DagRun], RunContext]
@@ -131,6 +140,8 @@ def end_state(row: TryRow, outcome: Outcome) -> str:
         return "success"
     if outcome.skipped:
         return "skipped"
+    if outcome.reschedule_at is not None:
+        return "up_for_reschedule"
     if not outcome.no_retry and row.try_number <= row.max_tries:
         return "up_for_retry"
     return "failed"
@@ -167,9 +178,15 @@ class ReportWriter:
         return result
 
     async def end(
-        self, key: TryKey, outcome: Outcome, error: str, expected: tuple[str, ...], skip_task_ids: tuple[str, ...] = ()
+        self,
+        key: TryKey,
+        outcome: Outcome,
+        error: str,
+        expected: tuple[str, ...],
+        skip_task_ids: tuple[str, ...] = (),
+        poke: int | None = None,
     ) -> EndResult:
-        result: EndResult = await self._put(_End(key, self._future(), outcome, error, expected, skip_task_ids))
+        result: EndResult = await self._put(_End(key, self._future(), outcome, error, expected, skip_task_ids, poke))
         return result
 
     # --- the writer --------------------------------------------------------------------
@@ -246,6 +263,7 @@ class ReportWriter:
         await self._load_contexts(session, {(i.key.dag_id, i.key.run_id) for i in batch if isinstance(i, _Start)})
         starts: list[dict[str, Any]] = []
         ends: list[dict[str, Any]] = []
+        reschedules: list[dict[str, Any]] = []
         history: list[dict[str, Any]] = []
         skipped: list[dict[str, Any]] = []
         results: list[Any] = []
@@ -257,7 +275,7 @@ class ReportWriter:
                 elif isinstance(item, _Start):
                     results.append(self._start(item, row, now, starts))
                 elif isinstance(item, _End):
-                    results.append(ended := _end(item, row, now, ends, history))
+                    results.append(ended := _end(item, row, now, ends, history, reschedules))
                     if ended.moved and ended.state == "success" and item.skip_task_ids:
                         skipped.extend(skips.rows(item.key, item.skip_task_ids, now))
             except ReportRefused as e:
@@ -271,6 +289,8 @@ class ReportWriter:
                 await db_xcom.clear(session, again)
         if ends:
             await _END_UPDATE.execute(session, ends)
+        if reschedules:
+            await _RESCHEDULE_UPDATE.execute(session, reschedules)
         if history:
             await session.execute(insert(_TIH), history)
         await skips.apply(session, skipped)
@@ -314,21 +334,41 @@ def _check(item: _Check, row: TryRow | None, epochs: dict[str, int]) -> CheckRes
     if row is None or row.try_number != key.try_number or row.state not in ("queued", "running"):
         state = None if row is None else (row.state, row.try_number)
         raise ReportRefused(f"{key.dag_id}.{key.task_id} ({key.run_id}) try {key.try_number} is not queued: {state}")
-    return CheckResult(row.state)
+    return CheckResult(row.state, row.reschedule_count, row.first_poke_at)
 
 
 def _end(
-    item: _End, row: TryRow | None, now: dt.datetime, ends: list[dict[str, Any]], history: list[dict[str, Any]]
+    item: _End,
+    row: TryRow | None,
+    now: dt.datetime,
+    ends: list[dict[str, Any]],
+    history: list[dict[str, Any]],
+    reschedules: list[dict[str, Any]],
 ) -> EndResult:
     key = item.key
     if row is None or row.try_number != key.try_number:
         raise ReportRefused(f"try {key.try_number} of {key.dag_id}.{key.task_id} is not current")
+    if item.poke is not None and item.poke != row.reschedule_count:
+        # The end of an earlier poke's process, seen after the try was rescheduled: not this poke's.
+        raise ReportRefused(f"poke {item.poke} of try {key.try_number} of {key.dag_id}.{key.task_id} is not current")
     if row.state in ENDED:
         return EndResult(row.state or "", False)  # reported twice (a retry of Finish): same answer
     if row.state not in item.expected:
         return EndResult(row.state or "", False)
     state = end_state(row, item.outcome)
     start = row.start_date or now
+    if state == "up_for_reschedule":
+        if row.state != "running":
+            raise ReportRefused(f"try {key.try_number} of {key.dag_id}.{key.task_id} may reschedule only while running")
+        # Not an end of the try: no history row, try_number stays. end_date tells schedulers it changed.
+        reschedules.append(
+            _key_params(key) | {"end_date": now, "reschedule_at": item.outcome.reschedule_at,
+                                "reschedule_count": row.reschedule_count + 1,
+                                "first_poke_at": row.first_poke_at or start}
+        )  # fmt: skip
+        row.state, row.reschedule_count = state, row.reschedule_count + 1
+        return EndResult(state, True)
+    start = row.first_poke_at or start  # a rescheduled sensor's try began at its first poke
     duration = (now - start).total_seconds()
     error = item.error[:10000]
     ends.append(
@@ -358,6 +398,14 @@ _START_UPDATE = BulkUpdate(
     guard=_TI.c.state == "queued",
 )
 
+_RESCHEDULE_UPDATE = BulkUpdate(
+    _TI,
+    keys=_KEYS,
+    values=["end_date", "reschedule_at", "reschedule_count", "first_poke_at"],
+    constants={"state": "up_for_reschedule", "error": ""},
+    guard=_TI.c.state == "running",
+)
+
 _END_UPDATE = BulkUpdate(
     _TI,
     keys=_KEYS,
@@ -374,13 +422,13 @@ async def _lock_rows(session: AsyncSession, keys: Sequence[tuple[str, str, str]]
         chunk = keys[start : start + 500]
         q = (
             select(c.dag_id, c.run_id, c.task_id, c.try_number, c.state, c.max_tries, c.queued_at, c.start_date,
-                   c.hostname)
+                   c.hostname, c.reschedule_count, c.first_poke_at)
             .where(tuple_(c.dag_id, c.run_id, c.task_id).in_(chunk))
             .order_by(c.dag_id, c.run_id, c.task_id)
             .with_for_update()
         )  # fmt: skip
         for r in (await session.execute(q)).all():
-            out[(r[0], r[1], r[2])] = TryRow(r[3], r[4], r[5], r[6], r[7], r[8] or "")
+            out[(r[0], r[1], r[2])] = TryRow(r[3], r[4], r[5], r[6], r[7], r[8] or "", int(r[9] or 0), r[10])
     return out
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import grpc
 from opentelemetry import trace
 
+from services.executor import queries
 from services.executor.backends.base import TryKey
 from services.executor.engine import (
     BadToken,
@@ -160,6 +162,14 @@ class RunnerServicer(executor_pb2_grpc.RunnerServiceServicer):
         self, request: executor_pb2.RunnerFinishRequest, context: grpc.aio.ServicerContext
     ) -> executor_pb2.RunnerFinishResponse:
         outcome = _OUTCOMES.get(request.outcome)
+        if request.outcome == executor_pb2.TASK_OUTCOME_RESCHEDULE:
+            when = _when(request.reschedule_at)
+            if when is None:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, "a RESCHEDULE outcome needs reschedule_at, an ISO 8601 time"
+                )
+                raise AssertionError("unreachable")
+            outcome = Outcome(reschedule_at=when)
         if outcome is None:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "outcome is required")
             raise AssertionError("unreachable")
@@ -271,3 +281,27 @@ class RunnerServicer(executor_pb2_grpc.RunnerServiceServicer):
             found=True, conn_type=conn.conn_type, host=conn.host, schema=conn.schema, login=conn.login,
             password=conn.password, port=conn.port, extra=conn.extra, description=conn.description,
         )  # fmt: skip
+
+    async def GetTaskState(
+        self, request: executor_pb2.RunnerGetTaskStateRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.RunnerGetTaskStateResponse:
+        when = _when(request.logical_date)
+        if when is None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "logical_date must be an ISO 8601 time")
+            raise AssertionError("unreachable")
+        ask = queries.StateRequest(dag_id=request.dag_id, logical_date=when, task_id=request.task_id)
+        try:
+            answer = await self._executor.task_state(_key(request.key), request.token, ask)
+        except ExecutorError as e:
+            await _abort(context, e)
+            raise
+        return executor_pb2.RunnerGetTaskStateResponse(found=answer.found, state=answer.state, run_id=answer.run_id)
+
+
+def _when(value: str) -> dt.datetime | None:
+    """An ISO 8601 time (UTC when it names no zone), or None when it is not one."""
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--try-number", required=True, type=int)
     p.add_argument("--timeout", type=float, default=0.0, help="execution timeout in seconds (0: none)")
     p.add_argument("--heartbeat-interval", type=float, default=float(os.environ.get("SPINNER_HEARTBEAT", "5")))
+    # A sensor's try across reschedules (docs/adr/0004): this process's poke number, the first poke's time.
+    p.add_argument("--reschedules", type=int, default=0)
+    p.add_argument("--first-poke-at", default="")
     return p.parse_args(argv)
 
 
@@ -131,6 +134,7 @@ def install_requirements(snapshot: Path, rel: str) -> None:
 def run_task(args: argparse.Namespace, dag_file: Path, start: executor_pb2.RunnerStartResponse) -> Any:
     from spinner.runner.rendered import previous_success, render_and_report
     from spinner.sdk.loader import dag_import_path, extra_sys_path, load_dags_from_file
+    from spinner.sdk.operators.sensors.base import sensor_try
     from spinner.sdk.templating import build_context
     from spinner.sdk.xcom import push_result
 
@@ -156,6 +160,7 @@ def run_task(args: argparse.Namespace, dag_file: Path, start: executor_pb2.Runne
             run_type=start.run_type,
             previous=previous_success(start),
         )
+        context["sensor_try"] = sensor_try(args.reschedules, args.first_poke_at)
         render_and_report(task, context, args.snapshot)
         say(f"running {type(task).__name__} {args.dag_id}.{args.task_id}")
         result = task.execute(context)
@@ -191,7 +196,7 @@ def log_stream(args: argparse.Namespace) -> LogStream:
 
 def run(args: argparse.Namespace) -> int:
     from spinner.sdk import skipping
-    from spinner.sdk.exceptions import FailNoRetry, SkipTask
+    from spinner.sdk.exceptions import FailNoRetry, RescheduleTask, SkipTask
 
     token = os.environ.get("SPINNER_RUNNER_TOKEN", "")
     key = common_pb2.TaskTryKey(
@@ -201,9 +206,19 @@ def run(args: argparse.Namespace) -> int:
     runner_client.install(client)
     stub = client.stub
 
-    def finish(outcome: executor_pb2.TaskOutcome, error: str = "", skip_task_ids: list[str] | None = None) -> str:
+    def finish(
+        outcome: executor_pb2.TaskOutcome,
+        error: str = "",
+        skip_task_ids: list[str] | None = None,
+        reschedule_at: str = "",
+    ) -> str:
         request = executor_pb2.RunnerFinishRequest(
-            key=key, token=token, outcome=outcome, error=redact(error), skip_task_ids=skip_task_ids or []
+            key=key,
+            token=token,
+            outcome=outcome,
+            error=redact(error),
+            skip_task_ids=skip_task_ids or [],
+            reschedule_at=reschedule_at,
         )
         response = with_retries(lambda: stub.Finish(request, timeout=30), "reporting the end")
         return str(response.state)
@@ -239,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
     if args.timeout > 0:
         signal.setitimer(signal.ITIMER_REAL, args.timeout)
     outcome: executor_pb2.TaskOutcome = executor_pb2.TASK_OUTCOME_FAILED
-    error = ""
+    error = reschedule_at = ""
     skips: list[str] = []  # what a branch or short circuit skips (spinner/sdk/skipping.py), sent with a success
     try:
         result = run_task(args, dag_file, start)
@@ -248,6 +263,9 @@ def run(args: argparse.Namespace) -> int:
             say(f"returned: {str(result)[:1000]}")
         outcome = executor_pb2.TASK_OUTCOME_SUCCESS
         skips = skipping.take_requested()
+    except RescheduleTask as e:
+        outcome, reschedule_at = executor_pb2.TASK_OUTCOME_RESCHEDULE, e.reschedule_at.isoformat()
+        say(f"not yet: this process ends and the sensor pokes again at {reschedule_at}")
     except SkipTask as e:
         outcome, error = executor_pb2.TASK_OUTCOME_SKIPPED, str(e)
         say(f"task skipped: {e}")
@@ -269,9 +287,10 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         heartbeater.stop()
     try:
-        state = finish(outcome, error, skips)
+        state = finish(outcome, error, skips, reschedule_at)
     except grpc.RpcError as e:
         say(f"could not report the end to the executor: {e}")
         return 1
     say(f"try {args.try_number} ended: {state}")
-    return 0 if outcome in (executor_pb2.TASK_OUTCOME_SUCCESS, executor_pb2.TASK_OUTCOME_SKIPPED) else 1
+    ok = (executor_pb2.TASK_OUTCOME_SUCCESS, executor_pb2.TASK_OUTCOME_SKIPPED, executor_pb2.TASK_OUTCOME_RESCHEDULE)
+    return 0 if outcome in ok else 1

@@ -96,6 +96,8 @@ class SerializedTask:
     depends_on_past: bool = False
     wait_for_downstream: bool = False
     ends_in_scheduler: bool = False  # EmptyOperator: no process, the scheduler ends it
+    # A time sensor in reschedule mode, decided by the scheduler without a process (docs/adr/0004).
+    timed_wait: dict[str, Any] | None = None
 
     def retry_delay_for(self, try_number: int) -> dt.timedelta:
         return retry_delay_for(self.retry_delay, self.retry_exponential_backoff, self.max_retry_delay, try_number)
@@ -135,7 +137,7 @@ class SerializedDAG:
 def _task_dict(task: Any) -> dict[str, Any]:
     if isinstance(task, SerializedTask):
         templates, callable_name, fields = task.templates, task.callable_name, list(task.template_fields)
-        operator, group = task.operator, task.task_group
+        operator, group, timed_wait = task.operator, task.task_group, task.timed_wait
     else:
         fields = list(task.template_fields)
         templates = {name: encode(getattr(task, name)) for name in fields}
@@ -143,7 +145,9 @@ def _task_dict(task: Any) -> dict[str, Any]:
         callable_name = encode(fn)["name"] if fn is not None else None
         operator = type(task).__name__
         group = task.task_group.group_id if task.task_group is not None else None
-    return {
+        timed_wait = task.timed_wait() if callable(getattr(task, "timed_wait", None)) else None
+    extra = {"timed_wait": timed_wait} if timed_wait is not None else {}  # absent for every other task
+    return extra | {
         "task_id": task.task_id,
         "operator": operator,
         "upstream_task_ids": sorted(task.upstream_task_ids),
@@ -233,6 +237,7 @@ def deserialize_dag(data: dict[str, Any]) -> SerializedDAG:
             depends_on_past=bool(t.get("depends_on_past", False)),
             wait_for_downstream=bool(t.get("wait_for_downstream", False)),
             ends_in_scheduler=bool(t.get("ends_in_scheduler", False)),
+            timed_wait=t.get("timed_wait"),
         )
         for t in data["tasks"]
     }

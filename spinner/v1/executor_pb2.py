@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from spinner.v1 import common_pb2 as spinner_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19spinner/v1/executor.proto\x12\nspinner.v1\x1a\x17spinner/v1/common.proto\"\xdc\x01\n\rSubmitRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\x11\n\tpartition\x18\x02 \x01(\t\x12\x16\n\x0e\x62undle_version\x18\x03 \x01(\t\x12\x18\n\x10relative_fileloc\x18\x04 \x01(\t\x12\x13\n\x0blease_epoch\x18\x05 \x01(\x03\x12\x19\n\x11\x65xecution_timeout\x18\x06 \x01(\x01\x12\x1c\n\x14\x65xecutor_config_json\x18\x07 \x01(\t\x12\x13\n\x0btraceparent\x18\x08 \x01(\t\"=\n\x11SubmitManyRequest\x12(\n\x05tries\x18\x01 \x03(\x0b\x32\x19.spinner.v1.SubmitRequest\"=\n\x0cSubmitResult\x12\x10\n\x08launched\x18\x01 \x01(\x08\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x05\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"?\n\x12SubmitManyResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.spinner.v1.SubmitResult\"\"\n\x0eSubmitResponse\x12\x10\n\x08launched\x18\x01 \x01(\x08\"\x1a\n\x18GetExecutorStatusRequest\"2\n\x0e\x45xecutorStatus\x12\x0f\n\x07running\x18\x01 \x01(\x05\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\"g\n\x12RunnerStartRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x0b\n\x03pid\x18\x04 \x01(\x05\"\xbd\x02\n\x13RunnerStartResponse\x12\x14\n\x0clogical_date\x18\x01 \x01(\t\x12\x1b\n\x13\x64\x61ta_interval_start\x18\x02 \x01(\t\x12\x19\n\x11\x64\x61ta_interval_end\x18\x03 \x01(\t\x12\x11\n\tconf_json\x18\x04 \x01(\t\x12\x10\n\x08run_type\x18\x05 \x01(\t\x12!\n\x19prev_logical_date_success\x18\x06 \x01(\t\x12(\n prev_data_interval_start_success\x18\x07 \x01(\t\x12&\n\x1eprev_data_interval_end_success\x18\x08 \x01(\t\x12\x1f\n\x17prev_start_date_success\x18\t \x01(\t\x12\x1d\n\x15prev_end_date_success\x18\n \x01(\t\"L\n\x16RunnerHeartbeatRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\"/\n\x17RunnerHeartbeatResponse\x12\x14\n\x0ckeep_running\x18\x01 \x01(\x08\"\x99\x01\n\x13RunnerFinishRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12(\n\x07outcome\x18\x03 \x01(\x0e\x32\x17.spinner.v1.TaskOutcome\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x15\n\rskip_task_ids\x18\x06 \x03(\t\"%\n\x14RunnerFinishResponse\x12\r\n\x05state\x18\x01 \x01(\t\"i\n\x1eRunnerSetRenderedFieldsRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12\x13\n\x0b\x66ields_json\x18\x03 \x01(\t\"!\n\x1fRunnerSetRenderedFieldsResponse\"q\n\x15RunnerPushXComRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12\x10\n\x08xcom_key\x18\x03 \x01(\t\x12\x12\n\nvalue_json\x18\x04 \x01(\t\"\x18\n\x16RunnerPushXComResponse\"\x9c\x01\n\x15RunnerPullXComRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x61g_id\x18\x03 \x01(\t\x12\x10\n\x08task_ids\x18\x04 \x03(\t\x12\x10\n\x08xcom_key\x18\x05 \x01(\t\x12\x1b\n\x13include_prior_dates\x18\x06 \x01(\x08\"\x9c\x01\n\x16RunnerPullXComResponse\x12\x36\n\x05items\x18\x01 \x03(\x0b\x32\'.spinner.v1.RunnerPullXComResponse.Item\x1aJ\n\x04Item\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\x12\n\nvalue_json\x18\x03 \x01(\t\x12\x0e\n\x06run_id\x18\x04 \x01(\t\"\xc0\x01\n\x1aRunnerTriggerDagRunRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12\x16\n\x0etrigger_dag_id\x18\x03 \x01(\t\x12\x11\n\tconf_json\x18\x04 \x01(\t\x12\x14\n\x0clogical_date\x18\x05 \x01(\t\x12\x16\n\x0etrigger_run_id\x18\x06 \x01(\t\x12\x15\n\rreset_dag_run\x18\x07 \x01(\x08\"c\n\x1bRunnerTriggerDagRunResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x14\n\x0clogical_date\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0f\n\x07\x63reated\x18\x04 \x01(\x08\"l\n\x16RunnerGetDagRunRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x61g_id\x18\x03 \x01(\t\x12\x0e\n\x06run_id\x18\x04 \x01(\t\">\n\x17RunnerGetDagRunResponse\x12\r\n\x05state\x18\x01 \x01(\t\x12\x14\n\x0clogical_date\x18\x02 \x01(\t\"d\n\x18RunnerGetVariableRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12\x14\n\x0cvariable_key\x18\x03 \x01(\t\"9\n\x19RunnerGetVariableResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\r\n\x05value\x18\x02 \x01(\t\"a\n\x1aRunnerGetConnectionRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0f\n\x07\x63onn_id\x18\x03 \x01(\t\"\xdf\x01\n\x1bRunnerGetConnectionResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x11\n\tconn_type\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x0e\n\x06schema\x18\x04 \x01(\t\x12\r\n\x05login\x18\x05 \x01(\t\x12\x15\n\x08password\x18\x06 \x01(\tH\x00\x88\x01\x01\x12\x11\n\x04port\x18\x07 \x01(\x05H\x01\x88\x01\x01\x12\x12\n\x05\x65xtra\x18\x08 \x01(\tH\x02\x88\x01\x01\x12\x13\n\x0b\x64\x65scription\x18\t \x01(\tB\x0b\n\t_passwordB\x07\n\x05_portB\x08\n\x06_extra*\x9a\x01\n\x0bTaskOutcome\x12\x1c\n\x18TASK_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n\x14TASK_OUTCOME_SUCCESS\x10\x01\x12\x17\n\x13TASK_OUTCOME_FAILED\x10\x02\x12 \n\x1cTASK_OUTCOME_FAILED_NO_RETRY\x10\x03\x12\x18\n\x14TASK_OUTCOME_SKIPPED\x10\x04\x32\xee\x01\n\x0f\x45xecutorService\x12?\n\x06Submit\x12\x19.spinner.v1.SubmitRequest\x1a\x1a.spinner.v1.SubmitResponse\x12K\n\nSubmitMany\x12\x1d.spinner.v1.SubmitManyRequest\x1a\x1e.spinner.v1.SubmitManyResponse\x12M\n\tGetStatus\x12$.spinner.v1.GetExecutorStatusRequest\x1a\x1a.spinner.v1.ExecutorStatus2\x86\x07\n\rRunnerService\x12H\n\x05Start\x12\x1e.spinner.v1.RunnerStartRequest\x1a\x1f.spinner.v1.RunnerStartResponse\x12T\n\tHeartbeat\x12\".spinner.v1.RunnerHeartbeatRequest\x1a#.spinner.v1.RunnerHeartbeatResponse\x12K\n\x06\x46inish\x12\x1f.spinner.v1.RunnerFinishRequest\x1a .spinner.v1.RunnerFinishResponse\x12l\n\x11SetRenderedFields\x12*.spinner.v1.RunnerSetRenderedFieldsRequest\x1a+.spinner.v1.RunnerSetRenderedFieldsResponse\x12Q\n\x08PushXCom\x12!.spinner.v1.RunnerPushXComRequest\x1a\".spinner.v1.RunnerPushXComResponse\x12Q\n\x08PullXCom\x12!.spinner.v1.RunnerPullXComRequest\x1a\".spinner.v1.RunnerPullXComResponse\x12`\n\rTriggerDagRun\x12&.spinner.v1.RunnerTriggerDagRunRequest\x1a\'.spinner.v1.RunnerTriggerDagRunResponse\x12T\n\tGetDagRun\x12\".spinner.v1.RunnerGetDagRunRequest\x1a#.spinner.v1.RunnerGetDagRunResponse\x12Z\n\x0bGetVariable\x12$.spinner.v1.RunnerGetVariableRequest\x1a%.spinner.v1.RunnerGetVariableResponse\x12`\n\rGetConnection\x12&.spinner.v1.RunnerGetConnectionRequest\x1a\'.spinner.v1.RunnerGetConnectionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19spinner/v1/executor.proto\x12\nspinner.v1\x1a\x17spinner/v1/common.proto\"\xdc\x01\n\rSubmitRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\x11\n\tpartition\x18\x02 \x01(\t\x12\x16\n\x0e\x62undle_version\x18\x03 \x01(\t\x12\x18\n\x10relative_fileloc\x18\x04 \x01(\t\x12\x13\n\x0blease_epoch\x18\x05 \x01(\x03\x12\x19\n\x11\x65xecution_timeout\x18\x06 \x01(\x01\x12\x1c\n\x14\x65xecutor_config_json\x18\x07 \x01(\t\x12\x13\n\x0btraceparent\x18\x08 \x01(\t\"=\n\x11SubmitManyRequest\x12(\n\x05tries\x18\x01 \x03(\x0b\x32\x19.spinner.v1.SubmitRequest\"=\n\x0cSubmitResult\x12\x10\n\x08launched\x18\x01 \x01(\x08\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x05\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"?\n\x12SubmitManyResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.spinner.v1.SubmitResult\"\"\n\x0eSubmitResponse\x12\x10\n\x08launched\x18\x01 \x01(\x08\"\x1a\n\x18GetExecutorStatusRequest\"2\n\x0e\x45xecutorStatus\x12\x0f\n\x07running\x18\x01 \x01(\x05\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\"g\n\x12RunnerStartRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x0b\n\x03pid\x18\x04 \x01(\x05\"\xbd\x02\n\x13RunnerStartResponse\x12\x14\n\x0clogical_date\x18\x01 \x01(\t\x12\x1b\n\x13\x64\x61ta_interval_start\x18\x02 \x01(\t\x12\x19\n\x11\x64\x61ta_interval_end\x18\x03 \x01(\t\x12\x11\n\tconf_json\x18\x04 \x01(\t\x12\x10\n\x08run_type\x18\x05 \x01(\t\x12!\n\x19prev_logical_date_success\x18\x06 \x01(\t\x12(\n prev_data_interval_start_success\x18\x07 \x01(\t\x12&\n\x1eprev_data_interval_end_success\x18\x08 \x01(\t\x12\x1f\n\x17prev_start_date_success\x18\t \x01(\t\x12\x1d\n\x15prev_end_date_success\x18\n \x01(\t\"L\n\x16RunnerHeartbeatRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\"/\n\x17RunnerHeartbeatResponse\x12\x14\n\x0ckeep_running\x18\x01 \x01(\x08\"\xb0\x01\n\x13RunnerFinishRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12(\n\x07outcome\x18\x03 \x01(\x0e\x32\x17.spinner.v1.TaskOutcome\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x15\n\rskip_task_ids\x18\x06 \x03(\t\x12\x15\n\rreschedule_at\x18\x05 \x01(\t\"%\n\x14RunnerFinishResponse\x12\r\n\x05state\x18\x01 \x01(\t\"i\n\x1eRunnerSetRenderedFieldsRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12\x13\n\x0b\x66ields_json\x18\x03 \x01(\t\"!\n\x1fRunnerSetRenderedFieldsResponse\"q\n\x15RunnerPushXComRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12\x10\n\x08xcom_key\x18\x03 \x01(\t\x12\x12\n\nvalue_json\x18\x04 \x01(\t\"\x18\n\x16RunnerPushXComResponse\"\x9c\x01\n\x15RunnerPullXComRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x61g_id\x18\x03 \x01(\t\x12\x10\n\x08task_ids\x18\x04 \x03(\t\x12\x10\n\x08xcom_key\x18\x05 \x01(\t\x12\x1b\n\x13include_prior_dates\x18\x06 \x01(\x08\"\x9c\x01\n\x16RunnerPullXComResponse\x12\x36\n\x05items\x18\x01 \x03(\x0b\x32\'.spinner.v1.RunnerPullXComResponse.Item\x1aJ\n\x04Item\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\x12\n\nvalue_json\x18\x03 \x01(\t\x12\x0e\n\x06run_id\x18\x04 \x01(\t\"\xc0\x01\n\x1aRunnerTriggerDagRunRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12\x16\n\x0etrigger_dag_id\x18\x03 \x01(\t\x12\x11\n\tconf_json\x18\x04 \x01(\t\x12\x14\n\x0clogical_date\x18\x05 \x01(\t\x12\x16\n\x0etrigger_run_id\x18\x06 \x01(\t\x12\x15\n\rreset_dag_run\x18\x07 \x01(\x08\"c\n\x1bRunnerTriggerDagRunResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x14\n\x0clogical_date\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0f\n\x07\x63reated\x18\x04 \x01(\x08\"l\n\x16RunnerGetDagRunRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x61g_id\x18\x03 \x01(\t\x12\x0e\n\x06run_id\x18\x04 \x01(\t\">\n\x17RunnerGetDagRunResponse\x12\r\n\x05state\x18\x01 \x01(\t\x12\x14\n\x0clogical_date\x18\x02 \x01(\t\"d\n\x18RunnerGetVariableRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12\x14\n\x0cvariable_key\x18\x03 \x01(\t\"9\n\x19RunnerGetVariableResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\r\n\x05value\x18\x02 \x01(\t\"a\n\x1aRunnerGetConnectionRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0f\n\x07\x63onn_id\x18\x03 \x01(\t\"\xdf\x01\n\x1bRunnerGetConnectionResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\x11\n\tconn_type\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x0e\n\x06schema\x18\x04 \x01(\t\x12\r\n\x05login\x18\x05 \x01(\t\x12\x15\n\x08password\x18\x06 \x01(\tH\x00\x88\x01\x01\x12\x11\n\x04port\x18\x07 \x01(\x05H\x01\x88\x01\x01\x12\x12\n\x05\x65xtra\x18\x08 \x01(\tH\x02\x88\x01\x01\x12\x13\n\x0b\x64\x65scription\x18\t \x01(\tB\x0b\n\t_passwordB\x07\n\x05_portB\x08\n\x06_extra\"\x86\x01\n\x19RunnerGetTaskStateRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x61g_id\x18\x03 \x01(\t\x12\x14\n\x0clogical_date\x18\x04 \x01(\t\x12\x0f\n\x07task_id\x18\x05 \x01(\t\"J\n\x1aRunnerGetTaskStateResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t*\xb7\x01\n\x0bTaskOutcome\x12\x1c\n\x18TASK_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n\x14TASK_OUTCOME_SUCCESS\x10\x01\x12\x17\n\x13TASK_OUTCOME_FAILED\x10\x02\x12 \n\x1cTASK_OUTCOME_FAILED_NO_RETRY\x10\x03\x12\x18\n\x14TASK_OUTCOME_SKIPPED\x10\x04\x12\x1b\n\x17TASK_OUTCOME_RESCHEDULE\x10\x05\x32\xee\x01\n\x0f\x45xecutorService\x12?\n\x06Submit\x12\x19.spinner.v1.SubmitRequest\x1a\x1a.spinner.v1.SubmitResponse\x12K\n\nSubmitMany\x12\x1d.spinner.v1.SubmitManyRequest\x1a\x1e.spinner.v1.SubmitManyResponse\x12M\n\tGetStatus\x12$.spinner.v1.GetExecutorStatusRequest\x1a\x1a.spinner.v1.ExecutorStatus2\xe5\x07\n\rRunnerService\x12H\n\x05Start\x12\x1e.spinner.v1.RunnerStartRequest\x1a\x1f.spinner.v1.RunnerStartResponse\x12T\n\tHeartbeat\x12\".spinner.v1.RunnerHeartbeatRequest\x1a#.spinner.v1.RunnerHeartbeatResponse\x12K\n\x06\x46inish\x12\x1f.spinner.v1.RunnerFinishRequest\x1a .spinner.v1.RunnerFinishResponse\x12l\n\x11SetRenderedFields\x12*.spinner.v1.RunnerSetRenderedFieldsRequest\x1a+.spinner.v1.RunnerSetRenderedFieldsResponse\x12Q\n\x08PushXCom\x12!.spinner.v1.RunnerPushXComRequest\x1a\".spinner.v1.RunnerPushXComResponse\x12Q\n\x08PullXCom\x12!.spinner.v1.RunnerPullXComRequest\x1a\".spinner.v1.RunnerPullXComResponse\x12`\n\rTriggerDagRun\x12&.spinner.v1.RunnerTriggerDagRunRequest\x1a\'.spinner.v1.RunnerTriggerDagRunResponse\x12T\n\tGetDagRun\x12\".spinner.v1.RunnerGetDagRunRequest\x1a#.spinner.v1.RunnerGetDagRunResponse\x12Z\n\x0bGetVariable\x12$.spinner.v1.RunnerGetVariableRequest\x1a%.spinner.v1.RunnerGetVariableResponse\x12`\n\rGetConnection\x12&.spinner.v1.RunnerGetConnectionRequest\x1a\'.spinner.v1.RunnerGetConnectionResponse\x12]\n\x0cGetTaskState\x12%.spinner.v1.RunnerGetTaskStateRequest\x1a&.spinner.v1.RunnerGetTaskStateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'spinner.v1.executor_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TASKOUTCOME']._serialized_start=2901
-  _globals['_TASKOUTCOME']._serialized_end=3055
+  _globals['_TASKOUTCOME']._serialized_start=3137
+  _globals['_TASKOUTCOME']._serialized_end=3320
   _globals['_SUBMITREQUEST']._serialized_start=67
   _globals['_SUBMITREQUEST']._serialized_end=287
   _globals['_SUBMITMANYREQUEST']._serialized_start=289
@@ -57,41 +57,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RUNNERHEARTBEATRESPONSE']._serialized_start=1099
   _globals['_RUNNERHEARTBEATRESPONSE']._serialized_end=1146
   _globals['_RUNNERFINISHREQUEST']._serialized_start=1149
-  _globals['_RUNNERFINISHREQUEST']._serialized_end=1302
-  _globals['_RUNNERFINISHRESPONSE']._serialized_start=1304
-  _globals['_RUNNERFINISHRESPONSE']._serialized_end=1341
-  _globals['_RUNNERSETRENDEREDFIELDSREQUEST']._serialized_start=1343
-  _globals['_RUNNERSETRENDEREDFIELDSREQUEST']._serialized_end=1448
-  _globals['_RUNNERSETRENDEREDFIELDSRESPONSE']._serialized_start=1450
-  _globals['_RUNNERSETRENDEREDFIELDSRESPONSE']._serialized_end=1483
-  _globals['_RUNNERPUSHXCOMREQUEST']._serialized_start=1485
-  _globals['_RUNNERPUSHXCOMREQUEST']._serialized_end=1598
-  _globals['_RUNNERPUSHXCOMRESPONSE']._serialized_start=1600
-  _globals['_RUNNERPUSHXCOMRESPONSE']._serialized_end=1624
-  _globals['_RUNNERPULLXCOMREQUEST']._serialized_start=1627
-  _globals['_RUNNERPULLXCOMREQUEST']._serialized_end=1783
-  _globals['_RUNNERPULLXCOMRESPONSE']._serialized_start=1786
-  _globals['_RUNNERPULLXCOMRESPONSE']._serialized_end=1942
-  _globals['_RUNNERPULLXCOMRESPONSE_ITEM']._serialized_start=1868
-  _globals['_RUNNERPULLXCOMRESPONSE_ITEM']._serialized_end=1942
-  _globals['_RUNNERTRIGGERDAGRUNREQUEST']._serialized_start=1945
-  _globals['_RUNNERTRIGGERDAGRUNREQUEST']._serialized_end=2137
-  _globals['_RUNNERTRIGGERDAGRUNRESPONSE']._serialized_start=2139
-  _globals['_RUNNERTRIGGERDAGRUNRESPONSE']._serialized_end=2238
-  _globals['_RUNNERGETDAGRUNREQUEST']._serialized_start=2240
-  _globals['_RUNNERGETDAGRUNREQUEST']._serialized_end=2348
-  _globals['_RUNNERGETDAGRUNRESPONSE']._serialized_start=2350
-  _globals['_RUNNERGETDAGRUNRESPONSE']._serialized_end=2412
-  _globals['_RUNNERGETVARIABLEREQUEST']._serialized_start=2414
-  _globals['_RUNNERGETVARIABLEREQUEST']._serialized_end=2514
-  _globals['_RUNNERGETVARIABLERESPONSE']._serialized_start=2516
-  _globals['_RUNNERGETVARIABLERESPONSE']._serialized_end=2573
-  _globals['_RUNNERGETCONNECTIONREQUEST']._serialized_start=2575
-  _globals['_RUNNERGETCONNECTIONREQUEST']._serialized_end=2672
-  _globals['_RUNNERGETCONNECTIONRESPONSE']._serialized_start=2675
-  _globals['_RUNNERGETCONNECTIONRESPONSE']._serialized_end=2898
-  _globals['_EXECUTORSERVICE']._serialized_start=3058
-  _globals['_EXECUTORSERVICE']._serialized_end=3296
-  _globals['_RUNNERSERVICE']._serialized_start=3299
-  _globals['_RUNNERSERVICE']._serialized_end=4201
+  _globals['_RUNNERFINISHREQUEST']._serialized_end=1325
+  _globals['_RUNNERFINISHRESPONSE']._serialized_start=1327
+  _globals['_RUNNERFINISHRESPONSE']._serialized_end=1364
+  _globals['_RUNNERSETRENDEREDFIELDSREQUEST']._serialized_start=1366
+  _globals['_RUNNERSETRENDEREDFIELDSREQUEST']._serialized_end=1471
+  _globals['_RUNNERSETRENDEREDFIELDSRESPONSE']._serialized_start=1473
+  _globals['_RUNNERSETRENDEREDFIELDSRESPONSE']._serialized_end=1506
+  _globals['_RUNNERPUSHXCOMREQUEST']._serialized_start=1508
+  _globals['_RUNNERPUSHXCOMREQUEST']._serialized_end=1621
+  _globals['_RUNNERPUSHXCOMRESPONSE']._serialized_start=1623
+  _globals['_RUNNERPUSHXCOMRESPONSE']._serialized_end=1647
+  _globals['_RUNNERPULLXCOMREQUEST']._serialized_start=1650
+  _globals['_RUNNERPULLXCOMREQUEST']._serialized_end=1806
+  _globals['_RUNNERPULLXCOMRESPONSE']._serialized_start=1809
+  _globals['_RUNNERPULLXCOMRESPONSE']._serialized_end=1965
+  _globals['_RUNNERPULLXCOMRESPONSE_ITEM']._serialized_start=1891
+  _globals['_RUNNERPULLXCOMRESPONSE_ITEM']._serialized_end=1965
+  _globals['_RUNNERTRIGGERDAGRUNREQUEST']._serialized_start=1968
+  _globals['_RUNNERTRIGGERDAGRUNREQUEST']._serialized_end=2160
+  _globals['_RUNNERTRIGGERDAGRUNRESPONSE']._serialized_start=2162
+  _globals['_RUNNERTRIGGERDAGRUNRESPONSE']._serialized_end=2261
+  _globals['_RUNNERGETDAGRUNREQUEST']._serialized_start=2263
+  _globals['_RUNNERGETDAGRUNREQUEST']._serialized_end=2371
+  _globals['_RUNNERGETDAGRUNRESPONSE']._serialized_start=2373
+  _globals['_RUNNERGETDAGRUNRESPONSE']._serialized_end=2435
+  _globals['_RUNNERGETVARIABLEREQUEST']._serialized_start=2437
+  _globals['_RUNNERGETVARIABLEREQUEST']._serialized_end=2537
+  _globals['_RUNNERGETVARIABLERESPONSE']._serialized_start=2539
+  _globals['_RUNNERGETVARIABLERESPONSE']._serialized_end=2596
+  _globals['_RUNNERGETCONNECTIONREQUEST']._serialized_start=2598
+  _globals['_RUNNERGETCONNECTIONREQUEST']._serialized_end=2695
+  _globals['_RUNNERGETCONNECTIONRESPONSE']._serialized_start=2698
+  _globals['_RUNNERGETCONNECTIONRESPONSE']._serialized_end=2921
+  _globals['_RUNNERGETTASKSTATEREQUEST']._serialized_start=2924
+  _globals['_RUNNERGETTASKSTATEREQUEST']._serialized_end=3058
+  _globals['_RUNNERGETTASKSTATERESPONSE']._serialized_start=3060
+  _globals['_RUNNERGETTASKSTATERESPONSE']._serialized_end=3134
+  _globals['_EXECUTORSERVICE']._serialized_start=3323
+  _globals['_EXECUTORSERVICE']._serialized_end=3561
+  _globals['_RUNNERSERVICE']._serialized_start=3564
+  _globals['_RUNNERSERVICE']._serialized_end=4561
 # @@protoc_insertion_point(module_scope)

@@ -15,11 +15,13 @@ class TaskOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TASK_OUTCOME_FAILED: _ClassVar[TaskOutcome]
     TASK_OUTCOME_FAILED_NO_RETRY: _ClassVar[TaskOutcome]
     TASK_OUTCOME_SKIPPED: _ClassVar[TaskOutcome]
+    TASK_OUTCOME_RESCHEDULE: _ClassVar[TaskOutcome]
 TASK_OUTCOME_UNSPECIFIED: TaskOutcome
 TASK_OUTCOME_SUCCESS: TaskOutcome
 TASK_OUTCOME_FAILED: TaskOutcome
 TASK_OUTCOME_FAILED_NO_RETRY: TaskOutcome
 TASK_OUTCOME_SKIPPED: TaskOutcome
+TASK_OUTCOME_RESCHEDULE: TaskOutcome
 
 class SubmitRequest(_message.Message):
     __slots__ = ("key", "partition", "bundle_version", "relative_fileloc", "lease_epoch", "execution_timeout", "executor_config_json", "traceparent")
@@ -132,18 +134,20 @@ class RunnerHeartbeatResponse(_message.Message):
     def __init__(self, keep_running: _Optional[bool] = ...) -> None: ...
 
 class RunnerFinishRequest(_message.Message):
-    __slots__ = ("key", "token", "outcome", "error", "skip_task_ids")
+    __slots__ = ("key", "token", "outcome", "error", "skip_task_ids", "reschedule_at")
     KEY_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     SKIP_TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    RESCHEDULE_AT_FIELD_NUMBER: _ClassVar[int]
     key: _common_pb2.TaskTryKey
     token: str
     outcome: TaskOutcome
     error: str
     skip_task_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., token: _Optional[str] = ..., outcome: _Optional[_Union[TaskOutcome, str]] = ..., error: _Optional[str] = ..., skip_task_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    reschedule_at: str
+    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., token: _Optional[str] = ..., outcome: _Optional[_Union[TaskOutcome, str]] = ..., error: _Optional[str] = ..., skip_task_ids: _Optional[_Iterable[str]] = ..., reschedule_at: _Optional[str] = ...) -> None: ...
 
 class RunnerFinishResponse(_message.Message):
     __slots__ = ("state",)
@@ -313,3 +317,27 @@ class RunnerGetConnectionResponse(_message.Message):
     extra: str
     description: str
     def __init__(self, found: _Optional[bool] = ..., conn_type: _Optional[str] = ..., host: _Optional[str] = ..., schema: _Optional[str] = ..., login: _Optional[str] = ..., password: _Optional[str] = ..., port: _Optional[int] = ..., extra: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class RunnerGetTaskStateRequest(_message.Message):
+    __slots__ = ("key", "token", "dag_id", "logical_date", "task_id")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    DAG_ID_FIELD_NUMBER: _ClassVar[int]
+    LOGICAL_DATE_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    key: _common_pb2.TaskTryKey
+    token: str
+    dag_id: str
+    logical_date: str
+    task_id: str
+    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., token: _Optional[str] = ..., dag_id: _Optional[str] = ..., logical_date: _Optional[str] = ..., task_id: _Optional[str] = ...) -> None: ...
+
+class RunnerGetTaskStateResponse(_message.Message):
+    __slots__ = ("found", "state", "run_id")
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    found: bool
+    state: str
+    run_id: str
+    def __init__(self, found: _Optional[bool] = ..., state: _Optional[str] = ..., run_id: _Optional[str] = ...) -> None: ...

@@ -248,6 +248,11 @@ class RunnerServiceStub:
                 request_serializer=spinner_dot_v1_dot_executor__pb2.RunnerGetConnectionRequest.SerializeToString,
                 response_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerGetConnectionResponse.FromString,
                 _registered_method=True)
+        self.GetTaskState = channel.unary_unary(
+                '/spinner.v1.RunnerService/GetTaskState',
+                request_serializer=spinner_dot_v1_dot_executor__pb2.RunnerGetTaskStateRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerGetTaskStateResponse.FromString,
+                _registered_method=True)
 
 
 class RunnerServiceServicer:
@@ -323,6 +328,13 @@ class RunnerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTaskState(self, request, context):
+        """The state of another DAG's task instance or run (ExternalTaskSensor); read-only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunnerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -375,6 +387,11 @@ def add_RunnerServiceServicer_to_server(servicer, server):
                     servicer.GetConnection,
                     request_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerGetConnectionRequest.FromString,
                     response_serializer=spinner_dot_v1_dot_executor__pb2.RunnerGetConnectionResponse.SerializeToString,
+            ),
+            'GetTaskState': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTaskState,
+                    request_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerGetTaskStateRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_executor__pb2.RunnerGetTaskStateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -649,6 +666,33 @@ class RunnerService:
             '/spinner.v1.RunnerService/GetConnection',
             spinner_dot_v1_dot_executor__pb2.RunnerGetConnectionRequest.SerializeToString,
             spinner_dot_v1_dot_executor__pb2.RunnerGetConnectionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTaskState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.RunnerService/GetTaskState',
+            spinner_dot_v1_dot_executor__pb2.RunnerGetTaskStateRequest.SerializeToString,
+            spinner_dot_v1_dot_executor__pb2.RunnerGetTaskStateResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -23,6 +23,8 @@ class TryKey:
     run_id: str
     task_id: str
     try_number: int
+    # The process of the try: 0 for its first, n after its n-th sensor reschedule (docs/adr/0004).
+    reschedule: int = 0
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,7 @@ class Actions:
                 values={
                     "state": None, "end_date": None, "start_date": None, "duration": None, "queued_at": None,
                     "next_retry_at": None, "error": "", "max_tries": ti.try_number + retries,
+                    "reschedule_count": 0, "reschedule_at": None, "first_poke_at": None,
                 },
             ):  # fmt: skip
                 cleared.append(ti.task_id)

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.scheduler import queries
 from services.scheduler.engine import past
 from services.scheduler.engine.metrics import SchedulerMetrics
+from services.scheduler.engine.sensors import sensor_poke_due, timed_step
 from services.scheduler.engine.ti_state import PendingWrites, TiCache, TiRow, flush_decisions, flush_queued
 from services.scheduler.engine.trigger_rules import TERMINAL, Decision, evaluate
 from spinner import triggering
@@ -139,6 +140,9 @@ class SchedulingEngine:
         self._watermark: dt.datetime | None = None
         self._seen: set[tuple[str, str]] = set()
         self._unsettled: set[tuple[str, str]] = set()
+        # Runs with sensors between pokes, by their earliest next poke: looked at again only then, so
+        # a thousand waiting sensors cost a pass nothing until one is due (docs/adr/0004).
+        self._sensor_waits: dict[tuple[str, str], dt.datetime] = {}
         self._tis = TiCache()
 
     # --- serialized DAG cache ----------------------------------------------------------
@@ -313,6 +317,7 @@ class SchedulingEngine:
                 or key not in self._seen
                 or key in ended
                 or key in self._unsettled
+                or (key in self._sensor_waits and self._sensor_waits[key] <= now)
                 or (timeout and run.start_date and now - run.start_date > timeout)
             ):
                 out.append(run)
@@ -325,6 +330,7 @@ class SchedulingEngine:
         if not runs:
             self._seen.clear()
             self._unsettled.clear()
+            self._sensor_waits.clear()
             self._tis.clear()
             return []
         dags = await self.load(session, [r.dag_id for r in runs])
@@ -343,12 +349,12 @@ class SchedulingEngine:
         await self._tis.load(session, [(r.dag_id, r.run_id) for r in examined])
         self._seen = (self._seen & current) | {(r.dag_id, r.run_id) for r in examined}
         self._unsettled &= current
+        self._sensor_waits = {k: v for k, v in self._sensor_waits.items() if k in current}
 
         running_runs: dict[str, int] = defaultdict(int)
         for run in runs:
             if run.state == "running":
                 running_runs[run.dag_id] += 1
-        active_tasks: dict[str, int] = defaultdict(int, await queries.active_tries_by_dag(session, self.partition))
 
         writes = PendingWrites()
         candidates: list[tuple[DagRun, TiRow, CachedDag]] = []
@@ -387,6 +393,7 @@ class SchedulingEngine:
                 continue
             if any(ti.state in ("scheduled", "up_for_retry") for ti in tis.values()):
                 self._unsettled.add(key)  # waits on a limit or a retry delay: look again next pass
+            self._note_sensor_waits(key, tis)
             candidates.extend((run, ti, cached) for ti in tis.values() if ti.state == "scheduled")
         # New task instances and decisions are written before the pools are locked: the lock is held briefly.
         if await flush_decisions(session, writes):
@@ -397,6 +404,11 @@ class SchedulingEngine:
         candidates.sort(key=lambda c: (-c[2].dag.tasks[c[1].task_id].priority_weight, c[0].logical_date, c[1].task_id))
         queued: list[QueuedTask] = []
         room = self._max_running - await queries.active_try_count(session, self.partition) if candidates else 0
+        # Read only when something may be queued: a pass where every run waits (on sensors between
+        # pokes, say) costs no count of active tries.
+        active_tasks: dict[str, int] = defaultdict(
+            int, await queries.active_tries_by_dag(session, self.partition) if candidates else {}
+        )
         # Pools are shared by every partition: lock their rows, then count, in this transaction.
         pool_names = {c[1].pool for c in candidates}
         slots = await queries.lock_pools(session, pool_names)
@@ -415,8 +427,10 @@ class SchedulingEngine:
             room -= 1
             task = cached.dag.tasks[ti.task_id]
             self._observe_delay(run, task.upstream_task_ids, self._tis.runs[(run.dag_id, run.run_id)], ti, now)
-            ti.state, ti.try_number, ti.end_date = "queued", ti.try_number + 1, None
+            poke = ti.reschedule_at is not None  # a rescheduled sensor's next poke keeps its try_number
+            ti.state, ti.try_number, ti.end_date = "queued", ti.try_number + (0 if poke else 1), None
             writes.queue(ti, now)
+            ti.reschedule_at = None
             active_tasks[run.dag_id] += 1
             queued.append(_queued_task(run, ti, cached))
         if await flush_queued(session, writes):
@@ -425,6 +439,15 @@ class SchedulingEngine:
             self._missed_change()
         await session.flush()
         return queued
+
+    def _note_sensor_waits(self, key: tuple[str, str], tis: dict[str, TiRow]) -> None:
+        waits = [ti.reschedule_at for ti in tis.values() if ti.state == "up_for_reschedule"]
+        if not waits:
+            self._sensor_waits.pop(key, None)
+        elif any(w is None for w in waits):
+            self._unsettled.add(key)  # no time known: look every pass
+        else:
+            self._sensor_waits[key] = min(w for w in waits if w is not None)
 
     def _missed_change(self) -> None:
         log.warning("partition %s: a task instance changed during the pass; reading all of them again", self.partition)
@@ -488,6 +511,7 @@ class SchedulingEngine:
                 tis[task_id] = ti
             before = ti.state
             start: dt.datetime | None = None
+            extra: dict[str, Any] = {}
             if ti.state is None:
                 decision = evaluate(task.trigger_rule, (tis[u].state for u in task.upstream_task_ids if u in tis))
                 if decision is Decision.RUN and not past.allows(task, past_states):
@@ -502,6 +526,16 @@ class SchedulingEngine:
                 ended = ti.end_date or now
                 if now >= ended + task.retry_delay_for(ti.try_number):
                     ti.state = "scheduled"
+            elif ti.state == "up_for_reschedule":
+                if sensor_poke_due(ti, now):
+                    ti.state = "scheduled"
+            if ti.state in ("scheduled", "up_for_reschedule") and task.timed_wait is not None:
+                step = timed_step(task, run, ti, before, now)  # a time sensor: decided here, no process
+                if step is not None:
+                    ti.state, extra = step.state, step.values
+                    ti.reschedule_at = extra.get("reschedule_at", ti.reschedule_at)
+                    if step.ended:
+                        start, ti.end_date = now, now
             if new:
                 writes.insert(
                     {
@@ -520,10 +554,13 @@ class SchedulingEngine:
                         "error": "",
                         "start_date": start,
                         "end_date": ti.end_date,
+                        "reschedule_at": extra.get("reschedule_at"),
+                        "first_poke_at": extra.get("first_poke_at"),
                     }
+                    | ({"error": extra["error"]} if "error" in extra else {})
                 )
             elif ti.state != before and ti.state is not None:
-                values: dict[str, Any] = {"state": ti.state}
+                values: dict[str, Any] = {"state": ti.state, **extra}
                 if start is not None:
                     values.update(start_date=start, end_date=ti.end_date)
                 writes.decide(ti, before, values)

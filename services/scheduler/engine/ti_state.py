@@ -41,6 +41,7 @@ _COLUMNS = (
     TaskInstance.max_tries,
     TaskInstance.end_date,
     TaskInstance.pool,
+    TaskInstance.reschedule_at,
 )
 CHUNK = 500
 
@@ -57,10 +58,12 @@ class TiRow:
     max_tries: int
     end_date: dt.datetime | None
     pool: str
+    # Set while a sensor waits between pokes (up_for_reschedule) and until its next poke is queued.
+    reschedule_at: dt.datetime | None = None
 
 
 def _row(r: Sequence[Any]) -> TiRow:
-    return TiRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7])
+    return TiRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
 
 
 @dataclass
@@ -71,6 +74,8 @@ class PendingWrites:
     # (expected state, the columns that change) -> rows of the key columns plus those columns' new values
     decided: dict[tuple[str | None, tuple[str, ...]], list[dict[str, Any]]] = field(default_factory=dict)
     queued: list[dict[str, Any]] = field(default_factory=list)
+    # A rescheduled sensor's next poke: queued as the same try (docs/adr/0004).
+    pokes: list[dict[str, Any]] = field(default_factory=list)
 
     def insert(self, values: dict[str, Any]) -> None:
         self.inserts.append(values)
@@ -82,13 +87,13 @@ class PendingWrites:
         )
 
     def queue(self, row: TiRow, now: dt.datetime) -> None:
-        self.queued.append(
+        (self.pokes if row.reschedule_at is not None else self.queued).append(
             {"dag_id": row.dag_id, "run_id": row.run_id, "task_id": row.task_id, "try_number": row.try_number,
              "queued_at": now}
         )  # fmt: skip
 
     def __bool__(self) -> bool:
-        return bool(self.inserts or self.decided or self.queued)
+        return bool(self.inserts or self.decided or self.queued or self.pokes)
 
 
 _KEYS = ["dag_id", "run_id", "task_id"]
@@ -97,8 +102,17 @@ _QUEUE = BulkUpdate(
     _TI,
     keys=_KEYS,
     values=["try_number", "queued_at"],
-    constants={"state": "queued", "start_date": None, "end_date": None, "duration": None, "error": ""},
+    constants={"state": "queued", "start_date": None, "end_date": None, "duration": None, "error": "",
+               "reschedule_count": 0, "reschedule_at": None, "first_poke_at": None},
     guard=_TI.c.state == "scheduled",
+)  # fmt: skip
+# The same try again (try_number unchanged); its reschedule_count and first_poke_at carry on.
+_QUEUE_POKE = BulkUpdate(
+    _TI,
+    keys=_KEYS,
+    values=["try_number", "queued_at"],
+    constants={"state": "queued", "end_date": None, "duration": None, "error": "", "reschedule_at": None},
+    guard=(_TI.c.state == "scheduled") & _TI.c.reschedule_at.is_not(None),
 )
 
 
@@ -125,11 +139,14 @@ async def flush_decisions(session: AsyncSession, writes: PendingWrites) -> int:
 
 async def flush_queued(session: AsyncSession, writes: PendingWrites) -> int:
     """Moves the queued tries scheduled -> queued (try_number + 1). Returns the rows a guard refused."""
-    if not writes.queued:
-        return 0
-    rows = writes.queued
-    writes.queued = []
-    return max(0, len(rows) - await _QUEUE.execute(session, rows))
+    missed = 0
+    if writes.pokes:
+        rows, writes.pokes = writes.pokes, []
+        missed += max(0, len(rows) - await _QUEUE_POKE.execute(session, rows))
+    if writes.queued:
+        rows, writes.queued = writes.queued, []
+        missed += max(0, len(rows) - await _QUEUE.execute(session, rows))
+    return missed
 
 
 class TiCache:

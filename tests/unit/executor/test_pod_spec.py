@@ -116,3 +116,23 @@ def test_quantities() -> None:
     assert parse_quantity("512Mi") == 512 * 2**20
     assert parse_quantity("500m") * 1000 == 500
     assert parse_quantity("2") == 2 and parse_quantity("1.5G") == 1_500_000_000
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        TryKey("tutorial", "manual__2026-11-24T10:45:05+00:00", "wait_for_file", 1),
+        TryKey("A" * 250, "R" * 250, "T" * 250, 12),
+    ],
+)
+def test_each_poke_of_a_rescheduled_sensor_has_its_own_stable_pod(key: TryKey) -> None:
+    """docs/adr/0004: a try's n-th reschedule is a pod of its own, named the same on every Submit."""
+    first = pod_name(key)
+    pokes = [pod_name(TryKey(key.dag_id, key.run_id, key.task_id, key.try_number, n)) for n in range(1, 4)]
+    assert len({first, *pokes}) == 4
+    assert all(len(n) <= 63 and DNS1123.match(n) for n in pokes), pokes
+    assert pokes[1] == pod_name(TryKey(key.dag_id, key.run_id, key.task_id, key.try_number, 2))
+    assert first == pod_name(TryKey(key.dag_id, key.run_id, key.task_id, key.try_number, 0))  # unchanged for others
+    poke = TryKey(key.dag_id, key.run_id, key.task_id, key.try_number, 2)
+    assert key_of(build({}, poke)) == poke
+    assert "spinner.io/reschedule" not in build({}, key)["metadata"]["annotations"]
