@@ -26,6 +26,7 @@ from spinner.bundles import ensure_snapshot
 from spinner.runner import client as runner_client
 from spinner.runner.client import RunnerClient, say, with_retries
 from spinner.runner.logstream import LogStream
+from spinner.runner.task_callbacks import TaskCallbacks
 from spinner.tasklog import READINESS_FAILED, READINESS_PASSED, SECTION_START
 from spinner.v1 import common_pb2, executor_pb2
 
@@ -127,7 +128,9 @@ def install_requirements(snapshot: Path, rel: str) -> None:
     sys.path.insert(0, str(target))
 
 
-def run_task(args: argparse.Namespace, dag_file: Path, start: executor_pb2.RunnerStartResponse) -> Any:
+def run_task(
+    args: argparse.Namespace, dag_file: Path, start: executor_pb2.RunnerStartResponse, hooks: TaskCallbacks
+) -> Any:
     from spinner.sdk.loader import dag_import_path, extra_sys_path, load_dags_from_file
     from spinner.sdk.templating import build_context
 
@@ -153,6 +156,8 @@ def run_task(args: argparse.Namespace, dag_file: Path, start: executor_pb2.Runne
             run_type=start.run_type,
         )
         task.render_template_fields(context)
+        hooks.loaded(task, context)
+        hooks.executing()
         say(f"running {type(task).__name__} {args.dag_id}.{args.task_id}")
         return task.execute(context)
 
@@ -231,8 +236,10 @@ def run(args: argparse.Namespace) -> int:
         signal.setitimer(signal.ITIMER_REAL, args.timeout)
     outcome: executor_pb2.TaskOutcome = executor_pb2.TASK_OUTCOME_FAILED
     error = ""
+    hooks = TaskCallbacks(say)
+    exception: BaseException | None = None
     try:
-        result = run_task(args, dag_file, start)
+        result = run_task(args, dag_file, start, hooks)
         signal.setitimer(signal.ITIMER_REAL, 0)
         if result is not None:
             say(f"returned: {str(result)[:1000]}")
@@ -253,6 +260,7 @@ def run(args: argparse.Namespace) -> int:
         traceback.print_exc(file=sys.stdout)
         sys.stdout.flush()
         error = f"{type(e).__name__}: {e}"
+        exception = e
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -263,4 +271,5 @@ def run(args: argparse.Namespace) -> int:
         say(f"could not report the end to the executor: {e}")
         return 1
     say(f"try {args.try_number} ended: {state}")
+    hooks.ended(state, error, exception)  # callbacks and emails: logged here, the state stays as recorded
     return 0 if outcome in (executor_pb2.TASK_OUTCOME_SUCCESS, executor_pb2.TASK_OUTCOME_SKIPPED) else 1

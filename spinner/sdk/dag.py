@@ -11,6 +11,7 @@ from enum import IntEnum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from spinner.sdk.callbacks import Deadline, as_callbacks
 from spinner.sdk.exceptions import DagDefinitionError
 from spinner.sdk.timetable import Schedule, Timetable
 
@@ -62,6 +63,9 @@ class DAG:
         params: dict[str, Any] | None = None,
         dagrun_timeout: dt.timedelta | None = None,
         fileloc: str | None = None,
+        on_success_callback: Any = None,
+        on_failure_callback: Any = None,
+        deadline: Deadline | None = None,
     ) -> None:
         if not isinstance(dag_id, str) or not ID_RE.match(dag_id):
             raise DagDefinitionError(f"DAG {dag_id!r}: dag_id must be 1-250 letters, digits, '_', '-' or '.'")
@@ -99,6 +103,12 @@ class DAG:
         self.params = dict(params or {})
         self.dagrun_timeout = dagrun_timeout
         self.fileloc = fileloc or _caller_file()
+        where = f"DAG '{dag_id}'"
+        self.on_success_callback = as_callbacks(on_success_callback, where, "on_success_callback")
+        self.on_failure_callback = as_callbacks(on_failure_callback, where, "on_failure_callback")
+        if deadline is not None and not isinstance(deadline, Deadline):
+            raise DagDefinitionError(f"{where}: deadline must be a Deadline(after=..., reference=..., notifier=...)")
+        self.deadline = deadline.check(where) if deadline is not None else None
         self.task_dict: dict[str, BaseOperator] = {}
         self._token: contextvars.Token[tuple[DAG, ...]] | None = None
 

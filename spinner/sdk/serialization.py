@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from spinner.sdk.callbacks import callback_info
 from spinner.sdk.operators.base import retry_delay_for
 from spinner.sdk.timetable import Schedule, Timetable, schedule_from_str, schedule_to_str
 
@@ -109,6 +110,8 @@ class SerializedDAG:
     dagrun_timeout: dt.timedelta | None
     fileloc: str
     tasks: dict[str, SerializedTask]
+    # Which DAG callbacks and deadline it declares (spinner/sdk/callbacks.py callback_info).
+    callbacks: dict[str, Any] = field(default_factory=dict)
 
     @property
     def timetable(self) -> Timetable:
@@ -155,7 +158,8 @@ def _task_dict(task: Any) -> dict[str, Any]:
 def serialize_dag(dag: Any) -> dict[str, Any]:
     """The JSON form of a DAG (a live DAG or a SerializedDAG)."""
     tasks = dag.tasks if isinstance(dag, SerializedDAG) else dag.task_dict
-    return {
+    callbacks = dag.callbacks if isinstance(dag, SerializedDAG) else callback_info(dag)
+    data = {
         "__version": FORMAT_VERSION,
         "dag_id": dag.dag_id,
         "tier": int(dag.tier),
@@ -174,6 +178,9 @@ def serialize_dag(dag: Any) -> dict[str, Any]:
         "fileloc": dag.fileloc,
         "tasks": [_task_dict(tasks[t]) for t in sorted(tasks)],
     }
+    if callbacks:  # only when declared: the hash of a DAG without any stays as it was
+        data["callbacks"] = callbacks
+    return data
 
 
 def deserialize_dag(data: dict[str, Any]) -> SerializedDAG:
@@ -220,6 +227,7 @@ def deserialize_dag(data: dict[str, Any]) -> SerializedDAG:
         dagrun_timeout=_delta(data["dagrun_timeout"]),
         fileloc=data["fileloc"],
         tasks=tasks,
+        callbacks=dict(data.get("callbacks") or {}),
     )
 
 

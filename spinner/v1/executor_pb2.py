@@ -25,43 +25,55 @@ _sym_db = _symbol_database.Default()
 from spinner.v1 import common_pb2 as spinner_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19spinner/v1/executor.proto\x12\nspinner.v1\x1a\x17spinner/v1/common.proto\"\xdc\x01\n\rSubmitRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\x11\n\tpartition\x18\x02 \x01(\t\x12\x16\n\x0e\x62undle_version\x18\x03 \x01(\t\x12\x18\n\x10relative_fileloc\x18\x04 \x01(\t\x12\x13\n\x0blease_epoch\x18\x05 \x01(\x03\x12\x19\n\x11\x65xecution_timeout\x18\x06 \x01(\x01\x12\x1c\n\x14\x65xecutor_config_json\x18\x07 \x01(\t\x12\x13\n\x0btraceparent\x18\x08 \x01(\t\"=\n\x11SubmitManyRequest\x12(\n\x05tries\x18\x01 \x03(\x0b\x32\x19.spinner.v1.SubmitRequest\"=\n\x0cSubmitResult\x12\x10\n\x08launched\x18\x01 \x01(\x08\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x05\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"?\n\x12SubmitManyResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.spinner.v1.SubmitResult\"\"\n\x0eSubmitResponse\x12\x10\n\x08launched\x18\x01 \x01(\x08\"\x1a\n\x18GetExecutorStatusRequest\"2\n\x0e\x45xecutorStatus\x12\x0f\n\x07running\x18\x01 \x01(\x05\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\"g\n\x12RunnerStartRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x0b\n\x03pid\x18\x04 \x01(\x05\"\x88\x01\n\x13RunnerStartResponse\x12\x14\n\x0clogical_date\x18\x01 \x01(\t\x12\x1b\n\x13\x64\x61ta_interval_start\x18\x02 \x01(\t\x12\x19\n\x11\x64\x61ta_interval_end\x18\x03 \x01(\t\x12\x11\n\tconf_json\x18\x04 \x01(\t\x12\x10\n\x08run_type\x18\x05 \x01(\t\"L\n\x16RunnerHeartbeatRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\"/\n\x17RunnerHeartbeatResponse\x12\x14\n\x0ckeep_running\x18\x01 \x01(\x08\"\x82\x01\n\x13RunnerFinishRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12(\n\x07outcome\x18\x03 \x01(\x0e\x32\x17.spinner.v1.TaskOutcome\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"%\n\x14RunnerFinishResponse\x12\r\n\x05state\x18\x01 \x01(\t*\x9a\x01\n\x0bTaskOutcome\x12\x1c\n\x18TASK_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n\x14TASK_OUTCOME_SUCCESS\x10\x01\x12\x17\n\x13TASK_OUTCOME_FAILED\x10\x02\x12 \n\x1cTASK_OUTCOME_FAILED_NO_RETRY\x10\x03\x12\x18\n\x14TASK_OUTCOME_SKIPPED\x10\x04\x32\xee\x01\n\x0f\x45xecutorService\x12?\n\x06Submit\x12\x19.spinner.v1.SubmitRequest\x1a\x1a.spinner.v1.SubmitResponse\x12K\n\nSubmitMany\x12\x1d.spinner.v1.SubmitManyRequest\x1a\x1e.spinner.v1.SubmitManyResponse\x12M\n\tGetStatus\x12$.spinner.v1.GetExecutorStatusRequest\x1a\x1a.spinner.v1.ExecutorStatus2\xfc\x01\n\rRunnerService\x12H\n\x05Start\x12\x1e.spinner.v1.RunnerStartRequest\x1a\x1f.spinner.v1.RunnerStartResponse\x12T\n\tHeartbeat\x12\".spinner.v1.RunnerHeartbeatRequest\x1a#.spinner.v1.RunnerHeartbeatResponse\x12K\n\x06\x46inish\x12\x1f.spinner.v1.RunnerFinishRequest\x1a .spinner.v1.RunnerFinishResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19spinner/v1/executor.proto\x12\nspinner.v1\x1a\x17spinner/v1/common.proto\"Q\n\x12RunCallbackRequest\x12\x13\n\x0b\x63\x61llback_id\x18\x01 \x01(\x03\x12\x11\n\tpartition\x18\x02 \x01(\t\x12\x13\n\x0blease_epoch\x18\x03 \x01(\x03\"\'\n\x13RunCallbackResponse\x12\x10\n\x08launched\x18\x01 \x01(\x08\"\xdc\x01\n\rSubmitRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\x11\n\tpartition\x18\x02 \x01(\t\x12\x16\n\x0e\x62undle_version\x18\x03 \x01(\t\x12\x18\n\x10relative_fileloc\x18\x04 \x01(\t\x12\x13\n\x0blease_epoch\x18\x05 \x01(\x03\x12\x19\n\x11\x65xecution_timeout\x18\x06 \x01(\x01\x12\x1c\n\x14\x65xecutor_config_json\x18\x07 \x01(\t\x12\x13\n\x0btraceparent\x18\x08 \x01(\t\"=\n\x11SubmitManyRequest\x12(\n\x05tries\x18\x01 \x03(\x0b\x32\x19.spinner.v1.SubmitRequest\"=\n\x0cSubmitResult\x12\x10\n\x08launched\x18\x01 \x01(\x08\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x05\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"?\n\x12SubmitManyResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.spinner.v1.SubmitResult\"\"\n\x0eSubmitResponse\x12\x10\n\x08launched\x18\x01 \x01(\x08\"\x1a\n\x18GetExecutorStatusRequest\"2\n\x0e\x45xecutorStatus\x12\x0f\n\x07running\x18\x01 \x01(\x05\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\"\x99\x01\n\x17SendNotificationRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12\n\n\x02to\x18\x03 \x03(\t\x12\n\n\x02\x63\x63\x18\x04 \x03(\t\x12\x0b\n\x03\x62\x63\x63\x18\x05 \x03(\t\x12\x0f\n\x07subject\x18\x06 \x01(\t\x12\x14\n\x0chtml_content\x18\x07 \x01(\t\".\n\x18SendNotificationResponse\x12\x12\n\nmessage_id\x18\x01 \x01(\t\"k\n\x15\x46inishCallbackRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0f\n\x07success\x18\x03 \x01(\x08\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"\'\n\x16\x46inishCallbackResponse\x12\r\n\x05state\x18\x01 \x01(\t\"g\n\x12RunnerStartRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x0b\n\x03pid\x18\x04 \x01(\x05\"\x88\x01\n\x13RunnerStartResponse\x12\x14\n\x0clogical_date\x18\x01 \x01(\t\x12\x1b\n\x13\x64\x61ta_interval_start\x18\x02 \x01(\t\x12\x19\n\x11\x64\x61ta_interval_end\x18\x03 \x01(\t\x12\x11\n\tconf_json\x18\x04 \x01(\t\x12\x10\n\x08run_type\x18\x05 \x01(\t\"L\n\x16RunnerHeartbeatRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\"/\n\x17RunnerHeartbeatResponse\x12\x14\n\x0ckeep_running\x18\x01 \x01(\x08\"\x82\x01\n\x13RunnerFinishRequest\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.spinner.v1.TaskTryKey\x12\r\n\x05token\x18\x02 \x01(\t\x12(\n\x07outcome\x18\x03 \x01(\x0e\x32\x17.spinner.v1.TaskOutcome\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"%\n\x14RunnerFinishResponse\x12\r\n\x05state\x18\x01 \x01(\t*\x9a\x01\n\x0bTaskOutcome\x12\x1c\n\x18TASK_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n\x14TASK_OUTCOME_SUCCESS\x10\x01\x12\x17\n\x13TASK_OUTCOME_FAILED\x10\x02\x12 \n\x1cTASK_OUTCOME_FAILED_NO_RETRY\x10\x03\x12\x18\n\x14TASK_OUTCOME_SKIPPED\x10\x04\x32\xbe\x02\n\x0f\x45xecutorService\x12?\n\x06Submit\x12\x19.spinner.v1.SubmitRequest\x1a\x1a.spinner.v1.SubmitResponse\x12K\n\nSubmitMany\x12\x1d.spinner.v1.SubmitManyRequest\x1a\x1e.spinner.v1.SubmitManyResponse\x12M\n\tGetStatus\x12$.spinner.v1.GetExecutorStatusRequest\x1a\x1a.spinner.v1.ExecutorStatus\x12N\n\x0bRunCallback\x12\x1e.spinner.v1.RunCallbackRequest\x1a\x1f.spinner.v1.RunCallbackResponse2\xb4\x03\n\rRunnerService\x12H\n\x05Start\x12\x1e.spinner.v1.RunnerStartRequest\x1a\x1f.spinner.v1.RunnerStartResponse\x12T\n\tHeartbeat\x12\".spinner.v1.RunnerHeartbeatRequest\x1a#.spinner.v1.RunnerHeartbeatResponse\x12K\n\x06\x46inish\x12\x1f.spinner.v1.RunnerFinishRequest\x1a .spinner.v1.RunnerFinishResponse\x12]\n\x10SendNotification\x12#.spinner.v1.SendNotificationRequest\x1a$.spinner.v1.SendNotificationResponse\x12W\n\x0e\x46inishCallback\x12!.spinner.v1.FinishCallbackRequest\x1a\".spinner.v1.FinishCallbackResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'spinner.v1.executor_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TASKOUTCOME']._serialized_start=1140
-  _globals['_TASKOUTCOME']._serialized_end=1294
-  _globals['_SUBMITREQUEST']._serialized_start=67
-  _globals['_SUBMITREQUEST']._serialized_end=287
-  _globals['_SUBMITMANYREQUEST']._serialized_start=289
-  _globals['_SUBMITMANYREQUEST']._serialized_end=350
-  _globals['_SUBMITRESULT']._serialized_start=352
-  _globals['_SUBMITRESULT']._serialized_end=413
-  _globals['_SUBMITMANYRESPONSE']._serialized_start=415
-  _globals['_SUBMITMANYRESPONSE']._serialized_end=478
-  _globals['_SUBMITRESPONSE']._serialized_start=480
-  _globals['_SUBMITRESPONSE']._serialized_end=514
-  _globals['_GETEXECUTORSTATUSREQUEST']._serialized_start=516
-  _globals['_GETEXECUTORSTATUSREQUEST']._serialized_end=542
-  _globals['_EXECUTORSTATUS']._serialized_start=544
-  _globals['_EXECUTORSTATUS']._serialized_end=594
-  _globals['_RUNNERSTARTREQUEST']._serialized_start=596
-  _globals['_RUNNERSTARTREQUEST']._serialized_end=699
-  _globals['_RUNNERSTARTRESPONSE']._serialized_start=702
-  _globals['_RUNNERSTARTRESPONSE']._serialized_end=838
-  _globals['_RUNNERHEARTBEATREQUEST']._serialized_start=840
-  _globals['_RUNNERHEARTBEATREQUEST']._serialized_end=916
-  _globals['_RUNNERHEARTBEATRESPONSE']._serialized_start=918
-  _globals['_RUNNERHEARTBEATRESPONSE']._serialized_end=965
-  _globals['_RUNNERFINISHREQUEST']._serialized_start=968
-  _globals['_RUNNERFINISHREQUEST']._serialized_end=1098
-  _globals['_RUNNERFINISHRESPONSE']._serialized_start=1100
-  _globals['_RUNNERFINISHRESPONSE']._serialized_end=1137
-  _globals['_EXECUTORSERVICE']._serialized_start=1297
-  _globals['_EXECUTORSERVICE']._serialized_end=1535
-  _globals['_RUNNERSERVICE']._serialized_start=1538
-  _globals['_RUNNERSERVICE']._serialized_end=1790
+  _globals['_TASKOUTCOME']._serialized_start=1618
+  _globals['_TASKOUTCOME']._serialized_end=1772
+  _globals['_RUNCALLBACKREQUEST']._serialized_start=66
+  _globals['_RUNCALLBACKREQUEST']._serialized_end=147
+  _globals['_RUNCALLBACKRESPONSE']._serialized_start=149
+  _globals['_RUNCALLBACKRESPONSE']._serialized_end=188
+  _globals['_SUBMITREQUEST']._serialized_start=191
+  _globals['_SUBMITREQUEST']._serialized_end=411
+  _globals['_SUBMITMANYREQUEST']._serialized_start=413
+  _globals['_SUBMITMANYREQUEST']._serialized_end=474
+  _globals['_SUBMITRESULT']._serialized_start=476
+  _globals['_SUBMITRESULT']._serialized_end=537
+  _globals['_SUBMITMANYRESPONSE']._serialized_start=539
+  _globals['_SUBMITMANYRESPONSE']._serialized_end=602
+  _globals['_SUBMITRESPONSE']._serialized_start=604
+  _globals['_SUBMITRESPONSE']._serialized_end=638
+  _globals['_GETEXECUTORSTATUSREQUEST']._serialized_start=640
+  _globals['_GETEXECUTORSTATUSREQUEST']._serialized_end=666
+  _globals['_EXECUTORSTATUS']._serialized_start=668
+  _globals['_EXECUTORSTATUS']._serialized_end=718
+  _globals['_SENDNOTIFICATIONREQUEST']._serialized_start=721
+  _globals['_SENDNOTIFICATIONREQUEST']._serialized_end=874
+  _globals['_SENDNOTIFICATIONRESPONSE']._serialized_start=876
+  _globals['_SENDNOTIFICATIONRESPONSE']._serialized_end=922
+  _globals['_FINISHCALLBACKREQUEST']._serialized_start=924
+  _globals['_FINISHCALLBACKREQUEST']._serialized_end=1031
+  _globals['_FINISHCALLBACKRESPONSE']._serialized_start=1033
+  _globals['_FINISHCALLBACKRESPONSE']._serialized_end=1072
+  _globals['_RUNNERSTARTREQUEST']._serialized_start=1074
+  _globals['_RUNNERSTARTREQUEST']._serialized_end=1177
+  _globals['_RUNNERSTARTRESPONSE']._serialized_start=1180
+  _globals['_RUNNERSTARTRESPONSE']._serialized_end=1316
+  _globals['_RUNNERHEARTBEATREQUEST']._serialized_start=1318
+  _globals['_RUNNERHEARTBEATREQUEST']._serialized_end=1394
+  _globals['_RUNNERHEARTBEATRESPONSE']._serialized_start=1396
+  _globals['_RUNNERHEARTBEATRESPONSE']._serialized_end=1443
+  _globals['_RUNNERFINISHREQUEST']._serialized_start=1446
+  _globals['_RUNNERFINISHREQUEST']._serialized_end=1576
+  _globals['_RUNNERFINISHRESPONSE']._serialized_start=1578
+  _globals['_RUNNERFINISHRESPONSE']._serialized_end=1615
+  _globals['_EXECUTORSERVICE']._serialized_start=1775
+  _globals['_EXECUTORSERVICE']._serialized_end=2093
+  _globals['_RUNNERSERVICE']._serialized_start=2096
+  _globals['_RUNNERSERVICE']._serialized_end=2532
 # @@protoc_insertion_point(module_scope)

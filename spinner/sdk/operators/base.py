@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+from spinner.sdk.callbacks import TASK_CALLBACKS, Callbacks, as_callbacks, as_emails
 from spinner.sdk.dag import DAG, ID_RE, current_dag
 from spinner.sdk.exceptions import DagDefinitionError
 from spinner.sdk.templating import render_value
@@ -38,6 +39,15 @@ DEFAULTS: dict[str, Any] = {
     "doc_md": "",
     "start_date": None,
     "end_date": None,
+    # Callbacks and email on failure / retry (spinner/sdk/callbacks.py), run by the task's runner.
+    "on_execute_callback": None,
+    "on_success_callback": None,
+    "on_failure_callback": None,
+    "on_retry_callback": None,
+    "on_skipped_callback": None,
+    "email": None,
+    "email_on_failure": True,
+    "email_on_retry": True,
 }
 
 # Parameters of an operator's __init__ that default_args never fill.
@@ -117,6 +127,14 @@ class BaseOperator:
         doc_md: str = _UNSET,
         start_date: dt.datetime | None = _UNSET,
         end_date: dt.datetime | None = _UNSET,
+        on_execute_callback: Any = _UNSET,
+        on_success_callback: Any = _UNSET,
+        on_failure_callback: Any = _UNSET,
+        on_retry_callback: Any = _UNSET,
+        on_skipped_callback: Any = _UNSET,
+        email: str | list[str] | None = _UNSET,
+        email_on_failure: bool = _UNSET,
+        email_on_retry: bool = _UNSET,
     ) -> None:
         dag = dag or current_dag()
         dag_name = dag.dag_id if dag else "?"
@@ -132,6 +150,10 @@ class BaseOperator:
             "executor_config": executor_config, "owner": owner, "params": params,
             "priority_weight": priority_weight, "pool": pool, "doc": doc, "doc_md": doc_md,
             "start_date": start_date, "end_date": end_date,
+            "on_execute_callback": on_execute_callback, "on_success_callback": on_success_callback,
+            "on_failure_callback": on_failure_callback, "on_retry_callback": on_retry_callback,
+            "on_skipped_callback": on_skipped_callback, "email": email,
+            "email_on_failure": email_on_failure, "email_on_retry": email_on_retry,
         }  # fmt: skip
         defaults = dag.default_args if dag else {}
         values = {
@@ -161,6 +183,15 @@ class BaseOperator:
         self.doc = str(values["doc"] or values["doc_md"])
         self.start_date = _as_datetime(values["start_date"], where, "start_date")
         self.end_date = _as_datetime(values["end_date"], where, "end_date")
+        callbacks = {name: as_callbacks(values[name], where, name) for name in TASK_CALLBACKS}
+        self.on_execute_callback: Callbacks = callbacks["on_execute_callback"]
+        self.on_success_callback: Callbacks = callbacks["on_success_callback"]
+        self.on_failure_callback: Callbacks = callbacks["on_failure_callback"]
+        self.on_retry_callback: Callbacks = callbacks["on_retry_callback"]
+        self.on_skipped_callback: Callbacks = callbacks["on_skipped_callback"]
+        self.email = as_emails(values["email"], where)
+        self.email_on_failure = bool(values["email_on_failure"])
+        self.email_on_retry = bool(values["email_on_retry"])
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         self.dag: DAG | None = None

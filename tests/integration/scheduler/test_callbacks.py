@@ -1,0 +1,183 @@
+"""Callbacks, notifications and deadlines through the real scheduler and executor (SQLite and MariaDB).
+
+Task callbacks run in the task's runner; the DAG's failure callback and the deadline notifier run
+once each in a callback process the executor launches; email goes to a real local SMTP server
+(aiosmtpd) through the executor; the webhook to a real local HTTP server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from spinner.db.models import DagCallback
+from spinner.logpaths import local_log_path
+from tests.notify_servers import SmtpSink, WebhookSink, free_port, webhook_server
+
+from .conftest import PARTITION, Stack
+
+SMTP_PORT = free_port()
+
+
+@pytest.fixture
+def smtp_fixed() -> Iterator[SmtpSink]:
+    """On SMTP_PORT, the port the executor of these tests is configured with."""
+    from aiosmtpd.controller import Controller
+
+    from tests.notify_servers import _Handler
+
+    sink = SmtpSink(SMTP_PORT)
+    controller = Controller(_Handler(sink), hostname="127.0.0.1", port=SMTP_PORT)
+    controller.start()
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def hook() -> Iterator[WebhookSink]:
+    with webhook_server() as sink:
+        yield sink
+
+
+def events(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+DAG_SOURCE = """
+import datetime as dt
+import os
+import time
+from spinner import DAG, Deadline, EmailNotifier, PythonOperator, Tier, WebhookNotifier
+
+EVENTS = {events!r}
+
+def record(name):
+    def callback(context):
+        ti = context.get("ti")
+        with open(EVENTS, "a") as f:
+            f.write(f"{{name}} {{ti.task_id if ti else '-'}} {{context.get('state', '')}} {{os.getpid()}}\\n")
+    callback.__qualname__ = f"record_{{name}}"
+    return callback
+
+def boom(context):
+    raise RuntimeError("this callback is broken")
+
+def slow():
+    time.sleep(3)
+
+def fail():
+    raise ValueError("no data today")
+
+with DAG(
+    dag_id="cb_flow",
+    tier=Tier.TIER1,
+    on_failure_callback=[record("dag_failure"), EmailNotifier(to="team@example.com", subject="{{{{ dag.dag_id }}}} failed: {{{{ reason }}}}")],
+    on_success_callback=record("dag_success"),
+    deadline=Deadline(after=dt.timedelta(seconds=1), reference="queued_at", notifier=record("deadline")),
+) as dag:
+    ok = PythonOperator(
+        task_id="ok", python_callable=slow,
+        on_execute_callback=record("execute"), on_success_callback=[boom, record("success")],
+    )
+    flaky = PythonOperator(
+        task_id="flaky", python_callable=fail, retries=1, retry_delay=0,
+        on_retry_callback=record("retry"),
+        on_failure_callback=WebhookNotifier(url={hook!r}, message="{{{{ ti.task_id }}}} failed: {{{{ reason }}}}"),
+        email=["oncall@example.com"],
+    )
+"""
+
+
+async def _callbacks(stack: Stack, dag_id: str, run_id: str) -> list[DagCallback]:
+    async with stack.sessions() as s:
+        q = select(DagCallback).where(DagCallback.dag_id == dag_id, DagCallback.run_id == run_id)
+        return list((await s.execute(q.order_by(DagCallback.id))).scalars())
+
+
+@pytest.mark.executor_settings(smtp_host="127.0.0.1", smtp_port=SMTP_PORT)
+async def test_task_and_dag_callbacks_email_webhook_and_deadline(
+    stack: Stack, smtp_fixed: SmtpSink, hook: WebhookSink, tmp_path: Path
+) -> None:
+    log = tmp_path / "events.log"
+    stack.write_dag(f"{PARTITION}/team/cb_flow.py", DAG_SOURCE.format(events=str(log), hook=hook.url))
+    await stack.publish()
+    await stack.wait_dag("cb_flow")
+    run_id = await stack.trigger("cb_flow")
+    run = await stack.wait_run("cb_flow", run_id, timeout=90)
+    assert run.state == "failed"
+    tis = await stack.tis("cb_flow", run_id)
+    # A failing callback (boom) changes nothing: ok stays a success.
+    assert (tis["ok"].state, tis["flaky"].state, tis["flaky"].try_number) == ("success", "failed", 2)
+
+    async def settled() -> list[DagCallback] | None:
+        rows = await _callbacks(stack, "cb_flow", run_id)
+        kinds = sorted(r.kind for r in rows)
+        done = all(r.state in ("success", "failed") for r in rows)
+        return rows if done and kinds == ["deadline", "on_failure_callback"] else None
+
+    try:
+        await stack.wait_for(settled, 60, "the DAG failure callback and the deadline ran")
+    except AssertionError:
+        print("callbacks:", [(r.kind, r.state, r.error) for r in await _callbacks(stack, "cb_flow", run_id)])
+        print("events:", events(log))
+        raise
+    rows = await _callbacks(stack, "cb_flow", run_id)
+    assert [(r.kind, r.state) for r in rows] == [("deadline", "success"), ("on_failure_callback", "success")], [
+        (r.kind, r.state, r.error) for r in rows
+    ]
+    failure = rows[1]
+    assert failure.details["reason"] == "task_failure"
+    assert rows[0].details["declared"] is True
+
+    await stack.wait_for(lambda: len(smtp_fixed.received()) >= 3, 30, "three emails")
+    seen = events(log)
+    names = sorted(line.split()[0] for line in seen)
+    # Each callback once: execute and success of ok, retry then webhook failure of flaky, the DAG's, the deadline.
+    assert names == ["dag_failure", "deadline", "execute", "retry", "success"], seen
+    pids = {line.split()[0]: line.split()[-1] for line in seen}
+    assert pids["dag_failure"] not in (pids["execute"], pids["retry"])  # its own process
+    assert [b["body"]["text"] for b in hook.received()] == ["flaky failed: ValueError: no data today"]
+
+    mails = smtp_fixed.received()
+    subjects = sorted(m.subject for m in mails)
+    assert subjects == [
+        "Spinner alert: cb_flow.flaky try 1 failed and will be retried",
+        "Spinner alert: cb_flow.flaky try 2 failed",
+        "cb_flow failed: task_failure",
+    ], subjects
+    assert all(m.message["From"] == "spinner@localhost" for m in mails)
+    task_mail = next(m for m in mails if "try 2" in m.subject)
+    assert task_mail.recipients == ["oncall@example.com"] and "no data today" in task_mail.html
+
+    # The callback's output is a log of its own; the broken task callback is in the task's log.
+    callback_log = local_log_path(stack.home / "logs", "cb_flow", run_id, "callback:on_failure_callback", failure.id)
+    assert "on_failure_callback: calling record_dag_failure" in callback_log.read_text()
+    task_log = local_log_path(stack.home / "logs", "cb_flow", run_id, "ok", 1).read_text()
+    assert "on_success_callback: boom failed: RuntimeError: this callback is broken" in task_log
+
+
+async def test_email_without_smtp_server_is_refused_and_logged(stack: Stack, tmp_path: Path) -> None:
+    stack.write_dag(
+        f"{PARTITION}/team/mailer.py",
+        """
+from spinner import DAG, PythonOperator, Tier, send_email
+
+def mail():
+    send_email("someone@example.com", "hello", "<p>hi</p>")
+
+with DAG(dag_id="mailer", tier=Tier.TIER1) as dag:
+    PythonOperator(task_id="mail", python_callable=mail)
+""",
+    )
+    await stack.publish()
+    await stack.wait_dag("mailer")
+    run_id = await stack.trigger("mailer")
+    run = await stack.wait_run("mailer", run_id)
+    assert run.state == "failed"
+    text = local_log_path(stack.home / "logs", "mailer", run_id, "mail", 1).read_text()
+    assert "no SMTP server is configured" in text, text
