@@ -199,6 +199,7 @@ async def dag_page(request: Request, actor: Actor) -> Response:
         tis = list(grid.cells.get(selected, {}).values())
     elif selected:
         tis = await g.task_instances(actor, dag_id, selected)
+    callbacks = await g.run_callbacks(actor, dag_id, selected) if selected else None
     nodes, edges, gw_, gh = layout(view.nodes, {t.task_id: t.state for t in tis})
     bars, span = gantt(tis, request.app.state.clock())
     return render(
@@ -208,7 +209,7 @@ async def dag_page(request: Request, actor: Actor) -> Response:
             "grid": grid, "dag": grid.dag, "code": view.code, "details": view.details, "selected": selected,
             "nodes": nodes, "edges": edges,
             "graph_w": gw_, "graph_h": gh, "node_w": NODE_W, "node_h": NODE_H, "bars": bars, "span": span,
-            "gantt_w": GANTT_W, "msg": request.query_params.get("msg", ""),
+            "gantt_w": GANTT_W, "msg": request.query_params.get("msg", ""), "run_callbacks": callbacks,
         },
     )  # fmt: skip
 

@@ -32,7 +32,7 @@ class Received:
 
     @property
     def subject(self) -> str:
-        return str(self.message["Subject"])
+        return str(self.message["Subject"]).strip()  # a long subject is folded onto the next line
 
     @property
     def html(self) -> str:

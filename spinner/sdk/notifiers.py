@@ -111,7 +111,8 @@ class EmailNotifier(BaseNotifier):
 class WebhookNotifier(BaseNotifier):
     """POSTs JSON to a URL: `payload` (a dict, templated) or, by default, Slack's `{"text": message}`.
 
-    A reply that is not 2xx raises, so the failure is logged where the callback ran."""
+    A reply that is not 2xx raises, so the failure is logged where the callback ran. A URL that renders
+    empty (e.g. "{{ params.alert_webhook }}" with no hook configured) sends nothing and says so."""
 
     template_fields = ("url", "message", "payload", "headers")
 
@@ -136,6 +137,9 @@ class WebhookNotifier(BaseNotifier):
     def notify(self, context: dict[str, Any]) -> None:
         import httpx
 
+        if not str(self.url).strip():
+            print(f"{type(self).__name__}: no URL configured; nothing sent", flush=True)
+            return
         content = json.dumps(self.body(), default=str)
         headers = {"Content-Type": "application/json", **self.headers}
         response = httpx.post(self.url, content=content, headers=headers, timeout=self.timeout)
