@@ -97,8 +97,8 @@ def webhook_server() -> Iterator[WebhookSink]:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
             with sink.lock:
-                sink.bodies.append({"path": self.path, "body": body})
-            self.send_response(200)
+                sink.bodies.append({"path": self.path, "body": body, "headers": dict(self.headers)})
+            self.send_response(500 if self.path.startswith("/fail") else 200)
             self.send_header("Content-Length", "2")
             self.end_headers()
             self.wfile.write(b"ok")

@@ -28,9 +28,12 @@ class BaseNotifier:
     def render_template_fields(self, context: dict[str, Any]) -> BaseNotifier:
         """A copy with every template field rendered (the notifier itself is shared by many calls)."""
         rendered = copy.copy(self)
-        for name in self.template_fields:
+        for name in self.fields_to_render():
             setattr(rendered, name, render_value(getattr(self, name), context))
         return rendered
+
+    def fields_to_render(self) -> Sequence[str]:
+        return self.template_fields
 
     def notify(self, context: dict[str, Any]) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement notify(context)")
@@ -130,6 +133,10 @@ class WebhookNotifier(BaseNotifier):
         self.payload = payload
         self.headers = dict(headers or {})
         self.timeout = timeout
+
+    def fields_to_render(self) -> Sequence[str]:
+        # The message is not sent when a payload is: a template it names need not exist.
+        return [f for f in self.template_fields if f != "message" or self.payload is None]
 
     def body(self) -> dict[str, Any]:
         return dict(self.payload) if self.payload is not None else {"text": self.message}

@@ -181,3 +181,53 @@ with DAG(dag_id="mailer", tier=Tier.TIER1) as dag:
     assert run.state == "failed"
     text = local_log_path(stack.home / "logs", "mailer", run_id, "mail", 1).read_text()
     assert "no SMTP server is configured" in text, text
+
+
+async def test_run_callback_launches_a_row_once_and_refuses_stale_leases_and_bad_tokens(stack: Stack) -> None:
+    import grpc
+
+    from spinner.db.models import PartitionLease
+    from spinner.v1 import common_pb2, executor_pb2, executor_pb2_grpc
+
+    from .conftest import utcnow
+
+    other = "spinner_tier_3_0"  # no scheduler here: only this test hands the row over
+    async with stack.sessions() as s, s.begin():
+        row = DagCallback(
+            dag_id="ghost", run_id="r1", partition=other, kind="on_failure_callback", state="pending",
+            bundle_version="", fileloc="nowhere/ghost.py", details={"reason": "task_failure"},
+            created_at=utcnow(), executor="", error="",
+        )  # fmt: skip
+        s.add(row)
+        s.add(PartitionLease(partition="spinner_tier_3_1", holder="h", address="", epoch=5, expires_at=utcnow()))
+    async with grpc.aio.insecure_channel(stack.executor_address) as ch:
+        stub = executor_pb2_grpc.ExecutorServiceStub(ch)
+        first = await stub.RunCallback(executor_pb2.RunCallbackRequest(callback_id=row.id, partition=other), timeout=30)
+        again = await stub.RunCallback(executor_pb2.RunCallbackRequest(callback_id=row.id, partition=other), timeout=30)
+        assert (first.launched, again.launched) == (True, False)
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await stub.RunCallback(
+                executor_pb2.RunCallbackRequest(callback_id=row.id, partition="spinner_tier_3_1", lease_epoch=1),
+                timeout=30,
+            )
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "stale" in (e.value.details() or "")
+        runner = executor_pb2_grpc.RunnerServiceStub(ch)
+        key = common_pb2.TaskTryKey(dag_id="ghost", run_id="r1", task_id="callback:on_failure_callback",
+                                    try_number=row.id)  # fmt: skip
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await runner.FinishCallback(executor_pb2.FinishCallbackRequest(key=key, token="forged", success=True))
+        assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await runner.SendNotification(
+                executor_pb2.SendNotificationRequest(key=key, token="forged", to=["a@x.io"], subject="s")
+            )
+        assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+    async def ended() -> DagCallback | None:
+        async with stack.sessions() as s:
+            got = await s.get(DagCallback, row.id, populate_existing=True)
+            return got if got is not None and got.state in ("success", "failed") else None
+
+    await stack.wait_for(ended, 60, "the callback process ended")
+    done = await ended()
+    assert done is not None and done.state == "failed" and "Readiness check failed" in done.error, done.error
