@@ -231,3 +231,90 @@ async def test_run_callback_launches_a_row_once_and_refuses_stale_leases_and_bad
     await stack.wait_for(ended, 60, "the callback process ended")
     done = await ended()
     assert done is not None and done.state == "failed" and "Readiness check failed" in done.error, done.error
+
+
+@pytest.mark.executor_settings(backend="kubernetes", k8s_namespace="spinner")
+async def test_dag_callback_runs_in_a_pod_of_its_own(stack: Stack, fake_kubernetes: object, tmp_path: Path) -> None:
+    log = tmp_path / "events.log"
+    stack.write_dag(
+        f"{PARTITION}/team/pod_cb.py",
+        f"""
+import os
+from spinner import DAG, BashOperator, Tier
+
+def record(context):
+    with open({str(log)!r}, "a") as f:
+        f.write(f"dag_success {{context['reason']}} {{os.environ.get('SPINNER_CALLBACK_CONTEXT') is not None}}\\n")
+
+with DAG(dag_id="pod_cb", tier=Tier.TIER1, on_success_callback=record) as dag:
+    BashOperator(task_id="a", bash_command="echo a")
+""",
+    )
+    await stack.publish()
+    await stack.wait_dag("pod_cb")
+    run_id = await stack.trigger("pod_cb")
+    assert (await stack.wait_run("pod_cb", run_id)).state == "success"
+
+    async def ended() -> list[DagCallback] | None:
+        rows = await _callbacks(stack, "pod_cb", run_id)
+        return rows if rows and rows[0].state in ("success", "failed") else None
+
+    await stack.wait_for(ended, 60, "the DAG success callback ran")
+    rows = await _callbacks(stack, "pod_cb", run_id)
+    assert [(r.kind, r.state, r.executor) for r in rows] == [("on_success_callback", "success", "executor-0")], [
+        r.error for r in rows
+    ]
+    assert events(log) == ["dag_success success True"]
+
+
+@pytest.mark.scheduler_settings(deadline_tier_1=1.0, deadline_email=["ops@example.com"])
+@pytest.mark.executor_settings(smtp_host="127.0.0.1", smtp_port=SMTP_PORT)
+async def test_tier_default_deadline_emails_the_configured_addresses_once(stack: Stack, smtp_fixed: SmtpSink) -> None:
+    stack.write_dag(
+        f"{PARTITION}/team/slowpoke.py",
+        """
+from spinner import DAG, BashOperator, Tier
+
+with DAG(dag_id="slowpoke", tier=Tier.TIER1) as dag:
+    BashOperator(task_id="wait", bash_command="sleep 3")
+""",
+    )
+    await stack.publish()
+    await stack.wait_dag("slowpoke")
+    run_id = await stack.trigger("slowpoke")
+    assert (await stack.wait_run("slowpoke", run_id)).state == "success"
+
+    async def notified() -> list[DagCallback] | None:
+        rows = await _callbacks(stack, "slowpoke", run_id)
+        return rows if rows and all(r.state in ("success", "failed") for r in rows) else None
+
+    await stack.wait_for(notified, 60, "the default deadline's email was sent")
+    rows = await _callbacks(stack, "slowpoke", run_id)
+    assert [(r.kind, r.state) for r in rows] == [("deadline", "success")], [r.error for r in rows]
+    assert rows[0].details["declared"] is False and rows[0].details["reference"] == "queued_at"
+    await stack.wait_for(lambda: smtp_fixed.received(), 30, "the email")
+    [mail] = smtp_fixed.received()
+    assert mail.recipients == ["ops@example.com"] and mail.subject == f"Spinner: slowpoke {run_id} missed its deadline"
+
+
+@pytest.mark.executor_settings(backend="instant")
+async def test_instant_backend_ends_dag_callbacks_at_once(stack: Stack) -> None:
+    stack.write_dag(
+        f"{PARTITION}/team/instant_cb.py",
+        """
+from spinner import DAG, BashOperator, Tier
+
+with DAG(dag_id="instant_cb", tier=Tier.TIER1, on_success_callback=print) as dag:
+    BashOperator(task_id="a", bash_command="echo a")
+""",
+    )
+    await stack.publish()
+    await stack.wait_dag("instant_cb")
+    run_id = await stack.trigger("instant_cb")
+    assert (await stack.wait_run("instant_cb", run_id)).state == "success"
+
+    async def ended() -> list[DagCallback] | None:
+        rows = await _callbacks(stack, "instant_cb", run_id)
+        return rows if rows and rows[0].state == "success" else None
+
+    await stack.wait_for(ended, 30, "the callback ended at once")
