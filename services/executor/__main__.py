@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 
 from services.executor.backends.base import ExecutorBackend
@@ -11,7 +12,7 @@ from services.executor.backends.instant import InstantBackend
 from services.executor.backends.kubernetes import KubernetesBackend, KubernetesSettings
 from services.executor.backends.local import LocalProcessBackend
 from services.executor.engine import Executor
-from services.executor.notifications import SmtpMailer, SmtpSettings
+from services.executor.notifications import SmtpMailer, SmtpSettings, scrub_secrets
 from services.executor.pod_spec import PodSettings
 from services.executor.server import ExecutorServicer, RunnerServicer
 from services.executor.tokens import TokenSigner
@@ -79,6 +80,7 @@ async def serve(
     executor.callbacks.timeout = settings.callback_timeout
     if settings.smtp_host:
         executor.callbacks.mailer = SmtpMailer(smtp_settings(settings))
+    scrub_secrets(os.environ)  # before any runner starts: local runners inherit this environment
     backend: ExecutorBackend
     if settings.backend == "instant":
         backend = InstantBackend(executor.process_exited, executor.run_instantly)

@@ -4,6 +4,7 @@ settings. The credentials live in the executor's settings only: a runner sends t
 from __future__ import annotations
 
 import logging
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -12,9 +13,17 @@ import aiosmtplib
 
 log = logging.getLogger(__name__)
 
+SECRET_ENV = ("SPINNER_SMTP_USER", "SPINNER_SMTP_PASSWORD")
 MAX_RECIPIENTS = 50
 MAX_SUBJECT = 998
 MAX_BODY = 1_000_000
+
+
+def scrub_secrets(environ: MutableMapping[str, str]) -> None:
+    """Once the settings are read: the SMTP credentials leave the executor's environment, which local
+    runners (and the fork server they come from) inherit, so task code cannot read them."""
+    for name in SECRET_ENV:
+        environ.pop(name, None)
 
 
 class InvalidEmail(ValueError):

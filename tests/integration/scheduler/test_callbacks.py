@@ -318,3 +318,22 @@ with DAG(dag_id="instant_cb", tier=Tier.TIER1, on_success_callback=print) as dag
         return rows if rows and rows[0].state == "success" else None
 
     await stack.wait_for(ended, 30, "the callback ended at once")
+
+
+@pytest.mark.executor_settings(port="free")
+async def test_a_callback_whose_process_is_gone_after_a_restart_fails_and_is_not_run_again(stack: Stack) -> None:
+    from .conftest import utcnow
+
+    await stack.stop_executor()
+    async with stack.sessions() as s, s.begin():
+        row = DagCallback(
+            dag_id="ghost", run_id="r1", partition="spinner_tier_3_0", kind="deadline", state="running",
+            bundle_version="", fileloc="ghost.py", details={}, created_at=utcnow(), started_at=utcnow(),
+            executor="executor-0", error="",
+        )  # fmt: skip
+        s.add(row)
+    await stack.start_executor()
+    async with stack.sessions() as s:
+        got = await s.get(DagCallback, row.id)
+    assert got is not None and got.state == "failed"
+    assert "The executor restarted and found no process for this callback" in got.error

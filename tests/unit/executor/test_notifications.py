@@ -6,7 +6,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.executor.notifications import Email, EmailFailed, InvalidEmail, SmtpMailer, SmtpSettings, check
+from services.executor.notifications import (
+    Email,
+    EmailFailed,
+    InvalidEmail,
+    SmtpMailer,
+    SmtpSettings,
+    check,
+    scrub_secrets,
+)
 from tests.notify_servers import SmtpSink, free_port, smtp_server
 
 
@@ -50,3 +58,10 @@ async def test_an_unreachable_smtp_server_is_an_email_failure() -> None:
     with pytest.raises(EmailFailed) as e:
         await mailer.send(Email(to=("a@x.io",), subject="s", html_content="b"), sent_for="x")
     assert "did not take the email" in str(e.value)
+
+
+def test_smtp_credentials_leave_the_environment_runners_inherit() -> None:
+    env = {"SPINNER_SMTP_USER": "u", "SPINNER_SMTP_PASSWORD": "p", "SPINNER_SMTP_HOST": "mail", "PATH": "/bin"}
+    scrub_secrets(env)
+    assert env == {"SPINNER_SMTP_HOST": "mail", "PATH": "/bin"}
+    assert "s3cret" not in repr(SmtpSettings(host="h", password="s3cret"))
