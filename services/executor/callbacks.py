@@ -18,14 +18,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.executor import queries as executor_queries
 from services.executor.backends.base import BackendClosed, LaunchRefused, LaunchSpec, TryKey
 from services.executor.notifications import Email, EmailFailed, InvalidEmail, SmtpMailer
 from spinner.db import callbacks as queries
 from spinner.db.engine import transaction
-from spinner.db.models import DagCallback, DagRun, PartitionLease
+from spinner.db.models import DagCallback, DagRun
 from spinner.logpaths import complete_marker, local_log_path
 from spinner.snapshots import current_snapshot, version_path
 from spinner.v1 import common_pb2
@@ -104,22 +104,18 @@ class CallbackRunner:
         ex = self._executor
         now = self._clock()
         async with transaction(self._sessions) as session:
-            lease = await session.get(PartitionLease, partition)
-            if lease is not None and lease_epoch < lease.epoch:
-                raise StaleLease(f"lease epoch {lease_epoch} of {partition} is stale (now {lease.epoch})")
+            epoch = await executor_queries.lease_epoch(session, partition)
+            if epoch is not None and lease_epoch < epoch:
+                raise StaleLease(f"lease epoch {lease_epoch} of {partition} is stale (now {epoch})")
             row = await queries.get(session, callback_id)
             if row is None or row.partition != partition:
                 raise NotQueued(f"callback {callback_id} is not one of partition {partition}")
             if row.state != "pending":
                 return False
-            claimed = await queries.move(
-                session, row.id, expected=("pending",), values={"state": "running", "started_at": now,
-                                                                "executor": ex.name}
-            )  # fmt: skip
-            if not claimed:
-                return False
-            q = select(DagRun).where(DagRun.dag_id == row.dag_id, DagRun.run_id == row.run_id)
-            run = (await session.execute(q)).scalar_one_or_none()
+            claim = {"state": "running", "started_at": now, "executor": ex.name}
+            if not await queries.move(session, row.id, expected=("pending",), values=claim):
+                return False  # another RunCallback claimed it first
+            run = await executor_queries.get_run(session, row.dag_id, row.run_id)
             context = callback_context(row, run)
             key = callback_key(row)
             bundle_version, fileloc = row.bundle_version, row.fileloc
