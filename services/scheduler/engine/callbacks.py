@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RESUBMIT_AFTER = 15.0  # seconds before a pending callback is handed over again
+READ_EVERY = 0.5  # seconds between reads of the pending callbacks (a busy loop passes many times a second)
 
 
 def run_end_callbacks(
@@ -142,10 +143,14 @@ class CallbackDispatcher:
         self._client = client
         self._clock = clock
         self._handed: dict[int, float] = {}  # callback id -> when it was last handed over
+        self._last_read: float | None = None
 
     async def due(self, session: AsyncSession) -> list[DagCallback]:
-        rows = await queries.pending(session, self.partition)
         now = self._clock()
+        if self._last_read is not None and now - self._last_read < READ_EVERY:
+            return []
+        self._last_read = now
+        rows = await queries.pending(session, self.partition)
         ids = {r.id for r in rows}
         self._handed = {i: t for i, t in self._handed.items() if i in ids}
         return [r for r in rows if now - self._handed.get(r.id, -RESUBMIT_AFTER) >= RESUBMIT_AFTER]
