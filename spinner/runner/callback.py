@@ -28,7 +28,7 @@ from spinner.tasklog import READINESS_FAILED, READINESS_PASSED, SECTION_START
 from spinner.v1 import common_pb2, executor_pb2
 
 
-class CallbackTimeout(Exception):
+class CallbackTimeout(BaseException):  # not an Exception: a callback cannot swallow it
     pass
 
 

@@ -9,8 +9,12 @@ try's state or duration. Everything goes to the try's log. Emails (`email` with
 from __future__ import annotations
 
 import html
+import signal
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from spinner.sdk.callbacks import CALLBACK_OF_STATE, run_callbacks
@@ -19,9 +23,37 @@ if TYPE_CHECKING:
     from spinner.sdk.operators import BaseOperator
 
 
+# After the try's end nothing else bounds the runner: a callback that hangs is stopped after this long.
+AFTER_END_LIMIT = 300.0
+
+
+class CallbacksTimedOut(BaseException):  # not an Exception: a callback cannot swallow it
+    pass
+
+
+def _timed_out(signum: int, frame: FrameType | None) -> None:
+    raise CallbacksTimedOut()
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """SIGALRM after `seconds` (main thread only, where the runner calls callbacks)."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, _timed_out)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 class TaskCallbacks:
-    def __init__(self, say: Callable[[str], None]) -> None:
+    def __init__(self, say: Callable[[str], None], limit: float = AFTER_END_LIMIT) -> None:
         self._say = say
+        self._limit = limit
         self.task: BaseOperator | None = None
         self.context: dict[str, Any] = {}
 
@@ -35,7 +67,15 @@ class TaskCallbacks:
             run_callbacks(self.task.on_execute_callback, self.context, self._say, "on_execute_callback")
 
     def ended(self, state: str, error: str = "", exception: BaseException | None = None) -> None:
-        """After the executor recorded the end: the state's callbacks, then the email, each failure logged."""
+        """After the executor recorded the end: the state's callbacks, then the email, each failure logged;
+        all of it stopped (and logged) after the time limit."""
+        try:
+            with time_limit(self._limit):
+                self._ended(state, error, exception)
+        except CallbacksTimedOut:
+            self._say(f"callbacks after the try's end took over {self._limit:g} s and were stopped")
+
+    def _ended(self, state: str, error: str, exception: BaseException | None) -> None:
         task = self.task
         if task is None:  # the DAG file never loaded: there is no task whose callbacks could run
             return

@@ -174,3 +174,17 @@ def test_task_callbacks_run_by_end_state_and_email_failure_is_logged() -> None:
     assert seen == ["execute", "retry boom", "failure ValueError", "skipped"]
     # No executor here: the emails of the retry and the failure could not be sent, and that was logged.
     assert sum("could not send the email to oncall@x.io" in s for s in said) == 2
+
+
+def test_callbacks_after_the_end_are_stopped_after_the_time_limit() -> None:
+    import time
+
+    with DAG("d", tier=Tier.TIER1):
+        t = PythonOperator(task_id="t", python_callable=print, on_failure_callback=lambda c: time.sleep(30))
+    said: list[str] = []
+    hooks = TaskCallbacks(said.append, limit=0.3)
+    hooks.loaded(t, {"run_id": "r"})
+    started = time.monotonic()
+    hooks.ended("failed", "x")
+    assert time.monotonic() - started < 10
+    assert any("were stopped" in s for s in said), said
