@@ -155,6 +155,13 @@ async def get_run(request: Request, actor: Actor) -> Response:
 
 
 @api
+async def run_callbacks(request: Request, actor: Actor) -> Response:
+    p = request.path_params
+    found = await gw(request).run_callbacks(actor, p["dag_id"], p["run_id"])
+    return JSONResponse({"callbacks": to_json(found.callbacks), "deadline_missed": to_json(found.deadline_missed)})
+
+
+@api
 async def list_tasks(request: Request, actor: Actor) -> Response:
     p = request.path_params
     tis = await gw(request).task_instances(actor, p["dag_id"], p["run_id"])

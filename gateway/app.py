@@ -68,6 +68,7 @@ def routes() -> list[Route]:
         Route(f"{a}/dags/{{dag_id}}/runs", api.trigger, methods=["POST"]),
         Route(f"{a}/dags/{{dag_id}}/runs/{{run_id}}", api.get_run),
         Route(f"{a}/dags/{{dag_id}}/runs/{{run_id}}/tasks", api.list_tasks),
+        Route(f"{a}/dags/{{dag_id}}/runs/{{run_id}}/callbacks", api.run_callbacks),
         Route(f"{a}/dags/{{dag_id}}/runs/{{run_id}}/tasks/{{task_id}}/tries", api.task_tries),
         Route(f"{a}/dags/{{dag_id}}/runs/{{run_id}}/tasks/{{task_id}}/xcom", api.task_xcoms),
         Route(f"{a}/dags/{{dag_id}}/runs/{{run_id}}/tasks/{{task_id}}/logs", api.task_log),

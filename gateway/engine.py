@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gateway import queries
 from gateway.audit import AuditLog
 from gateway.auth import Actor
+from gateway.callbacks import RunCallbacks, callback_log_try, run_callbacks
 from gateway.errors import (
     Forbidden,
     GatewayError,
@@ -51,6 +52,7 @@ from gateway.views import (
 from gateway.xcoms import XComInfo, task_xcoms
 from spinner import routing, triggering
 from spinner.db import auth as db_auth
+from spinner.db.callbacks import is_callback_task_id
 from spinner.db.models import DagCode
 from spinner.routing import SchedulerRouter
 from spinner.sdk.dag import ID_RE
@@ -194,6 +196,12 @@ class Gateway:
         if run is None:
             raise NotFound(f"run '{run_id}' of DAG '{dag_id}' not found")
         return RunInfo.of(run, actor.principal.can_read)
+
+    async def run_callbacks(self, actor: Actor, dag_id: str, run_id: str) -> RunCallbacks:
+        """The run's DAG callbacks and its missed deadline (gateway/callbacks.py)."""
+        await self.get_run(actor, dag_id, run_id)
+        async with self._readers() as s:
+            return await run_callbacks(s, dag_id, run_id)
 
     async def recent_runs(self, actor: Actor, dag_ids: Sequence[str], per_dag: int = 10) -> dict[str, list[RunDot]]:
         """Each DAG's newest runs as (run_id, state), for the squares of the DAG list."""
@@ -490,6 +498,13 @@ class Gateway:
         """The try whose log is asked for (the latest when None), after checking the actor may read the DAG."""
         if not actor.principal.can_read(dag_id):
             raise NotFound(f"DAG '{dag_id}' not found")
+        if is_callback_task_id(task_id):  # a DAG callback's process: its log reads like a try's
+            await self.get_run(actor, dag_id, run_id)
+            async with self._readers() as s:
+                try:
+                    return await callback_log_try(s, dag_id, run_id, task_id, try_number)
+                except LookupError as e:
+                    raise NotFound(str(e)) from None
         async with self._readers() as s:
             ti = await queries.task_instance(s, dag_id, run_id, task_id)
         if ti is None:

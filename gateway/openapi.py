@@ -446,6 +446,25 @@ def _paths() -> dict[str, Any]:
                 },
             ),
         },
+        "/dags/{dag_id}/runs/{run_id}/callbacks": {
+            "parameters": [DAG_ID, RUN_ID],
+            "get": _op(
+                "the run's DAG callbacks (each ran in a process of its own: its log is the task log of "
+                "log_task_id, try_number id) and its missed deadline, null when none was missed",
+                {
+                    **_ok(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "callbacks": {"type": "array", "items": obj},
+                                "deadline_missed": {"oneOf": [obj, {"type": "null"}]},
+                            },
+                        }
+                    ),
+                    **_errors(404),
+                },
+            ),
+        },
         "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/tries": {
             "parameters": [DAG_ID, RUN_ID, TASK_ID],
             "get": _op("the task's ended tries", {**_ok(obj), **_errors(404)}),

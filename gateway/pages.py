@@ -201,6 +201,7 @@ async def dag_page(request: Request, actor: Actor) -> Response:
         tis = list(grid.cells.get(selected, {}).values())
     elif selected:
         tis = await g.task_instances(actor, dag_id, selected)
+    callbacks = await g.run_callbacks(actor, dag_id, selected) if selected else None
     nodes, edges, gw_, gh = layout(view.nodes, {t.task_id: t.state for t in tis})
     trigger = await triggered.triggering_task(g.readers, actor, dag_id, selected) if selected else None
     bars, span = gantt(tis, request.app.state.clock())
@@ -214,6 +215,7 @@ async def dag_page(request: Request, actor: Actor) -> Response:
             "gantt_w": GANTT_W, "msg": request.query_params.get("msg", ""),
             "trigger_fields": trigger_fields(view.details.get("params", [])),
             "trigger": trigger,
+            "run_callbacks": callbacks,
         },
     )  # fmt: skip
 

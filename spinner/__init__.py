@@ -5,10 +5,12 @@ Everything a DAG author uses is imported from here, as from `airflow.sdk` in Air
     from spinner import DAG, Tier, BashOperator, PythonOperator, TaskGroup, chain
 """
 
+from spinner.sdk.callbacks import Deadline
 from spinner.sdk.chain import chain, cross_downstream
 from spinner.sdk.connections import BaseHook, Connection
 from spinner.sdk.dag import DAG, Tier
 from spinner.sdk.exceptions import FailNoRetry, SkipTask
+from spinner.sdk.notifiers import BaseNotifier, EmailNotifier, WebhookNotifier, send_email
 from spinner.sdk.operators import (
     BaseOperator,
     BashOperator,
@@ -39,12 +41,15 @@ from spinner.sdk.xcom_arg import XComArg
 __all__ = [
     "DAG",
     "BaseHook",
+    "BaseNotifier",
     "BaseOperator",
     "BaseSensorOperator",
     "BashOperator",
     "BranchPythonOperator",
     "Connection",
     "DateTimeSensor",
+    "Deadline",
+    "EmailNotifier",
     "EmptyOperator",
     "ExternalTaskSensor",
     "FailNoRetry",
@@ -63,9 +68,11 @@ __all__ = [
     "TriggerDagRunOperator",
     "TriggerRule",
     "Variable",
+    "WebhookNotifier",
     "XComArg",
     "chain",
     "cross_downstream",
     "dag",
+    "send_email",
     "task",
 ]

@@ -161,6 +161,18 @@ class SchedulerSettings(CommonSettings):
         default=10.0, gt=0, description="seconds between passes that look at every active run, not just changed ones"
     )
 
+    # Deadlines for DAGs that declare none, by tier (seconds after `deadline_reference`; 0: off).
+    deadline_tier_1: float = Field(default=0.0, ge=0, description="tier 1's default deadline in seconds; 0: none")
+    deadline_tier_2: float = Field(default=0.0, ge=0, description="tier 2's default deadline in seconds; 0: none")
+    deadline_tier_3: float = Field(default=0.0, ge=0, description="tier 3's default deadline in seconds; 0: none")
+    deadline_reference: Literal["logical_date", "queued_at"] = "queued_at"
+    deadline_email: list[str] = Field(
+        default_factory=list, description="who a default deadline emails when missed; empty: shown on the run only"
+    )
+
+    def default_deadline(self, tier: int) -> float:
+        return {1: self.deadline_tier_1, 2: self.deadline_tier_2, 3: self.deadline_tier_3}.get(tier, 0.0)
+
     def running_task_limit(self, tier: int) -> int:
         """Tier 1 (most important) gets the most room; lower tiers are held tighter."""
         return self.max_running_tasks or {1: 1024, 2: 512, 3: 256}.get(tier, 256)
@@ -229,6 +241,18 @@ class ExecutorSettings(LogStoreSettings, KubernetesAccessSettings, FernetSetting
     k8s_default_request_cpu: str = "100m"
     k8s_max_memory: str = Field(default="16Gi", description="the most memory a task may request or be limited to")
     k8s_max_cpu: str = Field(default="8", description="the most CPU a task may request or be limited to")
+    # Email that tasks and callbacks send through RunnerService.SendNotification (never seen by DAG code).
+    smtp_host: str = Field(default="", description="SMTP server for notifications; empty: sending email is refused")
+    smtp_port: int = Field(default=25, gt=0)
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = Field(default=False, description="upgrade the connection with STARTTLS")
+    smtp_ssl: bool = Field(default=False, description="connect over TLS (usually port 465)")
+    smtp_from: str = Field(default="spinner@localhost", description="the From address of notifications")
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    callback_timeout: float = Field(
+        default=300.0, gt=0, description="seconds a DAG callback or deadline process may run before it is stopped"
+    )
 
 
 class LogsSettings(LogStoreSettings, KubernetesAccessSettings):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 
 from services.executor.backends.base import ExecutorBackend
@@ -11,6 +12,7 @@ from services.executor.backends.instant import InstantBackend
 from services.executor.backends.kubernetes import KubernetesBackend, KubernetesSettings
 from services.executor.backends.local import LocalProcessBackend
 from services.executor.engine import Executor
+from services.executor.notifications import SmtpMailer, SmtpSettings, scrub_secrets
 from services.executor.pod_spec import PodSettings
 from services.executor.server import ExecutorServicer, RunnerServicer
 from services.executor.tokens import TokenSigner
@@ -46,6 +48,14 @@ def kubernetes_settings(settings: ExecutorSettings) -> KubernetesSettings:
     )
 
 
+def smtp_settings(settings: ExecutorSettings) -> SmtpSettings:
+    return SmtpSettings(
+        host=settings.smtp_host, port=settings.smtp_port, user=settings.smtp_user, password=settings.smtp_password,
+        starttls=settings.smtp_starttls, ssl=settings.smtp_ssl, sender=settings.smtp_from,
+        timeout=settings.smtp_timeout,
+    )  # fmt: skip
+
+
 async def serve(
     settings: ExecutorSettings,
     stop: asyncio.Event,
@@ -72,6 +82,10 @@ async def serve(
         runner_env=settings.runner_env(),
         xcom_max_bytes=settings.xcom_max_bytes,
     )
+    executor.callbacks.timeout = settings.callback_timeout
+    if settings.smtp_host:
+        executor.callbacks.mailer = SmtpMailer(smtp_settings(settings))
+    scrub_secrets(os.environ)  # before any runner starts: local runners inherit this environment
     backend: ExecutorBackend
     if settings.backend == "instant":
         backend = InstantBackend(executor.process_exited, executor.run_instantly)

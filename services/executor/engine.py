@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.executor import queries, rendered, skips
 from services.executor.backends.base import BackendClosed, ExecutorBackend, LaunchRefused, LaunchSpec, TryKey
+from services.executor.callbacks import CallbackRunner
 from services.executor.reports import (
     ENDED,
     Outcome,
@@ -36,6 +37,7 @@ from services.executor.tokens import TokenSigner
 from services.executor.triggers import DagRunTriggers, TriggeredRun, TriggerRequest
 from services.executor.xcoms import PullItem, XComNotRunning, XComRefused, XComs
 from spinner import events
+from spinner.db.callbacks import is_callback_task_id
 from spinner.db.engine import transaction
 from spinner.db.models import DagRun
 from spinner.events import EventBus
@@ -69,6 +71,10 @@ class InvalidRequest(ExecutorError):
 
 class ShuttingDown(ExecutorError):
     pass
+
+
+class NotConfigured(ExecutorError):
+    """What was asked needs a setting this executor lacks (no SMTP server), or an outside server refused."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,11 @@ class Executor:
         self._previous = rendered.PreviousSuccessCache(clock)
         self.triggers = DagRunTriggers(sessions, clock, scheduler_channel)  # TriggerDagRunOperator
         self.backend: ExecutorBackend | None = None
+        # DAG callbacks, deadline notifiers and email (services/executor/callbacks.py).
+        self.callbacks = CallbackRunner(
+            self, sessions=sessions, signer=signer, snapshot_root=snapshot_root, log_dir=log_dir,
+            runner_env=self._runner_env, clock=clock,
+        )  # fmt: skip
         meter = meter or metrics.NoOpMeter("spinner.executor")
         self._queued_to_running = meter.create_histogram(
             "spinner.executor.queued_to_running", unit="s", description="From queued to the runner's start"
@@ -328,6 +339,9 @@ class Executor:
 
     async def run_instantly(self, key: TryKey) -> None:
         """What a runner does, minus the task: Start, then Finish with success (InstantBackend)."""
+        if is_callback_task_id(key.task_id):  # a DAG callback: it succeeds at once too
+            await self.callbacks.end_instantly(key)
+            return
         token = self._signer.sign(key.dag_id, key.run_id, key.task_id, key.try_number)
         await self.start(key, token, "instant", 0)
         await self.finish(key, token, Outcome(success=True), "")
@@ -337,6 +351,7 @@ class Executor:
         pod is gone fail (or retry) with the reason. Returns the adopted tries."""
         backend = self._backend()
         adopted = await backend.start()
+        await self.callbacks.adopt(set(backend.running()))  # a callback is never launched twice
         if not backend.adopts:
             return adopted
         alive = set(backend.running())
@@ -350,6 +365,9 @@ class Executor:
 
     async def process_exited(self, key: TryKey, exit_code: int, reason: str = "") -> None:
         """The runner process ended. If it never reported an end, the try failed (or retries)."""
+        if is_callback_task_id(key.task_id):
+            await self.callbacks.process_exited(key, exit_code, reason)
+            return
         path = self.log_path(key)
 
         def close_log() -> None:

@@ -15,6 +15,7 @@ from services.executor.engine import (
     Executor,
     ExecutorError,
     InvalidRequest,
+    NotConfigured,
     NotQueued,
     Outcome,
     ShuttingDown,
@@ -33,6 +34,7 @@ _CODES: dict[type[ExecutorError], grpc.StatusCode] = {
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,
     NoKey: grpc.StatusCode.FAILED_PRECONDITION,
     Undecryptable: grpc.StatusCode.FAILED_PRECONDITION,
+    NotConfigured: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 
@@ -93,6 +95,16 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
 
         results = await asyncio.gather(*(one(item) for item in request.tries))
         return executor_pb2.SubmitManyResponse(results=results)
+
+    async def RunCallback(
+        self, request: executor_pb2.RunCallbackRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.RunCallbackResponse:
+        try:
+            launched = await self._executor.callbacks.run(request.callback_id, request.partition, request.lease_epoch)
+        except ExecutorError as e:
+            await _abort(context, e)
+            raise
+        return executor_pb2.RunCallbackResponse(launched=launched)
 
     async def GetStatus(
         self, request: executor_pb2.GetExecutorStatusRequest, context: grpc.aio.ServicerContext
@@ -296,6 +308,34 @@ class RunnerServicer(executor_pb2_grpc.RunnerServiceServicer):
             await _abort(context, e)
             raise
         return executor_pb2.RunnerGetTaskStateResponse(found=answer.found, state=answer.state, run_id=answer.run_id)
+
+    async def SendNotification(
+        self, request: executor_pb2.SendNotificationRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.SendNotificationResponse:
+        from services.executor.notifications import Email
+
+        email = Email(
+            to=tuple(request.to), subject=request.subject, html_content=request.html_content,
+            cc=tuple(request.cc), bcc=tuple(request.bcc),
+        )  # fmt: skip
+        try:
+            message_id = await self._executor.callbacks.send_email(_key(request.key), request.token, email)
+        except ExecutorError as e:
+            await _abort(context, e)
+            raise
+        return executor_pb2.SendNotificationResponse(message_id=message_id)
+
+    async def FinishCallback(
+        self, request: executor_pb2.FinishCallbackRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.FinishCallbackResponse:
+        try:
+            state = await self._executor.callbacks.finish(
+                _key(request.key), request.token, request.success, request.error
+            )
+        except ExecutorError as e:
+            await _abort(context, e)
+            raise
+        return executor_pb2.FinishCallbackResponse(state=state)
 
 
 def _when(value: str) -> dt.datetime | None:

@@ -9,6 +9,7 @@ import socket
 import uuid
 from collections.abc import Callable
 
+from services.scheduler.engine.callbacks import CallbackDispatcher, DeadlineDefaults, DeadlineWatch
 from services.scheduler.engine.leases import Lease
 from services.scheduler.engine.loop import PartitionScheduler
 from services.scheduler.engine.metrics import SchedulerMetrics
@@ -43,6 +44,24 @@ async def serve(
     sessions = session_factory(engine)
     bus = make_bus(settings.mqtt_url, settings.cluster)
     executor_channel = channel(settings.executor_address)
+    submitter = GrpcSubmitter(executor_channel)
+    tier = partition_tier(settings.partition)
+    scheduling = SchedulingEngine(
+        settings.partition,
+        clock=utcnow,
+        heartbeat_timeout=settings.heartbeat_timeout,
+        max_running_tasks=settings.running_task_limit(tier),
+        full_pass_interval=settings.full_pass_interval,
+        metrics=SchedulerMetrics(telemetry.meter("spinner.scheduler"), settings.partition, tier),
+    )
+    scheduling.deadlines = DeadlineWatch(
+        settings.partition,
+        DeadlineDefaults(
+            {t: settings.default_deadline(t) for t in (1, 2, 3)},
+            settings.deadline_reference,
+            tuple(settings.deadline_email),
+        ),
+    )
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     scheduler = PartitionScheduler(
         partition=settings.partition,
@@ -56,17 +75,9 @@ async def serve(
             retry_first=settings.parse_retry_interval,
             clock=utcnow,
         ),
-        engine=SchedulingEngine(
-            settings.partition,
-            clock=utcnow,
-            heartbeat_timeout=settings.heartbeat_timeout,
-            max_running_tasks=settings.running_task_limit(partition_tier(settings.partition)),
-            full_pass_interval=settings.full_pass_interval,
-            metrics=SchedulerMetrics(
-                telemetry.meter("spinner.scheduler"), settings.partition, partition_tier(settings.partition)
-            ),
-        ),
-        submitter=GrpcSubmitter(executor_channel),
+        engine=scheduling,
+        submitter=submitter,
+        callbacks=CallbackDispatcher(settings.partition, submitter),
         bus=bus,
         snapshot_root=settings.snapshot_root,
         poll_interval=settings.poll_interval,

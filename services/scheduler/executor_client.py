@@ -20,6 +20,12 @@ class GrpcSubmitter:
     async def submit(self, task: QueuedTask, partition: str, epoch: int) -> None:
         await self._stub.Submit(_request(task, partition, epoch), timeout=self._timeout, metadata=inject_metadata())
 
+    async def run_callback(self, callback_id: int, partition: str, epoch: int) -> bool:
+        """ExecutorService.RunCallback: launch a recorded DAG callback (engine/callbacks.py)."""
+        request = executor_pb2.RunCallbackRequest(callback_id=callback_id, partition=partition, lease_epoch=epoch)
+        reply = await self._stub.RunCallback(request, timeout=30)
+        return bool(reply.launched)
+
     async def submit_many(self, tasks: list[tuple[QueuedTask, str]], partition: str, epoch: int) -> list[str | None]:
         """(try, traceparent) pairs in one call; for each, None when accepted, else why not."""
         reply = await self._stub.SubmitMany(

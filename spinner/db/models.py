@@ -389,3 +389,33 @@ class Connection(Base):
     extra: Mapped[str | None] = mapped_column(LongText, nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     updated_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class DagCallback(Base):
+    """A DAG callback or missed deadline that is due: recorded by the scheduler in the transaction that
+    ended the run (or found the deadline passed), run once by the executor in a callback process.
+
+    state: pending (recorded) -> running (the executor launched it) -> success | failed.
+    """
+
+    __tablename__ = "dag_callback"
+    __table_args__ = (
+        Index("ix_dag_callback_partition_state", "partition", "state"),
+        Index("ix_dag_callback_dag_id_run_id", "dag_id", "run_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dag_id: Mapped[str] = mapped_column(String(ID_LEN))
+    run_id: Mapped[str] = mapped_column(String(ID_LEN))
+    partition: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(50))  # on_success_callback | on_failure_callback | deadline
+    state: Mapped[str] = mapped_column(String(50))
+    bundle_version: Mapped[str] = mapped_column(String(100), default="")
+    fileloc: Mapped[str] = mapped_column(String(1000), default="")  # relative to the snapshot root
+    # What the callback's context says beyond the run: reason, deadline_at, reference, notify (emails).
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    executor: Mapped[str] = mapped_column(String(200), default="")
+    error: Mapped[str] = mapped_column(Text, default="")

@@ -27,6 +27,7 @@ from spinner.runner import client as runner_client
 from spinner.runner.client import RunnerClient, say, with_retries
 from spinner.runner.logstream import LogStream
 from spinner.runner.masking import redact
+from spinner.runner.task_callbacks import TaskCallbacks
 from spinner.tasklog import READINESS_FAILED, READINESS_PASSED, SECTION_START
 from spinner.v1 import common_pb2, executor_pb2
 
@@ -131,7 +132,9 @@ def install_requirements(snapshot: Path, rel: str) -> None:
     sys.path.insert(0, str(target))
 
 
-def run_task(args: argparse.Namespace, dag_file: Path, start: executor_pb2.RunnerStartResponse) -> Any:
+def run_task(
+    args: argparse.Namespace, dag_file: Path, start: executor_pb2.RunnerStartResponse, hooks: TaskCallbacks
+) -> Any:
     from spinner.runner.rendered import previous_success, render_and_report
     from spinner.sdk.loader import dag_import_path, extra_sys_path, load_dags_from_file
     from spinner.sdk.operators.sensors.base import sensor_try
@@ -162,6 +165,8 @@ def run_task(args: argparse.Namespace, dag_file: Path, start: executor_pb2.Runne
         )
         context["sensor_try"] = sensor_try(args.reschedules, args.first_poke_at)
         render_and_report(task, context, args.snapshot)
+        hooks.loaded(task, context)
+        hooks.executing()
         say(f"running {type(task).__name__} {args.dag_id}.{args.task_id}")
         result = task.execute(context)
         push_result(task, context["ti"], result)  # the return value becomes the XCom return_value
@@ -256,8 +261,10 @@ def run(args: argparse.Namespace) -> int:
     outcome: executor_pb2.TaskOutcome = executor_pb2.TASK_OUTCOME_FAILED
     error = reschedule_at = ""
     skips: list[str] = []  # what a branch or short circuit skips (spinner/sdk/skipping.py), sent with a success
+    hooks = TaskCallbacks(say)
+    exception: BaseException | None = None
     try:
-        result = run_task(args, dag_file, start)
+        result = run_task(args, dag_file, start, hooks)
         signal.setitimer(signal.ITIMER_REAL, 0)
         if result is not None:
             say(f"returned: {str(result)[:1000]}")
@@ -282,6 +289,7 @@ def run(args: argparse.Namespace) -> int:
         traceback.print_exc(file=sys.stdout)
         sys.stdout.flush()
         error = f"{type(e).__name__}: {e}"
+        exception = e
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -292,5 +300,6 @@ def run(args: argparse.Namespace) -> int:
         say(f"could not report the end to the executor: {e}")
         return 1
     say(f"try {args.try_number} ended: {state}")
+    hooks.ended(state, error, exception)  # callbacks and emails: logged here, the state stays as recorded
     ok = (executor_pb2.TASK_OUTCOME_SUCCESS, executor_pb2.TASK_OUTCOME_SKIPPED, executor_pb2.TASK_OUTCOME_RESCHEDULE)
     return 0 if outcome in ok else 1

@@ -11,6 +11,7 @@ from enum import IntEnum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from spinner.sdk.callbacks import Deadline, as_callbacks
 from spinner.sdk.exceptions import DagDefinitionError
 from spinner.sdk.params import Param, check_params
 from spinner.sdk.timetable import Schedule, Timetable, localize, zone_from_name, zone_name
@@ -76,6 +77,9 @@ class DAG:
         params: dict[str, Any] | None = None,
         dagrun_timeout: dt.timedelta | None = None,
         fileloc: str | None = None,
+        on_success_callback: Any = None,
+        on_failure_callback: Any = None,
+        deadline: Deadline | None = None,
         timezone: str | dt.tzinfo | None = None,
         template_searchpath: str | list[str] | None = None,
         user_defined_macros: dict[str, Any] | None = None,
@@ -143,6 +147,12 @@ class DAG:
             )
         self.dagrun_timeout = dagrun_timeout
         self.fileloc = fileloc or _caller_file()
+        where = f"DAG '{dag_id}'"
+        self.on_success_callback = as_callbacks(on_success_callback, where, "on_success_callback")
+        self.on_failure_callback = as_callbacks(on_failure_callback, where, "on_failure_callback")
+        if deadline is not None and not isinstance(deadline, Deadline):
+            raise DagDefinitionError(f"{where}: deadline must be a Deadline(after=..., reference=..., notifier=...)")
+        self.deadline = deadline.check(where) if deadline is not None else None
         self.task_dict: dict[str, BaseOperator] = {}
         self.task_groups: dict[str, TaskGroup] = {}
         self._token: contextvars.Token[tuple[DAG, ...]] | None = None

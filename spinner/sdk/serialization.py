@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from spinner.sdk.callbacks import callback_info
 from spinner.sdk.operators.base import retry_delay_for
 from spinner.sdk.params import Param
 from spinner.sdk.timetable import Schedule, Timetable, schedule_from_str, schedule_to_str
@@ -124,6 +125,8 @@ class SerializedDAG:
     # TaskGroup id -> the id of the group it is in (None: at the top).
     task_groups: dict[str, str | None] = field(default_factory=dict)
     timezone_name: str = "UTC"
+    # Which DAG callbacks and deadline it declares (spinner/sdk/callbacks.py callback_info).
+    callbacks: dict[str, Any] = field(default_factory=dict)
 
     @property
     def timetable(self) -> Timetable:
@@ -177,7 +180,8 @@ def _task_dict(task: Any) -> dict[str, Any]:
 def serialize_dag(dag: Any) -> dict[str, Any]:
     """The JSON form of a DAG (a live DAG or a SerializedDAG)."""
     tasks = dag.tasks if isinstance(dag, SerializedDAG) else dag.task_dict
-    return {
+    callbacks = dag.callbacks if isinstance(dag, SerializedDAG) else callback_info(dag)
+    data = {
         "__version": FORMAT_VERSION,
         "dag_id": dag.dag_id,
         "tier": int(dag.tier),
@@ -198,6 +202,9 @@ def serialize_dag(dag: Any) -> dict[str, Any]:
         "tasks": [_task_dict(tasks[t]) for t in sorted(tasks)],
         "task_groups": _task_groups(dag),
     }
+    if callbacks:  # only when declared: the hash of a DAG without any stays as it was
+        data["callbacks"] = callbacks
+    return data
 
 
 def _task_groups(dag: Any) -> dict[str, str | None]:
@@ -260,6 +267,7 @@ def deserialize_dag(data: dict[str, Any]) -> SerializedDAG:
         tasks=tasks,
         task_groups=dict(data.get("task_groups") or {}),
         timezone_name=data.get("timezone", "UTC"),
+        callbacks=dict(data.get("callbacks") or {}),
     )
 
 

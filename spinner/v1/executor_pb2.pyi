@@ -23,6 +23,22 @@ TASK_OUTCOME_FAILED_NO_RETRY: TaskOutcome
 TASK_OUTCOME_SKIPPED: TaskOutcome
 TASK_OUTCOME_RESCHEDULE: TaskOutcome
 
+class RunCallbackRequest(_message.Message):
+    __slots__ = ("callback_id", "partition", "lease_epoch")
+    CALLBACK_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    LEASE_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    callback_id: int
+    partition: str
+    lease_epoch: int
+    def __init__(self, callback_id: _Optional[int] = ..., partition: _Optional[str] = ..., lease_epoch: _Optional[int] = ...) -> None: ...
+
+class RunCallbackResponse(_message.Message):
+    __slots__ = ("launched",)
+    LAUNCHED_FIELD_NUMBER: _ClassVar[int]
+    launched: bool
+    def __init__(self, launched: _Optional[bool] = ...) -> None: ...
+
 class SubmitRequest(_message.Message):
     __slots__ = ("key", "partition", "bundle_version", "relative_fileloc", "lease_epoch", "execution_timeout", "executor_config_json", "traceparent")
     KEY_FIELD_NUMBER: _ClassVar[int]
@@ -82,6 +98,48 @@ class ExecutorStatus(_message.Message):
     running: int
     backend: str
     def __init__(self, running: _Optional[int] = ..., backend: _Optional[str] = ...) -> None: ...
+
+class SendNotificationRequest(_message.Message):
+    __slots__ = ("key", "token", "to", "cc", "bcc", "subject", "html_content")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    CC_FIELD_NUMBER: _ClassVar[int]
+    BCC_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    HTML_CONTENT_FIELD_NUMBER: _ClassVar[int]
+    key: _common_pb2.TaskTryKey
+    token: str
+    to: _containers.RepeatedScalarFieldContainer[str]
+    cc: _containers.RepeatedScalarFieldContainer[str]
+    bcc: _containers.RepeatedScalarFieldContainer[str]
+    subject: str
+    html_content: str
+    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., token: _Optional[str] = ..., to: _Optional[_Iterable[str]] = ..., cc: _Optional[_Iterable[str]] = ..., bcc: _Optional[_Iterable[str]] = ..., subject: _Optional[str] = ..., html_content: _Optional[str] = ...) -> None: ...
+
+class SendNotificationResponse(_message.Message):
+    __slots__ = ("message_id",)
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    def __init__(self, message_id: _Optional[str] = ...) -> None: ...
+
+class FinishCallbackRequest(_message.Message):
+    __slots__ = ("key", "token", "success", "error")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    key: _common_pb2.TaskTryKey
+    token: str
+    success: bool
+    error: str
+    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., token: _Optional[str] = ..., success: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+
+class FinishCallbackResponse(_message.Message):
+    __slots__ = ("state",)
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    state: str
+    def __init__(self, state: _Optional[str] = ...) -> None: ...
 
 class RunnerStartRequest(_message.Message):
     __slots__ = ("key", "token", "hostname", "pid")

@@ -50,6 +50,11 @@ class ExecutorServiceStub:
                 request_serializer=spinner_dot_v1_dot_executor__pb2.GetExecutorStatusRequest.SerializeToString,
                 response_deserializer=spinner_dot_v1_dot_executor__pb2.ExecutorStatus.FromString,
                 _registered_method=True)
+        self.RunCallback = channel.unary_unary(
+                '/spinner.v1.ExecutorService/RunCallback',
+                request_serializer=spinner_dot_v1_dot_executor__pb2.RunCallbackRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_executor__pb2.RunCallbackResponse.FromString,
+                _registered_method=True)
 
 
 class ExecutorServiceServicer:
@@ -75,6 +80,13 @@ class ExecutorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RunCallback(self, request, context):
+        """Launch the callback process of a recorded DAG callback or missed deadline (docs/authoring/callbacks.md).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExecutorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +104,11 @@ def add_ExecutorServiceServicer_to_server(servicer, server):
                     servicer.GetStatus,
                     request_deserializer=spinner_dot_v1_dot_executor__pb2.GetExecutorStatusRequest.FromString,
                     response_serializer=spinner_dot_v1_dot_executor__pb2.ExecutorStatus.SerializeToString,
+            ),
+            'RunCallback': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunCallback,
+                    request_deserializer=spinner_dot_v1_dot_executor__pb2.RunCallbackRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_executor__pb2.RunCallbackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -186,6 +203,33 @@ class ExecutorService:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def RunCallback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.ExecutorService/RunCallback',
+            spinner_dot_v1_dot_executor__pb2.RunCallbackRequest.SerializeToString,
+            spinner_dot_v1_dot_executor__pb2.RunCallbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class RunnerServiceStub:
     """Called by the task runner inside a pod or local process. Every call carries
@@ -252,6 +296,16 @@ class RunnerServiceStub:
                 '/spinner.v1.RunnerService/GetTaskState',
                 request_serializer=spinner_dot_v1_dot_executor__pb2.RunnerGetTaskStateRequest.SerializeToString,
                 response_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerGetTaskStateResponse.FromString,
+                _registered_method=True)
+        self.SendNotification = channel.unary_unary(
+                '/spinner.v1.RunnerService/SendNotification',
+                request_serializer=spinner_dot_v1_dot_executor__pb2.SendNotificationRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_executor__pb2.SendNotificationResponse.FromString,
+                _registered_method=True)
+        self.FinishCallback = channel.unary_unary(
+                '/spinner.v1.RunnerService/FinishCallback',
+                request_serializer=spinner_dot_v1_dot_executor__pb2.FinishCallbackRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_executor__pb2.FinishCallbackResponse.FromString,
                 _registered_method=True)
 
 
@@ -335,6 +389,21 @@ class RunnerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SendNotification(self, request, context):
+        """The executor sends the email with the platform's SMTP settings; task code never sees them.
+        A task try's token or a callback's token (its key's task_id is "callback:<kind>").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FinishCallback(self, request, context):
+        """A callback process reports its end (key: dag_id, run_id, task_id "callback:<kind>", try_number the callback id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunnerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -392,6 +461,16 @@ def add_RunnerServiceServicer_to_server(servicer, server):
                     servicer.GetTaskState,
                     request_deserializer=spinner_dot_v1_dot_executor__pb2.RunnerGetTaskStateRequest.FromString,
                     response_serializer=spinner_dot_v1_dot_executor__pb2.RunnerGetTaskStateResponse.SerializeToString,
+            ),
+            'SendNotification': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendNotification,
+                    request_deserializer=spinner_dot_v1_dot_executor__pb2.SendNotificationRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_executor__pb2.SendNotificationResponse.SerializeToString,
+            ),
+            'FinishCallback': grpc.unary_unary_rpc_method_handler(
+                    servicer.FinishCallback,
+                    request_deserializer=spinner_dot_v1_dot_executor__pb2.FinishCallbackRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_executor__pb2.FinishCallbackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -693,6 +772,60 @@ class RunnerService:
             '/spinner.v1.RunnerService/GetTaskState',
             spinner_dot_v1_dot_executor__pb2.RunnerGetTaskStateRequest.SerializeToString,
             spinner_dot_v1_dot_executor__pb2.RunnerGetTaskStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendNotification(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.RunnerService/SendNotification',
+            spinner_dot_v1_dot_executor__pb2.SendNotificationRequest.SerializeToString,
+            spinner_dot_v1_dot_executor__pb2.SendNotificationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FinishCallback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.RunnerService/FinishCallback',
+            spinner_dot_v1_dot_executor__pb2.FinishCallbackRequest.SerializeToString,
+            spinner_dot_v1_dot_executor__pb2.FinishCallbackResponse.FromString,
             options,
             channel_credentials,
             insecure,

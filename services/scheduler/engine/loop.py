@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.scheduler import queries
 from services.scheduler.engine.actions import Actions
+from services.scheduler.engine.callbacks import CallbackDispatcher
 from services.scheduler.engine.leases import Lease, LeaseLost
 from services.scheduler.engine.processing import DagProcessor
 from services.scheduler.engine.scheduling import QueuedTask, SchedulingEngine
@@ -78,6 +79,7 @@ class PartitionScheduler:
         tracer: trace.Tracer,
         clock: Callable[[], dt.datetime],
         actions: Actions | None = None,
+        callbacks: CallbackDispatcher | None = None,
     ) -> None:
         self.partition = partition
         self._sessions = sessions
@@ -99,6 +101,7 @@ class PartitionScheduler:
         self._drained = asyncio.Event()
         self._drained.set()
         self.actions = actions or Actions(partition, engine, clock)
+        self.callbacks = callbacks
 
     async def run(self, stop: asyncio.Event) -> None:
         """Schedules and processes DAG files side by side until `stop`; a parse never stalls scheduling."""
@@ -194,12 +197,17 @@ class PartitionScheduler:
                 await self._engine.create_scheduled_runs(session)
                 queued = await self._engine.schedule(session)
                 resubmit, _ = await self._engine.stale_tries(session, _Handled(self._in_flight, self._accepted))
+                callbacks = await self.callbacks.due(session) if self.callbacks is not None else []
         except BaseException:
             self._engine.request_full_pass()  # the pass's writes were rolled back: its cached rows are wrong
             raise
         epoch = self.lease.epoch or 0
         self._hand_over(queued, epoch)
         self._hand_over(resubmit, epoch, again=True)
+        if callbacks and self.callbacks is not None:  # committed with the runs' ends: now the executor runs them
+            job = asyncio.create_task(self.callbacks.hand_over(callbacks, epoch), name="hand-over-callbacks")
+            self._submits.add(job)
+            job.add_done_callback(self._submits.discard)
         if len(self._in_flight) > MAX_IN_FLIGHT:  # the executor is behind: let it catch up before queueing more
             await self._drained.wait()
         metrics = self._engine.metrics

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler import queries
 from services.scheduler.engine import past
+from services.scheduler.engine.callbacks import DeadlineWatch, run_end_callbacks
 from services.scheduler.engine.metrics import SchedulerMetrics
 from services.scheduler.engine.sensors import sensor_poke_due, timed_step
 from services.scheduler.engine.ti_state import PendingWrites, TiCache, TiRow, flush_decisions, flush_queued
@@ -144,6 +145,7 @@ class SchedulingEngine:
         # a thousand waiting sensors cost a pass nothing until one is due (docs/adr/0004).
         self._sensor_waits: dict[tuple[str, str], dt.datetime] = {}
         self._tis = TiCache()
+        self.deadlines: DeadlineWatch | None = None  # DAG deadlines (engine/callbacks.py), set by the service
 
     # --- serialized DAG cache ----------------------------------------------------------
 
@@ -334,6 +336,8 @@ class SchedulingEngine:
             self._tis.clear()
             return []
         dags = await self.load(session, [r.dag_id for r in runs])
+        if self.deadlines is not None:
+            await self.deadlines.check(session, runs, dags, now)
         current = {(r.dag_id, r.run_id) for r in runs}
         mono = time.monotonic()
         full = self._last_full_pass is None or mono - self._last_full_pass >= self._full_pass_interval
@@ -382,6 +386,7 @@ class SchedulingEngine:
             if run_timeout and run.start_date and now - run.start_date > run_timeout:
                 await flush_decisions(session, writes)
                 await self._time_out(session, run, run_timeout, now)
+                session.add_all(run_end_callbacks(run, cached, self.partition, now, "dagrun_timeout"))
                 self._tis.drop(key)
                 continue
             self._decide(run, cached, tis, now, writes, pasts.get(key))
@@ -389,6 +394,8 @@ class SchedulingEngine:
                 failed = any(tis[t].state in ("failed", "upstream_failed") for t in cached.leaves if t in tis)
                 run.state, run.end_date = ("failed" if failed else "success"), now
                 log.info("run %s of %s ended: %s", run.run_id, run.dag_id, run.state)
+                reason = "task_failure" if failed else "success"
+                session.add_all(run_end_callbacks(run, cached, self.partition, now, reason))
                 self._tis.drop(key)
                 continue
             if any(ti.state in ("scheduled", "up_for_retry") for ti in tis.values()):

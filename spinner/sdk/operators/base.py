@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from spinner.sdk.callbacks import TASK_CALLBACKS, Callbacks, as_callbacks, as_emails
 from spinner.sdk.dag import DAG, ID_RE, current_dag
 from spinner.sdk.exceptions import DagDefinitionError
 from spinner.sdk.params import check_params
@@ -45,6 +46,15 @@ DEFAULTS: dict[str, Any] = {
     "do_xcom_push": True,
     "depends_on_past": False,
     "wait_for_downstream": False,
+    # Callbacks and email on failure / retry (spinner/sdk/callbacks.py), run by the task's runner.
+    "on_execute_callback": None,
+    "on_success_callback": None,
+    "on_failure_callback": None,
+    "on_retry_callback": None,
+    "on_skipped_callback": None,
+    "email": None,
+    "email_on_failure": True,
+    "email_on_retry": True,
 }
 
 # Parameters of an operator's __init__ that default_args never fill.
@@ -130,6 +140,14 @@ class BaseOperator:
         doc_md: str = _UNSET,
         start_date: dt.datetime | None = _UNSET,
         end_date: dt.datetime | None = _UNSET,
+        on_execute_callback: Any = _UNSET,
+        on_success_callback: Any = _UNSET,
+        on_failure_callback: Any = _UNSET,
+        on_retry_callback: Any = _UNSET,
+        on_skipped_callback: Any = _UNSET,
+        email: str | list[str] | None = _UNSET,
+        email_on_failure: bool = _UNSET,
+        email_on_retry: bool = _UNSET,
         depends_on_past: bool = _UNSET,
         wait_for_downstream: bool = _UNSET,
         do_xcom_push: bool = _UNSET,
@@ -169,6 +187,10 @@ class BaseOperator:
             "priority_weight": priority_weight, "pool": pool, "doc": doc, "doc_md": doc_md,
             "start_date": start_date, "end_date": end_date, "do_xcom_push": do_xcom_push,
             "depends_on_past": depends_on_past, "wait_for_downstream": wait_for_downstream,
+            "on_execute_callback": on_execute_callback, "on_success_callback": on_success_callback,
+            "on_failure_callback": on_failure_callback, "on_retry_callback": on_retry_callback,
+            "on_skipped_callback": on_skipped_callback, "email": email,
+            "email_on_failure": email_on_failure, "email_on_retry": email_on_retry,
         }  # fmt: skip
         defaults = default_args_for(dag)
         values = {
@@ -202,6 +224,15 @@ class BaseOperator:
         # Airflow's rule: waiting for the previous run's downstream implies depending on the past.
         self.wait_for_downstream = bool(values["wait_for_downstream"])
         self.depends_on_past = bool(values["depends_on_past"]) or self.wait_for_downstream
+        callbacks = {name: as_callbacks(values[name], where, name) for name in TASK_CALLBACKS}
+        self.on_execute_callback: Callbacks = callbacks["on_execute_callback"]
+        self.on_success_callback: Callbacks = callbacks["on_success_callback"]
+        self.on_failure_callback: Callbacks = callbacks["on_failure_callback"]
+        self.on_retry_callback: Callbacks = callbacks["on_retry_callback"]
+        self.on_skipped_callback: Callbacks = callbacks["on_skipped_callback"]
+        self.email = as_emails(values["email"], where)
+        self.email_on_failure = bool(values["email_on_failure"])
+        self.email_on_retry = bool(values["email_on_retry"])
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         self.dag: DAG | None = None
