@@ -4,7 +4,7 @@ State moves made here (each a guarded update on try_number and state):
 queued -> running (runner Start), running -> success | failed | up_for_retry | skipped
 (runner Finish), queued | running -> failed | up_for_retry (process ended without Finish), and
 none -> skipped for the other task instances of the run that a succeeding try names (a branch);
-running -> up_for_reschedule (a sensor's Finish with RESCHEDULE, docs/adr/0004).
+running -> up_for_reschedule (a sensor's Finish with RESCHEDULE, docs/adr/0006-sensor-reschedule.md).
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ class Executor:
             raise StaleLease(str(e)) from None
         except ReportRefused as e:
             raise NotQueued(str(e)) from None
-        # A rescheduled sensor's next poke is a process of its own (docs/adr/0004).
+        # A rescheduled sensor's next poke is a process of its own (docs/adr/0006-sensor-reschedule.md).
         key = TryKey(key.dag_id, key.run_id, key.task_id, key.try_number, checked.reschedule_count)
         if checked.state == "running" or self._backend().is_running(key):
             return False

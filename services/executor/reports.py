@@ -77,7 +77,7 @@ class RunContext:
 @dataclass(frozen=True)
 class CheckResult:
     state: str | None  # "queued" or "running"
-    reschedule_count: int = 0  # the poke process to start (docs/adr/0004)
+    reschedule_count: int = 0  # the poke process to start (docs/adr/0006-sensor-reschedule.md)
     first_poke_at: dt.datetime | None = None
 
 

@@ -186,7 +186,7 @@ class TaskInstance(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     pool: Mapped[str] = mapped_column(String(250), default="default_pool", server_default="default_pool")
     priority_weight: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
-    # Sensors in reschedule mode (docs/adr/0004): how many times this try was rescheduled (its poke
+    # Sensors in reschedule mode (docs/adr/0006-sensor-reschedule.md): how many times this try was rescheduled (its poke
     # process number), when its next poke is due (set while up_for_reschedule), and when its first
     # poke began (the sensor's timeout counts from there).
     reschedule_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -20,7 +20,7 @@ class FailNoRetry(Exception):
 class RescheduleTask(Exception):
     """Raised by a sensor in reschedule mode: end this process now and poke again at `reschedule_at`.
 
-    The try keeps its try_number and frees its slots until then (docs/adr/0004)."""
+    The try keeps its try_number and frees its slots until then (docs/adr/0006-sensor-reschedule.md)."""
 
     def __init__(self, reschedule_at: dt.datetime) -> None:
         super().__init__(f"reschedule at {reschedule_at.isoformat()}")

@@ -97,7 +97,7 @@ class SerializedTask:
     depends_on_past: bool = False
     wait_for_downstream: bool = False
     ends_in_scheduler: bool = False  # EmptyOperator: no process, the scheduler ends it
-    # A time sensor in reschedule mode, decided by the scheduler without a process (docs/adr/0004).
+    # A time sensor in reschedule mode, decided by the scheduler without a process (docs/adr/0006-sensor-reschedule.md).
     timed_wait: dict[str, Any] | None = None
 
     def retry_delay_for(self, try_number: int) -> dt.timedelta:

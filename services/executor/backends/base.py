@@ -23,7 +23,7 @@ class TryKey:
     run_id: str
     task_id: str
     try_number: int
-    # The process of the try: 0 for its first, n after its n-th sensor reschedule (docs/adr/0004).
+    # The process of the try: 0 for its first, n after its n-th sensor reschedule (docs/adr/0006-sensor-reschedule.md).
     reschedule: int = 0
 
 

@@ -142,7 +142,7 @@ class SchedulingEngine:
         self._seen: set[tuple[str, str]] = set()
         self._unsettled: set[tuple[str, str]] = set()
         # Runs with sensors between pokes, by their earliest next poke: looked at again only then, so
-        # a thousand waiting sensors cost a pass nothing until one is due (docs/adr/0004).
+        # a thousand waiting sensors cost a pass nothing until one is due (docs/adr/0006-sensor-reschedule.md).
         self._sensor_waits: dict[tuple[str, str], dt.datetime] = {}
         self._tis = TiCache()
         self.deadlines: DeadlineWatch | None = None  # DAG deadlines (engine/callbacks.py), set by the service

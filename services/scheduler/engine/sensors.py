@@ -1,4 +1,4 @@
-"""Sensors as the scheduler sees them (docs/adr/0004).
+"""Sensors as the scheduler sees them (docs/adr/0006-sensor-reschedule.md).
 
 A sensor in reschedule mode ends its process between pokes; the executor leaves the try
 `up_for_reschedule` with `reschedule_at`, holding no pool or partition slot. The scheduler moves it

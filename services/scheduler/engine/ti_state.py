@@ -74,7 +74,7 @@ class PendingWrites:
     # (expected state, the columns that change) -> rows of the key columns plus those columns' new values
     decided: dict[tuple[str | None, tuple[str, ...]], list[dict[str, Any]]] = field(default_factory=dict)
     queued: list[dict[str, Any]] = field(default_factory=list)
-    # A rescheduled sensor's next poke: queued as the same try (docs/adr/0004).
+    # A rescheduled sensor's next poke: queued as the same try (docs/adr/0006-sensor-reschedule.md).
     pokes: list[dict[str, Any]] = field(default_factory=list)
 
     def insert(self, values: dict[str, Any]) -> None:

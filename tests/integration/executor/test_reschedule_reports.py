@@ -1,6 +1,6 @@
 """A sensor's RESCHEDULE report on SQLite and MariaDB: running -> up_for_reschedule, guarded, the try kept.
 
-docs/adr/0004: no history row, try_number unchanged, reschedule_count counts the pokes, first_poke_at
+docs/adr/0006-sensor-reschedule.md: no history row, try_number unchanged, reschedule_count counts the pokes, first_poke_at
 stays the first poke's start, and a process end applies only to its own poke.
 """
 

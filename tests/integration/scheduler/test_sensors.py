@@ -1,4 +1,4 @@
-"""Sensors over a real scheduler and executor with real runner processes (docs/adr/0004).
+"""Sensors over a real scheduler and executor with real runner processes (docs/adr/0006-sensor-reschedule.md).
 
 Reschedule mode frees the try's pool slot between pokes (a pool of one slot runs another task
 while the sensor waits), keeps its try_number, and times out from the first poke.

@@ -1,4 +1,4 @@
-"""A reschedule-mode sensor on the Kubernetes backend: each poke is a pod of its own (docs/adr/0004).
+"""A reschedule-mode sensor on the Kubernetes backend: each poke is a pod of its own (docs/adr/0006-sensor-reschedule.md).
 
 The real scheduler and executor, kubernetes_asyncio and the Kubernetes API test double, whose pods
 run as local processes."""

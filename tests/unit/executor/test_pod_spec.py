@@ -126,7 +126,7 @@ def test_quantities() -> None:
     ],
 )
 def test_each_poke_of_a_rescheduled_sensor_has_its_own_stable_pod(key: TryKey) -> None:
-    """docs/adr/0004: a try's n-th reschedule is a pod of its own, named the same on every Submit."""
+    """docs/adr/0006-sensor-reschedule.md: a try's n-th reschedule is a pod of its own, named the same on every Submit."""
     first = pod_name(key)
     pokes = [pod_name(TryKey(key.dag_id, key.run_id, key.task_id, key.try_number, n)) for n in range(1, 4)]
     assert len({first, *pokes}) == 4

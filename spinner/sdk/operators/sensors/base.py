@@ -5,7 +5,7 @@
 - `mode="reschedule"`: the process pokes once; when the condition is not met yet it ends, reporting
   the time of its next poke, and the try waits as `up_for_reschedule` with no process and no slot.
   The scheduler queues the same try (same try_number, no retry used) when that time comes
-  (docs/adr/0004-sensor-reschedule.md).
+  (docs/adr/0006-sensor-reschedule.md).
 
 `timeout` counts from the try's first poke, across reschedules. When it passes, the try fails
 without retrying, saying so (or is skipped with `soft_fail=True`). `exponential_backoff` doubles

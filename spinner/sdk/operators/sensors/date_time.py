@@ -23,7 +23,7 @@ def _as_time(value: dt.datetime | str, task_id: str) -> dt.datetime:
 class DateTimeSensor(BaseSensorOperator):
     """Succeeds once `target_time` has passed. A string is a template, rendered per run
     (e.g. "{{ data_interval_end }}"); naive times are UTC. A literal datetime in reschedule mode is
-    decided by the scheduler without starting a process (docs/adr/0004)."""
+    decided by the scheduler without starting a process (docs/adr/0006-sensor-reschedule.md)."""
 
     template_fields = ("target_time",)
 

@@ -12,7 +12,7 @@ from spinner.sdk.operators.sensors.base import BaseSensorOperator
 class TimeDeltaSensor(BaseSensorOperator):
     """Succeeds once `data_interval_end + delta` has passed (e.g. wait an hour after the day ends).
 
-    In reschedule mode the scheduler decides it without starting a process (docs/adr/0004)."""
+    In reschedule mode the scheduler decides it without starting a process (docs/adr/0006-sensor-reschedule.md)."""
 
     def __init__(self, task_id: str, delta: dt.timedelta, **kwargs: Any) -> None:
         super().__init__(task_id, **kwargs)
