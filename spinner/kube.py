@@ -32,7 +32,7 @@ def pod_name(key: TryIdentity) -> str:
     shorten to the same text apart.
     """
     parts_of_key = [key.dag_id, key.task_id, key.run_id, str(key.try_number)]
-    # A sensor's try runs one process per poke in reschedule mode (docs/adr/0006-sensor-reschedule.md): the n-th reschedule
+    # A sensor's try runs one process per poke in reschedule mode (docs/adr/0006): the n-th reschedule
     # gets its own name, so it never meets the previous poke's pod while that one is being deleted.
     reschedule = int(getattr(key, "reschedule", 0) or 0)
     if reschedule:

@@ -19,7 +19,7 @@ LABEL_MAX = 63
 
 LABEL_PREFIX = "spinner.io/"
 ANNOTATION_KEYS = ("dag-id", "run-id", "task-id", "try-number")
-RESCHEDULE_ANNOTATION = f"{LABEL_PREFIX}reschedule"  # only on a sensor's rescheduled pokes (docs/adr/0006-sensor-reschedule.md)
+RESCHEDULE_ANNOTATION = f"{LABEL_PREFIX}reschedule"  # only on a sensor's rescheduled pokes (docs/adr/0006)
 
 # Parts of a pod a DAG author may not set through pod_override: they would escape the platform's
 # isolation (host namespaces, privileges, another identity) or break how the executor tracks pods.

@@ -51,7 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--try-number", required=True, type=int)
     p.add_argument("--timeout", type=float, default=0.0, help="execution timeout in seconds (0: none)")
     p.add_argument("--heartbeat-interval", type=float, default=float(os.environ.get("SPINNER_HEARTBEAT", "5")))
-    # A sensor's try across reschedules (docs/adr/0006-sensor-reschedule.md): this process's poke number, the first poke's time.
+    # A sensor's try across reschedules (docs/adr/0006): this process's poke number, the first poke's time.
     p.add_argument("--reschedules", type=int, default=0)
     p.add_argument("--first-poke-at", default="")
     return p.parse_args(argv)
