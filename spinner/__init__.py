@@ -32,7 +32,7 @@ from spinner.sdk.operators.sensors import (
     TimeDeltaSensor,
 )
 from spinner.sdk.params import Param
-from spinner.sdk.taskflow import dag, task
+from spinner.sdk.taskflow import PokeReturnValue, dag, task
 from spinner.sdk.taskgroup import TaskGroup
 from spinner.sdk.trigger_rule import TriggerRule
 from spinner.sdk.variables import Variable
@@ -57,6 +57,7 @@ __all__ = [
     "HttpSensor",
     "LatestOnlyOperator",
     "Param",
+    "PokeReturnValue",
     "PythonOperator",
     "PythonSensor",
     "S3KeySensor",

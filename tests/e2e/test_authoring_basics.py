@@ -82,3 +82,20 @@ def test_task_groups_run_and_show_as_rows_of_the_grid(spinner: Spinner) -> None:
     assert 'data-group-state="success"' in html
     # tasks of a group follow its header row
     assert html.index('data-group="ingest.google"') < html.index("ingest.google.download · ")
+
+
+def test_taskflow_sensor_short_circuit_and_branch(spinner: Spinner) -> None:
+    """examples/dags/spinner_tier_2_0/shop/refund_review.py: @task.sensor, @task.short_circuit, @task.branch."""
+    result = spinner.run_dag("shop_refund_review")
+    states = spinner.states(result)
+    assert result["run"]["state"] == "success", states
+    assert states["manual_review"] == "success" and states["auto_approve"] == "skipped", states
+    assert states["notify"] == "success", states
+    run_id = result["run"]["run_id"]
+    assert "refund total 264.25 against threshold 100.00" in spinner.task_log("shop_refund_review", run_id, "route")
+    xcoms = spinner.api(f"/dags/shop_refund_review/runs/{run_id}/tasks/export_complete/xcom")["xcoms"]
+    assert [x["key"] for x in xcoms] == ["return_value"], xcoms
+    # a small total is approved without a person: the other branch runs
+    small = spinner.run_dag("shop_refund_review", conf={"review_threshold": 1000.0})
+    assert spinner.states(small)["auto_approve"] == "success"
+    assert spinner.states(small)["manual_review"] == "skipped"

@@ -37,6 +37,11 @@ class PythonOperator(BaseOperator):
             self.template_ext = tuple(templates_exts)
 
     def execute(self, context: dict[str, Any]) -> Any:
+        return self.call_callable(context)
+
+    def call_callable(self, context: dict[str, Any]) -> Any:
+        """Calls python_callable with op_args, op_kwargs and the context values it names. Subclasses that
+        do more with the result (a branch, a short circuit) call this, so TaskFlow can change the call."""
         context = {**context, "templates_dict": self.templates_dict}
         kwargs = dict(self.op_kwargs)
         signature = inspect.signature(self.python_callable)
