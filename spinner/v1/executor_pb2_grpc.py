@@ -81,7 +81,7 @@ class ExecutorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RunCallback(self, request, context):
-        """Launch the callback process of a recorded DAG callback or missed deadline (docs/authoring/callbacks.md).
+        """Launch the callback process of a recorded DAG callback or missed deadline (docs/authoring.md).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,4 +1,4 @@
-"""Sensors on real processes, SQLite and MariaDB (docs/authoring/sensors.md, docs/adr/0006-sensor-reschedule.md).
+"""Sensors on real processes, SQLite and MariaDB (docs/authoring.md, docs/adr/0006-sensor-reschedule.md).
 
 - a reschedule-mode sensor frees its slot between pokes: in a pool of one slot another task runs
   while the sensor waits, and no runner process of the sensor exists then;

@@ -115,6 +115,18 @@ class BaseOperator:
     # Capability: the scheduler ends this task itself (none -> success), no process is started (EmptyOperator).
     ends_in_scheduler: ClassVar[bool] = False
 
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """Dynamic task mapping is not built yet: say so instead of an AttributeError."""
+        raise DagDefinitionError(
+            f"{cls.__name__}.partial(...).expand(...): dynamic task mapping is not supported by Spinner yet"
+        )
+
+    def expand(self, **kwargs: Any) -> Any:
+        raise DagDefinitionError(
+            f"task '{self.task_id}': .expand(...) (dynamic task mapping) is not supported by Spinner yet"
+        )
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         init = cls.__dict__.get("__init__")

@@ -109,6 +109,14 @@ class DecoratedTask:
             raise DagDefinitionError(f"DAG '{dag.dag_id}', task '{task_id}': {e}") from None
         return XComArg(operator)
 
+    def partial(self, **kwargs: Any) -> Any:
+        raise DagDefinitionError(
+            f"task function '{self.task_id}': .partial()/.expand(): dynamic task mapping is not supported by "
+            "Spinner yet"
+        )
+
+    expand = partial
+
     def __repr__(self) -> str:
         return f"<@task {self.task_id} ({getattr(self.operator_class, '__name__', self.operator_class)})>"
 

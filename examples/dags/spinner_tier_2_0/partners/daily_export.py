@@ -1,6 +1,6 @@
 """A partner export that reads a variable and a connection, in templates and in Python.
 
-What it shows (docs/authoring/variables-connections.md):
+What it shows (docs/authoring.md):
 - `Variable.get("partner_export_config", default_var=..., deserialize_json=True)` in a Python task,
   and `{{ var.value.get("partner_name", "acme") }}` / `{{ var.json... }}` in a template;
 - `BaseHook.get_connection("partner_sftp")` in Python and `{{ conn.partner_sftp.host }}` in a template;

@@ -1,6 +1,6 @@
 """Callbacks and notifications: a settlement import that retries, and tells people when it fails.
 
-What it shows (docs/authoring/callbacks.md):
+What it shows (docs/authoring.md):
 - task callbacks: `on_execute_callback`, `on_retry_callback` and `on_failure_callback` run in the
   task's own runner, after the try's end is recorded; a callback that fails is logged in the task's
   log and never changes the try's state;

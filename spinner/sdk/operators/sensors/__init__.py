@@ -1,4 +1,4 @@
-"""Sensors: operators that wait for a condition, in poke or reschedule mode (docs/authoring/sensors.md)."""
+"""Sensors: operators that wait for a condition, in poke or reschedule mode (docs/authoring.md)."""
 
 from spinner.sdk.operators.sensors.base import BaseSensorOperator, SensorTry
 from spinner.sdk.operators.sensors.date_time import DateTimeSensor
