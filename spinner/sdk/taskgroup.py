@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from spinner.sdk.dag import DAG, ID_RE, current_dag
+from spinner.sdk.dependencies import DependencyMixin
 from spinner.sdk.exceptions import DagDefinitionError
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def default_args_for(dag: DAG | None) -> dict[str, Any]:
     return merged
 
 
-class TaskGroup:
+class TaskGroup(DependencyMixin):
     def __init__(
         self,
         group_id: str,
@@ -142,22 +143,6 @@ class TaskGroup:
     def set_upstream(self, other: Any) -> None:
         for task in self._endpoints(upstream_side=False):
             task.set_upstream(other)
-
-    def __rshift__(self, other: Any) -> Any:
-        self.set_downstream(other)
-        return other
-
-    def __lshift__(self, other: Any) -> Any:
-        self.set_upstream(other)
-        return other
-
-    def __rrshift__(self, other: Any) -> TaskGroup:
-        self.set_upstream(other)
-        return self
-
-    def __rlshift__(self, other: Any) -> TaskGroup:
-        self.set_downstream(other)
-        return self
 
     # --- context manager -------------------------------------------------------------
 

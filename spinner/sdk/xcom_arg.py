@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from spinner.sdk.dependencies import DependencyMixin
 from spinner.sdk.exceptions import DagDefinitionError
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ class Resolvable:
         raise NotImplementedError
 
 
-class XComArg(Resolvable):
+class XComArg(Resolvable, DependencyMixin):
     """The XCom `key` of `operator` (its return value by default). `arg["name"]` is another key of it."""
 
     def __init__(self, operator: BaseOperator, key: str = RETURN_VALUE) -> None:
@@ -58,22 +59,6 @@ class XComArg(Resolvable):
 
     def set_upstream(self, other: Any) -> None:
         self.operator.set_upstream(other)
-
-    def __rshift__(self, other: Any) -> Any:
-        self.operator.set_downstream(other)
-        return other
-
-    def __lshift__(self, other: Any) -> Any:
-        self.operator.set_upstream(other)
-        return other
-
-    def __rrshift__(self, other: Any) -> XComArg:
-        self.operator.set_upstream(other)
-        return self
-
-    def __rlshift__(self, other: Any) -> XComArg:
-        self.operator.set_downstream(other)
-        return self
 
     def __repr__(self) -> str:  # stable: it is part of the serialized DAG (and its hash)
         return f"XComArg(task_id={self.operator.task_id!r}, key={self.key!r})"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from spinner.sdk.callbacks import TASK_CALLBACKS, Callbacks, as_callbacks, as_emails
 from spinner.sdk.dag import DAG, ID_RE, current_dag
+from spinner.sdk.dependencies import DependencyMixin
 from spinner.sdk.exceptions import DagDefinitionError
 from spinner.sdk.params import check_params
 from spinner.sdk.trigger_rule import TriggerRule
@@ -96,6 +97,7 @@ def _with_default_args(init: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
+@functools.cache
 def accepted_arguments(cls: type[BaseOperator]) -> frozenset[str]:
     """Every keyword an operator class takes through its __init__ chain: what default_args may name."""
     names: set[str] = set()
@@ -106,7 +108,7 @@ def accepted_arguments(cls: type[BaseOperator]) -> frozenset[str]:
     return frozenset(names)
 
 
-class BaseOperator:
+class BaseOperator(DependencyMixin):
     """One task of a DAG. Subclasses implement `execute(context)`."""
 
     template_fields: Sequence[str] = ()
@@ -295,24 +297,6 @@ class BaseOperator:
                 item.set_downstream(self)
             else:
                 raise TypeError(f"cannot set a dependency between {item!r} and task '{self.task_id}'")
-
-    def __rshift__(self, other: Any) -> Any:
-        self.set_downstream(other)
-        return other
-
-    def __lshift__(self, other: Any) -> Any:
-        self.set_upstream(other)
-        return other
-
-    def __rrshift__(self, other: Any) -> BaseOperator:
-        """[a, b] >> self."""
-        self.set_upstream(other)
-        return self
-
-    def __rlshift__(self, other: Any) -> BaseOperator:
-        """[a, b] << self."""
-        self.set_downstream(other)
-        return self
 
     # --- running ---------------------------------------------------------------------
 
