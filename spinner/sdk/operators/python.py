@@ -42,13 +42,25 @@ class PythonOperator(BaseOperator):
     def call_callable(self, context: dict[str, Any]) -> Any:
         """Calls python_callable with op_args, op_kwargs and the context values it names. Subclasses that
         do more with the result (a branch, a short circuit) call this, so TaskFlow can change the call."""
-        context = {**context, "templates_dict": self.templates_dict}
-        kwargs = dict(self.op_kwargs)
-        signature = inspect.signature(self.python_callable)
-        takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
-        for name, value in context.items():
-            if name in kwargs:
-                continue
-            if takes_all or name in signature.parameters:
-                kwargs[name] = value
-        return self.python_callable(*self.op_args, **kwargs)
+        return call_python(self.python_callable, self.op_args, self.op_kwargs, self.templates_dict, context)
+
+
+def call_python(
+    fn: Callable[..., Any],
+    op_args: Sequence[Any],
+    op_kwargs: dict[str, Any],
+    templates_dict: dict[str, Any] | None,
+    context: dict[str, Any],
+) -> Any:
+    """fn(*op_args, **op_kwargs), with each context value whose name fn's parameters name (all of them
+    for **kwargs), templates_dict included; op_kwargs win over the context."""
+    context = {**context, "templates_dict": templates_dict}
+    kwargs = dict(op_kwargs)
+    signature = inspect.signature(fn)
+    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
+    for name, value in context.items():
+        if name in kwargs:
+            continue
+        if takes_all or name in signature.parameters:
+            kwargs[name] = value
+    return fn(*op_args, **kwargs)

@@ -58,6 +58,21 @@ def call_with_context(fn: Callable[..., Any], args: list[Any], kwargs: dict[str,
     return fn(*args, **kwargs, **extra)
 
 
+class TaskFlowCall:
+    """For the operators @task kinds make: the function gets the call's arguments, and context values
+    for the parameters left unbound. PythonOperator and its subclasses call python_callable through
+    call_callable, so this is all a decorated kind changes."""
+
+    python_callable: Callable[..., Any]
+    op_args: list[Any]
+    op_kwargs: dict[str, Any]
+    templates_dict: dict[str, Any] | None
+
+    def call_callable(self, context: dict[str, Any]) -> Any:
+        context = {**context, "templates_dict": self.templates_dict}
+        return call_with_context(self.python_callable, list(self.op_args), dict(self.op_kwargs), context)
+
+
 class DecoratedTask:
     """What `@task` makes of a function: call it inside a DAG to add a task (it returns its XComArg)."""
 

@@ -14,10 +14,10 @@ from typing import Any
 
 from spinner.sdk.operators.branch import BranchPythonOperator
 from spinner.sdk.operators.short_circuit import ShortCircuitOperator
-from spinner.sdk.taskflow.base import call_with_context
+from spinner.sdk.taskflow.base import TaskFlowCall
 
 
-class DecoratedBranchOperator(BranchPythonOperator):
+class DecoratedBranchOperator(TaskFlowCall, BranchPythonOperator):
     """A BranchPythonOperator made by @task.branch: the function returns the task id(s) to follow."""
 
     def __init__(
@@ -32,12 +32,8 @@ class DecoratedBranchOperator(BranchPythonOperator):
         super().__init__(task_id, python_callable=python_callable, op_args=op_args, op_kwargs=op_kwargs, **kwargs)
         self.multiple_outputs = False  # the result is the branch taken, pushed as one value
 
-    def call_callable(self, context: dict[str, Any]) -> Any:
-        context = {**context, "templates_dict": self.templates_dict}
-        return call_with_context(self.python_callable, list(self.op_args), dict(self.op_kwargs), context)
 
-
-class DecoratedShortCircuitOperator(ShortCircuitOperator):
+class DecoratedShortCircuitOperator(TaskFlowCall, ShortCircuitOperator):
     """A ShortCircuitOperator made by @task.short_circuit: a falsy return skips what comes after."""
 
     def __init__(
@@ -51,7 +47,3 @@ class DecoratedShortCircuitOperator(ShortCircuitOperator):
     ) -> None:
         super().__init__(task_id, python_callable=python_callable, op_args=op_args, op_kwargs=op_kwargs, **kwargs)
         self.multiple_outputs = False
-
-    def call_callable(self, context: dict[str, Any]) -> Any:
-        context = {**context, "templates_dict": self.templates_dict}
-        return call_with_context(self.python_callable, list(self.op_args), dict(self.op_kwargs), context)

@@ -6,10 +6,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from spinner.sdk.operators.python import PythonOperator
-from spinner.sdk.taskflow.base import call_with_context
+from spinner.sdk.taskflow.base import TaskFlowCall
 
 
-class DecoratedPythonOperator(PythonOperator):
+class DecoratedPythonOperator(TaskFlowCall, PythonOperator):
     """A PythonOperator made by @task: the call's arguments, with context values for the rest."""
 
     def __init__(
@@ -23,7 +23,3 @@ class DecoratedPythonOperator(PythonOperator):
     ) -> None:
         super().__init__(task_id, python_callable=python_callable, op_args=op_args, op_kwargs=op_kwargs, **kwargs)
         self.multiple_outputs = bool(multiple_outputs)
-
-    def execute(self, context: dict[str, Any]) -> Any:
-        context = {**context, "templates_dict": self.templates_dict}
-        return call_with_context(self.python_callable, list(self.op_args), dict(self.op_kwargs), context)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spinner.sdk.operators.sensors.python import PythonSensor
-from spinner.sdk.taskflow.base import call_with_context
+from spinner.sdk.taskflow.base import TaskFlowCall
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class PokeReturnValue:
         return bool(self.is_done)
 
 
-class DecoratedSensorOperator(PythonSensor):
+class DecoratedSensorOperator(TaskFlowCall, PythonSensor):
     """A PythonSensor made by @task.sensor: the call's arguments and the context reach the function."""
 
     def __init__(
@@ -46,8 +46,7 @@ class DecoratedSensorOperator(PythonSensor):
         self._xcom_value: Any = None
 
     def poke(self, context: dict[str, Any]) -> bool:
-        context = {**context, "templates_dict": self.templates_dict}
-        result = call_with_context(self.python_callable, list(self.op_args), dict(self.op_kwargs), context)
+        result = self.call_callable(context)
         if isinstance(result, PokeReturnValue):
             self._xcom_value = result.xcom_value
             return result.is_done

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from spinner.sdk.exceptions import DagDefinitionError
+from spinner.sdk.operators.python import call_python
 from spinner.sdk.operators.sensors.base import BaseSensorOperator
 
 
@@ -34,11 +34,4 @@ class PythonSensor(BaseSensorOperator):
         self.templates_dict = templates_dict
 
     def poke(self, context: dict[str, Any]) -> bool:
-        context = {**context, "templates_dict": self.templates_dict}
-        kwargs = dict(self.op_kwargs)
-        parameters = inspect.signature(self.python_callable).parameters
-        takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-        for name, value in context.items():
-            if name not in kwargs and (takes_all or name in parameters):
-                kwargs[name] = value
-        return bool(self.python_callable(*self.op_args, **kwargs))
+        return bool(call_python(self.python_callable, self.op_args, self.op_kwargs, self.templates_dict, context))
