@@ -97,7 +97,6 @@ def _with_default_args(init: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-@functools.cache
 def accepted_arguments(cls: type[BaseOperator]) -> frozenset[str]:
     """Every keyword an operator class takes through its __init__ chain: what default_args may name."""
     names: set[str] = set()
