@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from spinner.mapping import DEFAULT_MAX_MAP_LENGTH
+
 if TYPE_CHECKING:
     from spinner.bundles import S3Location
 
@@ -159,6 +161,11 @@ class SchedulerSettings(CommonSettings):
     )
     full_pass_interval: float = Field(
         default=10.0, gt=0, description="seconds between passes that look at every active run, not just changed ones"
+    )
+    max_map_length: int = Field(
+        default=DEFAULT_MAX_MAP_LENGTH,
+        ge=1,
+        description="the most task instances one mapped task may expand to; more fails the task",
     )
 
     # Deadlines for DAGs that declare none, by tier (seconds after `deadline_reference`; 0: off).

@@ -169,6 +169,9 @@ class TaskInstance(Base):
     dag_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
     run_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
     task_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    # -1: an unmapped task, or a mapped one not expanded yet; 0, 1, ...: a mapped task's instances
+    # (docs/adr/0007-dynamic-task-mapping.md).
+    map_index: Mapped[int] = mapped_column(Integer, primary_key=True, default=-1, server_default="-1")
     partition: Mapped[str] = mapped_column(String(100))
     state: Mapped[str | None] = mapped_column(String(50))
     try_number: Mapped[int] = mapped_column(Integer, default=0)
@@ -208,12 +211,13 @@ class TaskInstanceHistory(Base):
     """One row per ended try: the attempts a user sees."""
 
     __tablename__ = "task_instance_history"
-    __table_args__ = (UniqueConstraint("dag_id", "run_id", "task_id", "try_number", name="uq_tih_try"),)
+    __table_args__ = (UniqueConstraint("dag_id", "run_id", "task_id", "map_index", "try_number", name="uq_tih_try"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     dag_id: Mapped[str] = mapped_column(String(ID_LEN))
     run_id: Mapped[str] = mapped_column(String(ID_LEN))
     task_id: Mapped[str] = mapped_column(String(ID_LEN))
+    map_index: Mapped[int] = mapped_column(Integer, default=-1, server_default="-1")
     try_number: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(50))
     start_date: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
@@ -231,6 +235,7 @@ class RenderedTaskInstanceFields(Base):
     dag_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
     run_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
     task_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    map_index: Mapped[int] = mapped_column(Integer, primary_key=True, default=-1, server_default="-1")
     try_number: Mapped[int] = mapped_column(Integer, primary_key=True)
     rendered_fields: Mapped[str] = mapped_column(LongText)
     rendered_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
@@ -343,7 +348,7 @@ class XCom(Base):
 
     Keyed by (dag_id, run_id, task_id, map_index, key); the primary key holds the run as
     dag_run.id, because the five columns in full are longer than MySQL's 3072-byte key limit
-    (utf8mb4). map_index is -1 until dynamic task mapping arrives.
+    (utf8mb4). map_index is -1 for an unmapped task.
     """
 
     __tablename__ = "xcom"

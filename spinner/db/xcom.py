@@ -14,9 +14,9 @@ from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spinner.db.models import DagRun, XCom
+from spinner.mapping import NO_MAP_INDEX
 
 RETURN_VALUE = "return_value"
-NO_MAP_INDEX = -1
 _CHUNK = 500
 
 

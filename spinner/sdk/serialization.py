@@ -99,6 +99,13 @@ class SerializedTask:
     ends_in_scheduler: bool = False  # EmptyOperator: no process, the scheduler ends it
     # A time sensor in reschedule mode, decided by the scheduler without a process (docs/adr/0006-sensor-reschedule.md).
     timed_wait: dict[str, Any] | None = None
+    # A mapped task's arguments (spinner/sdk/mapping.py ExpandInput.serialize): each {"name", "length"}
+    # for a literal, or {"name", "task_id", "key"} for an upstream XCom. None: not mapped.
+    expand: tuple[dict[str, Any], ...] | None = None
+
+    @property
+    def is_mapped(self) -> bool:
+        return self.expand is not None
 
     def retry_delay_for(self, try_number: int) -> dt.timedelta:
         return retry_delay_for(self.retry_delay, self.retry_exponential_backoff, self.max_retry_delay, try_number)
@@ -141,6 +148,7 @@ def _task_dict(task: Any) -> dict[str, Any]:
     if isinstance(task, SerializedTask):
         templates, callable_name, fields = task.templates, task.callable_name, list(task.template_fields)
         operator, group, timed_wait = task.operator, task.task_group, task.timed_wait
+        expand = list(task.expand) if task.expand is not None else None
     else:
         fields = list(task.template_fields)
         templates = {name: encode(getattr(task, name)) for name in fields}
@@ -149,7 +157,11 @@ def _task_dict(task: Any) -> dict[str, Any]:
         operator = type(task).__name__
         group = task.task_group.group_id if task.task_group is not None else None
         timed_wait = task.timed_wait() if callable(getattr(task, "timed_wait", None)) else None
-    extra = {"timed_wait": timed_wait} if timed_wait is not None else {}  # absent for every other task
+        expand = task.expand_input.serialize() if task.expand_input is not None else None
+    # Absent for every other task: the hash of a DAG without them stays as it was.
+    extra: dict[str, Any] = {"timed_wait": timed_wait} if timed_wait is not None else {}
+    if expand is not None:
+        extra["expand"] = expand
     return extra | {
         "task_id": task.task_id,
         "operator": operator,
@@ -245,6 +257,7 @@ def deserialize_dag(data: dict[str, Any]) -> SerializedDAG:
             wait_for_downstream=bool(t.get("wait_for_downstream", False)),
             ends_in_scheduler=bool(t.get("ends_in_scheduler", False)),
             timed_wait=t.get("timed_wait"),
+            expand=tuple(t["expand"]) if t.get("expand") is not None else None,
         )
         for t in data["tasks"]
     }

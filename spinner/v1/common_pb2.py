@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17spinner/v1/common.proto\x12\nspinner.v1\"Q\n\nTaskTryKey\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\x12\n\ntry_number\x18\x04 \x01(\x05\"+\n\tDagRunRef\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17spinner/v1/common.proto\x12\nspinner.v1\"w\n\nTaskTryKey\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\x12\n\ntry_number\x18\x04 \x01(\x05\x12\x16\n\tmap_index\x18\x05 \x01(\x05H\x00\x88\x01\x01\x42\x0c\n\n_map_index\"+\n\tDagRunRef\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,7 +32,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'spinner.v1.common_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TASKTRYKEY']._serialized_start=39
-  _globals['_TASKTRYKEY']._serialized_end=120
-  _globals['_DAGRUNREF']._serialized_start=122
-  _globals['_DAGRUNREF']._serialized_end=165
+  _globals['_TASKTRYKEY']._serialized_end=158
+  _globals['_DAGRUNREF']._serialized_start=160
+  _globals['_DAGRUNREF']._serialized_end=203
 # @@protoc_insertion_point(module_scope)

@@ -262,16 +262,18 @@ class RunnerPullXComRequest(_message.Message):
 class RunnerPullXComResponse(_message.Message):
     __slots__ = ("items",)
     class Item(_message.Message):
-        __slots__ = ("task_id", "found", "value_json", "run_id")
+        __slots__ = ("task_id", "found", "value_json", "run_id", "map_index")
         TASK_ID_FIELD_NUMBER: _ClassVar[int]
         FOUND_FIELD_NUMBER: _ClassVar[int]
         VALUE_JSON_FIELD_NUMBER: _ClassVar[int]
         RUN_ID_FIELD_NUMBER: _ClassVar[int]
+        MAP_INDEX_FIELD_NUMBER: _ClassVar[int]
         task_id: str
         found: bool
         value_json: str
         run_id: str
-        def __init__(self, task_id: _Optional[str] = ..., found: _Optional[bool] = ..., value_json: _Optional[str] = ..., run_id: _Optional[str] = ...) -> None: ...
+        map_index: int
+        def __init__(self, task_id: _Optional[str] = ..., found: _Optional[bool] = ..., value_json: _Optional[str] = ..., run_id: _Optional[str] = ..., map_index: _Optional[int] = ...) -> None: ...
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[RunnerPullXComResponse.Item]
     def __init__(self, items: _Optional[_Iterable[_Union[RunnerPullXComResponse.Item, _Mapping]]] = ...) -> None: ...

@@ -110,7 +110,7 @@ class ListDagRunsResponse(_message.Message):
     def __init__(self, runs: _Optional[_Iterable[_Union[DagRun, _Mapping]]] = ...) -> None: ...
 
 class TaskInstance(_message.Message):
-    __slots__ = ("dag_id", "run_id", "task_id", "state", "try_number", "max_tries", "start_date", "end_date")
+    __slots__ = ("dag_id", "run_id", "task_id", "state", "try_number", "max_tries", "start_date", "end_date", "map_index")
     DAG_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
@@ -119,6 +119,7 @@ class TaskInstance(_message.Message):
     MAX_TRIES_FIELD_NUMBER: _ClassVar[int]
     START_DATE_FIELD_NUMBER: _ClassVar[int]
     END_DATE_FIELD_NUMBER: _ClassVar[int]
+    MAP_INDEX_FIELD_NUMBER: _ClassVar[int]
     dag_id: str
     run_id: str
     task_id: str
@@ -127,7 +128,8 @@ class TaskInstance(_message.Message):
     max_tries: int
     start_date: str
     end_date: str
-    def __init__(self, dag_id: _Optional[str] = ..., run_id: _Optional[str] = ..., task_id: _Optional[str] = ..., state: _Optional[str] = ..., try_number: _Optional[int] = ..., max_tries: _Optional[int] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ...) -> None: ...
+    map_index: int
+    def __init__(self, dag_id: _Optional[str] = ..., run_id: _Optional[str] = ..., task_id: _Optional[str] = ..., state: _Optional[str] = ..., try_number: _Optional[int] = ..., max_tries: _Optional[int] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ..., map_index: _Optional[int] = ...) -> None: ...
 
 class ListTaskInstancesRequest(_message.Message):
     __slots__ = ("run",)
@@ -206,12 +208,14 @@ class RenderedFields(_message.Message):
     def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., fields_json: _Optional[str] = ..., rendered_at: _Optional[str] = ...) -> None: ...
 
 class ListXComsRequest(_message.Message):
-    __slots__ = ("run", "task_id")
+    __slots__ = ("run", "task_id", "map_index")
     RUN_FIELD_NUMBER: _ClassVar[int]
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    MAP_INDEX_FIELD_NUMBER: _ClassVar[int]
     run: _common_pb2.DagRunRef
     task_id: str
-    def __init__(self, run: _Optional[_Union[_common_pb2.DagRunRef, _Mapping]] = ..., task_id: _Optional[str] = ...) -> None: ...
+    map_index: int
+    def __init__(self, run: _Optional[_Union[_common_pb2.DagRunRef, _Mapping]] = ..., task_id: _Optional[str] = ..., map_index: _Optional[int] = ...) -> None: ...
 
 class ListXComsResponse(_message.Message):
     __slots__ = ("xcoms",)

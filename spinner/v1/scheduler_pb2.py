@@ -25,43 +25,43 @@ _sym_db = _symbol_database.Default()
 from spinner.v1 import common_pb2 as spinner_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aspinner/v1/scheduler.proto\x12\nspinner.v1\x1a\x17spinner/v1/common.proto\"{\n\rTaskSelection\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.spinner.v1.DagRunRef\x12\x10\n\x08task_ids\x18\x02 \x03(\t\x12\x18\n\x10include_upstream\x18\x03 \x01(\x08\x12\x1a\n\x12include_downstream\x18\x04 \x01(\x08\"t\n\x19\x43learTaskInstancesRequest\x12,\n\tselection\x18\x01 \x01(\x0b\x32\x19.spinner.v1.TaskSelection\x12\x13\n\x0bonly_failed\x18\x02 \x01(\x08\x12\x14\n\x0crequested_by\x18\x03 \x01(\t\".\n\x1a\x43learTaskInstancesResponse\x12\x10\n\x08task_ids\x18\x01 \x03(\t\"m\n\x18MarkTaskInstancesRequest\x12,\n\tselection\x18\x01 \x01(\x0b\x32\x19.spinner.v1.TaskSelection\x12\r\n\x05state\x18\x02 \x01(\t\x12\x14\n\x0crequested_by\x18\x03 \x01(\t\"-\n\x19MarkTaskInstancesResponse\x12\x10\n\x08task_ids\x18\x01 \x03(\t\"H\n\x10SetPausedRequest\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\x0e\n\x06paused\x18\x02 \x01(\x08\x12\x14\n\x0crequested_by\x18\x03 \x01(\t\"#\n\x11SetPausedResponse\x12\x0e\n\x06paused\x18\x01 \x01(\x08\"f\n\x0f\x42\x61\x63kfillRequest\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\t\x12\x0b\n\x03\x65nd\x18\x03 \x01(\t\x12\x11\n\tconf_json\x18\x04 \x01(\t\x12\x14\n\x0crequested_by\x18\x05 \x01(\t\"Q\n\x10\x42\x61\x63kfillResponse\x12#\n\x04runs\x18\x01 \x03(\x0b\x32\x15.spinner.v1.DagRunRef\x12\x18\n\x10skipped_existing\x18\x02 \x01(\x05\"u\n\x14TriggerDagRunRequest\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\x11\n\tconf_json\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x14\n\x0clogical_date\x18\x04 \x01(\t\x12\x14\n\x0ctriggered_by\x18\x05 \x01(\t\"`\n\x15TriggerDagRunResponse\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.spinner.v1.DagRunRef\x12\r\n\x05state\x18\x02 \x01(\t\x12\x14\n\x0clogical_date\x18\x03 \x01(\t\"\r\n\x0bWakeRequest\"\x0e\n\x0cWakeResponse\"\x1b\n\x19GetSchedulerStatusRequest\"\x90\x01\n\x0fSchedulerStatus\x12\x11\n\tpartition\x18\x01 \x01(\t\x12\x13\n\x0blease_epoch\x18\x02 \x01(\x03\x12\x0e\n\x06leader\x18\x03 \x01(\x08\x12\x11\n\tdag_count\x18\x04 \x01(\x05\x12\x1a\n\x12import_error_count\x18\x05 \x01(\x05\x12\x16\n\x0e\x62undle_version\x18\x06 \x01(\t2\xcc\x04\n\x10SchedulerService\x12T\n\rTriggerDagRun\x12 .spinner.v1.TriggerDagRunRequest\x1a!.spinner.v1.TriggerDagRunResponse\x12\x39\n\x04Wake\x12\x17.spinner.v1.WakeRequest\x1a\x18.spinner.v1.WakeResponse\x12O\n\tGetStatus\x12%.spinner.v1.GetSchedulerStatusRequest\x1a\x1b.spinner.v1.SchedulerStatus\x12\x63\n\x12\x43learTaskInstances\x12%.spinner.v1.ClearTaskInstancesRequest\x1a&.spinner.v1.ClearTaskInstancesResponse\x12`\n\x11MarkTaskInstances\x12$.spinner.v1.MarkTaskInstancesRequest\x1a%.spinner.v1.MarkTaskInstancesResponse\x12H\n\tSetPaused\x12\x1c.spinner.v1.SetPausedRequest\x1a\x1d.spinner.v1.SetPausedResponse\x12\x45\n\x08\x42\x61\x63kfill\x12\x1b.spinner.v1.BackfillRequest\x1a\x1c.spinner.v1.BackfillResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aspinner/v1/scheduler.proto\x12\nspinner.v1\x1a\x17spinner/v1/common.proto\"\x90\x01\n\rTaskSelection\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.spinner.v1.DagRunRef\x12\x10\n\x08task_ids\x18\x02 \x03(\t\x12\x18\n\x10include_upstream\x18\x03 \x01(\x08\x12\x1a\n\x12include_downstream\x18\x04 \x01(\x08\x12\x13\n\x0bmap_indexes\x18\x05 \x03(\x05\"t\n\x19\x43learTaskInstancesRequest\x12,\n\tselection\x18\x01 \x01(\x0b\x32\x19.spinner.v1.TaskSelection\x12\x13\n\x0bonly_failed\x18\x02 \x01(\x08\x12\x14\n\x0crequested_by\x18\x03 \x01(\t\".\n\x1a\x43learTaskInstancesResponse\x12\x10\n\x08task_ids\x18\x01 \x03(\t\"m\n\x18MarkTaskInstancesRequest\x12,\n\tselection\x18\x01 \x01(\x0b\x32\x19.spinner.v1.TaskSelection\x12\r\n\x05state\x18\x02 \x01(\t\x12\x14\n\x0crequested_by\x18\x03 \x01(\t\"-\n\x19MarkTaskInstancesResponse\x12\x10\n\x08task_ids\x18\x01 \x03(\t\"H\n\x10SetPausedRequest\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\x0e\n\x06paused\x18\x02 \x01(\x08\x12\x14\n\x0crequested_by\x18\x03 \x01(\t\"#\n\x11SetPausedResponse\x12\x0e\n\x06paused\x18\x01 \x01(\x08\"f\n\x0f\x42\x61\x63kfillRequest\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\t\x12\x0b\n\x03\x65nd\x18\x03 \x01(\t\x12\x11\n\tconf_json\x18\x04 \x01(\t\x12\x14\n\x0crequested_by\x18\x05 \x01(\t\"Q\n\x10\x42\x61\x63kfillResponse\x12#\n\x04runs\x18\x01 \x03(\x0b\x32\x15.spinner.v1.DagRunRef\x12\x18\n\x10skipped_existing\x18\x02 \x01(\x05\"u\n\x14TriggerDagRunRequest\x12\x0e\n\x06\x64\x61g_id\x18\x01 \x01(\t\x12\x11\n\tconf_json\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x14\n\x0clogical_date\x18\x04 \x01(\t\x12\x14\n\x0ctriggered_by\x18\x05 \x01(\t\"`\n\x15TriggerDagRunResponse\x12\"\n\x03run\x18\x01 \x01(\x0b\x32\x15.spinner.v1.DagRunRef\x12\r\n\x05state\x18\x02 \x01(\t\x12\x14\n\x0clogical_date\x18\x03 \x01(\t\"\r\n\x0bWakeRequest\"\x0e\n\x0cWakeResponse\"\x1b\n\x19GetSchedulerStatusRequest\"\x90\x01\n\x0fSchedulerStatus\x12\x11\n\tpartition\x18\x01 \x01(\t\x12\x13\n\x0blease_epoch\x18\x02 \x01(\x03\x12\x0e\n\x06leader\x18\x03 \x01(\x08\x12\x11\n\tdag_count\x18\x04 \x01(\x05\x12\x1a\n\x12import_error_count\x18\x05 \x01(\x05\x12\x16\n\x0e\x62undle_version\x18\x06 \x01(\t2\xcc\x04\n\x10SchedulerService\x12T\n\rTriggerDagRun\x12 .spinner.v1.TriggerDagRunRequest\x1a!.spinner.v1.TriggerDagRunResponse\x12\x39\n\x04Wake\x12\x17.spinner.v1.WakeRequest\x1a\x18.spinner.v1.WakeResponse\x12O\n\tGetStatus\x12%.spinner.v1.GetSchedulerStatusRequest\x1a\x1b.spinner.v1.SchedulerStatus\x12\x63\n\x12\x43learTaskInstances\x12%.spinner.v1.ClearTaskInstancesRequest\x1a&.spinner.v1.ClearTaskInstancesResponse\x12`\n\x11MarkTaskInstances\x12$.spinner.v1.MarkTaskInstancesRequest\x1a%.spinner.v1.MarkTaskInstancesResponse\x12H\n\tSetPaused\x12\x1c.spinner.v1.SetPausedRequest\x1a\x1d.spinner.v1.SetPausedResponse\x12\x45\n\x08\x42\x61\x63kfill\x12\x1b.spinner.v1.BackfillRequest\x1a\x1c.spinner.v1.BackfillResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'spinner.v1.scheduler_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TASKSELECTION']._serialized_start=67
-  _globals['_TASKSELECTION']._serialized_end=190
-  _globals['_CLEARTASKINSTANCESREQUEST']._serialized_start=192
-  _globals['_CLEARTASKINSTANCESREQUEST']._serialized_end=308
-  _globals['_CLEARTASKINSTANCESRESPONSE']._serialized_start=310
-  _globals['_CLEARTASKINSTANCESRESPONSE']._serialized_end=356
-  _globals['_MARKTASKINSTANCESREQUEST']._serialized_start=358
-  _globals['_MARKTASKINSTANCESREQUEST']._serialized_end=467
-  _globals['_MARKTASKINSTANCESRESPONSE']._serialized_start=469
-  _globals['_MARKTASKINSTANCESRESPONSE']._serialized_end=514
-  _globals['_SETPAUSEDREQUEST']._serialized_start=516
-  _globals['_SETPAUSEDREQUEST']._serialized_end=588
-  _globals['_SETPAUSEDRESPONSE']._serialized_start=590
-  _globals['_SETPAUSEDRESPONSE']._serialized_end=625
-  _globals['_BACKFILLREQUEST']._serialized_start=627
-  _globals['_BACKFILLREQUEST']._serialized_end=729
-  _globals['_BACKFILLRESPONSE']._serialized_start=731
-  _globals['_BACKFILLRESPONSE']._serialized_end=812
-  _globals['_TRIGGERDAGRUNREQUEST']._serialized_start=814
-  _globals['_TRIGGERDAGRUNREQUEST']._serialized_end=931
-  _globals['_TRIGGERDAGRUNRESPONSE']._serialized_start=933
-  _globals['_TRIGGERDAGRUNRESPONSE']._serialized_end=1029
-  _globals['_WAKEREQUEST']._serialized_start=1031
-  _globals['_WAKEREQUEST']._serialized_end=1044
-  _globals['_WAKERESPONSE']._serialized_start=1046
-  _globals['_WAKERESPONSE']._serialized_end=1060
-  _globals['_GETSCHEDULERSTATUSREQUEST']._serialized_start=1062
-  _globals['_GETSCHEDULERSTATUSREQUEST']._serialized_end=1089
-  _globals['_SCHEDULERSTATUS']._serialized_start=1092
-  _globals['_SCHEDULERSTATUS']._serialized_end=1236
-  _globals['_SCHEDULERSERVICE']._serialized_start=1239
-  _globals['_SCHEDULERSERVICE']._serialized_end=1827
+  _globals['_TASKSELECTION']._serialized_start=68
+  _globals['_TASKSELECTION']._serialized_end=212
+  _globals['_CLEARTASKINSTANCESREQUEST']._serialized_start=214
+  _globals['_CLEARTASKINSTANCESREQUEST']._serialized_end=330
+  _globals['_CLEARTASKINSTANCESRESPONSE']._serialized_start=332
+  _globals['_CLEARTASKINSTANCESRESPONSE']._serialized_end=378
+  _globals['_MARKTASKINSTANCESREQUEST']._serialized_start=380
+  _globals['_MARKTASKINSTANCESREQUEST']._serialized_end=489
+  _globals['_MARKTASKINSTANCESRESPONSE']._serialized_start=491
+  _globals['_MARKTASKINSTANCESRESPONSE']._serialized_end=536
+  _globals['_SETPAUSEDREQUEST']._serialized_start=538
+  _globals['_SETPAUSEDREQUEST']._serialized_end=610
+  _globals['_SETPAUSEDRESPONSE']._serialized_start=612
+  _globals['_SETPAUSEDRESPONSE']._serialized_end=647
+  _globals['_BACKFILLREQUEST']._serialized_start=649
+  _globals['_BACKFILLREQUEST']._serialized_end=751
+  _globals['_BACKFILLRESPONSE']._serialized_start=753
+  _globals['_BACKFILLRESPONSE']._serialized_end=834
+  _globals['_TRIGGERDAGRUNREQUEST']._serialized_start=836
+  _globals['_TRIGGERDAGRUNREQUEST']._serialized_end=953
+  _globals['_TRIGGERDAGRUNRESPONSE']._serialized_start=955
+  _globals['_TRIGGERDAGRUNRESPONSE']._serialized_end=1051
+  _globals['_WAKEREQUEST']._serialized_start=1053
+  _globals['_WAKEREQUEST']._serialized_end=1066
+  _globals['_WAKERESPONSE']._serialized_start=1068
+  _globals['_WAKERESPONSE']._serialized_end=1082
+  _globals['_GETSCHEDULERSTATUSREQUEST']._serialized_start=1084
+  _globals['_GETSCHEDULERSTATUSREQUEST']._serialized_end=1111
+  _globals['_SCHEDULERSTATUS']._serialized_start=1114
+  _globals['_SCHEDULERSTATUS']._serialized_end=1258
+  _globals['_SCHEDULERSERVICE']._serialized_start=1261
+  _globals['_SCHEDULERSERVICE']._serialized_end=1849
 # @@protoc_insertion_point(module_scope)

@@ -8,16 +8,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TaskSelection(_message.Message):
-    __slots__ = ("run", "task_ids", "include_upstream", "include_downstream")
+    __slots__ = ("run", "task_ids", "include_upstream", "include_downstream", "map_indexes")
     RUN_FIELD_NUMBER: _ClassVar[int]
     TASK_IDS_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_UPSTREAM_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_DOWNSTREAM_FIELD_NUMBER: _ClassVar[int]
+    MAP_INDEXES_FIELD_NUMBER: _ClassVar[int]
     run: _common_pb2.DagRunRef
     task_ids: _containers.RepeatedScalarFieldContainer[str]
     include_upstream: bool
     include_downstream: bool
-    def __init__(self, run: _Optional[_Union[_common_pb2.DagRunRef, _Mapping]] = ..., task_ids: _Optional[_Iterable[str]] = ..., include_upstream: _Optional[bool] = ..., include_downstream: _Optional[bool] = ...) -> None: ...
+    map_indexes: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, run: _Optional[_Union[_common_pb2.DagRunRef, _Mapping]] = ..., task_ids: _Optional[_Iterable[str]] = ..., include_upstream: _Optional[bool] = ..., include_downstream: _Optional[bool] = ..., map_indexes: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ClearTaskInstancesRequest(_message.Message):
     __slots__ = ("selection", "only_failed", "requested_by")

@@ -25,6 +25,8 @@ class TryKey:
     try_number: int
     # The process of the try: 0 for its first, n after its n-th sensor reschedule (docs/adr/0006-sensor-reschedule.md).
     reschedule: int = 0
+    # Which instance of a mapped task; -1 for an unmapped task (docs/adr/0007-dynamic-task-mapping.md).
+    map_index: int = -1
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from spinner.sdk.trigger_rule import TriggerRule
 from spinner.sdk.xcom_arg import as_operator, link_xcom_args
 
 if TYPE_CHECKING:
+    from spinner.sdk.mapping import ExpandInput, OperatorPartial
     from spinner.sdk.taskgroup import TaskGroup
 
 EXECUTOR_CONFIG_KEYS = frozenset(
@@ -116,16 +117,34 @@ class BaseOperator(DependencyMixin):
     # Capability: the scheduler ends this task itself (none -> success), no process is started (EmptyOperator).
     ends_in_scheduler: ClassVar[bool] = False
 
+    # Set on a mapped task (`.partial(...).expand(...)`, spinner/sdk/mapping.py): what it maps over.
+    expand_input: ExpandInput | None = None
+
+    @property
+    def is_mapped(self) -> bool:
+        return self.expand_input is not None
+
     @classmethod
-    def partial(cls, **kwargs: Any) -> Any:
-        """Dynamic task mapping is not built yet: say so instead of an AttributeError."""
-        raise DagDefinitionError(
-            f"{cls.__name__}.partial(...).expand(...): dynamic task mapping is not supported by Spinner yet"
-        )
+    def partial(cls, **kwargs: Any) -> OperatorPartial:
+        """The fixed arguments of a mapped task; `.expand(name=[...])` gives the mapped ones."""
+        from spinner.sdk.mapping import OperatorPartial, link_inputs
+
+        task_id = kwargs.get("task_id")
+        if not isinstance(task_id, str):
+            raise DagDefinitionError(f"{cls.__name__}.partial(...) needs task_id=...")
+
+        def build(placeholders: dict[str, Any], expand_input: ExpandInput) -> BaseOperator:
+            task = cls(**kwargs, **placeholders)
+            task.expand_input = expand_input
+            link_inputs(task, expand_input)
+            return task
+
+        return OperatorPartial(build, f"task '{task_id}'", kwargs, accepted_arguments(cls))
 
     def expand(self, **kwargs: Any) -> Any:
         raise DagDefinitionError(
-            f"task '{self.task_id}': .expand(...) (dynamic task mapping) is not supported by Spinner yet"
+            f"task '{self.task_id}': .expand(...) is called on .partial(...), as "
+            f"`{type(self).__name__}.partial(task_id=...).expand(...)`, not on a task"
         )
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from spinner.sdk.dag import DAG, current_dag
 from spinner.sdk.exceptions import DagDefinitionError
+from spinner.sdk.mapping import ExpandInput, OperatorPartial, link_inputs
 from spinner.sdk.operators.base import BaseOperator
 from spinner.sdk.xcom_arg import XComArg
 
@@ -124,13 +125,22 @@ class DecoratedTask:
             raise DagDefinitionError(f"DAG '{dag.dag_id}', task '{task_id}': {e}") from None
         return XComArg(operator)
 
-    def partial(self, **kwargs: Any) -> Any:
-        raise DagDefinitionError(
-            f"task function '{self.task_id}': .partial()/.expand(): dynamic task mapping is not supported by "
-            "Spinner yet"
-        )
+    def partial(self, **kwargs: Any) -> OperatorPartial:
+        """The fixed arguments of a mapped task function; `.expand(name=[...])` gives the mapped ones."""
 
-    expand = partial
+        def build(placeholders: dict[str, Any], expand_input: ExpandInput) -> XComArg:
+            arg = self(**kwargs, **placeholders)
+            arg.operator.expand_input = expand_input
+            link_inputs(arg.operator, expand_input)
+            return arg
+
+        parameters = frozenset(inspect.signature(self.function).parameters)
+        return OperatorPartial(build, f"task function '{self.task_id}'", kwargs, parameters, in_kwargs=True)
+
+    def expand(self, **kwargs: Any) -> XComArg:
+        """One task instance per item (per combination of items) of the mapped arguments."""
+        mapped: XComArg = self.partial().expand(**kwargs)
+        return mapped
 
     def __repr__(self) -> str:
         return f"<@task {self.task_id} ({getattr(self.operator_class, '__name__', self.operator_class)})>"

@@ -113,17 +113,3 @@ def test_chain_with_groups() -> None:
     dag.validate()
     assert dag.get_task("g.one").upstream_task_ids == {"first"}
     assert last.upstream_task_ids == {"g.two"}
-
-
-def test_dynamic_task_mapping_is_a_clear_error_until_it_is_built() -> None:
-    from spinner import task
-
-    @task
-    def double(x: int) -> int:
-        return 2 * x
-
-    with DAG("mapped", tier=1):
-        with pytest.raises(DagDefinitionError, match="dynamic task mapping is not supported"):
-            BashOperator.partial(task_id="b").expand(bash_command=["true"])
-        with pytest.raises(DagDefinitionError, match=r"'double'.*dynamic task mapping is not supported"):
-            double.expand(x=[1, 2])
