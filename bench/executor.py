@@ -126,7 +126,7 @@ async def bench_local(tries: int, work: Path, verbose: bool = False) -> dict[str
         for i in range(tries):
             task_id = f"t{i:04d}"
             async with sessions() as s, s.begin():  # queued as a scheduler does, then handed over
-                ti = await s.get(TaskInstance, ("bench", "r", task_id))
+                ti = await s.get(TaskInstance, ("bench", "r", task_id, -1))
                 assert ti is not None
                 ti.state, ti.try_number, ti.queued_at = "queued", 1, dt.datetime.now(dt.UTC)
             await stub.Submit(

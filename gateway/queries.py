@@ -85,8 +85,10 @@ async def task_instances(session: AsyncSession, dag_id: str, run_ids: Sequence[s
     return (await session.execute(q)).scalars().all()
 
 
-async def task_instance(session: AsyncSession, dag_id: str, run_id: str, task_id: str) -> TaskInstance | None:
-    return await session.get(TaskInstance, (dag_id, run_id, task_id))
+async def task_instance(
+    session: AsyncSession, dag_id: str, run_id: str, task_id: str, map_index: int = -1
+) -> TaskInstance | None:
+    return await session.get(TaskInstance, (dag_id, run_id, task_id, map_index))
 
 
 async def tries(session: AsyncSession, dag_id: str, run_id: str, task_id: str) -> Sequence[TaskInstanceHistory]:

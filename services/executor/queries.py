@@ -15,7 +15,7 @@ from spinner.db.models import DagRun, PartitionLease, TaskInstance
 
 
 async def get_ti(session: AsyncSession, key: TryKey) -> TaskInstance | None:
-    return await session.get(TaskInstance, (key.dag_id, key.run_id, key.task_id), populate_existing=True)
+    return await session.get(TaskInstance, (key.dag_id, key.run_id, key.task_id, key.map_index), populate_existing=True)
 
 
 async def get_run(session: AsyncSession, dag_id: str, run_id: str) -> DagRun | None:

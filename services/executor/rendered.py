@@ -50,14 +50,17 @@ def check_fields_json(fields_json: str) -> str:
 
 async def save_rendered(session: AsyncSession, key: TryKey, fields_json: str, now: dt.datetime) -> None:
     """Stores the try's rendered fields (again: replaced), only while it is this try and running."""
-    ti = await session.get(TaskInstance, (key.dag_id, key.run_id, key.task_id), populate_existing=True)
+    ti = await session.get(TaskInstance, (key.dag_id, key.run_id, key.task_id, key.map_index), populate_existing=True)
     if ti is None or ti.try_number != key.try_number or ti.state != "running":
         raise RenderedRefused("the task instance is not running this try")
-    row = await session.get(RenderedTaskInstanceFields, (key.dag_id, key.run_id, key.task_id, key.try_number))
+    row = await session.get(
+        RenderedTaskInstanceFields, (key.dag_id, key.run_id, key.task_id, key.map_index, key.try_number)
+    )
     if row is None:
         session.add(
             RenderedTaskInstanceFields(
-                dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, try_number=key.try_number,
+                dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, map_index=key.map_index,
+                try_number=key.try_number,
                 rendered_fields=fields_json, rendered_at=now,
             )
         )  # fmt: skip

@@ -24,6 +24,7 @@ async def guarded_update(
     try_number: int,
     expected_states: Sequence[str | None],
     values: dict[str, Any],
+    map_index: int = -1,
 ) -> bool:
     """True when this call moved the try; never commits."""
     states = [s for s in expected_states if s is not None]
@@ -36,6 +37,7 @@ async def guarded_update(
             TaskInstance.dag_id == dag_id,
             TaskInstance.run_id == run_id,
             TaskInstance.task_id == task_id,
+            TaskInstance.map_index == map_index,
             TaskInstance.try_number == try_number,
             or_(*conditions),
         )
@@ -51,6 +53,7 @@ def history_row(ti: TaskInstance) -> TaskInstanceHistory:
         dag_id=ti.dag_id,
         run_id=ti.run_id,
         task_id=ti.task_id,
+        map_index=ti.map_index,
         try_number=ti.try_number,
         state=ti.state or "",
         start_date=ti.start_date,

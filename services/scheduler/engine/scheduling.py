@@ -461,7 +461,7 @@ class SchedulingEngine:
         self.request_full_pass()
 
     async def _fail_for_pool(self, session: AsyncSession, row: TiRow, now: dt.datetime) -> None:
-        ti = await session.get(TaskInstance, (row.dag_id, row.run_id, row.task_id))
+        ti = await session.get(TaskInstance, (row.dag_id, row.run_id, row.task_id, -1))
         if ti is None:
             return
         ti.state, ti.end_date = "failed", now

@@ -41,7 +41,7 @@ async def test_rendered_fields_are_kept_per_try_only_while_it_runs(sessions: asy
         async with sessions() as s, s.begin():
             await save_rendered(s, key, check_fields_json(json.dumps(fields)), NOW)
     async with sessions() as s:
-        row = await s.get(RenderedTaskInstanceFields, ("d", "r", "t", 2))
+        row = await s.get(RenderedTaskInstanceFields, ("d", "r", "t", -1, 2))
     assert row is not None and json.loads(row.rendered_fields) == {"bash_command": "echo 2"}
     for stale in (TryKey("d", "r", "t", 1), TryKey("d", "r", "other", 2)):
         async with sessions() as s, s.begin():

@@ -34,7 +34,7 @@ async def _seed(sessions: async_sessionmaker[AsyncSession]) -> None:
 
 async def _ti(sessions: async_sessionmaker[AsyncSession]) -> TaskInstance:
     async with sessions() as s:
-        ti = await s.get(TaskInstance, ("d", "r", "sensor"))
+        ti = await s.get(TaskInstance, ("d", "r", "sensor", -1))
         assert ti is not None
         return ti
 
@@ -63,7 +63,7 @@ async def test_reschedule_keeps_the_try_and_counts_pokes(sessions: async_session
             assert (ti.state, ti.try_number, ti.reschedule_count) == ("up_for_reschedule", 1, poke + 1)
             assert ti.reschedule_at == when and ti.first_poke_at == first_start
             async with sessions() as s, s.begin():  # what the scheduler does when the time comes
-                row = await s.get(TaskInstance, ("d", "r", "sensor"))
+                row = await s.get(TaskInstance, ("d", "r", "sensor", -1))
                 assert row is not None
                 row.state, row.reschedule_at = "queued", None
             checked = await writer.check_queued(KEY, "p", 0)
