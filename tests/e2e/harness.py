@@ -103,7 +103,8 @@ class Spinner:
         return str(r.json()["run_id"])
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 120) -> dict[str, Any]:
-        """Waits until the run has ended; returns {"run": ..., "tasks": {task_id: task instance}}."""
+        """Waits until the run has ended; returns {"run": ..., "tasks": {name: task instance}}, where a
+        mapped task's instances are named "task_id[map_index]" and every other task by its task_id."""
         path = f"/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
         deadline = time.monotonic() + timeout
         while True:
@@ -111,7 +112,7 @@ class Spinner:
             if run["state"] in TERMINAL_RUN_STATES or time.monotonic() > deadline:
                 break
             time.sleep(0.3)
-        tasks = {ti["task_id"]: ti for ti in self.api(path + "/tasks")["task_instances"]}
+        tasks = {instance_name(ti): ti for ti in self.api(path + "/tasks")["task_instances"]}
         assert run["state"] in TERMINAL_RUN_STATES, f"run {run_id} still {run['state']} after {timeout} s: {tasks}"
         return {"run": run, "tasks": tasks}
 
@@ -119,16 +120,26 @@ class Spinner:
         """Triggers a run and waits for its end."""
         return self.wait_for_run(dag_id, self.trigger(dag_id, conf), timeout)
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None) -> str:
+    def task_log(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int | None = None, map_index: int | None = None
+    ) -> str:
         args = ["tasks", "logs", dag_id, run_id, task_id]
         if try_number is not None:
             args += ["--try", str(try_number)]
+        if map_index is not None:
+            args += ["--map-index", str(map_index)]
         done = self.cli(*args)
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
     def states(self, result: dict[str, Any]) -> dict[str, str | None]:
         return {task_id: ti["state"] for task_id, ti in result["tasks"].items()}
+
+
+def instance_name(ti: dict[str, Any]) -> str:
+    """A task instance as tests name it: its task_id, with "[map_index]" for a mapped task's instance."""
+    index = int(ti.get("map_index", -1))
+    return f"{ti['task_id']}[{index}]" if index >= 0 else str(ti["task_id"])
 
 
 def mariadb_url() -> tuple[str, str]:

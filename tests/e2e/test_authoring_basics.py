@@ -3,11 +3,9 @@ parameters, and a default_args key that no task takes is an import error naming 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.e2e.harness import Spinner, standalone_on
+from tests.e2e.harness import Spinner
 
 pytestmark = pytest.mark.e2e
 
@@ -29,13 +27,10 @@ with DAG("typo_in_default_args", tier=Tier.TIER2, default_args={"retires": 3}) a
 """
 
 
-@pytest.fixture(scope="module", params=["sqlite", "mariadb"])
-def spinner(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Spinner]:
-    files = {
-        "spinner_tier_2_0/basics/defaults.py": DEFAULTS_DAG,
-        "spinner_tier_2_0/basics/typo.py": TYPO_DAG,
-    }
-    yield from standalone_on(request.param, tmp_path_factory.mktemp(request.param), extra_files=files)
+E2E_FILES = {
+    "spinner_tier_2_0/basics/defaults.py": DEFAULTS_DAG,
+    "spinner_tier_2_0/basics/typo.py": TYPO_DAG,
+}
 
 
 def test_default_args_fill_operator_parameters(spinner: Spinner) -> None:

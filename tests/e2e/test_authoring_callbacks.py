@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.e2e.harness import Spinner, standalone_on
-from tests.notify_servers import SmtpSink, WebhookSink, smtp_server, wait_until, webhook_server
+from tests.e2e.harness import Spinner
+from tests.notify_servers import SmtpSink, WebhookSink, wait_until, webhook_server
 
 pytestmark = pytest.mark.e2e
 
@@ -37,24 +37,12 @@ with DAG("callbacks_deadline", tier=Tier.TIER2, params={"alert_webhook": ""},
 
 
 @pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpSink]:
-    with smtp_server() as sink:
-        yield sink
-
-
-@pytest.fixture(scope="module")
 def hook() -> Iterator[WebhookSink]:
     with webhook_server() as sink:
         yield sink
 
 
-@pytest.fixture(scope="module", params=["sqlite", "mariadb"])
-def spinner(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, smtp: SmtpSink
-) -> Iterator[Spinner]:
-    env = {"SPINNER_SMTP_HOST": "127.0.0.1", "SPINNER_SMTP_PORT": str(smtp.port), "SPINNER_SMTP_FROM": "spinner@test"}
-    files = {"spinner_tier_2_0/callbacks/deadline.py": DEADLINE_DAG}
-    yield from standalone_on(request.param, tmp_path_factory.mktemp(request.param), extra_files=files, env=env)
+E2E_FILES = {"spinner_tier_2_0/callbacks/deadline.py": DEADLINE_DAG}
 
 
 def run_path(dag_id: str, run_id: str) -> str:

@@ -6,24 +6,18 @@ TriggerDagRunOperator's run exists with the conf and the pages link both ways.""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from tests.e2e.harness import Spinner, standalone_on
+from tests.e2e.harness import Spinner
 
 pytestmark = pytest.mark.e2e
 
 BRANCH = "ops_weekday_branch"
 NIGHTLY = "ops_nightly_load"
 DASHBOARDS = "ops_dashboards"
-
-
-@pytest.fixture(scope="module", params=["sqlite", "mariadb"])
-def spinner(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Spinner]:
-    yield from standalone_on(request.param, tmp_path_factory.mktemp(request.param))
 
 
 def q(value: str) -> str:

@@ -11,14 +11,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from tests.e2e.harness import Spinner, standalone_on
+from tests.e2e.harness import Spinner
 
 pytestmark = pytest.mark.e2e
 
@@ -51,13 +51,10 @@ with DAG("sensor_timeouts", tier=Tier.TIER2) as dag:
 """
 
 
-@pytest.fixture(scope="module", params=["sqlite", "mariadb"])
-def spinner(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Spinner]:
-    files = {
-        "spinner_tier_2_0/sensors_e2e/slot.py": SLOT_DAG,
-        "spinner_tier_2_0/sensors_e2e/timeouts.py": TIMEOUT_DAG,
-    }
-    yield from standalone_on(request.param, tmp_path_factory.mktemp(request.param), extra_files=files)
+E2E_FILES = {
+    "spinner_tier_2_0/sensors_e2e/slot.py": SLOT_DAG,
+    "spinner_tier_2_0/sensors_e2e/timeouts.py": TIMEOUT_DAG,
+}
 
 
 def _tasks(spinner: Spinner, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:

@@ -5,22 +5,16 @@ whose bad conf is refused with 400 and creates no run."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
 
-from tests.e2e.harness import Spinner, standalone_on
+from tests.e2e.harness import Spinner
 
 pytestmark = pytest.mark.e2e
 
 LEDGER = "finance_paris_ledger"
 REPORT = "finance_region_report"
-
-
-@pytest.fixture(scope="module", params=["sqlite", "mariadb"])
-def spinner(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Spinner]:
-    yield from standalone_on(request.param, tmp_path_factory.mktemp(request.param))
 
 
 def rendered(spinner: Spinner, dag_id: str, run_id: str, task_id: str) -> dict[str, object]:

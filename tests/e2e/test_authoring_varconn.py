@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Spinner, standalone_on
+from tests.e2e.harness import Spinner
 
 pytestmark = pytest.mark.e2e
 
@@ -35,13 +34,10 @@ with DAG("needs_a_missing_variable", tier=Tier.TIER2) as dag:
 """
 
 
-@pytest.fixture(scope="module", params=["sqlite", "mariadb"])
-def spinner(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Spinner]:
-    files = {
-        "spinner_tier_2_0/varconn/parse_time.py": PARSE_TIME_DAG,
-        "spinner_tier_2_0/varconn/missing.py": MISSING_DAG,
-    }
-    yield from standalone_on(request.param, tmp_path_factory.mktemp(request.param), extra_files=files)
+E2E_FILES = {
+    "spinner_tier_2_0/varconn/parse_time.py": PARSE_TIME_DAG,
+    "spinner_tier_2_0/varconn/missing.py": MISSING_DAG,
+}
 
 
 def _ok(spinner: Spinner, *args: str) -> str:

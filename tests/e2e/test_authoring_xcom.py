@@ -5,12 +5,11 @@ its task with a message naming the key and the size."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.e2e.harness import Spinner, standalone_on
+from tests.e2e.harness import Spinner
 
 pytestmark = pytest.mark.e2e
 
@@ -31,10 +30,7 @@ with DAG("xcom_too_large", tier=Tier.TIER2) as dag:
 """
 
 
-@pytest.fixture(scope="module", params=["sqlite", "mariadb"])
-def spinner(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Spinner]:
-    files = {"spinner_tier_2_0/xcom_tests/too_large.py": TOO_LARGE_DAG}
-    yield from standalone_on(request.param, tmp_path_factory.mktemp(request.param), extra_files=files)
+E2E_FILES = {"spinner_tier_2_0/xcom_tests/too_large.py": TOO_LARGE_DAG}
 
 
 def xcoms(spinner: Spinner, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:

@@ -1,0 +1,53 @@
+"""One `spinner standalone` per database for every end-to-end module that uses the `spinner` fixture.
+
+Starting a stack costs seconds; one per module and database was a tenth of the suite. A module
+adds its own DAG files with `E2E_FILES` (path under the DAGs folder -> text) and settings with
+`E2E_ENV`; the shared stack gets those of every collected module, and the SMTP sink the callbacks
+tests read. Pytest groups the tests by database, so each stack starts once. A module that needs
+a stack of its own (restarts, other settings) defines its own `spinner` fixture, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.harness import Spinner, standalone_on
+from tests.notify_servers import SmtpSink, smtp_server
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[SmtpSink]:
+    with smtp_server() as sink:
+        yield sink
+
+
+def _collected(session: pytest.Session, name: str) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for module in {item.module for item in session.items if isinstance(item, pytest.Function)}:
+        value: Any = getattr(module, name, None)
+        for key, text in (value or {}).items():
+            if key in merged and merged[key] != text:
+                raise AssertionError(f"two e2e modules set {name}[{key!r}] differently")
+            merged[key] = text
+    return merged
+
+
+@pytest.fixture(scope="session", params=["sqlite", "mariadb"])
+def spinner(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, smtp: SmtpSink
+) -> Iterator[Spinner]:
+    files = _collected(request.session, "E2E_FILES")
+    env = _collected(request.session, "E2E_ENV")
+    env |= {"SPINNER_SMTP_HOST": "127.0.0.1", "SPINNER_SMTP_PORT": str(smtp.port), "SPINNER_SMTP_FROM": "spinner@test"}
+    yield from standalone_on(request.param, tmp_path_factory.mktemp(f"e2e-{request.param}"), extra_files=files, env=env)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Real processes on a busy machine: 600 s per test, not the suite's 120 s, before one is called hung.
+    The shared stack's start counts in the first test that uses it."""
+    for item in items:
+        if item.get_closest_marker("timeout") is None and "tests/e2e/" in str(item.path).replace("\\", "/"):
+            item.add_marker(pytest.mark.timeout(600))
