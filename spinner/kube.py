@@ -6,6 +6,8 @@ import hashlib
 import re
 from typing import Protocol
 
+from spinner.mapping import NO_MAP_INDEX
+
 NAME_MAX = 63
 HASH_LEN = 8
 
@@ -29,7 +31,8 @@ def pod_name(key: TryIdentity) -> str:
     """A readable DNS-1123 name of at most 63 characters, the same for the same try on every call.
 
     dag, task and run id are shortened to fit; the hash of the exact key keeps two tries that
-    shorten to the same text apart.
+    shorten to the same text apart. A mapped task's instance adds its map_index (`-m<i>`) in front
+    of the try number, inside the 63 characters.
     """
     parts_of_key = [key.dag_id, key.task_id, key.run_id, str(key.try_number)]
     # A sensor's try runs one process per poke in reschedule mode (docs/adr/0006): the n-th reschedule
@@ -37,8 +40,14 @@ def pod_name(key: TryIdentity) -> str:
     reschedule = int(getattr(key, "reschedule", 0) or 0)
     if reschedule:
         parts_of_key.append(f"r{reschedule}")
+    # An instance of a mapped task (docs/adr/0007) says which one, before the try: `...-m3-1-<hash>`.
+    # An unmapped task (-1) adds nothing, so its name (hash included) is what it always was.
+    map_index = int(getattr(key, "map_index", NO_MAP_INDEX))
+    if map_index >= 0:
+        parts_of_key.append(f"m{map_index}")
     digest = hashlib.sha256("\x00".join(parts_of_key).encode()).hexdigest()[:HASH_LEN]
-    tail = f"-{key.try_number}{f'r{reschedule}' if reschedule else ''}-{digest}"
+    instance = f"-m{map_index}" if map_index >= 0 else ""
+    tail = f"{instance}-{key.try_number}{f'r{reschedule}' if reschedule else ''}-{digest}"
     room = NAME_MAX - len(tail)
     parts = [p for p in (_dns_part(key.dag_id), _dns_part(key.task_id), _dns_part(key.run_id)) if p]
     budget = [22, 18, room]  # dag and task keep most of their names; the run gets what is left

@@ -6,6 +6,8 @@ import hashlib
 from pathlib import Path
 from urllib.parse import quote
 
+from spinner.mapping import NO_MAP_INDEX
+
 # Longest encoded id kept as it is; longer ones are cut and end with a hash of the whole id, so
 # a path part stays under the 255-byte file-name limit (a 250-character run id of accents is 1,500).
 MAX_PART = 200
@@ -21,15 +23,16 @@ def _safe(part: str) -> str:
     return encoded
 
 
-def local_log_path(log_dir: Path, dag_id: str, run_id: str, task_id: str, try_number: int) -> Path:
-    """`<log_dir>/dag_id=<d>/run_id=<r>/task_id=<t>/attempt=<n>.log`, each part made path-safe."""
-    return (
-        log_dir
-        / f"dag_id={_safe(dag_id)}"
-        / f"run_id={_safe(run_id)}"
-        / f"task_id={_safe(task_id)}"
-        / f"attempt={int(try_number)}.log"
-    )
+def local_log_path(
+    log_dir: Path, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = NO_MAP_INDEX
+) -> Path:
+    """`<log_dir>/dag_id=<d>/run_id=<r>/task_id=<t>/attempt=<n>.log`, each part made path-safe; an
+    instance of a mapped task has a folder of its own, `.../task_id=<t>/map_index=<i>/attempt=<n>.log`
+    (docs/adr/0007-dynamic-task-mapping.md), so an unmapped task's path is what it always was."""
+    task_dir = log_dir / f"dag_id={_safe(dag_id)}" / f"run_id={_safe(run_id)}" / f"task_id={_safe(task_id)}"
+    if map_index >= 0:
+        task_dir = task_dir / f"map_index={int(map_index)}"
+    return task_dir / f"attempt={int(try_number)}.log"
 
 
 def complete_marker(log_path: Path) -> Path:

@@ -6,6 +6,7 @@ event loop or from any other thread. A background task sends the buffer in `_bul
 one document per line:
 
     dag_id, task_id, run_id, try_number   the try's log id
+    map_index                             only for an instance of a mapped task (unmapped: no field, as before)
     offset                                the line's number in the try's log (orders lines)
     timestamp, @timestamp                 when it was written (@timestamp lets the pattern name a data stream)
     section                               "readiness" or "task"; "end" marks one past the last line (the log is whole)
@@ -95,7 +96,10 @@ class LogShipper:
             raise ValueError("max_buffered and batch_size must be at least 1")
         self._client = client.options(request_timeout=request_timeout, max_retries=0)
         self._log_id = log_id
-        self._id_prefix = "\x1f".join((log_id.dag_id, log_id.run_id, log_id.task_id, str(log_id.try_number)))
+        id_parts = [log_id.dag_id, log_id.run_id, log_id.task_id, str(log_id.try_number)]
+        if log_id.map_index >= 0:  # a mapped task's instances have documents of their own; unmapped ids unchanged
+            id_parts.append(f"m{log_id.map_index}")
+        self._id_prefix = "\x1f".join(id_parts)
         self._pattern = index_pattern
         self._max = max_buffered
         self._batch_size = batch_size
@@ -259,11 +263,13 @@ class LogShipper:
 
     def _document(self, line: LogLine) -> dict[str, Any]:
         stamp = line.timestamp.isoformat().replace("+00:00", "Z")
+        instance = {"map_index": self._log_id.map_index} if self._log_id.map_index >= 0 else {}
         return {
             "dag_id": self._log_id.dag_id,
             "task_id": self._log_id.task_id,
             "run_id": self._log_id.run_id,
             "try_number": self._log_id.try_number,
+            **instance,
             "offset": line.offset,
             "timestamp": stamp,
             "@timestamp": stamp,
@@ -334,6 +340,7 @@ LOG_MAPPINGS: dict[str, Any] = {
         "task_id": {"type": "keyword"},
         "run_id": {"type": "keyword"},
         "try_number": {"type": "integer"},
+        "map_index": {"type": "integer"},
         "offset": {"type": "long"},
         "timestamp": {"type": "date"},
         "@timestamp": {"type": "date"},

@@ -8,9 +8,10 @@ The runner marks two sections with lines of their own: `::spinner-section::readi
 checks before the task) and `::spinner-section::task`, and ends the readiness section with
 `::spinner-readiness::passed` or `::spinner-readiness::failed`.
 
-When a try ends, its whole log goes to S3 at `<prefix>/<dag_id>/<run_id>/<task_id>/<try>.log`,
-then a marker object `<that key>.complete` (JSON: lines, bytes, sha256) is written: a log
-without its marker is not complete, and one that does not match its marker is refused.
+When a try ends, its whole log goes to S3 at `<prefix>/<dag_id>/<run_id>/<task_id>/<try>.log`
+(an instance of a mapped task: `<task_id>/map_index=<i>/<try>.log`), then a marker object
+`<that key>.complete` (JSON: lines, bytes, sha256) is written: a log without its marker is not
+complete, and one that does not match its marker is refused.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Literal
+
+from spinner.mapping import NO_MAP_INDEX
 
 SECTION_START = "::spinner-section::"
 READINESS_PASSED = "::spinner-readiness::passed"
@@ -39,6 +42,13 @@ class LogId:
     task_id: str
     run_id: str
     try_number: int
+    # Which instance of a mapped task; -1 for an unmapped task (docs/adr/0007-dynamic-task-mapping.md).
+    map_index: int = NO_MAP_INDEX
+
+    def describe(self) -> str:
+        """How messages name the try: `dag.task run r try n`, with `[i]` after the task for a mapped instance."""
+        instance = f"[{self.map_index}]" if self.map_index >= 0 else ""
+        return f"{self.dag_id}.{self.task_id}{instance} run {self.run_id} try {self.try_number}"
 
 
 def is_marker(line: str) -> bool:
@@ -83,10 +93,14 @@ def _part(text: str) -> str:
     return text.replace("%", "%25").replace("/", "%2F")
 
 
-def archive_key(prefix: str, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
-    """`<prefix>/<dag_id>/<run_id>/<task_id>/<try>.log` (a `/` inside an id is written %2F)."""
+def archive_key(
+    prefix: str, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = NO_MAP_INDEX
+) -> str:
+    """`<prefix>/<dag_id>/<run_id>/<task_id>/<try>.log` (a `/` inside an id is written %2F); a mapped
+    task's instance i: `<prefix>/<dag_id>/<run_id>/<task_id>/map_index=<i>/<try>.log`."""
     head = prefix.strip("/")
-    rest = f"{_part(dag_id)}/{_part(run_id)}/{_part(task_id)}/{int(try_number)}.log"
+    instance = f"map_index={int(map_index)}/" if map_index >= 0 else ""
+    rest = f"{_part(dag_id)}/{_part(run_id)}/{_part(task_id)}/{instance}{int(try_number)}.log"
     return f"{head}/{rest}" if head else rest
 
 

@@ -28,7 +28,6 @@ from spinner.db.engine import transaction
 from spinner.db.models import DagCallback, DagRun
 from spinner.logpaths import complete_marker, local_log_path
 from spinner.snapshots import current_snapshot, version_path
-from spinner.v1 import common_pb2
 
 if TYPE_CHECKING:
     from services.executor.engine import Executor
@@ -89,8 +88,7 @@ class CallbackRunner:
     def _check(self, key: TryKey, token: str) -> None:
         from services.executor.engine import BadToken
 
-        pb = common_pb2.TaskTryKey(dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, try_number=key.try_number)
-        if not self._signer.verify(pb, token):
+        if not self._signer.verify_try(key, token):
             raise BadToken("the token is not valid for this task try or callback")
 
     # --- from schedulers -------------------------------------------------------------
@@ -127,7 +125,7 @@ class CallbackRunner:
         env = dict(self._runner_env)
         env.update(
             {
-                "SPINNER_RUNNER_TOKEN": self._signer.sign(key.dag_id, key.run_id, key.task_id, key.try_number),
+                "SPINNER_RUNNER_TOKEN": self._signer.sign_try(key),
                 "SPINNER_CALLBACK_CONTEXT": json.dumps(context, default=str),
                 "PYTHONUNBUFFERED": "1",
             }
@@ -232,7 +230,8 @@ class CallbackRunner:
         self._check(key, token)
         if self.mailer is None:
             raise NotConfigured("no SMTP server is configured for this executor (SPINNER_SMTP_HOST): email is off")
-        who = f"{key.dag_id} {key.run_id} {key.task_id} #{key.try_number}"
+        instance = f"[{key.map_index}]" if key.map_index >= 0 else ""
+        who = f"{key.dag_id} {key.run_id} {key.task_id}{instance} #{key.try_number}"
         try:
             return await self.mailer.send(email, sent_for=who)
         except InvalidEmail as e:

@@ -15,7 +15,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grpc
@@ -42,6 +42,7 @@ from spinner.db.engine import transaction
 from spinner.db.models import DagRun
 from spinner.events import EventBus
 from spinner.logpaths import complete_marker, local_log_path
+from spinner.mapping import NO_MAP_INDEX
 from spinner.snapshots import current_snapshot, version_path
 
 log = logging.getLogger(__name__)
@@ -153,7 +154,7 @@ class Executor:
         return self.backend
 
     def log_path(self, key: TryKey) -> Path:
-        return local_log_path(self._log_dir, key.dag_id, key.run_id, key.task_id, key.try_number)
+        return local_log_path(self._log_dir, key.dag_id, key.run_id, key.task_id, key.try_number, key.map_index)
 
     # --- from schedulers -------------------------------------------------------------
 
@@ -162,6 +163,8 @@ class Executor:
         key = info.key
         if not (key.dag_id and key.run_id and key.task_id and key.try_number > 0):
             raise InvalidRequest("dag_id, run_id, task_id and a positive try_number are required")
+        if key.map_index < NO_MAP_INDEX:
+            raise InvalidRequest(f"map_index {key.map_index} is not an instance: 0, 1, ... or absent (-1, unmapped)")
         try:
             checked = await self.reports.check_queued(key, info.partition, info.lease_epoch)
         except StaleLeaseRefused as e:
@@ -169,7 +172,7 @@ class Executor:
         except ReportRefused as e:
             raise NotQueued(str(e)) from None
         # A rescheduled sensor's next poke is a process of its own (docs/adr/0006-sensor-reschedule.md).
-        key = TryKey(key.dag_id, key.run_id, key.task_id, key.try_number, checked.reschedule_count)
+        key = replace(key, reschedule=checked.reschedule_count)
         if checked.state == "running" or self._backend().is_running(key):
             return False
         snapshot = (
@@ -182,7 +185,7 @@ class Executor:
         env.update(self._runner_env)  # the platform's settings win over a task's env
         env.update(
             {
-                "SPINNER_RUNNER_TOKEN": self._signer.sign(key.dag_id, key.run_id, key.task_id, key.try_number),
+                "SPINNER_RUNNER_TOKEN": self._signer.sign_try(key),
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -198,6 +201,8 @@ class Executor:
             "--timeout", str(info.execution_timeout),
             "--heartbeat-interval", str(self._heartbeat_interval),
         ]  # fmt: skip
+        if key.map_index >= 0:  # an instance of a mapped task (docs/adr/0007); unmapped argv as before
+            argv += ["--map-index", str(key.map_index)]
         if key.reschedule:
             argv += ["--reschedules", str(key.reschedule)]
             await asyncio.to_thread(complete_marker(self.log_path(key)).unlink, missing_ok=True)  # the log goes on
@@ -210,22 +215,19 @@ class Executor:
             )  # fmt: skip
         except LaunchRefused as e:
             # It could never start: the try fails now, with the reason, instead of waiting to be resubmitted.
-            log.warning("refused %s: %s", key, e)
+            log.warning("refused %s: %s", key.describe(), e)
             await self._end(key, Outcome(no_retry=True), f"executor_config refused: {e}", expected=("queued",))
             return False
         except BackendClosed as e:
             raise ShuttingDown(str(e)) from None
         if launched:
-            log.info("launched %s.%s (%s) try %d", key.dag_id, key.task_id, key.run_id, key.try_number)
+            log.info("launched %s", key.describe())
         return launched
 
     # --- from runners ----------------------------------------------------------------
 
     def _check(self, key: TryKey, token: str) -> None:
-        from spinner.v1 import common_pb2
-
-        pb = common_pb2.TaskTryKey(dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, try_number=key.try_number)
-        if not self._signer.verify(pb, token):
+        if not self._signer.verify_try(key, token):
             raise BadToken("the token is not valid for this task try")
 
     async def start(self, key: TryKey, token: str, hostname: str, pid: int) -> RunContext:
@@ -332,7 +334,7 @@ class Executor:
         if not result.moved:
             return result.state
         state = result.state
-        log.info("%s.%s (%s) try %d ended: %s", key.dag_id, key.task_id, key.run_id, key.try_number, state)
+        log.info("%s ended: %s", key.describe(), state)
         self._ended.add(1, {"state": state})
         await self._bus.publish(events.TASK_ENDED, {"dag_id": key.dag_id, "run_id": key.run_id, "state": state})
         return state
@@ -342,7 +344,7 @@ class Executor:
         if is_callback_task_id(key.task_id):  # a DAG callback: it succeeds at once too
             await self.callbacks.end_instantly(key)
             return
-        token = self._signer.sign(key.dag_id, key.run_id, key.task_id, key.try_number)
+        token = self._signer.sign_try(key)
         await self.start(key, token, "instant", 0)
         await self.finish(key, token, Outcome(success=True), "")
 
@@ -392,4 +394,4 @@ class Executor:
         except NotQueued:
             return
         if state in ("failed", "up_for_retry"):
-            log.warning("%s ended without reporting (exit %d): %s", key, exit_code, state)
+            log.warning("%s ended without reporting (exit %d): %s", key.describe(), exit_code, state)

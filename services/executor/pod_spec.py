@@ -14,12 +14,15 @@ from typing import Any
 
 from services.executor.backends.base import LaunchRefused, TryKey
 from spinner.kube import pod_name
+from spinner.mapping import NO_MAP_INDEX
 
 LABEL_MAX = 63
 
 LABEL_PREFIX = "spinner.io/"
 ANNOTATION_KEYS = ("dag-id", "run-id", "task-id", "try-number")
 RESCHEDULE_ANNOTATION = f"{LABEL_PREFIX}reschedule"  # only on a sensor's rescheduled pokes (docs/adr/0006)
+# Only on an instance of a mapped task (docs/adr/0007), as a label (select a task's instances) and an annotation.
+MAP_INDEX = f"{LABEL_PREFIX}map-index"
 
 # Parts of a pod a DAG author may not set through pod_override: they would escape the platform's
 # isolation (host namespaces, privileges, another identity) or break how the executor tracks pods.
@@ -76,7 +79,7 @@ def label_value(text: str) -> str:
 
 
 def labels(key: TryKey, partition: str, executor_name: str) -> dict[str, str]:
-    return {
+    out = {
         "app.kubernetes.io/managed-by": "spinner",
         f"{LABEL_PREFIX}executor": label_value(executor_name),
         f"{LABEL_PREFIX}partition": label_value(partition),
@@ -85,6 +88,9 @@ def labels(key: TryKey, partition: str, executor_name: str) -> dict[str, str]:
         f"{LABEL_PREFIX}run-id": label_value(key.run_id),
         f"{LABEL_PREFIX}try-number": str(key.try_number),
     }
+    if key.map_index >= 0:
+        out[MAP_INDEX] = str(key.map_index)
+    return out
 
 
 def pod_annotations(key: TryKey) -> dict[str, str]:
@@ -93,15 +99,23 @@ def pod_annotations(key: TryKey) -> dict[str, str]:
     notes = {f"{LABEL_PREFIX}{name}": value for name, value in zip(ANNOTATION_KEYS, values, strict=True)}
     if key.reschedule:
         notes[RESCHEDULE_ANNOTATION] = str(key.reschedule)
+    if key.map_index >= 0:
+        notes[MAP_INDEX] = str(key.map_index)
     return notes
 
 
 def key_of(pod: dict[str, Any]) -> TryKey | None:
-    """The try a pod runs, from its annotations; None for a pod that is not a task try's."""
-    notes = (pod.get("metadata") or {}).get("annotations") or {}
+    """The try a pod runs, from its annotations (a mapped instance's map_index also from its label, should
+    the annotation be gone); None for a pod that is not a task try's."""
+    meta = pod.get("metadata") or {}
+    notes = meta.get("annotations") or {}
     try:
         dag_id, run_id, task_id, try_number = (notes[f"{LABEL_PREFIX}{n}"] for n in ANNOTATION_KEYS)
-        return TryKey(dag_id, run_id, task_id, int(try_number), int(notes.get(RESCHEDULE_ANNOTATION) or 0))
+        map_index = notes.get(MAP_INDEX) or (meta.get("labels") or {}).get(MAP_INDEX) or NO_MAP_INDEX
+        return TryKey(
+            dag_id, run_id, task_id, int(try_number), int(notes.get(RESCHEDULE_ANNOTATION) or 0),
+            map_index=int(map_index),
+        )  # fmt: skip
     except (KeyError, ValueError):
         return None
 

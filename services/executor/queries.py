@@ -41,16 +41,20 @@ async def guarded_update(
         try_number=key.try_number,
         expected_states=expected_states,
         values=values,
+        map_index=key.map_index,
     )
 
 
 async def running_tries(session: AsyncSession, executor: str) -> list[TryKey]:
     """Tries this executor started that are still running, as the database has them."""
     ti = TaskInstance
-    q = select(ti.dag_id, ti.run_id, ti.task_id, ti.try_number, ti.reschedule_count).where(
+    q = select(ti.dag_id, ti.run_id, ti.task_id, ti.try_number, ti.reschedule_count, ti.map_index).where(
         ti.state == "running", ti.executor == executor
     )
-    return [TryKey(r[0], r[1], r[2], int(r[3]), int(r[4] or 0)) for r in (await session.execute(q)).all()]
+    return [
+        TryKey(r[0], r[1], r[2], int(r[3]), int(r[4] or 0), map_index=int(r[5]))
+        for r in (await session.execute(q)).all()
+    ]
 
 
 @dataclass(frozen=True)

@@ -258,7 +258,7 @@ class ReportWriter:
 
     async def _apply(self, session: AsyncSession, batch: list[_Item]) -> list[Any]:
         now = self._clock()
-        rows = await _lock_rows(session, sorted({(i.key.dag_id, i.key.run_id, i.key.task_id) for i in batch}))
+        rows = await _lock_rows(session, sorted({_instance(i.key) for i in batch}))
         epochs = await _lease_epochs(session, {i.partition for i in batch if isinstance(i, _Check)})
         await self._load_contexts(session, {(i.key.dag_id, i.key.run_id) for i in batch if isinstance(i, _Start)})
         starts: list[dict[str, Any]] = []
@@ -268,7 +268,7 @@ class ReportWriter:
         skipped: list[dict[str, Any]] = []
         results: list[Any] = []
         for item in batch:
-            row = rows.get((item.key.dag_id, item.key.run_id, item.key.task_id))
+            row = rows.get(_instance(item.key))
             try:
                 if isinstance(item, _Check):
                     results.append(_check(item, row, epochs))
@@ -282,11 +282,12 @@ class ReportWriter:
                 results.append(e)
         if starts:
             await _START_UPDATE.execute(session, starts)
-            # As Airflow: a new try starts without the XComs of the one before (in the same transaction).
+            # As Airflow: a new try starts without the XComs of the one before (in the same transaction),
+            # of its own task instance only (a mapped task's other instances keep theirs).
             # A first try has no one before it (a clear deletes XComs itself): no statement on the hot path.
-            again = [(s["dag_id"], s["run_id"], s["task_id"]) for s in starts if s["try_number"] > 1]
+            again = [(s["dag_id"], s["run_id"], s["task_id"], s["map_index"]) for s in starts if s["try_number"] > 1]
             if again:
-                await db_xcom.clear(session, again)
+                await db_xcom.clear_instances(session, again)
         if ends:
             await _END_UPDATE.execute(session, ends)
         if reschedules:
@@ -299,7 +300,7 @@ class ReportWriter:
     def _start(self, item: _Start, row: TryRow | None, now: dt.datetime, starts: list[dict[str, Any]]) -> StartResult:
         key = item.key
         if row is None or row.try_number != key.try_number or row.state not in ("queued", "running"):
-            raise ReportRefused(f"try {key.try_number} of {key.dag_id}.{key.task_id} may not start now")
+            raise ReportRefused(f"{key.describe()} may not start now")
         context = self._contexts.get((key.dag_id, key.run_id))
         if context is None:
             raise ReportRefused(f"run {key.run_id} of {key.dag_id} is gone")
@@ -333,7 +334,7 @@ def _check(item: _Check, row: TryRow | None, epochs: dict[str, int]) -> CheckRes
         raise StaleLeaseRefused(f"lease epoch {item.lease_epoch} of {item.partition} is stale (now {epoch})")
     if row is None or row.try_number != key.try_number or row.state not in ("queued", "running"):
         state = None if row is None else (row.state, row.try_number)
-        raise ReportRefused(f"{key.dag_id}.{key.task_id} ({key.run_id}) try {key.try_number} is not queued: {state}")
+        raise ReportRefused(f"{key.describe()} is not queued: {state}")
     return CheckResult(row.state, row.reschedule_count, row.first_poke_at)
 
 
@@ -347,10 +348,10 @@ def _end(
 ) -> EndResult:
     key = item.key
     if row is None or row.try_number != key.try_number:
-        raise ReportRefused(f"try {key.try_number} of {key.dag_id}.{key.task_id} is not current")
+        raise ReportRefused(f"{key.describe()} is not current")
     if item.poke is not None and item.poke != row.reschedule_count:
         # The end of an earlier poke's process, seen after the try was rescheduled: not this poke's.
-        raise ReportRefused(f"poke {item.poke} of try {key.try_number} of {key.dag_id}.{key.task_id} is not current")
+        raise ReportRefused(f"poke {item.poke} of {key.describe()} is not current")
     if row.state in ENDED:
         return EndResult(row.state or "", False)  # reported twice (a retry of Finish): same answer
     if row.state not in item.expected:
@@ -359,7 +360,7 @@ def _end(
     start = row.start_date or now
     if state == "up_for_reschedule":
         if row.state != "running":
-            raise ReportRefused(f"try {key.try_number} of {key.dag_id}.{key.task_id} may reschedule only while running")
+            raise ReportRefused(f"{key.describe()} may reschedule only while running")
         # Not an end of the try: no history row, try_number stays. end_date tells schedulers it changed.
         reschedules.append(
             _key_params(key) | {"end_date": now, "reschedule_at": item.outcome.reschedule_at,
@@ -376,8 +377,9 @@ def _end(
                             "duration": duration, "error": error}
     )  # fmt: skip
     history.append(
-        {"dag_id": key.dag_id, "run_id": key.run_id, "task_id": key.task_id, "try_number": key.try_number,
-         "state": state, "start_date": start, "end_date": now, "duration": duration, "hostname": row.hostname,
+        {"dag_id": key.dag_id, "run_id": key.run_id, "task_id": key.task_id, "map_index": key.map_index,
+         "try_number": key.try_number, "state": state, "start_date": start, "end_date": now, "duration": duration,
+         "hostname": row.hostname,
          "error": error}
     )  # fmt: skip
     row.state = state
@@ -385,10 +387,18 @@ def _end(
 
 
 def _key_params(key: TryKey) -> dict[str, Any]:
-    return {"dag_id": key.dag_id, "run_id": key.run_id, "task_id": key.task_id, "try_number": key.try_number}
+    return {"dag_id": key.dag_id, "run_id": key.run_id, "task_id": key.task_id, "map_index": key.map_index,
+            "try_number": key.try_number}  # fmt: skip
 
 
-_KEYS = ["dag_id", "run_id", "task_id", "try_number"]
+Instance = tuple[str, str, str, int]  # (dag_id, run_id, task_id, map_index): one task instance's row
+
+
+def _instance(key: TryKey) -> Instance:
+    return (key.dag_id, key.run_id, key.task_id, key.map_index)
+
+
+_KEYS = ["dag_id", "run_id", "task_id", "map_index", "try_number"]
 
 _START_UPDATE = BulkUpdate(
     _TI,
@@ -415,20 +425,24 @@ _END_UPDATE = BulkUpdate(
 )
 
 
-async def _lock_rows(session: AsyncSession, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], TryRow]:
-    out: dict[tuple[str, str, str], TryRow] = {}
+async def _lock_rows(session: AsyncSession, keys: Sequence[Instance]) -> dict[Instance, TryRow]:
+    """The task instances' rows, locked in primary key order (map_index included: a report on one
+    instance of a mapped task never waits on, or decides with, another instance's row)."""
+    out: dict[Instance, TryRow] = {}
     c = _TI.c
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         q = (
-            select(c.dag_id, c.run_id, c.task_id, c.try_number, c.state, c.max_tries, c.queued_at, c.start_date,
-                   c.hostname, c.reschedule_count, c.first_poke_at)
-            .where(tuple_(c.dag_id, c.run_id, c.task_id).in_(chunk))
-            .order_by(c.dag_id, c.run_id, c.task_id)
+            select(c.dag_id, c.run_id, c.task_id, c.map_index, c.try_number, c.state, c.max_tries, c.queued_at,
+                   c.start_date, c.hostname, c.reschedule_count, c.first_poke_at)
+            .where(tuple_(c.dag_id, c.run_id, c.task_id, c.map_index).in_(chunk))
+            .order_by(c.dag_id, c.run_id, c.task_id, c.map_index)
             .with_for_update()
         )  # fmt: skip
         for r in (await session.execute(q)).all():
-            out[(r[0], r[1], r[2])] = TryRow(r[3], r[4], r[5], r[6], r[7], r[8] or "", int(r[9] or 0), r[10])
+            out[(r[0], r[1], r[2], int(r[3]))] = TryRow(
+                r[4], r[5], r[6], r[7], r[8], r[9] or "", int(r[10] or 0), r[11]
+            )
     return out
 
 

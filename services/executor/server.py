@@ -23,6 +23,7 @@ from services.executor.engine import (
 )
 from services.executor.triggers import TriggerFailed, TriggerRequest
 from services.executor.varconn import NoKey, RunnerSecrets, Undecryptable
+from spinner.mapping import key_map_index
 from spinner.telemetry import attached, context_from_traceparent, extract_metadata
 from spinner.v1 import common_pb2, executor_pb2, executor_pb2_grpc
 
@@ -39,7 +40,8 @@ _CODES: dict[type[ExecutorError], grpc.StatusCode] = {
 
 
 def _key(pb: common_pb2.TaskTryKey) -> TryKey:
-    return TryKey(pb.dag_id, pb.run_id, pb.task_id, pb.try_number)
+    """The try a request names; an absent map_index is an unmapped task's -1 (spinner.mapping.key_map_index)."""
+    return TryKey(pb.dag_id, pb.run_id, pb.task_id, pb.try_number, map_index=key_map_index(pb))
 
 
 async def _abort(context: grpc.aio.ServicerContext, e: ExecutorError) -> None:
@@ -57,7 +59,12 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         key = _key(request.key)
         with self._tracer.start_as_current_span(
             "executor.submit",
-            attributes={"dag_id": key.dag_id, "task_id": key.task_id, "try_number": key.try_number},
+            attributes={
+                "dag_id": key.dag_id,
+                "task_id": key.task_id,
+                "try_number": key.try_number,
+                "map_index": key.map_index,
+            },
         ):
             return await self._executor.submit(
                 SubmitInfo(
@@ -218,7 +225,7 @@ class RunnerServicer(executor_pb2_grpc.RunnerServiceServicer):
         return executor_pb2.RunnerPullXComResponse(
             items=[
                 executor_pb2.RunnerPullXComResponse.Item(
-                    task_id=i.task_id, found=i.found, value_json=i.value_json, run_id=i.run_id
+                    task_id=i.task_id, found=i.found, value_json=i.value_json, run_id=i.run_id, map_index=i.map_index
                 )
                 for i in items
             ]

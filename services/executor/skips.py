@@ -6,6 +6,10 @@ refused, skips nothing. Only task instances of the same run still in state none 
 skipped): a task the scheduler has scheduled, or that runs, belongs to someone else (docs/adr/0001).
 Their end_date is set, so the schedulers' look for ended tries (services/scheduler/engine/ti_state.py)
 sees them on the next pass and trigger rules carry the skip downstream.
+
+A task is skipped whole: the rows are matched by (dag_id, run_id, task_id), so every instance of a
+mapped task (its -1 row before it is expanded, or instances 0..n-1 that are still in state none)
+moves together (docs/adr/0007-dynamic-task-mapping.md).
 """
 
 from __future__ import annotations
@@ -50,7 +54,8 @@ def checked(key: TryKey, task_ids: Iterable[str]) -> tuple[str, ...]:
 
 
 def rows(key: TryKey, task_ids: Sequence[str], now: dt.datetime) -> list[dict[str, Any]]:
-    error = f"Skipped by {key.task_id} (try {key.try_number})"
+    instance = f"[{key.map_index}]" if key.map_index >= 0 else ""
+    error = f"Skipped by {key.task_id}{instance} (try {key.try_number})"
     return [
         {"dag_id": key.dag_id, "run_id": key.run_id, "task_id": t, "start_date": now, "end_date": now, "error": error}
         for t in task_ids

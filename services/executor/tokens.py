@@ -1,4 +1,9 @@
-"""Runner tokens: an HMAC over one task try's key, so a runner can only speak for its own try."""
+"""Runner tokens: an HMAC over one task try's key, so a runner can only speak for its own try.
+
+An instance of a mapped task signs its map_index too, so one instance's token never speaks for
+another's (docs/adr/0007-dynamic-task-mapping.md); an unmapped try's token is what it always was,
+so runners started before an upgrade keep theirs.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +11,32 @@ import hashlib
 import hmac
 import secrets
 
+from services.executor.backends.base import TryKey
+from spinner.mapping import NO_MAP_INDEX, key_map_index
 from spinner.v1 import common_pb2
 
 
-def _message(dag_id: str, run_id: str, task_id: str, try_number: int) -> bytes:
-    return "\0".join((dag_id, run_id, task_id, str(try_number))).encode()
+def _message(dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int) -> bytes:
+    parts = [dag_id, run_id, task_id, str(try_number)]
+    if map_index != NO_MAP_INDEX:
+        parts.append(f"map_index={map_index}")
+    return "\0".join(parts).encode()
 
 
 class TokenSigner:
     def __init__(self, secret: str) -> None:
         self._key = (secret or secrets.token_hex(32)).encode()
 
-    def sign(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
-        return hmac.new(self._key, _message(dag_id, run_id, task_id, try_number), hashlib.sha256).hexdigest()
+    def sign(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = NO_MAP_INDEX) -> str:
+        message = _message(dag_id, run_id, task_id, try_number, map_index)
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    def sign_try(self, key: TryKey) -> str:
+        return self.sign(key.dag_id, key.run_id, key.task_id, key.try_number, key.map_index)
 
     def verify(self, key: common_pb2.TaskTryKey, token: str) -> bool:
-        expected = self.sign(key.dag_id, key.run_id, key.task_id, key.try_number)
+        expected = self.sign(key.dag_id, key.run_id, key.task_id, key.try_number, key_map_index(key))
         return hmac.compare_digest(expected, token)
+
+    def verify_try(self, key: TryKey, token: str) -> bool:
+        return hmac.compare_digest(self.sign_try(key), token)

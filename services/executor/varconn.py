@@ -13,7 +13,6 @@ from spinner.db import varconn
 from spinner.db.engine import transaction
 from spinner.db.varconn import ConnectionFields
 from spinner.fernet import CannotDecrypt, SecretBox
-from spinner.v1 import common_pb2
 
 
 class NoKey(ExecutorError):
@@ -36,8 +35,7 @@ class RunnerSecrets:
         return self._box
 
     async def _running(self, session: AsyncSession, key: TryKey, token: str) -> None:
-        pb = common_pb2.TaskTryKey(dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, try_number=key.try_number)
-        if not self._signer.verify(pb, token):
+        if not self._signer.verify_try(key, token):
             raise BadToken("the token is not valid for this task try")
         ti = await queries.get_ti(session, key)
         if ti is None or ti.try_number != key.try_number or ti.state != "running":

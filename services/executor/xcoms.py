@@ -3,6 +3,11 @@
 The servicer has checked the try's token; here the try must also be the task instance's current
 try and running, so a stale runner (its try was cleared or timed out) can neither write nor read.
 A push locks the task instance's row (as reports do), so it cannot race the try's end or a clear.
+
+A try pushes as its own task instance: an instance of a mapped task writes the XCom row of its
+map_index. A pull answers one item per instance that pushed the key: a single item (map_index -1)
+for an unmapped task, one per instance in map_index order for a mapped one, and one item with
+found false for a task that pushed nothing (docs/adr/0007-dynamic-task-mapping.md).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from services.executor.backends.base import TryKey
 from spinner.db import xcom as db_xcom
 from spinner.db.engine import transaction
 from spinner.db.models import XCOM_KEY_LEN, DagRun, TaskInstance
+from spinner.mapping import NO_MAP_INDEX
 
 MAX_PULL_TASKS = 1000
 DEADLOCK_RETRIES = 5
@@ -40,6 +46,7 @@ class PullItem:
     found: bool
     value_json: str = ""
     run_id: str = ""
+    map_index: int = NO_MAP_INDEX  # the instance that pushed it
 
 
 def too_large_message(key: str, size: int, limit: int) -> str:
@@ -76,7 +83,7 @@ class XComs:
                     await _running(session, key, lock=True)
                     written = await db_xcom.set_value(
                         session, dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, key=xcom_key,
-                        value_json=value_json, now=self._clock(),
+                        value_json=value_json, now=self._clock(), map_index=key.map_index,
                     )  # fmt: skip
                     if not written:
                         raise XComNotRunning(f"run {key.run_id} of {key.dag_id} is gone")
@@ -105,26 +112,30 @@ class XComs:
                         select(DagRun.logical_date).where(DagRun.dag_id == key.dag_id, DagRun.run_id == key.run_id)
                     )
                 ).scalar_one_or_none()
-            found = await db_xcom.pull(
+            found = await db_xcom.pull_instances(
                 session, dag_id=dag_id or key.dag_id, run_id=key.run_id, task_ids=task_ids, key=xcom_key,
                 include_prior_dates=include_prior_dates, before=before,
             )  # fmt: skip
-        return [
-            PullItem(t, True, found[t].value_json, found[t].run_id) if t in found else PullItem(t, False)
-            for t in task_ids
-        ]
+        items: list[PullItem] = []
+        for t in task_ids:
+            pulled = found.get(t)
+            if not pulled:
+                items.append(PullItem(t, False))
+                continue
+            items += [PullItem(t, True, p.value_json, p.run_id, p.map_index) for p in pulled]
+        return items
 
 
 async def _running(session: AsyncSession, key: TryKey, *, lock: bool) -> None:
     q = select(TaskInstance.try_number, TaskInstance.state).where(
-        TaskInstance.dag_id == key.dag_id, TaskInstance.run_id == key.run_id, TaskInstance.task_id == key.task_id
-    )
+        TaskInstance.dag_id == key.dag_id, TaskInstance.run_id == key.run_id, TaskInstance.task_id == key.task_id,
+        TaskInstance.map_index == key.map_index,
+    )  # fmt: skip
     row = (await session.execute(q.with_for_update() if lock else q)).first()
     if row is None or row[0] != key.try_number or row[1] != "running":
         now = "no such task instance" if row is None else f"try {row[0]} is {row[1]}"
         raise XComNotRunning(
-            f"try {key.try_number} of {key.dag_id}.{key.task_id} ({key.run_id}) is not running ({now}): "
-            "XComs are read and written only while the try runs"
+            f"{key.describe()} is not running ({now}): XComs are read and written only while the try runs"
         )
 
 

@@ -10,9 +10,10 @@ Standalone (`source` local): the file the executor wrote. Otherwise, in order:
    archive damaged).
 
 Every answer says which source served it, and, when the preferred one (the pod while running,
-S3 once ended) could not, why. `follow` streams the log as it grows: it reads by offset from
-whichever source answers, streaming from the pod while it runs, so switching from the pod to
-the archive (or to Elasticsearch and back) neither repeats nor skips a line.
+S3 once ended) could not, why. An instance of a mapped task has a log of its own in every store,
+found by its map_index (docs/adr/0007-dynamic-task-mapping.md). `follow` streams the log as it
+grows: it reads by offset from whichever source answers, streaming from the pod while it runs, so
+switching from the pod to the archive (or to Elasticsearch and back) neither repeats nor skips a line.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from services.logs.sources.base import (
     State,
 )
 from services.logs.sources.pod import PodSource
+from spinner.mapping import NO_MAP_INDEX
 from spinner.tasklog import LogId, SectionTracker
 
 NOT_FOUND_GRACE = 30.0  # seconds a follower waits for a log that does not exist yet (a try still queued)
@@ -77,14 +79,18 @@ class LogReader:
                     await closer()
 
     @staticmethod
-    def check(dag_id: str, run_id: str, task_id: str, try_number: int, from_offset: int) -> LogId:
+    def check(
+        dag_id: str, run_id: str, task_id: str, try_number: int, from_offset: int, map_index: int = NO_MAP_INDEX
+    ) -> LogId:
         if not (dag_id and run_id and task_id):
             raise InvalidLogRequest("dag_id, run_id and task_id are required")
         if try_number < 1:
             raise InvalidLogRequest("try_number must be 1 or more")
         if from_offset < 0:
             raise InvalidLogRequest("from_offset must be 0 or more")
-        return LogId(dag_id=dag_id, task_id=task_id, run_id=run_id, try_number=try_number)
+        if map_index < NO_MAP_INDEX:
+            raise InvalidLogRequest("map_index must be 0 or more (an instance of a mapped task), or absent")
+        return LogId(dag_id=dag_id, task_id=task_id, run_id=run_id, try_number=try_number, map_index=map_index)
 
     async def read(self, key: LogId, from_offset: int, max_lines: int = 0, state: State | None = None) -> LogChunk:
         limit = min(max_lines, DEFAULT_MAX_LINES) if max_lines > 0 else DEFAULT_MAX_LINES
@@ -101,7 +107,7 @@ class LogReader:
                 unavailable = True
                 continue
             return chunk.because(self._fallback_reason(source.name, chunk, reasons))
-        what = f"{key.dag_id}.{key.task_id} run {key.run_id} try {key.try_number}"
+        what = key.describe()
         if unavailable:
             raise LogUnavailable(f"the log of {what} cannot be read now: " + "; ".join(reasons))
         raise LogNotFound(f"no log for {what} (has the try started?): " + "; ".join(reasons))

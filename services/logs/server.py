@@ -8,6 +8,7 @@ import grpc
 
 from services.logs.engine import InvalidLogRequest, LogError, LogNotFound, LogReader, LogUnavailable
 from services.logs.sources.base import LogChunk
+from spinner.mapping import key_map_index
 from spinner.tasklog import LogId
 from spinner.v1 import common_pb2, logs_pb2, logs_pb2_grpc
 
@@ -35,7 +36,7 @@ class LogsServicer(logs_pb2_grpc.LogsServiceServicer):
 
     @staticmethod
     def _key(key: common_pb2.TaskTryKey, from_offset: int) -> LogId:
-        return LogReader.check(key.dag_id, key.run_id, key.task_id, key.try_number, from_offset)
+        return LogReader.check(key.dag_id, key.run_id, key.task_id, key.try_number, from_offset, key_map_index(key))
 
     async def Read(
         self, request: logs_pb2.ReadLogRequest, context: grpc.aio.ServicerContext

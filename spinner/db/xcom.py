@@ -25,6 +25,7 @@ class Pulled:
     task_id: str
     run_id: str
     value_json: str
+    map_index: int = NO_MAP_INDEX  # the instance that pushed it (-1: an unmapped task)
 
 
 async def set_value(
@@ -101,8 +102,57 @@ async def pull(
     return found
 
 
+async def pull_instances(
+    session: AsyncSession,
+    *,
+    dag_id: str,
+    run_id: str,
+    task_ids: Sequence[str],
+    key: str,
+    include_prior_dates: bool = False,
+    before: dt.datetime | None = None,
+) -> dict[str, list[Pulled]]:
+    """Every value of `key` of each task that has one, in map_index order: one for an unmapped task
+    (map_index -1), one per instance that pushed it for a mapped task (docs/adr/0007). Of run `run_id`,
+    or with include_prior_dates of the newest of the DAG's runs, with a logical date not after
+    `before`, in which the task pushed the key (all its instances of that run)."""
+    found: dict[str, list[Pulled]] = {}
+    if not task_ids:
+        return found
+    wanted = sorted(set(task_ids))
+    if not include_prior_dates or before is None:
+        q = (
+            select(XCom.task_id, XCom.run_id, XCom.value, XCom.map_index)
+            .where(XCom.dag_id == dag_id, XCom.run_id == run_id, XCom.task_id.in_(wanted), XCom.key == key)
+            .order_by(XCom.task_id, XCom.map_index)
+        )
+        for task_id, rid, value, map_index in (await session.execute(q)).all():
+            found.setdefault(task_id, []).append(Pulled(task_id, rid, value, int(map_index)))
+        return found
+    for task_id in wanted:  # a few tasks: the newest run that has the key, then its rows
+        newest = (
+            select(XCom.dag_run_id, XCom.run_id)
+            .join(DagRun, DagRun.id == XCom.dag_run_id)
+            .where(DagRun.dag_id == dag_id, DagRun.logical_date <= before, XCom.task_id == task_id, XCom.key == key)
+            .order_by(DagRun.logical_date.desc())
+            .limit(1)
+        )
+        run = (await session.execute(newest)).first()
+        if run is None:
+            continue
+        rows = (
+            select(XCom.value, XCom.map_index)
+            .where(XCom.dag_run_id == run[0], XCom.task_id == task_id, XCom.key == key)
+            .order_by(XCom.map_index)
+        )
+        found[task_id] = [
+            Pulled(task_id, run[1], value, int(map_index)) for value, map_index in (await session.execute(rows)).all()
+        ]
+    return found
+
+
 async def clear(session: AsyncSession, instances: Sequence[tuple[str, str, str]]) -> int:
-    """Deletes every XCom of the given (dag_id, run_id, task_id) task instances; returns how many."""
+    """Deletes every XCom of the given (dag_id, run_id, task_id) tasks, all their instances; returns how many."""
     removed = 0
     ordered = sorted(set(instances))
     for start in range(0, len(ordered), _CHUNK):
@@ -116,10 +166,27 @@ async def clear(session: AsyncSession, instances: Sequence[tuple[str, str, str]]
     return removed
 
 
-async def of_task_instance(session: AsyncSession, dag_id: str, run_id: str, task_id: str) -> Sequence[XCom]:
-    q = (
-        select(XCom)
-        .where(XCom.dag_id == dag_id, XCom.run_id == run_id, XCom.task_id == task_id)
-        .order_by(XCom.map_index, XCom.key)
-    )
-    return (await session.execute(q)).scalars().all()
+async def clear_instances(session: AsyncSession, instances: Sequence[tuple[str, str, str, int]]) -> int:
+    """Deletes every XCom of the given (dag_id, run_id, task_id, map_index) task instances only (a new
+    try of one instance of a mapped task leaves the other instances' XComs alone); returns how many."""
+    removed = 0
+    ordered = sorted(set(instances))
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        result = await session.execute(
+            delete(XCom)
+            .where(tuple_(XCom.dag_id, XCom.run_id, XCom.task_id, XCom.map_index).in_(chunk))
+            .execution_options(synchronize_session=False)
+        )
+        removed += int(result.rowcount)  # type: ignore[attr-defined]
+    return removed
+
+
+async def of_task_instance(
+    session: AsyncSession, dag_id: str, run_id: str, task_id: str, map_index: int | None = None
+) -> Sequence[XCom]:
+    """The XComs of a task: of every instance (None), or of one (map_index; -1: an unmapped task)."""
+    q = select(XCom).where(XCom.dag_id == dag_id, XCom.run_id == run_id, XCom.task_id == task_id)
+    if map_index is not None:
+        q = q.where(XCom.map_index == map_index)
+    return (await session.execute(q.order_by(XCom.map_index, XCom.key))).scalars().all()

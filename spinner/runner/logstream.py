@@ -197,6 +197,7 @@ class LogStream:
             self._log_id.run_id,
             self._log_id.task_id,
             self._log_id.try_number,
+            self._log_id.map_index,
         )
         marker = ArchiveMarker.of(content)
         delay = 0.5

@@ -1,5 +1,10 @@
 """Runs one task try: readiness checks, load the DAG, render templates, execute, report.
 
+An instance of a mapped task (`--map-index N`, docs/adr/0007-dynamic-task-mapping.md) gets its own
+items in place of the task's mapped arguments before its fields are rendered; an input it cannot
+map over (an upstream value that is not a list or dict, an index past its end) fails the try
+without retries, with the reason in its log and its error.
+
 The log it writes to stdout has two sections, marked for the logs service and UI:
 `readiness` (folded when it passed) and `task`.
 """
@@ -18,18 +23,27 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from spinner.bundles import ensure_snapshot
+from spinner.mapping import NO_MAP_INDEX
 from spinner.runner import client as runner_client
 from spinner.runner.client import RunnerClient, say, with_retries
 from spinner.runner.logstream import LogStream
 from spinner.runner.masking import redact
 from spinner.runner.task_callbacks import TaskCallbacks
+from spinner.sdk.exceptions import FailNoRetry
 from spinner.tasklog import READINESS_FAILED, READINESS_PASSED, SECTION_START
 from spinner.v1 import common_pb2, executor_pb2
+
+if TYPE_CHECKING:
+    from spinner.sdk.operators.base import BaseOperator
+
+
+class MappedInputError(FailNoRetry):
+    """A mapped task's instance cannot get its items: the try fails, without retries, saying why."""
 
 
 class TaskTimeout(Exception):
@@ -38,6 +52,38 @@ class TaskTimeout(Exception):
 
 class TaskKilled(Exception):
     pass
+
+
+def instance_name(args: argparse.Namespace) -> str:
+    """`dag.task`, or `dag.task[i]` for an instance of a mapped task."""
+    instance = f"[{args.map_index}]" if args.map_index >= 0 else ""
+    return f"{args.dag_id}.{args.task_id}{instance}"
+
+
+def materialize_instance(task: BaseOperator, context: dict[str, Any], map_index: int) -> None:
+    """Puts instance `map_index`'s items in place of a mapped task's placeholders (before rendering).
+
+    Raises MappedInputError (a failure without retry: the inputs will not change by trying again)
+    when the instance cannot get its items, or when the DAG file and the try disagree on whether
+    the task is mapped (the file changed since the run was expanded)."""
+    from spinner.sdk.mapping import materialize
+
+    if not task.is_mapped:
+        if map_index >= 0:
+            raise MappedInputError(
+                f"task '{task.task_id}' runs as instance {map_index} of a mapped task, but the DAG file does not "
+                "map it (.partial(...).expand(...)); was the file changed after the run was expanded?"
+            )
+        return
+    if map_index < 0:
+        raise MappedInputError(
+            f"task '{task.task_id}' is mapped, but this try is not one of its instances (no map_index): "
+            "the scheduler runs a mapped task's instances, each with its map_index"
+        )
+    try:
+        materialize(task, context)
+    except (TypeError, ValueError, LookupError) as e:
+        raise MappedInputError(f"mapped task '{task.task_id}', instance {map_index}: {e}") from None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -49,6 +95,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--run-id", required=True)
     p.add_argument("--task-id", required=True)
     p.add_argument("--try-number", required=True, type=int)
+    p.add_argument("--map-index", type=int, default=NO_MAP_INDEX, help="the instance of a mapped task (-1: unmapped)")
     p.add_argument("--timeout", type=float, default=0.0, help="execution timeout in seconds (0: none)")
     p.add_argument("--heartbeat-interval", type=float, default=float(os.environ.get("SPINNER_HEARTBEAT", "5")))
     # A sensor's try across reschedules (docs/adr/0006): this process's poke number, the first poke's time.
@@ -90,7 +137,8 @@ def _raise_killed(signum: int, frame: FrameType | None) -> None:
 
 def readiness(args: argparse.Namespace) -> Path:
     print(f"{SECTION_START}readiness", flush=True)
-    say(f"host {socket.gethostname()}, pid {os.getpid()}, try {args.try_number}")
+    instance = f", map_index {args.map_index}" if args.map_index >= 0 else ""
+    say(f"host {socket.gethostname()}, pid {os.getpid()}, try {args.try_number}{instance}")
     args.snapshot = ensure_snapshot(args.snapshot, str(args.fileloc), say)  # not on this host: fetched from S3
     if not args.snapshot.is_dir():
         raise FileNotFoundError(f"DAG snapshot {args.snapshot} is not on this host")
@@ -162,12 +210,14 @@ def run_task(
             try_number=args.try_number,
             run_type=start.run_type,
             previous=previous_success(start),
+            map_index=args.map_index,
         )
         context["sensor_try"] = sensor_try(args.reschedules, args.first_poke_at)
+        materialize_instance(task, context, args.map_index)
         render_and_report(task, context, args.snapshot)
         hooks.loaded(task, context)
         hooks.executing()
-        say(f"running {type(task).__name__} {args.dag_id}.{args.task_id}")
+        say(f"running {type(task).__name__} {instance_name(args)}")
         result = task.execute(context)
         push_result(task, context["ti"], result)  # the return value becomes the XCom return_value
         return result
@@ -190,7 +240,10 @@ def log_stream(args: argparse.Namespace) -> LogStream:
     from spinner.config import LogStoreSettings
     from spinner.tasklog import LogId
 
-    log_id = LogId(dag_id=args.dag_id, task_id=args.task_id, run_id=args.run_id, try_number=args.try_number)
+    log_id = LogId(
+        dag_id=args.dag_id, task_id=args.task_id, run_id=args.run_id, try_number=args.try_number,
+        map_index=args.map_index,
+    )  # fmt: skip
     try:
         settings = LogStoreSettings()
     except ValidationError as e:
@@ -201,12 +254,14 @@ def log_stream(args: argparse.Namespace) -> LogStream:
 
 def run(args: argparse.Namespace) -> int:
     from spinner.sdk import skipping
-    from spinner.sdk.exceptions import FailNoRetry, RescheduleTask, SkipTask
+    from spinner.sdk.exceptions import RescheduleTask, SkipTask
 
     token = os.environ.get("SPINNER_RUNNER_TOKEN", "")
     key = common_pb2.TaskTryKey(
         dag_id=args.dag_id, run_id=args.run_id, task_id=args.task_id, try_number=args.try_number
     )
+    if args.map_index >= 0:  # every report and call names the instance (absent: an unmapped task's -1)
+        key.map_index = args.map_index
     client = RunnerClient(args.executor, key, token)
     runner_client.install(client)
     stub = client.stub

@@ -93,11 +93,13 @@ class TaskCallbacks:
 
         ti = context.get("ti")
         try_number = getattr(ti, "try_number", "?")
+        map_index = int(getattr(ti, "map_index", -1))
+        instance = f"[{map_index}]" if map_index >= 0 else ""  # which instance of a mapped task
         what = "failed" if state == "failed" else "failed and will be retried"
         dag_id = task.dag.dag_id if task.dag else "?"
-        subject = f"Spinner alert: {dag_id}.{task.task_id} try {try_number} {what}"
+        subject = f"Spinner alert: {dag_id}.{task.task_id}{instance} try {try_number} {what}"
         body = (
-            f"<p>Task <b>{html.escape(task.task_id)}</b> of DAG <b>{html.escape(dag_id)}</b>, run "
+            f"<p>Task <b>{html.escape(task.task_id + instance)}</b> of DAG <b>{html.escape(dag_id)}</b>, run "
             f"{html.escape(str(context.get('run_id', '')))}, try {try_number} {what}.</p>"
             f"<pre>{html.escape(error)}</pre>"
         )

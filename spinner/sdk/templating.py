@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
+from spinner.mapping import NO_MAP_INDEX
 from spinner.sdk.context import PreviousSuccess, time_context
 from spinner.sdk.params import param_values
 from spinner.sdk.varconn_context import varconn_context
@@ -69,15 +70,17 @@ def build_context(
     try_number: int,
     run_type: str,
     previous: PreviousSuccess | None = None,
+    map_index: int = NO_MAP_INDEX,
 ) -> dict[str, Any]:
-    """What templates and Python callables see. Run conf overrides params of the same name."""
+    """What templates and Python callables see. Run conf overrides params of the same name.
+    `map_index`: the instance of a mapped task this try is (`ti.map_index`); -1 for an unmapped task."""
     declared = {**dag.params, **task.params}
     params = param_values(declared)
     params.update({k: v for k, v in conf.items() if k in declared})
     times = time_context(
         dag, logical_date=logical_date, data_interval_end=data_interval_end, run_type=run_type, previous=previous
     )
-    ti = RuntimeTaskInstance(dag.dag_id, task.task_id, run_id, try_number)
+    ti = RuntimeTaskInstance(dag.dag_id, task.task_id, run_id, try_number, map_index, dag=dag)
     return {
         **times,
         "dag": dag,

@@ -34,3 +34,17 @@ def test_the_usual_ids_are_readable_in_the_path(tmp_path: Path) -> None:
         path
         == tmp_path / "dag_id=etl" / "run_id=scheduled__2026-11-30T00:00:00+00:00" / "task_id=load" / "attempt=2.log"
     )
+
+
+def test_an_instance_of_a_mapped_task_has_its_own_folder_and_unmapped_paths_stay(tmp_path: Path) -> None:
+    unmapped = local_log_path(tmp_path, "etl", "manual__1", "load", 2)
+    assert unmapped == local_log_path(tmp_path, "etl", "manual__1", "load", 2, -1)
+    assert unmapped == tmp_path / "dag_id=etl" / "run_id=manual__1" / "task_id=load" / "attempt=2.log"
+    third = local_log_path(tmp_path, "etl", "manual__1", "load", 2, 3)
+    assert third == tmp_path / "dag_id=etl" / "run_id=manual__1" / "task_id=load" / "map_index=3" / "attempt=2.log"
+    paths = {unmapped, third, *(local_log_path(tmp_path, "etl", "manual__1", "load", 2, i) for i in range(3))}
+    assert len(paths) == 5
+    for path in paths:  # a folder of instances and an unmapped task's files live side by side
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(str(path))
+    assert all(p.read_text() == str(p) for p in paths)

@@ -28,6 +28,11 @@ class TryKey:
     # Which instance of a mapped task; -1 for an unmapped task (docs/adr/0007-dynamic-task-mapping.md).
     map_index: int = -1
 
+    def describe(self) -> str:
+        """How logs and messages name the try: `dag.task (run) try n`; `dag.task[i] (run) try n` for a mapped one."""
+        instance = f"[{self.map_index}]" if self.map_index >= 0 else ""
+        return f"{self.dag_id}.{self.task_id}{instance} ({self.run_id}) try {self.try_number}"
+
 
 @dataclass(frozen=True)
 class LaunchSpec:

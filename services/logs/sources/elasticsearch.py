@@ -45,7 +45,7 @@ class ElasticsearchSource:
         from elastic_transport import TransportError
         from elasticsearch import ApiError
 
-        query = {
+        query: dict[str, Any] = {
             "bool": {
                 "filter": [
                     {"term": {"dag_id": key.dag_id}},
@@ -56,6 +56,11 @@ class ElasticsearchSource:
                 ]
             }
         }
+        # A mapped task's instance has documents with its map_index; an unmapped try's have none (as always).
+        if key.map_index >= 0:
+            query["bool"]["filter"].append({"term": {"map_index": key.map_index}})
+        else:
+            query["bool"]["must_not"] = [{"exists": {"field": "map_index"}}]
         try:
             reply: Any = await self._client.search(
                 index=self._index,

@@ -19,7 +19,7 @@ class LocalSource:
         self._ended: OrderedDict[Path, tuple[int, list[str]]] = OrderedDict()  # ended logs, already split
 
     async def read(self, key: LogId, offset: int, limit: int, state: State | None = None) -> LogChunk:
-        path = local_log_path(self._log_dir, key.dag_id, key.run_id, key.task_id, key.try_number)
+        path = local_log_path(self._log_dir, key.dag_id, key.run_id, key.task_id, key.try_number, key.map_index)
         return await asyncio.to_thread(self._read, path, offset, limit, state)
 
     def _read(self, path: Path, offset: int, limit: int, state: State | None) -> LogChunk:

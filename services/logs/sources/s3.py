@@ -52,7 +52,7 @@ class S3Source:
         return found[0]
 
     async def read(self, key: LogId, offset: int, limit: int, state: State | None = None) -> LogChunk:
-        log_key = archive_key(self._location.prefix, key.dag_id, key.run_id, key.task_id, key.try_number)
+        log_key = archive_key(self._location.prefix, key.dag_id, key.run_id, key.task_id, key.try_number, key.map_index)
         try:
             marker = ArchiveMarker.parse(await self._get(marker_key(log_key)))
         except ValueError as e:

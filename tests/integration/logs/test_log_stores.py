@@ -231,3 +231,41 @@ async def test_the_runner_finishes_and_archives_while_elasticsearch_is_down(
         assert [x.text for x in archived.lines][1:51] == [f"row {i}" for i in range(50)] and archived.complete
     finally:
         await source.aclose()
+
+
+async def test_each_instance_of_a_mapped_task_has_its_own_log_in_elasticsearch_and_s3(
+    bucket: S3Location, es_source: ElasticsearchSource, fake_elasticsearch: FakeElasticsearch
+) -> None:
+    """Instances 0 and 1 and the unmapped try of the same task and try number: each reader finds its own lines."""
+    ids = {i: LogId(KEY.dag_id, KEY.task_id, KEY.run_id, KEY.try_number, map_index=i) for i in (-1, 0, 1)}
+    async with AsyncElasticsearch(fake_elasticsearch.url) as client:
+        for i, log_id in ids.items():
+            async with LogShipper(client, log_id, index_pattern=PATTERN, flush_interval=0.05) as shipper:
+                for offset in range(3):
+                    shipper.put(f"instance {i} line {offset}", section="task", offset=offset)
+                shipper.put("", section="end", offset=3)
+        await client.indices.refresh(index="spinner-logs-*")
+    shipped = [d for d in fake_elasticsearch.documents() if d.get("section") != "end"]
+    assert sorted({d.get("map_index", -1) for d in shipped}) == [-1, 0, 1]
+    assert all("map_index" not in d for d in shipped if d["message"].startswith("instance -1"))  # unmapped: as before
+    reader = LogReader([es_source])
+    for i, log_id in ids.items():
+        chunk = await reader.read(log_id, 0)
+        assert [x.text for x in chunk.lines] == [f"instance {i} line {n}" for n in range(3)] and chunk.complete
+    s3 = boto3.client("s3", endpoint_url=bucket.endpoint_url, region_name="us-east-1")
+    for i in (0, 1):
+        log_key = archive_key(bucket.prefix, KEY.dag_id, KEY.run_id, KEY.task_id, KEY.try_number, i)
+        assert log_key.endswith(f"/{KEY.task_id}/map_index={i}/{KEY.try_number}.log")
+        content = f"archived instance {i}\n".encode()
+        s3.put_object(Bucket=bucket.bucket, Key=log_key, Body=content)
+        s3.put_object(Bucket=bucket.bucket, Key=marker_key(log_key), Body=ArchiveMarker.of(content).to_json())
+    source = S3Source(bucket)
+    try:
+        archived = LogReader([source, es_source])
+        for i in (0, 1):
+            chunk = await archived.read(ids[i], 0)
+            assert chunk.source == "s3" and [x.text for x in chunk.lines] == [f"archived instance {i}"]
+        unmapped = await archived.read(ids[-1], 0)  # not archived: Elasticsearch has its own lines
+        assert unmapped.source == "elasticsearch" and unmapped.lines[0].text == "instance -1 line 0"
+    finally:
+        await source.aclose()

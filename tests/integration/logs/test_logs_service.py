@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from services.logs.__main__ import serve
 from spinner.config import LogsSettings
 from spinner.logpaths import complete_marker, local_log_path
+from spinner.mapping import key_map_index
 from spinner.v1 import common_pb2, logs_pb2, logs_pb2_grpc
 
 KEY = common_pb2.TaskTryKey(dag_id="etl", run_id="manual__1", task_id="extract", try_number=1)
@@ -26,7 +27,7 @@ class Logs:
     log_dir: Path
 
     def write(self, text: str, *, done: bool, key: common_pb2.TaskTryKey = KEY) -> Path:
-        path = local_log_path(self.log_dir, key.dag_id, key.run_id, key.task_id, key.try_number)
+        path = local_log_path(self.log_dir, key.dag_id, key.run_id, key.task_id, key.try_number, key_map_index(key))
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a") as f:
             f.write(text)
@@ -134,3 +135,27 @@ async def test_a_log_of_long_lines_comes_in_pages_a_grpc_client_accepts(logs: Lo
         if chunk.complete:
             break
     assert seen == list(range(6000))
+
+
+async def test_an_instance_of_a_mapped_task_is_read_by_its_map_index(logs: Logs) -> None:
+    """Each instance has a file of its own (`.../map_index=<i>/attempt=<n>.log`); the unmapped key reads its own."""
+    instances = {i: common_pb2.TaskTryKey(dag_id="etl", run_id="manual__1", task_id="extract", try_number=1,
+                                          map_index=i) for i in (0, 1)}  # fmt: skip
+    for i, key in instances.items():
+        path = logs.write(f"instance {i} says hello\n", done=True, key=key)
+        assert path.parent.name == f"map_index={i}"
+    for i, key in instances.items():
+        reply = await logs.stub.Read(logs_pb2.ReadLogRequest(key=key), timeout=5)
+        assert [line.text for line in reply.lines] == [f"instance {i} says hello"] and reply.complete
+    with pytest.raises(grpc.aio.AioRpcError) as e:  # the task's unmapped row never ran: no log of its own
+        await logs.read()
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        missing = common_pb2.TaskTryKey(dag_id="etl", run_id="manual__1", task_id="extract", try_number=1, map_index=2)
+        await logs.stub.Read(logs_pb2.ReadLogRequest(key=missing), timeout=5)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "no log for etl.extract[2] run manual__1 try 1" in (e.value.details() or "")
+    bad = common_pb2.TaskTryKey(dag_id="etl", run_id="manual__1", task_id="extract", try_number=1, map_index=-2)
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await logs.stub.Read(logs_pb2.ReadLogRequest(key=bad), timeout=5)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "map_index" in (e.value.details() or "")

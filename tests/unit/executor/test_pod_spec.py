@@ -136,3 +136,56 @@ def test_each_poke_of_a_rescheduled_sensor_has_its_own_stable_pod(key: TryKey) -
     poke = TryKey(key.dag_id, key.run_id, key.task_id, key.try_number, 2)
     assert key_of(build({}, poke)) == poke
     assert "spinner.io/reschedule" not in build({}, key)["metadata"]["annotations"]
+
+
+# --- instances of a mapped task (docs/adr/0007-dynamic-task-mapping.md) ---------------------------
+
+
+def test_an_unmapped_trys_pod_name_is_what_it_always_was() -> None:
+    # Names computed before map_index existed: pods of running tries keep matching after an upgrade.
+    assert (
+        pod_name(TryKey("tutorial", "manual__2026-11-24T10:45:05+00:00", "templated", 1))
+        == "tutorial-templated-manual-2026-11-24t10-45-05-00-00-1-5d7086bf"
+    )
+    assert pod_name(TryKey("sensors", "r", "wait", 2, 3)) == "sensors-wait-r-2r3-fdd851a8"
+    assert pod_name(TryKey("sensors", "r", "wait", 2, 3, map_index=-1)) == "sensors-wait-r-2r3-fdd851a8"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        TryKey("tutorial", "manual__2026-11-24T10:45:05.947366+00:00", "templated", 1, map_index=0),
+        TryKey("A" * 250, "R" * 250, "T" * 250, 12, 7, map_index=1023),
+        TryKey("1starts_with_digit", "r", "t", 3, map_index=99999),
+    ],
+)
+def test_each_instance_of_a_mapped_task_has_its_own_legal_pod_name(key: TryKey) -> None:
+    name = pod_name(key)
+    assert len(name) <= 63 and DNS1123.match(name), name
+    assert f"-m{key.map_index}-" in name  # readable: which instance
+    assert name == pod_name(key)  # stable: creating it twice is harmless
+    others = {pod_name(TryKey(key.dag_id, key.run_id, key.task_id, key.try_number, key.reschedule, map_index=i))
+              for i in (-1, key.map_index + 1, key.map_index + 10)}  # fmt: skip
+    assert name not in others and len(others) == 3
+
+
+def test_an_instances_labels_and_annotations_carry_its_map_index_back() -> None:
+    key = TryKey("etl", "manual__1", "load", 2, map_index=3)
+    pod = build({}, key)
+    assert pod["metadata"]["labels"]["spinner.io/map-index"] == "3"
+    assert pod["metadata"]["annotations"]["spinner.io/map-index"] == "3"
+    assert key_of(pod) == key  # a restarted executor adopts the instance, not the unmapped task
+    del pod["metadata"]["annotations"]["spinner.io/map-index"]
+    assert key_of(pod) == key  # the label says it too
+    unmapped = build({}, TryKey("etl", "manual__1", "load", 2))
+    assert "spinner.io/map-index" not in unmapped["metadata"]["labels"]
+    assert "spinner.io/map-index" not in unmapped["metadata"]["annotations"]
+    assert key_of(unmapped) == TryKey("etl", "manual__1", "load", 2)
+
+
+def test_the_logs_service_names_an_instances_pod_as_the_executor_does() -> None:
+    from spinner.tasklog import LogId
+
+    for map_index in (-1, 0, 5):
+        log_id = LogId("etl", "load", "manual__1", 2, map_index=map_index)
+        assert pod_name(log_id) == pod_name(TryKey("etl", "manual__1", "load", 2, map_index=map_index))
