@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,7 +85,19 @@ async def task_state(session: AsyncSession, request: StateRequest) -> StateAnswe
         return StateAnswer(True, str(run[1] or ""), str(run[0]))
     ti = TaskInstance
     state_q = select(ti.state).where(ti.dag_id == request.dag_id, ti.run_id == run[0], ti.task_id == request.task_id)
-    row = (await session.execute(state_q)).first()
-    if row is None:
+    states = [str(r[0] or "") for r in (await session.execute(state_q)).all()]
+    if not states:
         return StateAnswer(False, "", str(run[0]))
-    return StateAnswer(True, str(row[0] or ""), str(run[0]))
+    return StateAnswer(True, instances_state(states), str(run[0]))
+
+
+def instances_state(states: Sequence[str]) -> str:
+    """One state for a task's instances (a mapped task has many, docs/adr/0007): theirs when they agree;
+    failed when any failed; success when all ended in success or skipped; else running (not done yet)."""
+    if len(set(states)) == 1:
+        return states[0]
+    if any(s in ("failed", "upstream_failed") for s in states):
+        return "failed"
+    if all(s in ("success", "skipped") for s in states):
+        return "success"
+    return "running"

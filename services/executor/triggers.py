@@ -105,6 +105,8 @@ class DagRunTriggers:
             "triggering": {"dag_id": key.dag_id, "run_id": key.run_id, "task_id": key.task_id},
             "try_number": key.try_number,
         }
+        if key.map_index >= 0:  # which instance of a mapped task triggered it (docs/adr/0007)
+            details["triggering"]["map_index"] = key.map_index
         try:
             conf = _conf(request.conf_json)
             if conf:

@@ -1,18 +1,28 @@
 """Two instances of one mapped task at once in each backend: local processes, and pods on the Kubernetes
 test double (tests/fakes/kubernetes.py) through the real kubernetes_asyncio client, where a restarted
-executor adopts both by their map_index (docs/adr/0007-dynamic-task-mapping.md)."""
+executor adopts each by its map_index, and fails (on SQLite and MariaDB) the one whose pod is gone
+(docs/adr/0007-dynamic-task-mapping.md)."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.executor.backends.base import LaunchSpec, TryKey
 from services.executor.backends.kubernetes import KubernetesBackend, KubernetesSettings
 from services.executor.backends.local import LocalProcessBackend
+from services.executor.engine import Executor
 from services.executor.pod_spec import PodSettings
+from services.executor.tokens import TokenSigner
+from spinner.db.models import DagRun, TaskInstance
+from spinner.events import NullBus
 from spinner.kube import pod_name
 from spinner.logpaths import local_log_path
 from tests.fakes.kubernetes import FakeKubernetes
@@ -118,3 +128,48 @@ async def test_kubernetes_gives_each_instance_its_own_pod_and_a_restarted_execut
     assert first_ended == []  # only the executor that watched them saw them end
     posts = [path for method, path in fake_kubernetes.requests if method == "POST"]
     assert len(posts) == 2  # one pod per instance, never a second
+
+
+async def test_a_restarted_executor_keeps_the_instance_whose_pod_runs_and_fails_the_one_whose_pod_is_gone(
+    tmp_path: Path, fake_kubernetes: FakeKubernetes, kubeconfig: Path, kube_api: Any,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:  # fmt: skip
+    from kubernetes_asyncio import client
+
+    now = dt.datetime.now(dt.UTC)
+    async with sessions() as s, s.begin():
+        s.add(DagRun(dag_id="etl", run_id="manual__1", run_type="manual", state="running", logical_date=now, conf={},
+                     partition="spinner_tier_1_0", created_at=now))  # fmt: skip
+        for key in KEYS:
+            s.add(TaskInstance(dag_id="etl", run_id="manual__1", task_id="load", map_index=key.map_index,
+                               partition="spinner_tier_1_0", state="running", try_number=1, max_tries=0,
+                               start_date=now, executor="exec-k"))  # fmt: skip
+    settings = KubernetesSettings(
+        pod=PodSettings(namespace="spinner", executor_name="exec-k"), kubeconfig=str(kubeconfig), pending_timeout=30
+    )
+    release = tmp_path / "release"
+
+    async def ignore(key: TryKey, code: int, reason: str) -> None:
+        return None
+
+    before = KubernetesBackend(ignore, settings)
+    await before.start()
+    for key in KEYS:
+        await before.launch(spec(key, release))
+    await before.aclose()
+    await client.CoreV1Api(kube_api).delete_namespaced_pod(pod_name(KEYS[1]), "spinner", grace_period_seconds=0)
+    await wait_for(lambda: fake_kubernetes.pod("spinner", pod_name(KEYS[1])) is None, "instance 1's pod gone")
+
+    executor = Executor(sessions=sessions, signer=TokenSigner("s"), bus=NullBus(), snapshot_root=tmp_path,
+                        log_dir=tmp_path / "logs", name="exec-k", clock=lambda: dt.datetime.now(dt.UTC))  # fmt: skip
+    executor.backend = KubernetesBackend(executor.process_exited, settings)
+    try:
+        assert await executor.adopt() == [KEYS[0]]
+        async with sessions() as s:
+            tis = {t.map_index: t for t in (await s.execute(select(TaskInstance))).scalars()}
+        assert tis[0].state == "running"  # adopted: its runner's reports will reach this executor
+        assert tis[1].state == "failed" and "found no pod" in tis[1].error
+    finally:
+        release.touch()
+        await executor.backend.aclose()
+        await executor.reports.aclose()

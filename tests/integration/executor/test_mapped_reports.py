@@ -201,3 +201,30 @@ async def test_a_branch_that_skips_a_mapped_task_skips_every_instance_left_to_ru
     assert (tis[("other", 0)].state, tis[("other", 1)].state) == ("skipped", "skipped")
     assert tis[("other", 2)].state == "success"  # ended already: left alone
     assert "Skipped by pick (try 1)" in tis[("other", 0)].error
+
+
+async def test_another_dags_sensor_sees_a_mapped_task_done_only_when_every_instance_is(
+    sessions: async_sessionmaker[AsyncSession], runner: Runner
+) -> None:
+    await _seed(sessions, {("sensor", -1): "queued", ("m", 0): "success", ("m", 1): "running", ("m", 2): "queued"})
+    sensor = key("sensor")
+    await runner.start(sensor)
+
+    async def state_of_m() -> str:
+        reply = await runner.stub.GetTaskState(executor_pb2.RunnerGetTaskStateRequest(
+            key=sensor, token=token(sensor), dag_id="d", logical_date=NOW.isoformat(), task_id="m"))  # fmt: skip
+        assert reply.found
+        return str(reply.state)
+
+    assert await state_of_m() == "running"  # instance 0 succeeded, the others have not: not done
+    for i, state in ((1, "success"), (2, "skipped")):
+        async with sessions() as s, s.begin():
+            row = await s.get(TaskInstance, ("d", "r", "m", i))
+            assert row is not None
+            row.state = state
+    assert await state_of_m() == "success"
+    async with sessions() as s, s.begin():
+        row = await s.get(TaskInstance, ("d", "r", "m", 2))
+        assert row is not None
+        row.state = "failed"
+    assert await state_of_m() == "failed"
