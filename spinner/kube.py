@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Protocol
+from typing import Any, Protocol, cast
 
-from spinner.mapping import NO_MAP_INDEX
+from spinner.mapping import NO_MAP_INDEX, key_map_index
 
 NAME_MAX = 63
 HASH_LEN = 8
@@ -27,6 +27,14 @@ def _dns_part(text: str) -> str:
     return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", text.lower())).strip("-")
 
 
+def _map_index(key: TryIdentity) -> int:
+    """The key's map_index: a TaskTryKey message's optional field (absent: -1, where reading it gives 0),
+    or a TryKey's or LogId's attribute; -1 for a key without one."""
+    if hasattr(key, "HasField"):
+        return key_map_index(cast(Any, key))
+    return int(getattr(key, "map_index", NO_MAP_INDEX))
+
+
 def pod_name(key: TryIdentity) -> str:
     """A readable DNS-1123 name of at most 63 characters, the same for the same try on every call.
 
@@ -42,7 +50,7 @@ def pod_name(key: TryIdentity) -> str:
         parts_of_key.append(f"r{reschedule}")
     # An instance of a mapped task (docs/adr/0007) says which one, before the try: `...-m3-1-<hash>`.
     # An unmapped task (-1) adds nothing, so its name (hash included) is what it always was.
-    map_index = int(getattr(key, "map_index", NO_MAP_INDEX))
+    map_index = _map_index(key)
     if map_index >= 0:
         parts_of_key.append(f"m{map_index}")
     digest = hashlib.sha256("\x00".join(parts_of_key).encode()).hexdigest()[:HASH_LEN]

@@ -137,7 +137,8 @@ def _raise_killed(signum: int, frame: FrameType | None) -> None:
 
 def readiness(args: argparse.Namespace) -> Path:
     print(f"{SECTION_START}readiness", flush=True)
-    instance = f", map_index {args.map_index}" if args.map_index >= 0 else ""
+    map_index = int(getattr(args, "map_index", NO_MAP_INDEX))  # a DAG callback's process (callback.py) has none
+    instance = f", map_index {map_index}" if map_index >= 0 else ""
     say(f"host {socket.gethostname()}, pid {os.getpid()}, try {args.try_number}{instance}")
     args.snapshot = ensure_snapshot(args.snapshot, str(args.fileloc), say)  # not on this host: fetched from S3
     if not args.snapshot.is_dir():
@@ -242,7 +243,7 @@ def log_stream(args: argparse.Namespace) -> LogStream:
 
     log_id = LogId(
         dag_id=args.dag_id, task_id=args.task_id, run_id=args.run_id, try_number=args.try_number,
-        map_index=args.map_index,
+        map_index=int(getattr(args, "map_index", NO_MAP_INDEX)),  # a DAG callback's process (callback.py) has none
     )  # fmt: skip
     try:
         settings = LogStoreSettings()

@@ -189,3 +189,12 @@ def test_the_logs_service_names_an_instances_pod_as_the_executor_does() -> None:
     for map_index in (-1, 0, 5):
         log_id = LogId("etl", "load", "manual__1", 2, map_index=map_index)
         assert pod_name(log_id) == pod_name(TryKey("etl", "manual__1", "load", 2, map_index=map_index))
+
+
+def test_a_task_try_key_message_names_the_same_pod() -> None:
+    from spinner.v1 import common_pb2
+
+    unmapped = common_pb2.TaskTryKey(dag_id="etl", run_id="manual__1", task_id="load", try_number=2)
+    assert pod_name(unmapped) == pod_name(TryKey("etl", "manual__1", "load", 2))  # absent map_index: -1, not 0
+    mapped = common_pb2.TaskTryKey(dag_id="etl", run_id="manual__1", task_id="load", try_number=2, map_index=0)
+    assert pod_name(mapped) == pod_name(TryKey("etl", "manual__1", "load", 2, map_index=0))

@@ -100,3 +100,13 @@ def test_pulling_a_mapped_task_gives_its_instances_values_in_order_and_map_index
     unmapped = _items("u", (-1, [1, 2]))
     assert pulled_value(unmapped, False, None) == [1, 2]  # as before: the value itself
     assert pulled_value(unmapped, False, 0) is None  # no instance 0 of an unmapped task (Airflow's rule)
+
+
+def test_a_dag_callbacks_process_shares_the_runners_log_stream_as_an_unmapped_try() -> None:
+    from spinner.runner import callback
+    from spinner.runner.main import log_stream
+
+    args = callback.parse_args(["--executor", "127.0.0.1:1", "--snapshot", "/s", "--fileloc", "p/f.py", "--dag-id",
+                                "d", "--run-id", "r", "--kind", "deadline", "--callback-id", "7"])  # fmt: skip
+    stream = log_stream(args)  # built, not started: nothing is redirected
+    assert stream._log_id.map_index == -1 and stream._log_id.task_id == "callback:deadline"
