@@ -116,6 +116,22 @@ async def clear(session: AsyncSession, instances: Sequence[tuple[str, str, str]]
     return removed
 
 
+async def clear_instances(session: AsyncSession, instances: Sequence[tuple[str, str, str, int]]) -> int:
+    """Deletes every XCom of the given (dag_id, run_id, task_id, map_index) task instances (one
+    instance of a mapped task, say); returns how many."""
+    removed = 0
+    ordered = sorted(set(instances))
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        result = await session.execute(
+            delete(XCom)
+            .where(tuple_(XCom.dag_id, XCom.run_id, XCom.task_id, XCom.map_index).in_(chunk))
+            .execution_options(synchronize_session=False)
+        )
+        removed += int(result.rowcount)  # type: ignore[attr-defined]
+    return removed
+
+
 async def of_task_instance(session: AsyncSession, dag_id: str, run_id: str, task_id: str) -> Sequence[XCom]:
     q = (
         select(XCom)
