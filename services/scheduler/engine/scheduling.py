@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler import queries
-from services.scheduler.engine import past
+from services.scheduler.engine import mapping, past
 from services.scheduler.engine.callbacks import DeadlineWatch, run_end_callbacks
 from services.scheduler.engine.metrics import SchedulerMetrics
 from services.scheduler.engine.sensors import sensor_poke_due, timed_step
@@ -28,6 +28,7 @@ from services.scheduler.engine.ti_state import (
     RunTis,
     TiCache,
     TiRow,
+    expand_row,
     flush_decisions,
     flush_queued,
     instances,
@@ -36,7 +37,7 @@ from services.scheduler.engine.ti_state import (
 from services.scheduler.engine.trigger_rules import TERMINAL, Decision, evaluate
 from spinner import triggering
 from spinner.db.models import DagModel, DagRun, SerializedDagModel, TaskInstance
-from spinner.mapping import NO_MAP_INDEX
+from spinner.mapping import DEFAULT_MAX_MAP_LENGTH, NO_MAP_INDEX
 from spinner.sdk.params import ParamValidationError, validate_conf
 from spinner.sdk.serialization import SerializedDAG, SerializedTask, deserialize_dag
 
@@ -153,8 +154,10 @@ class SchedulingEngine:
         metrics: SchedulerMetrics | None = None,
         full_pass_interval: float = 10.0,
         change_margin: float = 5.0,
+        max_map_length: int = DEFAULT_MAX_MAP_LENGTH,
     ) -> None:
         self.partition = partition
+        self._max_map_length = max_map_length
         self.metrics = metrics
         self._max_running = max_running_tasks
         self._clock = clock
@@ -392,6 +395,7 @@ class SchedulingEngine:
 
         writes = PendingWrites()
         candidates: list[tuple[DagRun, TiRow, CachedDag]] = []
+        expansions: list[tuple[DagRun, CachedDag, TiRow]] = []  # mapped tasks whose trigger rule said run
         pasts = await past.load(
             session,
             [(r, dags[r.dag_id].dag, self._tis.runs[(r.dag_id, r.run_id)]) for r in examined if r.dag_id in dags],
@@ -419,7 +423,7 @@ class SchedulingEngine:
                 session.add_all(run_end_callbacks(run, cached, self.partition, now, "dagrun_timeout"))
                 self._tis.drop(key)
                 continue
-            self._decide(run, cached, tis, now, writes, pasts.get(key))
+            self._decide(run, cached, tis, now, writes, pasts.get(key), expansions)
             if all(ti.state in TERMINAL for ti in tis.values()):
                 failed = any(
                     ti.state in ("failed", "upstream_failed") for t in cached.leaves for ti in instances(tis, t)
@@ -437,6 +441,8 @@ class SchedulingEngine:
         # New task instances and decisions are written before the pools are locked: the lock is held briefly.
         if await flush_decisions(session, writes):
             self._missed_change()
+        if expansions:
+            candidates.extend(await self._expand(session, expansions, now, writes))
         await session.flush()
 
         # Highest priority first, then oldest run: deterministic, so concurrent limits are fair.
@@ -485,6 +491,56 @@ class SchedulingEngine:
             self._missed_change()
         await session.flush()
         return queued
+
+    async def _expand(
+        self,
+        session: AsyncSession,
+        expansions: Sequence[tuple[DagRun, CachedDag, TiRow]],
+        now: dt.datetime,
+        writes: PendingWrites,
+    ) -> list[tuple[DagRun, TiRow, CachedDag]]:
+        """Expands the mapped tasks whose trigger rule said run this pass (engine/mapping.py), after the
+        pass's decisions are written (a task's -1 row may be new). Returns the new scheduled instances."""
+        inputs = await mapping.read_inputs(
+            session,
+            [(run.dag_id, run.run_id, cached.dag, cached.dag.tasks[row.task_id]) for run, cached, row in expansions],
+        )
+        scheduled: list[tuple[DagRun, TiRow, CachedDag]] = []
+        for run, cached, row in expansions:
+            task = cached.dag.tasks[row.task_id]
+            result = mapping.outcome(run.dag_id, run.run_id, cached.dag, task, inputs, self._max_map_length)
+            key = (run.dag_id, run.run_id)
+            self._unsettled.add(key)  # its downstream, or the run's end, is decided next pass
+            if result.state is not None:
+                row.state, row.end_date = result.state, now
+                writes.decide(
+                    row, None, {"state": result.state, "start_date": now, "end_date": now, "error": result.error}
+                )
+                log.info("task %s of run %s of %s not expanded: %s", row.task_id, run.run_id, run.dag_id, result.error)
+                continue
+            # Instances the scheduler itself ends or waits on (EmptyOperator, a time sensor) are left
+            # none for the next pass to decide like any other; the rest are scheduled now.
+            state = None if task.ends_in_scheduler or task.timed_wait is not None else "scheduled"
+            if not await expand_row(session, row, state):
+                self._missed_change()  # its -1 row changed under the pass; the next pass decides again
+                continue
+            tis = self._tis.runs[key]
+            del tis[row.key]
+            row.map_index, row.state = 0, state
+            tis[row.key] = row
+            made = [row]
+            for map_index in range(1, result.length):
+                instance = TiRow(
+                    run.dag_id, run.run_id, task.task_id, state, 0, task.retries, None, task.pool, None, map_index
+                )
+                tis[instance.key] = instance
+                writes.insert(self._new_row(run, task, instance, None, {}))
+                made.append(instance)
+            if state == "scheduled":
+                scheduled.extend((run, instance, cached) for instance in made)
+        if await flush_decisions(session, writes):
+            self._missed_change()
+        return scheduled
 
     def _note_sensor_waits(self, key: tuple[str, str], tis: RunTis) -> None:
         waits = [ti.reschedule_at for ti in tis.values() if ti.state == "up_for_reschedule"]
@@ -543,10 +599,11 @@ class SchedulingEngine:
         tis: RunTis,
         now: dt.datetime,
         writes: PendingWrites,
-        past_states: past.PastStates = None,
+        past_states: past.PastStates,
+        expansions: list[tuple[DagRun, CachedDag, TiRow]],
     ) -> None:
         """Creates missing task instances and applies trigger rules, depends_on_past and retry delays,
-        in topological order."""
+        in topological order. A mapped task that may run is added to `expansions` (see _expand)."""
         for task, ti, new in _rows_in_order(run, cached, tis):
             before = ti.state
             start: dt.datetime | None = None
@@ -556,6 +613,8 @@ class SchedulingEngine:
                 decision = evaluate(task.trigger_rule, upstream_states(tis, task.upstream_task_ids))
                 if decision is Decision.RUN and not past.allows(task, past_states):
                     self._unsettled.add((run.dag_id, run.run_id))  # waits on the previous run: look every pass
+                elif decision is Decision.RUN and task.is_mapped and ti.map_index == NO_MAP_INDEX:
+                    expansions.append((run, cached, ti))  # stays none until _expand makes its instances
                 elif decision is Decision.RUN and task.ends_in_scheduler:
                     ti.state, start, ti.end_date = "success", now, now  # EmptyOperator: no process
                 elif decision is Decision.RUN:

@@ -154,6 +154,22 @@ _QUEUE_POKE = BulkUpdate(
     guard=(_TI.c.state == "scheduled") & _TI.c.reschedule_at.is_not(None),
 )
 
+# A mapped task's -1 row becomes its instance 0, guarded: still unexpanded and undecided
+# (docs/adr/0007-dynamic-task-mapping.md). The pass inserts instances 1 .. n-1 only when this moved it.
+_EXPAND = BulkUpdate(
+    _TI,
+    keys=["dag_id", "run_id", "task_id"],
+    values=["state"],
+    constants={"map_index": 0},
+    guard=(_TI.c.map_index == NO_MAP_INDEX) & _TI.c.state.is_(None),
+)
+
+
+async def expand_row(session: AsyncSession, row: TiRow, state: str | None) -> bool:
+    """Makes a mapped task's -1 row its instance 0, in `state`; False when it is no longer none at -1."""
+    values = {"dag_id": row.dag_id, "run_id": row.run_id, "task_id": row.task_id, "state": state}
+    return await _EXPAND.execute(session, [values]) == 1
+
 
 def _decision(expected: str | None, names: tuple[str, ...]) -> BulkUpdate:
     """The guarded UPDATE of one kind of decision: from `expected`, setting the columns `names`."""
