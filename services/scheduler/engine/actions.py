@@ -4,9 +4,9 @@ Each runs inside the scheduler's fenced transaction, and each state change is a 
 update on the state and try the action saw, so a race with the executor or the loop
 neither loses nor doubles a try.
 
-Clear and mark act on every instance of a selected mapped task
-(docs/adr/0007-dynamic-task-mapping.md); a cleared instance keeps its map_index (the task is
-not expanded again).
+Clear and mark act on every instance of a selected mapped task, or on the instances
+`map_indexes` names (docs/adr/0007-dynamic-task-mapping.md); a cleared instance keeps its
+map_index (the task is not expanded again).
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ class Selection:
     task_ids: Sequence[str]
     include_upstream: bool
     include_downstream: bool
+    # Only these instances of the mapped tasks in task_ids; empty: every instance.
+    map_indexes: Sequence[int] = ()
 
 
 def _closure(cached: CachedDag, start: Iterable[str], upstream: bool, downstream: bool) -> set[str]:
@@ -81,8 +83,21 @@ class Actions:
         unknown = sorted(set(sel.task_ids) - set(cached.dag.tasks))
         if unknown:
             raise InvalidTrigger(f"DAG '{sel.dag_id}' has no task(s) {', '.join(unknown)}")
+        if sel.map_indexes:
+            if not sel.task_ids:
+                raise InvalidTrigger("map_indexes name instances of mapped tasks given in task_ids; give task_ids")
+            unmapped = sorted(t for t in sel.task_ids if not cached.dag.tasks[t].is_mapped)
+            if unmapped:
+                raise InvalidTrigger(f"map_indexes name instances of mapped tasks; not mapped: {', '.join(unmapped)}")
+            if any(i < 0 for i in sel.map_indexes):
+                raise InvalidTrigger("a map_index is 0 or more (the instances of a mapped task count from 0)")
         wanted = _closure(cached, sel.task_ids or cached.dag.tasks, sel.include_upstream, sel.include_downstream)
-        tis = [ti for ti in await queries.task_instances_of(session, [run]) if ti.task_id in wanted]
+        named, indexes = set(sel.task_ids), set(sel.map_indexes)
+        tis = [
+            ti
+            for ti in await queries.task_instances_of(session, [run])
+            if ti.task_id in wanted and not (indexes and ti.task_id in named and ti.map_index not in indexes)
+        ]
         return run, sorted(tis, key=lambda t: (t.task_id, t.map_index)), cached
 
     async def clear(self, session: AsyncSession, sel: Selection, only_failed: bool) -> list[str]:

@@ -32,7 +32,7 @@ from services.scheduler.__main__ import serve as serve_scheduler
 from spinner.config import SchedulerSettings
 from spinner.db import task_instances
 from spinner.db import xcom as db_xcom
-from spinner.db.models import DagModel, DagRun, TaskInstance, TaskInstanceHistory
+from spinner.db.models import DagModel, DagRun, TaskInstance, TaskInstanceHistory, XCom
 from spinner.events import NullBus
 from spinner.grpcserver import grpc_server
 from spinner.telemetry import setup_telemetry
@@ -456,6 +456,99 @@ async def test_one_failed_instance_fails_the_downstream_and_the_run_ends_when_ev
     assert (await sched.run("onefails", run_id)).state == "running"  # instance 2 has not ended
     await sched.end("onefails", run_id, ("m", 2))
     assert (await sched.wait_run("onefails", run_id)).state == "failed"
+
+
+CLEAR = """
+with DAG(dag_id="clearmap", tier=Tier.TIER1, schedule=None) as dag:
+    m = BashOperator.partial(task_id="m").expand(bash_command=["echo a", "echo b", "echo c"])
+    m >> BashOperator(task_id="after", bash_command="echo after")
+"""
+
+
+def _selection(run_id: str, *task_ids: str, indexes: tuple[int, ...] = (), down: bool = False) -> Any:
+    return scheduler_pb2.TaskSelection(
+        run=common_pb2.DagRunRef(dag_id="clearmap", run_id=run_id), task_ids=list(task_ids),
+        map_indexes=list(indexes), include_downstream=down,
+    )  # fmt: skip
+
+
+async def _xcoms(sched: Scheduler, run_id: str) -> dict[Key, Any]:
+    async with sched.sessions() as s:
+        rows = (await s.execute(select(XCom).where(XCom.run_id == run_id))).scalars().all()
+    return {(r.task_id, r.map_index): json.loads(r.value) for r in rows}
+
+
+async def test_clearing_and_marking_one_instance_leaves_the_others_alone(sched: Scheduler) -> None:
+    await sched.add_dag("clearmap", CLEAR)
+    run_id = await sched.trigger("clearmap")
+    for i in range(3):
+        await sched.end("clearmap", run_id, ("m", i), xcom=f"v{i}")
+    await sched.end("clearmap", run_id, ("after", -1))
+    assert (await sched.wait_run("clearmap", run_id)).state == "success"
+
+    clear = scheduler_pb2.ClearTaskInstancesRequest(selection=_selection(run_id, "m", indexes=(1,)))
+    assert list((await sched.call("ClearTaskInstances", clear)).task_ids) == ["m"]
+    assert await _xcoms(sched, run_id) == {("m", 0): "v0", ("m", 2): "v2"}  # only the cleared instance's
+    await sched.wait_states("clearmap", run_id, {("m", 1): "queued"})
+    rows = await sched.rows("clearmap", run_id)
+    assert sorted(rows) == [("after", -1), ("m", 0), ("m", 1), ("m", 2)]  # kept its map_index, not expanded again
+    assert [(rows[("m", i)].state, rows[("m", i)].try_number) for i in range(3)] == [
+        ("success", 1), ("queued", 2), ("success", 1),
+    ]  # fmt: skip
+    assert (await sched.handed_over("clearmap", run_id, 5))[-1] == ("m", 1, 2)
+    await sched.end("clearmap", run_id, ("m", 1), xcom="again")
+    assert (await sched.wait_run("clearmap", run_id)).state == "success"
+
+    # With its downstream: the named instance, and the downstream task whole.
+    clear = scheduler_pb2.ClearTaskInstancesRequest(selection=_selection(run_id, "m", indexes=(2,), down=True))
+    assert sorted((await sched.call("ClearTaskInstances", clear)).task_ids) == ["after", "m"]
+    await sched.wait_states("clearmap", run_id, {("m", 2): "queued", ("m", 0): "success", ("after", -1): None})
+    mark = scheduler_pb2.MarkTaskInstancesRequest(selection=_selection(run_id, "m", indexes=(0,)), state="failed")
+    assert list((await sched.call("MarkTaskInstances", mark)).task_ids) == ["m"]
+    states = await sched.states("clearmap", run_id)
+    assert (states[("m", 0)], states[("m", 1)]) == ("failed", "success")
+    await sched.end("clearmap", run_id, ("m", 2))
+    await sched.wait_states("clearmap", run_id, {("after", -1): "upstream_failed"})
+    assert (await sched.wait_run("clearmap", run_id)).state == "failed"
+
+    for selection, message in (
+        (_selection(run_id, "after", indexes=(0,)), "map_indexes name instances of mapped tasks; not mapped: after"),
+        (_selection(run_id, indexes=(0,)), "map_indexes name instances of mapped tasks given in task_ids"),
+        (_selection(run_id, "m", indexes=(-1,)), "a map_index is 0 or more"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await sched.call("ClearTaskInstances", scheduler_pb2.ClearTaskInstancesRequest(selection=selection))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert message in (refused.value.details() or ""), refused.value.details()
+
+
+PAST = """
+with DAG(dag_id="pastmap", tier=Tier.TIER1, schedule=None, max_active_runs=2) as dag:
+    BashOperator.partial(task_id="m", depends_on_past=True).expand(bash_command=["echo a", "echo b"])
+    BashOperator(task_id="free", bash_command="echo free")
+"""
+
+
+async def test_depends_on_past_waits_until_every_instance_of_the_previous_run_succeeded(sched: Scheduler) -> None:
+    await sched.add_dag("pastmap", PAST)
+    first = await sched.trigger("pastmap", run_id="first")
+    await sched.end("pastmap", first, ("m", 0))
+    await sched.end("pastmap", first, ("m", 1), "failed")
+    await sched.end("pastmap", first, ("free", -1))
+    assert (await sched.wait_run("pastmap", first)).state == "failed"
+    second = await sched.trigger("pastmap", run_id="second")
+    await sched.wait_states("pastmap", second, {("free", -1): "queued"})
+    await sched.call("Wake", scheduler_pb2.WakeRequest())
+    await sched.wait_states("pastmap", second, {("free", -1): "queued"})  # a pass later, still:
+    assert (await sched.states("pastmap", second))[("m", -1)] is None  # not expanded: one instance failed before
+    mark = scheduler_pb2.MarkTaskInstancesRequest(
+        selection=scheduler_pb2.TaskSelection(
+            run=common_pb2.DagRunRef(dag_id="pastmap", run_id=first), task_ids=["m"], map_indexes=[1]
+        ),
+        state="success",
+    )
+    await sched.call("MarkTaskInstances", mark)
+    await sched.wait_states("pastmap", second, {("m", 0): "queued", ("m", 1): "queued"})
 
 
 HEARTBEAT = """
