@@ -52,6 +52,7 @@ async def serve(
         heartbeat_timeout=settings.heartbeat_timeout,
         max_running_tasks=settings.running_task_limit(tier),
         full_pass_interval=settings.full_pass_interval,
+        max_map_length=settings.max_map_length,
         metrics=SchedulerMetrics(telemetry.meter("spinner.scheduler"), settings.partition, tier),
     )
     scheduling.deadlines = DeadlineWatch(

@@ -39,8 +39,13 @@ class GrpcSubmitter:
 
 def _request(task: QueuedTask, partition: str, epoch: int, traceparent: str = "") -> executor_pb2.SubmitRequest:
     return executor_pb2.SubmitRequest(
+        # map_index always set, -1 too: the executor never has to guess which instance is meant.
         key=common_pb2.TaskTryKey(
-            dag_id=task.dag_id, run_id=task.run_id, task_id=task.task_id, try_number=task.try_number
+            dag_id=task.dag_id,
+            run_id=task.run_id,
+            task_id=task.task_id,
+            try_number=task.try_number,
+            map_index=task.map_index,
         ),
         partition=partition,
         bundle_version=task.bundle_version,

@@ -263,6 +263,7 @@ async def guarded_set_state(
         try_number=ti.try_number,
         expected_states=[expected_state],
         values=values,
+        map_index=ti.map_index,
     )
 
 
@@ -322,7 +323,8 @@ async def previous_run_states(
     session: AsyncSession, dag_id: str, logical_date: dt.datetime, task_ids: Iterable[str]
 ) -> dict[str, str | None] | None:
     """The states of `task_ids` in the DAG's run just before `logical_date` (None: there is no such run;
-    a task missing from the result did not exist in it)."""
+    a task missing from the result did not exist in it). A mapped task's is success or skipped only
+    when every instance's is; else the state of one that is not."""
     q = (
         select(DagRun.run_id)
         .where(DagRun.dag_id == dag_id, DagRun.logical_date < logical_date)
@@ -338,4 +340,9 @@ async def previous_run_states(
             TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id.in_(ids)
         )
     )
-    return {r[0]: r[1] for r in rows.all()}
+    out: dict[str, str | None] = {}
+    done = ("success", "skipped")
+    for task_id, state in rows.all():
+        if task_id not in out or (out[task_id] in done and state not in done):
+            out[task_id] = state
+    return out

@@ -129,4 +129,5 @@ def _selection(pb: scheduler_pb2.TaskSelection) -> Selection:
         task_ids=list(pb.task_ids),
         include_upstream=pb.include_upstream,
         include_downstream=pb.include_downstream,
+        map_indexes=list(pb.map_indexes),
     )

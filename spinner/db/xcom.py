@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spinner.db.models import DagRun, XCom
@@ -180,6 +180,42 @@ async def clear_instances(session: AsyncSession, instances: Sequence[tuple[str, 
         )
         removed += int(result.rowcount)  # type: ignore[attr-defined]
     return removed
+
+
+# (dag_id, run_id, task_id, key): an XCom of a task in a run, whatever the instance.
+XComRef = tuple[str, str, str, str]
+
+
+async def values_of(session: AsyncSession, refs: Sequence[XComRef]) -> dict[XComRef, str]:
+    """The JSON value of each XCom an unmapped task instance (map_index -1) pushed, of many runs at
+    once (the scheduler expanding mapped tasks); a ref missing from the result was not pushed."""
+    found: dict[XComRef, str] = {}
+    ordered = sorted(set(refs))
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        q = select(XCom.dag_id, XCom.run_id, XCom.task_id, XCom.key, XCom.value).where(
+            tuple_(XCom.dag_id, XCom.run_id, XCom.task_id, XCom.key).in_(chunk), XCom.map_index == NO_MAP_INDEX
+        )
+        for dag_id, run_id, task_id, key, value in (await session.execute(q)).all():
+            found[(dag_id, run_id, task_id, key)] = value
+    return found
+
+
+async def instance_counts(session: AsyncSession, refs: Sequence[XComRef]) -> dict[XComRef, int]:
+    """How many instances of a mapped task (map_index 0, 1, ...) pushed each XCom, of many runs at
+    once; a ref missing from the result: none did."""
+    found: dict[XComRef, int] = {}
+    ordered = sorted(set(refs))
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        q = (
+            select(XCom.dag_id, XCom.run_id, XCom.task_id, XCom.key, func.count())
+            .where(tuple_(XCom.dag_id, XCom.run_id, XCom.task_id, XCom.key).in_(chunk), XCom.map_index >= 0)
+            .group_by(XCom.dag_id, XCom.run_id, XCom.task_id, XCom.key)
+        )
+        for dag_id, run_id, task_id, key, count in (await session.execute(q)).all():
+            found[(dag_id, run_id, task_id, key)] = int(count)
+    return found
 
 
 async def of_task_instance(

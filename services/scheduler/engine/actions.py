@@ -3,6 +3,10 @@
 Each runs inside the scheduler's fenced transaction, and each state change is a guarded
 update on the state and try the action saw, so a race with the executor or the loop
 neither loses nor doubles a try.
+
+Clear and mark act on every instance of a selected mapped task, or on the instances
+`map_indexes` names (docs/adr/0007-dynamic-task-mapping.md); a cleared instance keeps its
+map_index (the task is not expanded again).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class Selection:
     task_ids: Sequence[str]
     include_upstream: bool
     include_downstream: bool
+    # Only these instances of the mapped tasks in task_ids; empty: every instance.
+    map_indexes: Sequence[int] = ()
 
 
 def _closure(cached: CachedDag, start: Iterable[str], upstream: bool, downstream: bool) -> set[str]:
@@ -68,7 +74,8 @@ class Actions:
             raise DagNotFound(f"DAG '{dag_id}' not found in partition {self.partition}")
         return model, cached
 
-    async def _select(self, session: AsyncSession, sel: Selection) -> tuple[DagRun, dict[str, TaskInstance], CachedDag]:
+    async def _select(self, session: AsyncSession, sel: Selection) -> tuple[DagRun, list[TaskInstance], CachedDag]:
+        """The run and its chosen task instances, by task_id then map_index."""
         _, cached = await self._dag(session, sel.dag_id)
         run = await queries.get_run(session, sel.dag_id, sel.run_id)
         if run is None:
@@ -76,15 +83,28 @@ class Actions:
         unknown = sorted(set(sel.task_ids) - set(cached.dag.tasks))
         if unknown:
             raise InvalidTrigger(f"DAG '{sel.dag_id}' has no task(s) {', '.join(unknown)}")
+        if sel.map_indexes:
+            if not sel.task_ids:
+                raise InvalidTrigger("map_indexes name instances of mapped tasks given in task_ids; give task_ids")
+            unmapped = sorted(t for t in sel.task_ids if not cached.dag.tasks[t].is_mapped)
+            if unmapped:
+                raise InvalidTrigger(f"map_indexes name instances of mapped tasks; not mapped: {', '.join(unmapped)}")
+            if any(i < 0 for i in sel.map_indexes):
+                raise InvalidTrigger("a map_index is 0 or more (the instances of a mapped task count from 0)")
         wanted = _closure(cached, sel.task_ids or cached.dag.tasks, sel.include_upstream, sel.include_downstream)
-        tis = {ti.task_id: ti for ti in await queries.task_instances_of(session, [run]) if ti.task_id in wanted}
-        return run, tis, cached
+        named, indexes = set(sel.task_ids), set(sel.map_indexes)
+        tis = [
+            ti
+            for ti in await queries.task_instances_of(session, [run])
+            if ti.task_id in wanted and not (indexes and ti.task_id in named and ti.map_index not in indexes)
+        ]
+        return run, sorted(tis, key=lambda t: (t.task_id, t.map_index)), cached
 
     async def clear(self, session: AsyncSession, sel: Selection, only_failed: bool) -> list[str]:
         """Sets the chosen tries back to none, with their retries renewed; the run runs again."""
         run, tis, cached = await self._select(session, sel)
-        cleared = []
-        for ti in sorted(tis.values(), key=lambda t: t.task_id):
+        cleared: list[TaskInstance] = []
+        for ti in tis:
             if ti.state is None or (only_failed and ti.state not in ("failed", "upstream_failed")):
                 continue
             retries = cached.dag.tasks[ti.task_id].retries  # as Airflow: a cleared task gets its retries again
@@ -98,21 +118,21 @@ class Actions:
                     "reschedule_count": 0, "reschedule_at": None, "first_poke_at": None,
                 },
             ):  # fmt: skip
-                cleared.append(ti.task_id)
+                cleared.append(ti)
         if cleared and run.state in ("success", "failed"):
             run.state, run.end_date = "queued", None
         # As Airflow: a cleared task instance runs again without the XComs it pushed before.
-        await db_xcom.clear(session, [(sel.dag_id, sel.run_id, task_id) for task_id in cleared])
+        await db_xcom.clear_instances(session, [(ti.dag_id, ti.run_id, ti.task_id, ti.map_index) for ti in cleared])
         await session.flush()
-        return cleared
+        return _task_ids(cleared)
 
     async def mark(self, session: AsyncSession, sel: Selection, state: str) -> list[str]:
         if state not in ("success", "failed"):
             raise InvalidTrigger(f"state must be success or failed, not {state!r}")
         run, tis, _ = await self._select(session, sel)
         now = self._clock()
-        marked = []
-        for ti in sorted(tis.values(), key=lambda t: t.task_id):
+        marked: list[TaskInstance] = []
+        for ti in tis:
             if ti.state == state:
                 continue
             if await queries.guarded_set_state(
@@ -120,11 +140,11 @@ class Actions:
                 values={"state": state, "end_date": now, "start_date": ti.start_date or now,
                         "error": f"marked {state} by a person" if state == "failed" else ti.error},
             ):  # fmt: skip
-                marked.append(ti.task_id)
+                marked.append(ti)
         if marked and run.state in ("success", "failed"):
             run.state, run.end_date = "running", None  # the loop decides the run's end again
         await session.flush()
-        return marked
+        return _task_ids(marked)
 
     async def set_paused(self, session: AsyncSession, dag_id: str, paused: bool) -> bool:
         model, _ = await self._dag(session, dag_id)
@@ -180,6 +200,11 @@ class Actions:
             )
         await session.flush()
         return created, skipped
+
+
+def _task_ids(tis: Sequence[TaskInstance]) -> list[str]:
+    """The tasks acted on, each once (a mapped task's instances are one task)."""
+    return list(dict.fromkeys(ti.task_id for ti in tis))
 
 
 def _parse_time(value: str) -> dt.datetime:

@@ -20,7 +20,7 @@ from services.scheduler.engine.actions import Actions
 from services.scheduler.engine.callbacks import CallbackDispatcher
 from services.scheduler.engine.leases import Lease, LeaseLost
 from services.scheduler.engine.processing import DagProcessor
-from services.scheduler.engine.scheduling import QueuedTask, SchedulingEngine
+from services.scheduler.engine.scheduling import QueuedTask, SchedulingEngine, TryId
 from spinner import events
 from spinner.db.engine import transaction
 from spinner.db.models import DagRun
@@ -39,8 +39,8 @@ MAX_IN_FLIGHT = 5000  # tries handed over but not yet acknowledged, before the l
 ACCEPTED_RESUBMIT_AFTER = 60.0
 
 
-def _try_key(task: QueuedTask) -> tuple[str, str, str, int]:
-    return (task.dag_id, task.run_id, task.task_id, task.try_number)
+def _try_key(task: QueuedTask) -> TryId:
+    return (task.dag_id, task.run_id, task.task_id, task.map_index, task.try_number)
 
 
 class Submitter(Protocol):
@@ -96,8 +96,8 @@ class PartitionScheduler:
         self.parse_waker = Waker()
         self._submit_slots = asyncio.Semaphore(SUBMIT_CONCURRENCY)
         self._submits: set[asyncio.Task[None]] = set()
-        self._in_flight: set[tuple[str, str, str, int]] = set()
-        self._accepted: dict[tuple[str, str, str, int], float] = {}  # try -> when the executor accepted it
+        self._in_flight: set[TryId] = set()
+        self._accepted: dict[TryId, float] = {}  # try -> when the executor accepted it
         self._drained = asyncio.Event()
         self._drained.set()
         self.actions = actions or Actions(partition, engine, clock)
@@ -280,7 +280,12 @@ class PartitionScheduler:
                         attached(context_from_traceparent(task.trace_context)),
                         self._tracer.start_as_current_span(
                             "scheduler.queue_task",
-                            attributes={"dag_id": task.dag_id, "run_id": task.run_id, "task_id": task.task_id},
+                            attributes={
+                                "dag_id": task.dag_id,
+                                "run_id": task.run_id,
+                                "task_id": task.task_id,
+                                "map_index": task.map_index,
+                            },
                         ),
                     ):
                         items.append((task, current_traceparent()))
@@ -296,9 +301,9 @@ class PartitionScheduler:
                         self._accepted[key] = accepted_at
                     else:
                         log.warning(
-                            "could not hand %s.%s (%s, try %d) to the executor%s: %s",
-                            task.dag_id, task.task_id, task.run_id, task.try_number,
-                            " again" if again else "", error,
+                            "could not hand %s.%s%s (%s, try %d) to the executor%s: %s",
+                            task.dag_id, task.task_id, f"[{task.map_index}]" if task.map_index >= 0 else "",
+                            task.run_id, task.try_number, " again" if again else "", error,
                         )  # fmt: skip
         finally:
             self._in_flight.difference_update(_try_key(t) for t in tasks)
@@ -363,7 +368,7 @@ class PartitionScheduler:
 class _Handled:
     """The tries a resubmit must skip: being handed over now, or accepted by the executor recently."""
 
-    def __init__(self, in_flight: set[tuple[str, str, str, int]], accepted: dict[tuple[str, str, str, int], float]):
+    def __init__(self, in_flight: set[TryId], accepted: dict[TryId, float]):
         self._in_flight = in_flight
         self._accepted = accepted
 
@@ -371,7 +376,7 @@ class _Handled:
         return key in self._in_flight or key in self._accepted
 
 
-def _forget_older(accepted: dict[tuple[str, str, str, int], float], before: float) -> None:
+def _forget_older(accepted: dict[TryId, float], before: float) -> None:
     """Drops acceptances older than `before` (the dict is in the order they came)."""
     while accepted:
         key = next(iter(accepted))

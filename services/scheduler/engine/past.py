@@ -1,10 +1,10 @@
 """depends_on_past and wait_for_downstream: a task of a run waits on the same task of the previous run.
 
 Airflow's rules: a task with `depends_on_past` is scheduled only when its instance in the DAG's
-previous run (by logical date, of any run type) succeeded or was skipped; with `wait_for_downstream`
-the previous run's instances of its direct downstream tasks must have too. The first run, and a
-task that did not exist in the previous run, do not wait. Only the move to scheduled waits: skips
-and upstream failures from trigger rules still apply.
+previous run (by logical date, of any run type) succeeded or was skipped (a mapped task: every
+instance of it); with `wait_for_downstream` the previous run's instances of its direct downstream
+tasks must have too. The first run, and a task that did not exist in the previous run, do not
+wait. Only the move to scheduled waits: skips and upstream failures from trigger rules still apply.
 
 A waiting run is looked at again every pass (it is "unsettled"), so it goes on as soon as the
 previous run's task ends, not only at the next full pass.
@@ -12,12 +12,12 @@ previous run's task ends, not only at the next full pass.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler import queries
-from services.scheduler.engine.ti_state import TiRow
+from services.scheduler.engine.ti_state import RunTis, instances
 from spinner.db.models import DagRun
 from spinner.sdk.serialization import SerializedDAG, SerializedTask
 
@@ -39,15 +39,14 @@ def watched_tasks(sdag: SerializedDAG) -> set[str]:
     return out
 
 
-async def load(
-    session: AsyncSession, runs: Sequence[tuple[DagRun, SerializedDAG, Mapping[str, TiRow]]]
-) -> dict[RunKey, PastStates]:
+async def load(session: AsyncSession, runs: Sequence[tuple[DagRun, SerializedDAG, RunTis]]) -> dict[RunKey, PastStates]:
     """The previous runs' states for the runs where a task that depends on the past has not been
     decided yet (two small queries per such run; none for the others)."""
     out: dict[RunKey, PastStates] = {}
     for run, sdag, tis in runs:
         undecided = any(
-            t.depends_on_past and (t.task_id not in tis or tis[t.task_id].state is None) for t in sdag.tasks.values()
+            t.depends_on_past and (not (rows := instances(tis, t.task_id)) or any(r.state is None for r in rows))
+            for t in sdag.tasks.values()
         )
         watched = watched_tasks(sdag) if undecided else set()
         if watched:

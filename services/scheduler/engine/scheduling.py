@@ -12,27 +12,39 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scheduler import queries
-from services.scheduler.engine import past
+from services.scheduler.engine import mapping, past
 from services.scheduler.engine.callbacks import DeadlineWatch, run_end_callbacks
 from services.scheduler.engine.metrics import SchedulerMetrics
 from services.scheduler.engine.sensors import sensor_poke_due, timed_step
-from services.scheduler.engine.ti_state import PendingWrites, TiCache, TiRow, flush_decisions, flush_queued
+from services.scheduler.engine.ti_state import (
+    PendingWrites,
+    RunTis,
+    TiCache,
+    TiRow,
+    expand_row,
+    flush_decisions,
+    flush_queued,
+    instances,
+    upstream_states,
+)
 from services.scheduler.engine.trigger_rules import TERMINAL, Decision, evaluate
 from spinner import triggering
 from spinner.db.models import DagModel, DagRun, SerializedDagModel, TaskInstance
+from spinner.mapping import DEFAULT_MAX_MAP_LENGTH, NO_MAP_INDEX
 from spinner.sdk.params import ParamValidationError, validate_conf
-from spinner.sdk.serialization import SerializedDAG, deserialize_dag
+from spinner.sdk.serialization import SerializedDAG, SerializedTask, deserialize_dag
 
 log = logging.getLogger(__name__)
 
 RUN_ID_MAX = 250
+TryId = tuple[str, str, str, int, int]  # (dag_id, run_id, task_id, map_index, try_number)
 
 
 class TriggerError(Exception):
@@ -58,6 +70,7 @@ class QueuedTask:
     dag_id: str
     run_id: str
     task_id: str
+    map_index: int  # -1: an unmapped task; 0, 1, ...: an instance of a mapped task
     try_number: int
     bundle_version: str
     relative_fileloc: str
@@ -102,6 +115,7 @@ def _queued_task(run: DagRun, ti: TaskInstance | TiRow, cached: CachedDag) -> Qu
         dag_id=ti.dag_id,
         run_id=ti.run_id,
         task_id=ti.task_id,
+        map_index=ti.map_index,
         try_number=ti.try_number,
         bundle_version=run.bundle_version,
         relative_fileloc=cached.fileloc,
@@ -109,6 +123,23 @@ def _queued_task(run: DagRun, ti: TaskInstance | TiRow, cached: CachedDag) -> Qu
         executor_config=dict(task.executor_config or {}),
         trace_context=run.trace_context,
     )
+
+
+def _rows_in_order(run: DagRun, cached: CachedDag, tis: RunTis) -> Iterator[tuple[SerializedTask, TiRow, bool]]:
+    """Each task's rows (every instance of a mapped task), upstream tasks first, with a new -1 row
+    (True) for a task that has none yet. Lazy: a task's upstream rows are decided before it is read."""
+    for task_id in cached.order:
+        task = cached.dag.tasks[task_id]
+        ti = tis.get((task_id, NO_MAP_INDEX))
+        if ti is not None:
+            yield task, ti, False
+        elif rows := instances(tis, task_id):
+            for ti in rows:
+                yield task, ti, False
+        else:
+            ti = TiRow(run.dag_id, run.run_id, task_id, None, 0, task.retries, None, task.pool)
+            tis[ti.key] = ti
+            yield task, ti, True
 
 
 class SchedulingEngine:
@@ -123,8 +154,10 @@ class SchedulingEngine:
         metrics: SchedulerMetrics | None = None,
         full_pass_interval: float = 10.0,
         change_margin: float = 5.0,
+        max_map_length: int = DEFAULT_MAX_MAP_LENGTH,
     ) -> None:
         self.partition = partition
+        self._max_map_length = max_map_length
         self.metrics = metrics
         self._max_running = max_running_tasks
         self._clock = clock
@@ -362,6 +395,7 @@ class SchedulingEngine:
 
         writes = PendingWrites()
         candidates: list[tuple[DagRun, TiRow, CachedDag]] = []
+        expansions: list[tuple[DagRun, CachedDag, TiRow]] = []  # mapped tasks whose trigger rule said run
         pasts = await past.load(
             session,
             [(r, dags[r.dag_id].dag, self._tis.runs[(r.dag_id, r.run_id)]) for r in examined if r.dag_id in dags],
@@ -389,9 +423,11 @@ class SchedulingEngine:
                 session.add_all(run_end_callbacks(run, cached, self.partition, now, "dagrun_timeout"))
                 self._tis.drop(key)
                 continue
-            self._decide(run, cached, tis, now, writes, pasts.get(key))
+            self._decide(run, cached, tis, now, writes, pasts.get(key), expansions)
             if all(ti.state in TERMINAL for ti in tis.values()):
-                failed = any(tis[t].state in ("failed", "upstream_failed") for t in cached.leaves if t in tis)
+                failed = any(
+                    ti.state in ("failed", "upstream_failed") for t in cached.leaves for ti in instances(tis, t)
+                )
                 run.state, run.end_date = ("failed" if failed else "success"), now
                 log.info("run %s of %s ended: %s", run.run_id, run.dag_id, run.state)
                 reason = "task_failure" if failed else "success"
@@ -405,10 +441,19 @@ class SchedulingEngine:
         # New task instances and decisions are written before the pools are locked: the lock is held briefly.
         if await flush_decisions(session, writes):
             self._missed_change()
+        if expansions:
+            candidates.extend(await self._expand(session, expansions, now, writes))
         await session.flush()
 
         # Highest priority first, then oldest run: deterministic, so concurrent limits are fair.
-        candidates.sort(key=lambda c: (-c[2].dag.tasks[c[1].task_id].priority_weight, c[0].logical_date, c[1].task_id))
+        candidates.sort(
+            key=lambda c: (
+                -c[2].dag.tasks[c[1].task_id].priority_weight,
+                c[0].logical_date,
+                c[1].task_id,
+                c[1].map_index,
+            )
+        )
         queued: list[QueuedTask] = []
         room = self._max_running - await queries.active_try_count(session, self.partition) if candidates else 0
         # Read only when something may be queued: a pass where every run waits (on sensors between
@@ -447,7 +492,57 @@ class SchedulingEngine:
         await session.flush()
         return queued
 
-    def _note_sensor_waits(self, key: tuple[str, str], tis: dict[str, TiRow]) -> None:
+    async def _expand(
+        self,
+        session: AsyncSession,
+        expansions: Sequence[tuple[DagRun, CachedDag, TiRow]],
+        now: dt.datetime,
+        writes: PendingWrites,
+    ) -> list[tuple[DagRun, TiRow, CachedDag]]:
+        """Expands the mapped tasks whose trigger rule said run this pass (engine/mapping.py), after the
+        pass's decisions are written (a task's -1 row may be new). Returns the new scheduled instances."""
+        inputs = await mapping.read_inputs(
+            session,
+            [(run.dag_id, run.run_id, cached.dag, cached.dag.tasks[row.task_id]) for run, cached, row in expansions],
+        )
+        scheduled: list[tuple[DagRun, TiRow, CachedDag]] = []
+        for run, cached, row in expansions:
+            task = cached.dag.tasks[row.task_id]
+            result = mapping.outcome(run.dag_id, run.run_id, cached.dag, task, inputs, self._max_map_length)
+            key = (run.dag_id, run.run_id)
+            self._unsettled.add(key)  # its downstream, or the run's end, is decided next pass
+            if result.state is not None:
+                row.state, row.end_date = result.state, now
+                writes.decide(
+                    row, None, {"state": result.state, "start_date": now, "end_date": now, "error": result.error}
+                )
+                log.info("task %s of run %s of %s not expanded: %s", row.task_id, run.run_id, run.dag_id, result.error)
+                continue
+            # Instances the scheduler itself ends or waits on (EmptyOperator, a time sensor) are left
+            # none for the next pass to decide like any other; the rest are scheduled now.
+            state = None if task.ends_in_scheduler or task.timed_wait is not None else "scheduled"
+            if not await expand_row(session, row, state):
+                self._missed_change()  # its -1 row changed under the pass; the next pass decides again
+                continue
+            tis = self._tis.runs[key]
+            del tis[row.key]
+            row.map_index, row.state = 0, state
+            tis[row.key] = row
+            made = [row]
+            for map_index in range(1, result.length):
+                instance = TiRow(
+                    run.dag_id, run.run_id, task.task_id, state, 0, task.retries, None, task.pool, None, map_index
+                )
+                tis[instance.key] = instance
+                writes.insert(self._new_row(run, task, instance, None, {}))
+                made.append(instance)
+            if state == "scheduled":
+                scheduled.extend((run, instance, cached) for instance in made)
+        if await flush_decisions(session, writes):
+            self._missed_change()
+        return scheduled
+
+    def _note_sensor_waits(self, key: tuple[str, str], tis: RunTis) -> None:
         waits = [ti.reschedule_at for ti in tis.values() if ti.state == "up_for_reschedule"]
         if not waits:
             self._sensor_waits.pop(key, None)
@@ -461,7 +556,7 @@ class SchedulingEngine:
         self.request_full_pass()
 
     async def _fail_for_pool(self, session: AsyncSession, row: TiRow, now: dt.datetime) -> None:
-        ti = await session.get(TaskInstance, (row.dag_id, row.run_id, row.task_id, -1))
+        ti = await session.get(TaskInstance, (row.dag_id, row.run_id, row.task_id, row.map_index))
         if ti is None:
             return
         ti.state, ti.end_date = "failed", now
@@ -473,13 +568,13 @@ class SchedulingEngine:
         self,
         run: DagRun,
         upstream: frozenset[str],
-        tis: dict[str, TiRow],
+        tis: RunTis,
         ti: TiRow,
         now: dt.datetime,
     ) -> None:
         if self.metrics is None or ti.try_number > 0:  # only first tries measure scheduling delay
             return
-        ends = [tis[u].end_date for u in upstream if u in tis and tis[u].end_date is not None]
+        ends = [r.end_date for u in upstream for r in instances(tis, u) if r.end_date is not None]
         if ends:
             self.metrics.downstream((now - max(e for e in ends if e is not None)).total_seconds())
         else:
@@ -501,28 +596,25 @@ class SchedulingEngine:
         self,
         run: DagRun,
         cached: CachedDag,
-        tis: dict[str, TiRow],
+        tis: RunTis,
         now: dt.datetime,
         writes: PendingWrites,
-        past_states: past.PastStates = None,
+        past_states: past.PastStates,
+        expansions: list[tuple[DagRun, CachedDag, TiRow]],
     ) -> None:
         """Creates missing task instances and applies trigger rules, depends_on_past and retry delays,
-        in topological order."""
-        sdag = cached.dag
-        for task_id in cached.order:
-            task = sdag.tasks[task_id]
-            ti = tis.get(task_id)
-            new = ti is None
-            if ti is None:
-                ti = TiRow(run.dag_id, run.run_id, task_id, None, 0, task.retries, None, task.pool)
-                tis[task_id] = ti
+        in topological order. A mapped task that may run is added to `expansions` (see _expand)."""
+        for task, ti, new in _rows_in_order(run, cached, tis):
             before = ti.state
             start: dt.datetime | None = None
             extra: dict[str, Any] = {}
             if ti.state is None:
-                decision = evaluate(task.trigger_rule, (tis[u].state for u in task.upstream_task_ids if u in tis))
+                # Every instance of a mapped upstream counts; one not expanded yet is one unfinished instance.
+                decision = evaluate(task.trigger_rule, upstream_states(tis, task.upstream_task_ids))
                 if decision is Decision.RUN and not past.allows(task, past_states):
                     self._unsettled.add((run.dag_id, run.run_id))  # waits on the previous run: look every pass
+                elif decision is Decision.RUN and task.is_mapped and ti.map_index == NO_MAP_INDEX:
+                    expansions.append((run, cached, ti))  # stays none until _expand makes its instances
                 elif decision is Decision.RUN and task.ends_in_scheduler:
                     ti.state, start, ti.end_date = "success", now, now  # EmptyOperator: no process
                 elif decision is Decision.RUN:
@@ -544,38 +636,42 @@ class SchedulingEngine:
                     if step.ended:
                         start, ti.end_date = now, now
             if new:
-                writes.insert(
-                    {
-                        "dag_id": run.dag_id,
-                        "run_id": run.run_id,
-                        "task_id": task_id,
-                        "partition": self.partition,
-                        "state": ti.state,
-                        "try_number": 0,
-                        "max_tries": task.retries,
-                        "operator": task.operator,
-                        "pool": task.pool,
-                        "priority_weight": task.priority_weight,
-                        "hostname": "",
-                        "executor": "",
-                        "error": "",
-                        "start_date": start,
-                        "end_date": ti.end_date,
-                        "reschedule_at": extra.get("reschedule_at"),
-                        "first_poke_at": extra.get("first_poke_at"),
-                    }
-                    | ({"error": extra["error"]} if "error" in extra else {})
-                )
+                writes.insert(self._new_row(run, task, ti, start, extra))
             elif ti.state != before and ti.state is not None:
                 values: dict[str, Any] = {"state": ti.state, **extra}
                 if start is not None:
                     values.update(start_date=start, end_date=ti.end_date)
                 writes.decide(ti, before, values)
 
+    def _new_row(
+        self, run: DagRun, task: SerializedTask, ti: TiRow, start: dt.datetime | None, extra: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The INSERT values of a task instance this pass creates."""
+        return {
+            "dag_id": run.dag_id,
+            "run_id": run.run_id,
+            "task_id": task.task_id,
+            "map_index": ti.map_index,
+            "partition": self.partition,
+            "state": ti.state,
+            "try_number": 0,
+            "max_tries": task.retries,
+            "operator": task.operator,
+            "pool": task.pool,
+            "priority_weight": task.priority_weight,
+            "hostname": "",
+            "executor": "",
+            "error": "",
+            "start_date": start,
+            "end_date": ti.end_date,
+            "reschedule_at": extra.get("reschedule_at"),
+            "first_poke_at": extra.get("first_poke_at"),
+        } | ({"error": extra["error"]} if "error" in extra else {})
+
     async def stale_tries(
         self,
         session: AsyncSession,
-        in_flight: Container[tuple[str, str, str, int]] = frozenset(),
+        in_flight: Container[TryId] = frozenset(),
     ) -> tuple[list[QueuedTask], int]:
         """Queued tries the executor may never have got (resubmitted; Submit is idempotent), and
         running tries whose runner stopped heartbeating (failed or retried). Returns both."""
@@ -586,7 +682,7 @@ class SchedulingEngine:
             runs = {(r.dag_id, r.run_id): r for r in await queries.active_runs(session, self.partition)}
             dags = await self.load(session, [t.dag_id for t in stale])
             for ti in stale:
-                if (ti.dag_id, ti.run_id, ti.task_id, ti.try_number) in in_flight:
+                if (ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number) in in_flight:
                     continue  # still being handed over by this scheduler
                 run, cached = runs.get((ti.dag_id, ti.run_id)), dags.get(ti.dag_id)
                 if run is None or cached is None or ti.task_id not in cached.dag.tasks:

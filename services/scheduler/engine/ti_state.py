@@ -12,6 +12,9 @@ safety net for a change that was missed; so does a pass that failed (its writes 
 Writes go out as a few statements per pass instead of one ORM flush per object: new task
 instances as one INSERT, decisions as UPDATEs guarded by the state they were decided from,
 queued tries as one guarded UPDATE (each UPDATE one statement per 200 rows, spinner/db/bulk.py).
+
+A run's rows are keyed by (task_id, map_index): an unmapped task has one row, -1; a mapped task has
+its -1 row until it is expanded, then rows 0 .. n-1, made together (`instances` relies on that).
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from spinner.db.bulk import BulkUpdate
 from spinner.db.models import TaskInstance
+from spinner.mapping import NO_MAP_INDEX
 
 log = logging.getLogger(__name__)
 
 RunKey = tuple[str, str]
+TiKey = tuple[str, int]  # (task_id, map_index) within a run
 _TI = cast(Table, TaskInstance.__table__)
 _COLUMNS = (
     TaskInstance.dag_id,
@@ -42,6 +47,7 @@ _COLUMNS = (
     TaskInstance.end_date,
     TaskInstance.pool,
     TaskInstance.reschedule_at,
+    TaskInstance.map_index,
 )
 CHUNK = 500
 
@@ -60,10 +66,43 @@ class TiRow:
     pool: str
     # Set while a sensor waits between pokes (up_for_reschedule) and until its next poke is queued.
     reschedule_at: dt.datetime | None = None
+    map_index: int = NO_MAP_INDEX
+
+    @property
+    def key(self) -> TiKey:
+        return (self.task_id, self.map_index)
+
+
+RunTis = dict[TiKey, TiRow]
 
 
 def _row(r: Sequence[Any]) -> TiRow:
-    return TiRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+    return TiRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
+
+
+def instances(tis: RunTis, task_id: str) -> list[TiRow]:
+    """The rows of one task in a run: its -1 row (unmapped, or mapped and not expanded yet), else
+    its mapped instances 0, 1, ... (none: the task has no row yet)."""
+    row = tis.get((task_id, NO_MAP_INDEX))
+    if row is not None:
+        return [row]
+    out: list[TiRow] = []
+    while (row := tis.get((task_id, len(out)))) is not None:
+        out.append(row)
+    return out
+
+
+def upstream_states(tis: RunTis, task_ids: Iterable[str]) -> list[str | None]:
+    """The state of every instance of these tasks (their rows so far), for a trigger rule. On the hot
+    path of every pass: an unmapped task costs one lookup."""
+    out: list[str | None] = []
+    for task_id in task_ids:
+        row = tis.get((task_id, NO_MAP_INDEX))
+        if row is not None:
+            out.append(row.state)
+        else:
+            out.extend(r.state for r in instances(tis, task_id))
+    return out
 
 
 @dataclass
@@ -83,20 +122,20 @@ class PendingWrites:
     def decide(self, row: TiRow, expected: str | None, values: dict[str, Any]) -> None:
         key = (expected, tuple(sorted(values)))
         self.decided.setdefault(key, []).append(
-            {"dag_id": row.dag_id, "run_id": row.run_id, "task_id": row.task_id, **values}
+            {"dag_id": row.dag_id, "run_id": row.run_id, "task_id": row.task_id, "map_index": row.map_index, **values}
         )
 
     def queue(self, row: TiRow, now: dt.datetime) -> None:
         (self.pokes if row.reschedule_at is not None else self.queued).append(
-            {"dag_id": row.dag_id, "run_id": row.run_id, "task_id": row.task_id, "try_number": row.try_number,
-             "queued_at": now}
+            {"dag_id": row.dag_id, "run_id": row.run_id, "task_id": row.task_id, "map_index": row.map_index,
+             "try_number": row.try_number, "queued_at": now}
         )  # fmt: skip
 
     def __bool__(self) -> bool:
         return bool(self.inserts or self.decided or self.queued or self.pokes)
 
 
-_KEYS = ["dag_id", "run_id", "task_id"]
+_KEYS = ["dag_id", "run_id", "task_id", "map_index"]
 _DECISIONS: dict[tuple[str | None, tuple[str, ...]], BulkUpdate] = {}
 _QUEUE = BulkUpdate(
     _TI,
@@ -114,6 +153,22 @@ _QUEUE_POKE = BulkUpdate(
     constants={"state": "queued", "end_date": None, "duration": None, "error": "", "reschedule_at": None},
     guard=(_TI.c.state == "scheduled") & _TI.c.reschedule_at.is_not(None),
 )
+
+# A mapped task's -1 row becomes its instance 0, guarded: still unexpanded and undecided
+# (docs/adr/0007-dynamic-task-mapping.md). The pass inserts instances 1 .. n-1 only when this moved it.
+_EXPAND = BulkUpdate(
+    _TI,
+    keys=["dag_id", "run_id", "task_id"],
+    values=["state"],
+    constants={"map_index": 0},
+    guard=(_TI.c.map_index == NO_MAP_INDEX) & _TI.c.state.is_(None),
+)
+
+
+async def expand_row(session: AsyncSession, row: TiRow, state: str | None) -> bool:
+    """Makes a mapped task's -1 row its instance 0, in `state`; False when it is no longer none at -1."""
+    values = {"dag_id": row.dag_id, "run_id": row.run_id, "task_id": row.task_id, "state": state}
+    return await _EXPAND.execute(session, [values]) == 1
 
 
 def _decision(expected: str | None, names: tuple[str, ...]) -> BulkUpdate:
@@ -153,7 +208,7 @@ class TiCache:
     """Task instances of the active runs a scheduler has looked at, by run."""
 
     def __init__(self) -> None:
-        self.runs: dict[RunKey, dict[str, TiRow]] = {}
+        self.runs: dict[RunKey, RunTis] = {}
 
     def clear(self) -> None:
         self.runs.clear()
@@ -175,7 +230,7 @@ class TiCache:
             q = select(*_COLUMNS).where(tuple_(TaskInstance.dag_id, TaskInstance.run_id).in_(chunk))
             for r in (await session.execute(q)).all():
                 row = _row(r)
-                self.runs[(row.dag_id, row.run_id)][row.task_id] = row
+                self.runs[(row.dag_id, row.run_id)][row.key] = row
 
     async def refresh_ended(self, session: AsyncSession, partition: str, since: dt.datetime) -> set[RunKey]:
         """Re-reads the tries that ended at or after `since`; returns the runs where one of them is news:
@@ -190,7 +245,7 @@ class TiCache:
             cached = self.runs.get(key)
             if cached is None:
                 touched.add(key)
-            elif cached.get(row.task_id) != row:
-                cached[row.task_id] = row
+            elif cached.get(row.key) != row:
+                cached[row.key] = row
                 touched.add(key)
         return touched
