@@ -16,9 +16,20 @@ from gateway.openapi import document
 from gateway.queries import AuditFilter, DagFilter
 from gateway.templates_info import rendered_fields
 from gateway.views import to_json
-from gateway.web import admin, api, bool_param, gw, int_param, json_body, remote_addr, str_param
+from gateway.web import (
+    admin,
+    api,
+    bool_param,
+    gw,
+    int_param,
+    json_body,
+    map_index_param,
+    optional_map_index,
+    remote_addr,
+    str_param,
+)
 
-SELECTION = {"task_ids", "include_upstream", "include_downstream"}
+SELECTION = {"task_ids", "include_upstream", "include_downstream", "map_indexes"}
 SSE_KEEPALIVE = 15.0  # seconds of silence before a log stream sends a comment line
 SSE_RETRY_MS = 2000  # how long a browser waits before reconnecting a broken log stream
 
@@ -171,7 +182,7 @@ async def list_tasks(request: Request, actor: Actor) -> Response:
 @api
 async def task_tries(request: Request, actor: Actor) -> Response:
     p = request.path_params
-    tries = await gw(request).tries(actor, p["dag_id"], p["run_id"], p["task_id"])
+    tries = await gw(request).tries(actor, p["dag_id"], p["run_id"], p["task_id"], map_index_param(request))
     return JSONResponse({"tries": to_json(tries)})
 
 
@@ -179,15 +190,17 @@ async def task_tries(request: Request, actor: Actor) -> Response:
 async def task_rendered(request: Request, actor: Actor) -> Response:
     p = request.path_params
     info = await rendered_fields(
-        gw(request), actor, p["dag_id"], p["run_id"], p["task_id"], int_param(request, "try_number", None)
-    )
+        gw(request), actor, p["dag_id"], p["run_id"], p["task_id"], int_param(request, "try_number", None),
+        map_index_param(request),
+    )  # fmt: skip
     return JSONResponse(to_json(info))
 
 
 @api
 async def task_xcoms(request: Request, actor: Actor) -> Response:
     p = request.path_params
-    xcoms = await gw(request).xcoms(actor, p["dag_id"], p["run_id"], p["task_id"])
+    # No map_index: every instance's XComs (each says its map_index).
+    xcoms = await gw(request).xcoms(actor, p["dag_id"], p["run_id"], p["task_id"], optional_map_index(request))
     return JSONResponse({"xcoms": to_json(xcoms)})
 
 
@@ -201,6 +214,7 @@ async def task_log(request: Request, actor: Actor) -> Response:
         p["task_id"],
         int_param(request, "try_number", None),
         int_param(request, "offset", 0) or 0,
+        map_index_param(request),
     )
     return JSONResponse(chunk.to_api())
 
@@ -219,8 +233,9 @@ async def task_log_stream(request: Request, actor: Actor) -> Response:
     if last_event_id.isascii() and last_event_id.isdigit():
         offset = int(last_event_id)
     follow = await gw(request).follow_log(
-        actor, p["dag_id"], p["run_id"], p["task_id"], int_param(request, "try_number", None), offset
-    )
+        actor, p["dag_id"], p["run_id"], p["task_id"], int_param(request, "try_number", None), offset,
+        map_index_param(request),
+    )  # fmt: skip
     return StreamingResponse(
         _events(follow),
         media_type="text/event-stream",

@@ -20,7 +20,7 @@ from opentelemetry import trace
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway import queries
+from gateway import mapped, queries
 from gateway.audit import AuditLog
 from gateway.auth import Actor
 from gateway.callbacks import RunCallbacks, callback_log_try, run_callbacks
@@ -42,18 +42,21 @@ from gateway.views import (
     Grid,
     GridRow,
     LogInfo,
+    MappedSummary,
     RunInfo,
     TaskInstanceInfo,
     TaskNode,
     TryInfo,
     check_limit,
     iso,
+    split_mapped,
 )
 from gateway.xcoms import XComInfo, task_xcoms
 from spinner import routing, triggering
 from spinner.db import auth as db_auth
 from spinner.db.callbacks import is_callback_task_id
 from spinner.db.models import DagCode
+from spinner.mapping import NO_MAP_INDEX
 from spinner.routing import SchedulerRouter
 from spinner.sdk.dag import ID_RE
 from spinner.telemetry import inject_metadata
@@ -214,19 +217,23 @@ class Gateway:
         await self.get_run(actor, dag_id, run_id)
         async with self._readers() as s:
             rows = await queries.task_instances(s, dag_id, [run_id])
-        return sorted((TaskInstanceInfo.of(t) for t in rows), key=lambda t: t.task_id)
+        return sorted((TaskInstanceInfo.of(t) for t in rows), key=lambda t: (t.task_id, t.map_index))
 
     async def watch_run(
         self, actor: Actor, dag_id: str, run_id: str, interval: float
     ) -> AsyncIterator[tuple[RunInfo, list[TaskInstanceInfo]]]:
-        """The run and its task instances, then each change, until the run has ended (re-read every interval)."""
-        seen: dict[str, TaskInstanceInfo] = {}
+        """The run and its task instances, then each change, until the run has ended (re-read every interval).
+
+        Instances are told apart by (task_id, map_index): when a mapped task is expanded, its -1 row
+        becomes instance 0 and instances 1 .. n-1 appear, each a change.
+        """
+        seen: dict[tuple[str, int], TaskInstanceInfo] = {}
         last_state = ""
         while True:
             run = await self.get_run(actor, dag_id, run_id)
             tis = await self.task_instances(actor, dag_id, run_id)
-            changed = [t for t in tis if seen.get(t.task_id) != t]
-            seen = {t.task_id: t for t in tis}
+            changed = [t for t in tis if seen.get((t.task_id, t.map_index)) != t]
+            seen = {(t.task_id, t.map_index): t for t in tis}
             if changed or run.state != last_state:
                 last_state = run.state
                 yield run, changed
@@ -234,15 +241,21 @@ class Gateway:
                 return
             await asyncio.sleep(interval)
 
-    async def tries(self, actor: Actor, dag_id: str, run_id: str, task_id: str) -> list[TryInfo]:
-        """The ended attempts of a task in a run, first try first."""
+    async def tries(
+        self, actor: Actor, dag_id: str, run_id: str, task_id: str, map_index: int = NO_MAP_INDEX
+    ) -> list[TryInfo]:
+        """The ended attempts of a task instance in a run, first try first."""
         await self.get_run(actor, dag_id, run_id)
         async with self._readers() as s:
-            return [TryInfo.of(h) for h in await queries.tries(s, dag_id, run_id, task_id)]
+            await mapped.instance(s, dag_id, run_id, task_id, mapped.check_map_index(map_index))
+            return [TryInfo.of(h) for h in await queries.tries(s, dag_id, run_id, task_id, map_index)]
 
-    async def xcoms(self, actor: Actor, dag_id: str, run_id: str, task_id: str) -> list[XComInfo]:
-        """The XComs the task instance has pushed (its current try's), by map index and key."""
-        return await task_xcoms(self._readers, self.audit, actor, dag_id, run_id, task_id)
+    async def xcoms(
+        self, actor: Actor, dag_id: str, run_id: str, task_id: str, map_index: int | None = None
+    ) -> list[XComInfo]:
+        """The XComs a task instance has pushed (its current try's), by map index and key; with
+        map_index None, those of every instance of the task."""
+        return await task_xcoms(self._readers, self.audit, actor, dag_id, run_id, task_id, map_index)
 
     async def grid(self, actor: Actor, dag_id: str, runs: int = 25) -> Grid:
         return (await self.dag_view(actor, dag_id, runs)).grid
@@ -264,18 +277,27 @@ class Gateway:
             roles = await db_auth.roles_on(s, [resource, db_auth.ALL_DAGS])
         data = ser.data if ser else {}
         task_ids = _task_order(data)
-        cells: dict[str, dict[str, TaskInstanceInfo]] = {}
+        by_run: dict[str, list[TaskInstanceInfo]] = {}
         for ti in tis:
-            cells.setdefault(ti.run_id, {})[ti.task_id] = TaskInstanceInfo.of(ti)
+            by_run.setdefault(ti.run_id, []).append(TaskInstanceInfo.of(ti))
             if ti.task_id not in task_ids:
                 task_ids.append(ti.task_id)
+        cells: dict[str, dict[str, TaskInstanceInfo]] = {}
+        summaries: dict[str, dict[str, MappedSummary]] = {}
+        for run_id, run_tis in by_run.items():
+            cells[run_id], summaries[run_id] = split_mapped(run_tis)
+        # Mapped in the DAG file, or expanded in a run (a task since changed still shows as it ran).
+        mapped_ids = {t["task_id"] for t in data.get("tasks", []) if t.get("expand") is not None}
+        mapped_ids.update(task_id for run in summaries.values() for task_id in run)
         grid = Grid(
             dag=dag, task_ids=task_ids, runs=[RunInfo.of(r, actor.principal.can_read) for r in run_rows], cells=cells,
             rows=grid_rows(
                 task_ids,
                 {t["task_id"]: t.get("task_group") for t in data.get("tasks", [])},
                 dict(data.get("task_groups") or {}),
+                frozenset(mapped_ids),
             ),
+            mapped=summaries,
         )  # fmt: skip
         tasks = {t["task_id"]: t for t in data.get("tasks", [])}
         nodes = [
@@ -422,11 +444,23 @@ class Gateway:
         run = await self._act(actor, "trigger", dag_id, do, run_id=run_id, details={"conf": conf} if conf else None)
         return run
 
-    async def clear(self, actor: Actor, dag_id: str, run_id: str, sel: dict[str, Any], only_failed: bool) -> list[str]:
+    async def _selected(
+        self, actor: Actor, dag_id: str, run_id: str, sel: dict[str, Any]
+    ) -> scheduler_pb2.TaskSelection:
+        """The selection an action applies to, checked against the run: its map_indexes name
+        instances every task in its task_ids has. Raises InvalidRequest or NotFound."""
         selection = _selection(dag_id, run_id, sel)
+        await self.get_run(actor, dag_id, run_id)
+        async with self._readers() as s:
+            await mapped.check_selected(s, dag_id, run_id, selection.task_ids, selection.map_indexes)
+        return selection
+
+    async def clear(self, actor: Actor, dag_id: str, run_id: str, sel: dict[str, Any], only_failed: bool) -> list[str]:
+        """Clears the selected task instances; with `map_indexes`, only those instances of the selected
+        mapped tasks. A malformed selection is refused (and audited) after the edit check."""
 
         async def do() -> list[str]:
-            await self.get_run(actor, dag_id, run_id)
+            selection = await self._selected(actor, dag_id, run_id, sel)
             request = scheduler_pb2.ClearTaskInstancesRequest(
                 selection=selection, only_failed=only_failed, requested_by=actor.username
             )
@@ -440,10 +474,9 @@ class Gateway:
     async def mark(self, actor: Actor, dag_id: str, run_id: str, sel: dict[str, Any], state: Any) -> list[str]:
         if state not in ("success", "failed"):
             raise InvalidRequest('state must be "success" or "failed"')
-        selection = _selection(dag_id, run_id, sel)
 
         async def do() -> list[str]:
-            await self.get_run(actor, dag_id, run_id)
+            selection = await self._selected(actor, dag_id, run_id, sel)
             request = scheduler_pb2.MarkTaskInstancesRequest(
                 selection=selection, state=state, requested_by=actor.username
             )
@@ -494,10 +527,13 @@ class Gateway:
 
         return await self._act(actor, "refresh", dag_id, do)
 
-    async def _log_try(self, actor: Actor, dag_id: str, run_id: str, task_id: str, try_number: int | None) -> int:
+    async def _log_try(
+        self, actor: Actor, dag_id: str, run_id: str, task_id: str, try_number: int | None, map_index: int
+    ) -> int:
         """The try whose log is asked for (the latest when None), after checking the actor may read the DAG."""
         if not actor.principal.can_read(dag_id):
             raise NotFound(f"DAG '{dag_id}' not found")
+        mapped.check_map_index(map_index)
         if is_callback_task_id(task_id):  # a DAG callback's process: its log reads like a try's
             await self.get_run(actor, dag_id, run_id)
             async with self._readers() as s:
@@ -506,25 +542,33 @@ class Gateway:
                 except LookupError as e:
                     raise NotFound(str(e)) from None
         async with self._readers() as s:
-            ti = await queries.task_instance(s, dag_id, run_id, task_id)
+            ti = await mapped.instance(s, dag_id, run_id, task_id, map_index)
         if ti is None:
             await self.get_run(actor, dag_id, run_id)
             raise NotFound(f"task '{task_id}' of run '{run_id}' of DAG '{dag_id}' not found")
+        what = f"task '{task_id}'{f' [{map_index}]' if map_index != NO_MAP_INDEX else ''} of run '{run_id}'"
         if ti.try_number == 0:
-            raise NotFound(f"task '{task_id}' of run '{run_id}' has not started yet: no log so far")
+            raise NotFound(f"{what} has not started yet: no log so far")
         number = try_number if try_number is not None else ti.try_number
         if number < 1 or number > ti.try_number:
-            raise NotFound(f"task '{task_id}' of run '{run_id}' has no try {number} (tries so far: {ti.try_number})")
+            raise NotFound(f"{what} has no try {number} (tries so far: {ti.try_number})")
         return number
 
     async def task_log(
-        self, actor: Actor, dag_id: str, run_id: str, task_id: str, try_number: int | None, offset: int
+        self,
+        actor: Actor,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        try_number: int | None,
+        offset: int,
+        map_index: int = NO_MAP_INDEX,
     ) -> LogInfo:
         """A chunk of a try's log from a line offset. Raises LogMissing when the try has written none yet."""
         if not 0 <= offset <= MAX_OFFSET:
             raise InvalidRequest(f"offset must be between 0 and {MAX_OFFSET}")
-        number = await self._log_try(actor, dag_id, run_id, task_id, try_number)
-        key = common_pb2.TaskTryKey(dag_id=dag_id, run_id=run_id, task_id=task_id, try_number=number)
+        number = await self._log_try(actor, dag_id, run_id, task_id, try_number, map_index)
+        key = _try_key(dag_id, run_id, task_id, number, map_index)
         try:
             reply = await self._logs.Read(
                 logs_pb2.ReadLogRequest(key=key, from_offset=offset), timeout=self._timeout, metadata=inject_metadata()
@@ -536,7 +580,14 @@ class Gateway:
         return log_info(reply, number)
 
     async def follow_log(
-        self, actor: Actor, dag_id: str, run_id: str, task_id: str, try_number: int | None, offset: int
+        self,
+        actor: Actor,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        try_number: int | None,
+        offset: int,
+        map_index: int = NO_MAP_INDEX,
     ) -> LogFollow:
         """A try's log from a line offset on, as it grows, until it is complete (the logs service's Follow).
 
@@ -545,8 +596,8 @@ class Gateway:
         """
         if not 0 <= offset <= MAX_OFFSET:
             raise InvalidRequest(f"offset must be between 0 and {MAX_OFFSET}")
-        number = await self._log_try(actor, dag_id, run_id, task_id, try_number)
-        key = common_pb2.TaskTryKey(dag_id=dag_id, run_id=run_id, task_id=task_id, try_number=number)
+        number = await self._log_try(actor, dag_id, run_id, task_id, try_number, map_index)
+        key = _try_key(dag_id, run_id, task_id, number, map_index)
         # No deadline: the call lasts as long as the try runs, and ends when the reader leaves or the gateway stops.
         call = self._logs.Follow(logs_pb2.FollowLogRequest(key=key, from_offset=offset), metadata=inject_metadata())
         return await LogFollow.open(call, number, self._closing)
@@ -556,13 +607,24 @@ class Gateway:
         self._closing.set()
 
 
+def _try_key(dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int) -> common_pb2.TaskTryKey:
+    """map_index is always set, -1 included: a reader that takes the field as it is (not through
+    spinner.mapping.key_map_index) still reads an unmapped task's -1, not the proto default 0."""
+    return common_pb2.TaskTryKey(dag_id=dag_id, run_id=run_id, task_id=task_id, try_number=try_number,
+                                 map_index=map_index)  # fmt: skip
+
+
 def _one(sel: dict[str, Any]) -> str | None:
+    """The audit entry's task: the selection's one task id, if it names one (it may be malformed yet: audited too)."""
     task_ids = sel.get("task_ids")
-    return task_ids[0] if isinstance(task_ids, list) and len(task_ids) == 1 else None
+    one = task_ids[0] if isinstance(task_ids, list) and len(task_ids) == 1 else None
+    return one if isinstance(one, str) else None
 
 
 def _sel(sel: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in sel.items() if k in ("task_ids", "include_upstream", "include_downstream") and v}
+    """What the audit entry says of the selection (map_indexes as the request gave them, even when refused)."""
+    keys = ("task_ids", "include_upstream", "include_downstream", "map_indexes")
+    return {k: v for k, v in sel.items() if k in keys and v}
 
 
 def _selection(dag_id: str, run_id: str, sel: dict[str, Any]) -> scheduler_pb2.TaskSelection:
@@ -573,13 +635,20 @@ def _selection(dag_id: str, run_id: str, sel: dict[str, Any]) -> scheduler_pb2.T
     if not all(isinstance(v, bool) for v in flags.values()):
         raise InvalidRequest("include_upstream and include_downstream must be true or false")
     return scheduler_pb2.TaskSelection(
-        run=common_pb2.DagRunRef(dag_id=dag_id, run_id=run_id), task_ids=task_ids, **flags
-    )
+        run=common_pb2.DagRunRef(dag_id=dag_id, run_id=run_id), task_ids=task_ids,
+        map_indexes=mapped.parse_map_indexes(sel.get("map_indexes")), **flags,
+    )  # fmt: skip
 
 
-def grid_rows(task_ids: list[str], groups: dict[str, str | None], parents: dict[str, str | None]) -> list[GridRow]:
+def grid_rows(
+    task_ids: list[str],
+    groups: dict[str, str | None],
+    parents: dict[str, str | None],
+    mapped_ids: frozenset[str] = frozenset(),
+) -> list[GridRow]:
     """The grid's rows: tasks in `task_ids` order, each TaskGroup's tasks together under a header row,
-    a group placed where its first task comes. `groups`: task -> innermost group; `parents`: group -> parent."""
+    a group placed where its first task comes. `groups`: task -> innermost group; `parents`: group -> parent.
+    A mapped task (in `mapped_ids`) is one row like any task; its row says it is mapped."""
     tree: dict[str | None, list[tuple[bool, str]]] = {}  # group (None: the DAG) -> children in order
     members: dict[str, list[str]] = {}
     for task_id in task_ids:
@@ -603,7 +672,7 @@ def grid_rows(task_ids: list[str], groups: dict[str, str | None], parents: dict[
                 rows.append(GridRow(ident, depth, True, tuple(members.get(ident, ()))))
                 walk(ident, depth + 1)
             else:
-                rows.append(GridRow(ident, depth))
+                rows.append(GridRow(ident, depth, mapped=ident in mapped_ids))
 
     walk(None, 0)
     return rows

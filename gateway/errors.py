@@ -15,6 +15,10 @@ class NotFound(GatewayError):
     code, http_status, grpc_status = "not_found", 404, grpc.StatusCode.NOT_FOUND
 
 
+class NoSuchInstance(NotFound):
+    """The task has task instances, but not the one the map_index names (gateway/mapped.py)."""
+
+
 class LogMissing(NotFound):
     """The try has started but its log is not there (yet): a page can wait for it instead of failing."""
 

@@ -79,11 +79,27 @@ SELECTION = {
     "task_ids": {"type": "array", "items": {"type": "string"}, "description": "default: every task"},
     "include_upstream": {"type": "boolean"},
     "include_downstream": {"type": "boolean"},
+    "map_indexes": {
+        "type": "array",
+        "items": {"type": "integer", "minimum": 0, "maximum": 2147483647},
+        "maxItems": 10000,
+        "description": "only these instances of the mapped tasks in task_ids (which every one of them must have; "
+        "needs task_ids); default: every instance. Tasks taken in by include_upstream/downstream are taken whole",
+    },
 }
+MAP_INDEX_SCHEMA = {"type": "integer", "minimum": -1, "maximum": 2147483647}
+# Where one task instance is meant (docs/adr/0007-dynamic-task-mapping.md).
+MAP_INDEX = _query(
+    "map_index",
+    MAP_INDEX_SCHEMA,
+    "which instance of a mapped task (0, 1, ...); default -1, an unmapped task's one instance. A map_index "
+    "the task has no instance with is a 404 that names the instances it has",
+)
 NULLABLE_STR = {"type": ["string", "null"]}
 LOG_PARAMS = [
     _query("try_number", {"type": "integer", "minimum": 1}, "default: the latest try"),
     _query("offset", {"type": "integer", "minimum": 0}, "first line to return"),
+    MAP_INDEX,
 ]
 SECTION = {
     "type": "string",
@@ -145,11 +161,12 @@ SCHEMAS: dict[str, Any] = {
     },
     "RenderedFields": {
         "type": "object",
-        "required": ["dag_id", "run_id", "task_id", "try_number", "rendered_fields"],
+        "required": ["dag_id", "run_id", "task_id", "map_index", "try_number", "rendered_fields"],
         "properties": {
             "dag_id": {"type": "string"},
             "run_id": {"type": "string"},
             "task_id": {"type": "string"},
+            "map_index": {"type": "integer", "description": "-1: an unmapped task; else the mapped task's instance"},
             "try_number": {"type": "integer"},
             "rendered_fields": {"type": "object", "description": "templated field -> value as rendered"},
             "rendered_at": NULLABLE_STR,
@@ -181,9 +198,16 @@ SCHEMAS: dict[str, Any] = {
     },
     "TaskInstance": {
         "type": "object",
-        "required": ["task_id", "try_number"],
+        "required": ["task_id", "map_index", "try_number"],
         "properties": {
+            "dag_id": {"type": "string"},
+            "run_id": {"type": "string"},
             "task_id": {"type": "string"},
+            "map_index": {
+                "type": "integer",
+                "description": "-1: an unmapped task, or a mapped one not expanded yet; 0, 1, ...: a mapped task's "
+                "instances, one item each (a run lists every instance)",
+            },
             "state": NULLABLE_STR,
             "try_number": {"type": "integer"},
             "max_tries": {"type": "integer"},
@@ -200,7 +224,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "key": {"type": "string", "description": "return_value for a task's return value"},
             "value": {"description": "the JSON value as the task pushed it"},
-            "map_index": {"type": "integer", "description": "-1: not a mapped task"},
+            "map_index": {"type": "integer", "description": "the instance that pushed it; -1: not a mapped task"},
             "size": {"type": "integer", "description": "bytes of the value's JSON"},
             "timestamp": NULLABLE_STR,
         },
@@ -282,6 +306,20 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "TaskIds": {"type": "object", "properties": {"task_ids": {"type": "array", "items": {"type": "string"}}}},
+    "Try": {
+        "type": "object",
+        "required": ["map_index", "try_number", "state"],
+        "properties": {
+            "map_index": {"type": "integer"},
+            "try_number": {"type": "integer"},
+            "state": {"type": "string"},
+            "start_date": NULLABLE_STR,
+            "end_date": NULLABLE_STR,
+            "duration": {"type": ["number", "null"]},
+            "hostname": {"type": "string"},
+            "error": {"type": "string"},
+        },
+    },
 }
 
 
@@ -467,14 +505,24 @@ def _paths() -> dict[str, Any]:
         },
         "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/tries": {
             "parameters": [DAG_ID, RUN_ID, TASK_ID],
-            "get": _op("the task's ended tries", {**_ok(obj), **_errors(404)}),
+            "get": _op(
+                "a task instance's ended tries, first first",
+                {
+                    **_ok({"type": "object", "properties": {"tries": {"type": "array", "items": _ref("Try")}}}),
+                    **_errors(404),
+                },
+                params=[MAP_INDEX],
+            ),
         },
         "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/rendered": {
             "parameters": [DAG_ID, RUN_ID, TASK_ID],
             "get": _op(
                 "a try's templated fields as rendered before it executed",
                 {**_ok(_ref("RenderedFields")), **_errors(400, 404)},
-                params=[_query("try_number", {"type": "integer", "minimum": 0}, "the try (0 or none: the latest)")],
+                params=[
+                    _query("try_number", {"type": "integer", "minimum": 0}, "the try (0 or none: the latest)"),
+                    MAP_INDEX,
+                ],
             ),
         },
         "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/xcom": {
@@ -491,6 +539,13 @@ def _paths() -> dict[str, Any]:
                     ),
                     **_errors(404),
                 },
+                params=[
+                    _query(
+                        "map_index",
+                        MAP_INDEX_SCHEMA,
+                        "only this instance of a mapped task; default: every instance's (each item says its map_index)",
+                    )
+                ],
             ),
         },
         "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/logs": {

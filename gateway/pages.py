@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
@@ -15,9 +15,11 @@ from gateway import triggered
 from gateway.api import dag_filter
 from gateway.auth import CSRF_FIELD, Actor, Authenticator
 from gateway.errors import GatewayError, InvalidRequest, LogMissing, TooManyAttempts, Unauthenticated
+from gateway.mapped import not_this_instance, parse_map_indexes
+from gateway.mapped_pages import mapped_task_page
 from gateway.queries import AuditFilter
 from gateway.templates_pages import conf_from_form, trigger_fields
-from gateway.views import LogInfo, TaskInstanceInfo, TaskNode
+from gateway.views import LogInfo, MappedSummary, TaskInstanceInfo, TaskNode, split_mapped
 from gateway.web import (
     STATE_COLORS,
     admin,
@@ -25,6 +27,7 @@ from gateway.web import (
     form,
     gw,
     int_param,
+    map_index_param,
     page,
     remote_addr,
     render,
@@ -32,6 +35,7 @@ from gateway.web import (
     set_session,
     str_param,
 )
+from spinner.mapping import NO_MAP_INDEX
 from spinner.tasklog import READINESS_FAILED, READINESS_PASSED, SECTION_START, is_marker
 
 PER_PAGE = 50
@@ -119,6 +123,11 @@ class Node:
     state: str | None
     x: int
     y: int
+    count: int | None = None  # a mapped task's instances in the run
+
+    @property
+    def label(self) -> str:
+        return self.task_id[:22] if self.count is None else f"{self.task_id[:17]} [{self.count}]"
 
 
 NODE_W, NODE_H, COL_W, ROW_H = 160, 34, 200, 50
@@ -127,8 +136,10 @@ NODE_W, NODE_H, COL_W, ROW_H = 160, 34, 200, 50
 Edge = tuple[int, int, int, int]
 
 
-def layout(nodes: list[TaskNode], states: dict[str, str | None]) -> tuple[list[Node], list[Edge], int, int]:
-    """Columns by longest path from a root, so every edge goes left to right."""
+def layout(
+    nodes: list[TaskNode], states: dict[str, str | None], counts: dict[str, int] | None = None
+) -> tuple[list[Node], list[Edge], int, int]:
+    """Columns by longest path from a root, so every edge goes left to right. `counts`: mapped tasks' instances."""
     depth: dict[str, int] = {}
     for n in nodes:  # upstream first
         depth[n.task_id] = max((depth.get(u, 0) + 1 for u in n.upstream if u in depth), default=0)
@@ -138,7 +149,10 @@ def layout(nodes: list[TaskNode], states: dict[str, str | None]) -> tuple[list[N
         col = depth[n.task_id]
         row = rows.get(col, 0)
         rows[col] = row + 1
-        placed[n.task_id] = Node(n.task_id, n.operator, states.get(n.task_id), 10 + col * COL_W, 10 + row * ROW_H)
+        placed[n.task_id] = Node(
+            n.task_id, n.operator, states.get(n.task_id), 10 + col * COL_W, 10 + row * ROW_H,
+            (counts or {}).get(n.task_id),
+        )  # fmt: skip
     edges = [
         (placed[u].x + NODE_W, placed[u].y + NODE_H // 2, placed[n.task_id].x, placed[n.task_id].y + NODE_H // 2)
         for n in nodes
@@ -157,13 +171,31 @@ class Bar:
     x: float
     width: float
     label: str
+    name: str = ""  # what the row says: the task id, and a mapped task's instance count
 
 
 GANTT_W = 640.0
+MAPPED_BAR_W = 24.0  # a mapped task's grid cell: the bar of its instances' states
 
 
-def gantt(tis: list[TaskInstanceInfo], now: dt.datetime) -> tuple[list[Bar], float]:
-    """Bars from each task's start to its end (or now while it runs), on one time scale."""
+class Spanned(Protocol):
+    """A task instance, or a mapped task's instances together (gateway/views.py MappedSummary)."""
+
+    @property
+    def task_id(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def state(self) -> str | None: ...
+    @property
+    def start_date(self) -> str | None: ...
+    @property
+    def end_date(self) -> str | None: ...
+
+
+def gantt(tis: list[Spanned], now: dt.datetime) -> tuple[list[Bar], float]:
+    """Bars from each task's start to its end (or now while it runs), on one time scale; a mapped
+    task's bar goes from its first instance's start to its last one's end."""
     spans = []
     for t in tis:
         if not t.start_date:
@@ -182,7 +214,8 @@ def gantt(tis: list[TaskInstanceInfo], now: dt.datetime) -> tuple[list[Bar], flo
             t.state,
             (s - t0).total_seconds() * scale,
             max((e - s).total_seconds() * scale, 2.0),
-            f"{t.task_id}: {t.state or 'none'}, {(e - s).total_seconds():.1f} s",
+            f"{t.label}: {t.state or 'none'}, {(e - s).total_seconds():.1f} s",
+            t.label,
         )
         for t, s, e in sorted(spans, key=lambda x: x[1])
     ]
@@ -196,15 +229,18 @@ async def dag_page(request: Request, actor: Actor) -> Response:
     view = await g.dag_view(actor, dag_id)
     grid = view.grid
     selected = request.query_params.get("run_id") or (grid.runs[-1].run_id if grid.runs else None)
-    tis: list[TaskInstanceInfo] = []
+    singles: dict[str, TaskInstanceInfo] = {}
+    summaries: dict[str, MappedSummary] = {}
     if selected and any(r.run_id == selected for r in grid.runs):
-        tis = list(grid.cells.get(selected, {}).values())
+        singles, summaries = grid.cells.get(selected, {}), grid.mapped.get(selected, {})
     elif selected:
-        tis = await g.task_instances(actor, dag_id, selected)
+        singles, summaries = split_mapped(await g.task_instances(actor, dag_id, selected))
     callbacks = await g.run_callbacks(actor, dag_id, selected) if selected else None
-    nodes, edges, gw_, gh = layout(view.nodes, {t.task_id: t.state for t in tis})
+    states = {t: ti.state for t, ti in singles.items()} | {t: m.state for t, m in summaries.items()}
+    nodes, edges, gw_, gh = layout(view.nodes, states, {t: m.count for t, m in summaries.items()})
     trigger = await triggered.triggering_task(g.readers, actor, dag_id, selected) if selected else None
-    bars, span = gantt(tis, request.app.state.clock())
+    spans: list[Spanned] = [*singles.values(), *summaries.values()]
+    bars, span = gantt(spans, request.app.state.clock())
     return render(
         request,
         "dag.html",
@@ -212,7 +248,7 @@ async def dag_page(request: Request, actor: Actor) -> Response:
             "grid": grid, "dag": grid.dag, "code": view.code, "details": view.details, "selected": selected,
             "nodes": nodes, "edges": edges,
             "graph_w": gw_, "graph_h": gh, "node_w": NODE_W, "node_h": NODE_H, "bars": bars, "span": span,
-            "gantt_w": GANTT_W, "msg": request.query_params.get("msg", ""),
+            "gantt_w": GANTT_W, "msg": request.query_params.get("msg", ""), "mapped_bar_w": MAPPED_BAR_W,
             "trigger_fields": trigger_fields(view.details.get("params", [])),
             "trigger": trigger,
             "run_callbacks": callbacks,
@@ -265,6 +301,11 @@ async def run_action_post(request: Request, actor: Actor) -> Response:
     f = request.state.form
     sel: dict[str, Any] = {"task_ids": [f["task_id"]] if f.get("task_id") else []}
     sel["include_downstream"] = f.get("downstream") == "true"
+    if f.get("map_index", "") != "":  # the page of one instance of a mapped task
+        try:
+            sel["map_indexes"] = parse_map_indexes([int(f["map_index"])])
+        except ValueError:
+            raise InvalidRequest(f"map_index must be a whole number, not {f['map_index']!r}") from None
     if p["action"] == "clear":
         call = gw(request).clear(actor, p["dag_id"], p["run_id"], sel, f.get("only_failed") == "true")
     elif p["action"] == "mark":
@@ -276,34 +317,49 @@ async def run_action_post(request: Request, actor: Actor) -> Response:
 
 @page
 async def log_page(request: Request, actor: Actor) -> Response:
-    """The first chunk of the log rendered here (enough without JavaScript); the page's script follows the rest."""
+    """A task instance's page (`?map_index=N` for a mapped task's instance): its state, tries, XComs, and
+    the first chunk of its log rendered here (enough without JavaScript); the page's script follows the rest.
+    A mapped task without map_index: the list of its instances (gateway/mapped_pages.py)."""
     p = request.path_params
     g = gw(request)
-    tis = {t.task_id: t for t in await g.task_instances(actor, p["dag_id"], p["run_id"])}
-    ti = tis.get(p["task_id"])
-    tries = await g.tries(actor, p["dag_id"], p["run_id"], p["task_id"])
+    map_index = map_index_param(request)
+    mine = [t for t in await g.task_instances(actor, p["dag_id"], p["run_id"]) if t.task_id == p["task_id"]]
+    instances = [t for t in mine if t.map_index != NO_MAP_INDEX]
     can_edit = actor.principal.can_edit(p["dag_id"])
-    context: dict[str, Any] = {"p": p, "ti": ti, "tries": tries, "can_edit": can_edit}
-    context["xcoms"] = await g.xcoms(actor, p["dag_id"], p["run_id"], p["task_id"]) if ti is not None else []
+    if map_index == NO_MAP_INDEX and instances:
+        return mapped_task_page(request, p, MappedSummary.of(instances), can_edit)
+    ti = next((t for t in mine if t.map_index == map_index), None)
+    if ti is None and map_index != NO_MAP_INDEX:
+        refusal = not_this_instance(p["run_id"], p["task_id"], map_index, sorted(t.map_index for t in mine))
+        if refusal is not None:
+            raise refusal
+    tries = await g.tries(actor, p["dag_id"], p["run_id"], p["task_id"], map_index)
+    context: dict[str, Any] = {"p": p, "ti": ti, "tries": tries, "can_edit": can_edit, "map_index": map_index}
+    context["instance_q"] = f"map_index={map_index}&" if map_index != NO_MAP_INDEX else ""
+    xcoms = await g.xcoms(actor, p["dag_id"], p["run_id"], p["task_id"], map_index) if ti is not None else []
+    context["xcoms"] = xcoms
     context["triggered"] = await triggered.triggered_runs(g.readers, actor, p["dag_id"], p["run_id"], p["task_id"])
     if ti is not None and ti.try_number > 0:
         asked = int_param(request, "try_number", None)
         number = ti.try_number if asked is None else asked
         chunk = None
         try:
-            chunk = await g.task_log(actor, p["dag_id"], p["run_id"], p["task_id"], number, 0)
+            chunk = await g.task_log(actor, p["dag_id"], p["run_id"], p["task_id"], number, 0, map_index)
         except LogMissing:  # started, nothing written yet: the page follows it from the first line
             pass
-        context["log"] = _log_view(p, chunk, number)
+        context["log"] = _log_view(p, chunk, number, map_index)
         context["state_colors"] = {k: v for k, v in STATE_COLORS.items() if k is not None}
     return render(request, "log.html", context)
 
 
-def _log_view(p: dict[str, Any], chunk: LogInfo | None, try_number: int) -> dict[str, Any]:
+def _log_view(p: dict[str, Any], chunk: LogInfo | None, try_number: int, map_index: int) -> dict[str, Any]:
     """What log.html shows of a chunk: its lines by section without the runner's markers, and where to follow on."""
     base = f"/api/v1/dags/{_q(p['dag_id'])}/runs/{_q(p['run_id'])}/tasks"
     lines = [line for line in chunk.lines if not is_marker(line.text)] if chunk else []
     readiness_lines = [line.text for line in lines if line.section == "readiness"]
+    query: dict[str, int] = {"try_number": try_number}
+    if map_index != NO_MAP_INDEX:  # an unmapped task's stream URL stays as it was
+        query["map_index"] = map_index
     return {
         "try_number": try_number,
         "source": chunk.source if chunk else "",
@@ -313,7 +369,7 @@ def _log_view(p: dict[str, Any], chunk: LogInfo | None, try_number: int) -> dict
         "readiness_lines": readiness_lines,
         "task_lines": [line.text for line in lines if line.section != "readiness"],
         "next_offset": chunk.next_offset if chunk else 0,
-        "stream": f"{base}/{_q(p['task_id'])}/logs/stream?{urlencode({'try_number': try_number})}&",
+        "stream": f"{base}/{_q(p['task_id'])}/logs/stream?{urlencode(query)}&",
         "tasks": base,
         "markers": {"prefix": SECTION_START, "exact": [READINESS_PASSED, READINESS_FAILED]},
     }

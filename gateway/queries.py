@@ -19,6 +19,7 @@ from spinner.db.models import (
     SerializedDagModel,
     TaskInstance,
     TaskInstanceHistory,
+    XCom,
 )
 
 
@@ -91,17 +92,44 @@ async def task_instance(
     return await session.get(TaskInstance, (dag_id, run_id, task_id, map_index))
 
 
-async def tries(session: AsyncSession, dag_id: str, run_id: str, task_id: str) -> Sequence[TaskInstanceHistory]:
+async def tries(
+    session: AsyncSession, dag_id: str, run_id: str, task_id: str, map_index: int = -1
+) -> Sequence[TaskInstanceHistory]:
     q = (
         select(TaskInstanceHistory)
         .where(
             TaskInstanceHistory.dag_id == dag_id,
             TaskInstanceHistory.run_id == run_id,
             TaskInstanceHistory.task_id == task_id,
+            TaskInstanceHistory.map_index == map_index,
         )
         .order_by(TaskInstanceHistory.try_number)
     )
     return (await session.execute(q)).scalars().all()
+
+
+async def map_indexes(session: AsyncSession, dag_id: str, run_id: str, task_ids: Sequence[str]) -> dict[str, list[int]]:
+    """The map_index of every task instance these tasks have in the run, in order (-1 only: unmapped or
+    not expanded yet); a task with no instance is left out. Columns only, one query."""
+    if not task_ids:
+        return {}
+    q = (
+        select(TaskInstance.task_id, TaskInstance.map_index)
+        .where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id.in_(list(task_ids)))
+        .order_by(TaskInstance.task_id, TaskInstance.map_index)
+    )
+    out: dict[str, list[int]] = {}
+    for task_id, map_index in (await session.execute(q)).all():
+        out.setdefault(task_id, []).append(int(map_index))
+    return out
+
+
+async def xcoms(session: AsyncSession, dag_id: str, run_id: str, task_id: str, map_index: int | None) -> Sequence[XCom]:
+    """A task's XComs by map_index and key: one instance's, or with map_index None every instance's."""
+    q = select(XCom).where(XCom.dag_id == dag_id, XCom.run_id == run_id, XCom.task_id == task_id)
+    if map_index is not None:
+        q = q.where(XCom.map_index == map_index)
+    return (await session.execute(q.order_by(XCom.map_index, XCom.key))).scalars().all()
 
 
 async def dags_by_file(session: AsyncSession, filelocs: Sequence[str]) -> dict[str, set[str]]:

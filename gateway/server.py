@@ -18,6 +18,7 @@ from gateway.templates_info import dag_description, rendered_fields
 from gateway.varconn import VarConn
 from gateway.varconn_grpc import VarConnRpcs
 from gateway.views import DagInfo, LogInfo, RunInfo, TaskInstanceInfo
+from spinner.mapping import key_map_index
 from spinner.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 
@@ -50,7 +51,7 @@ def _param(p: dict[str, Any]) -> gateway_pb2.DagParam:
 def _ti(t: TaskInstanceInfo) -> gateway_pb2.TaskInstance:
     return gateway_pb2.TaskInstance(
         dag_id=t.dag_id, run_id=t.run_id, task_id=t.task_id, state=t.state or "", try_number=t.try_number,
-        max_tries=t.max_tries, start_date=t.start_date or "", end_date=t.end_date or "",
+        max_tries=t.max_tries, start_date=t.start_date or "", end_date=t.end_date or "", map_index=t.map_index,
     )  # fmt: skip
 
 
@@ -59,6 +60,14 @@ def _log(chunk: LogInfo) -> gateway_pb2.GetTaskLogResponse:
         lines=[line.text for line in chunk.lines], next_offset=chunk.next_offset, source=chunk.source,
         complete=chunk.complete, try_number=chunk.try_number,
     )  # fmt: skip
+
+
+def _selection(sel: gateway_pb2.SelectedTasks) -> dict[str, Any]:
+    """The selection as REST's JSON body has it, for the engine's one check of both."""
+    return {
+        "task_ids": list(sel.task_ids), "include_upstream": sel.include_upstream,
+        "include_downstream": sel.include_downstream, "map_indexes": list(sel.map_indexes),
+    }  # fmt: skip
 
 
 def _peer(context: grpc.aio.ServicerContext) -> str:
@@ -115,11 +124,14 @@ class SpinnerApiServicer(VarConnRpcs, gateway_pb2_grpc.SpinnerApiServicer):
         k = request.key
         try:
             info = await rendered_fields(
-                self._gw, await self._actor(context), k.dag_id, k.run_id, k.task_id, k.try_number or None
-            )
+                self._gw, await self._actor(context), k.dag_id, k.run_id, k.task_id, k.try_number or None,
+                key_map_index(k),
+            )  # fmt: skip
         except GatewayError as e:
             await _abort(context, e)
-        key = common_pb2.TaskTryKey(dag_id=k.dag_id, run_id=k.run_id, task_id=k.task_id, try_number=info.try_number)
+        key = common_pb2.TaskTryKey(
+            dag_id=k.dag_id, run_id=k.run_id, task_id=k.task_id, try_number=info.try_number, map_index=info.map_index
+        )
         return gateway_pb2.RenderedFields(
             key=key, fields_json=json.dumps(info.rendered_fields), rendered_at=info.rendered_at or ""
         )
@@ -183,8 +195,9 @@ class SpinnerApiServicer(VarConnRpcs, gateway_pb2_grpc.SpinnerApiServicer):
         k = request.key
         try:
             chunk = await self._gw.task_log(
-                await self._actor(context), k.dag_id, k.run_id, k.task_id, k.try_number or None, request.from_offset
-            )
+                await self._actor(context), k.dag_id, k.run_id, k.task_id, k.try_number or None, request.from_offset,
+                key_map_index(k),
+            )  # fmt: skip
         except GatewayError as e:
             await _abort(context, e)
         return _log(chunk)
@@ -195,8 +208,9 @@ class SpinnerApiServicer(VarConnRpcs, gateway_pb2_grpc.SpinnerApiServicer):
         k = request.key
         try:
             follow = await self._gw.follow_log(
-                await self._actor(context), k.dag_id, k.run_id, k.task_id, k.try_number or None, request.from_offset
-            )
+                await self._actor(context), k.dag_id, k.run_id, k.task_id, k.try_number or None, request.from_offset,
+                key_map_index(k),
+            )  # fmt: skip
         except GatewayError as e:
             await _abort(context, e)
         try:
@@ -213,8 +227,9 @@ class SpinnerApiServicer(VarConnRpcs, gateway_pb2_grpc.SpinnerApiServicer):
     ) -> gateway_pb2.ListXComsResponse:
         try:
             xcoms = await self._gw.xcoms(
-                await self._actor(context), request.run.dag_id, request.run.run_id, request.task_id
-            )
+                await self._actor(context), request.run.dag_id, request.run.run_id, request.task_id,
+                request.map_index if request.HasField("map_index") else None,  # absent: every instance's
+            )  # fmt: skip
         except GatewayError as e:
             await _abort(context, e)
         return gateway_pb2.ListXComsResponse(
@@ -225,3 +240,27 @@ class SpinnerApiServicer(VarConnRpcs, gateway_pb2_grpc.SpinnerApiServicer):
                 for x in xcoms
             ]
         )
+
+    async def ClearTasks(
+        self, request: gateway_pb2.ClearTasksRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.TasksActedOn:
+        run = request.selection.run
+        try:
+            task_ids = await self._gw.clear(
+                await self._actor(context), run.dag_id, run.run_id, _selection(request.selection), request.only_failed
+            )
+        except GatewayError as e:
+            await _abort(context, e)
+        return gateway_pb2.TasksActedOn(task_ids=task_ids)
+
+    async def MarkTasks(
+        self, request: gateway_pb2.MarkTasksRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.TasksActedOn:
+        run = request.selection.run
+        try:
+            task_ids = await self._gw.mark(
+                await self._actor(context), run.dag_id, run.run_id, _selection(request.selection), request.state
+            )
+        except GatewayError as e:
+            await _abort(context, e)
+        return gateway_pb2.TasksActedOn(task_ids=task_ids)

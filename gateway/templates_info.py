@@ -12,8 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.errors import InvalidRequest, NotFound
+from gateway.mapped import check_map_index, instance
 from gateway.views import iso
 from spinner.db.models import RenderedTaskInstanceFields, SerializedDagModel
+from spinner.mapping import NO_MAP_INDEX
 
 if TYPE_CHECKING:
     from gateway.auth import Actor
@@ -25,6 +27,7 @@ class RenderedInfo:
     dag_id: str
     run_id: str
     task_id: str
+    map_index: int
     try_number: int
     rendered_fields: dict[str, Any]
     rendered_at: str | None
@@ -40,12 +43,13 @@ class ParamInfo:
 
 
 async def _rendered_row(
-    session: AsyncSession, dag_id: str, run_id: str, task_id: str, try_number: int | None
+    session: AsyncSession, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int | None
 ) -> RenderedTaskInstanceFields | None:
     q = select(RenderedTaskInstanceFields).where(
         RenderedTaskInstanceFields.dag_id == dag_id,
         RenderedTaskInstanceFields.run_id == run_id,
         RenderedTaskInstanceFields.task_id == task_id,
+        RenderedTaskInstanceFields.map_index == map_index,
     )
     if try_number is not None:
         q = q.where(RenderedTaskInstanceFields.try_number == try_number)
@@ -54,19 +58,29 @@ async def _rendered_row(
 
 
 async def rendered_fields(
-    gw: Gateway, actor: Actor, dag_id: str, run_id: str, task_id: str, try_number: int | None
+    gw: Gateway,
+    actor: Actor,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    try_number: int | None,
+    map_index: int = NO_MAP_INDEX,
 ) -> RenderedInfo:
-    """A try's rendered fields (try_number None or 0: the latest try that rendered)."""
+    """A try's rendered fields (try_number None or 0: the latest try that rendered) of one task instance."""
     if try_number is not None and try_number < 0:
         raise InvalidRequest("try_number must be 1 or more (0 or none: the latest try)")
+    check_map_index(map_index)
     await gw.get_run(actor, dag_id, run_id)  # the read permission, and a clear 404 for a missing run
     async with gw.readers() as s:
-        row = await _rendered_row(s, dag_id, run_id, task_id, try_number or None)
+        row = await _rendered_row(s, dag_id, run_id, task_id, map_index, try_number or None)
+        if row is None:
+            await instance(s, dag_id, run_id, task_id, map_index)  # says so when map_index names no instance
     if row is None:
         which = f"try {try_number}" if try_number else "any try"
-        raise NotFound(f"no rendered fields for task '{task_id}' of run '{run_id}' ({which} has not rendered yet)")
+        what = f"task '{task_id}'" + (f" [{map_index}]" if map_index != NO_MAP_INDEX else "")
+        raise NotFound(f"no rendered fields for {what} of run '{run_id}' ({which} has not rendered yet)")
     return RenderedInfo(
-        dag_id=dag_id, run_id=run_id, task_id=task_id, try_number=row.try_number,
+        dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, try_number=row.try_number,
         rendered_fields=json.loads(row.rendered_fields), rendered_at=iso(row.rendered_at),
     )  # fmt: skip
 

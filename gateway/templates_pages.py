@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import Actor
-from gateway.errors import GatewayError, InvalidRequest, NotFound
+from gateway.errors import GatewayError, InvalidRequest, NoSuchInstance, NotFound
 from gateway.templates_info import rendered_fields
-from gateway.web import gw, int_param, page, render
+from gateway.web import gw, int_param, map_index_param, page, render
 
 # Trigger form fields: "param.s.<name>" is taken as a string, "param.j.<name>" as JSON (numbers, lists, ...).
 STRING_FIELD, JSON_FIELD = "param.s.", "param.j."
@@ -98,13 +98,16 @@ def trigger_fields(params: list[dict[str, Any]]) -> list[TriggerField]:
 async def rendered_page(request: Request, actor: Actor) -> Response:
     p = request.path_params
     asked = int_param(request, "try_number", None)
+    map_index = map_index_param(request)  # one instance of a mapped task
     try:
-        info = await rendered_fields(gw(request), actor, p["dag_id"], p["run_id"], p["task_id"], asked)
+        info = await rendered_fields(gw(request), actor, p["dag_id"], p["run_id"], p["task_id"], asked, map_index)
         fields = {name: _shown(value) for name, value in info.rendered_fields.items()}
-        context: dict[str, Any] = {"p": p, "info": info, "fields": fields, "missing": ""}
+        context: dict[str, Any] = {"p": p, "info": info, "fields": fields, "missing": "", "map_index": map_index}
+    except NoSuchInstance:
+        raise  # the error page: this map_index names no instance
     except NotFound as e:
         await gw(request).get_run(actor, p["dag_id"], p["run_id"])  # a hidden DAG stays a 404 page
-        context = {"p": p, "info": None, "fields": {}, "missing": str(e)}
+        context = {"p": p, "info": None, "fields": {}, "missing": str(e), "map_index": map_index}
     except GatewayError as e:
         return render(request, "error.html", {"status": e.http_status, "message": str(e)}, e.http_status)
     return render(request, "rendered.html", context)

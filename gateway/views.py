@@ -9,6 +9,7 @@ from typing import Any
 
 from gateway.errors import InvalidRequest
 from spinner.db.models import AuditLog, DagModel, DagRun, TaskInstance, TaskInstanceHistory
+from spinner.mapping import NO_MAP_INDEX
 
 MAX_LIMIT = 1000
 MAX_OFFSET = 1_000_000_000
@@ -78,6 +79,7 @@ class TaskInstanceInfo:
     dag_id: str
     run_id: str
     task_id: str
+    map_index: int  # -1: an unmapped task (or a mapped one not expanded yet); 0, 1, ...: a mapped task's instances
     state: str | None
     try_number: int
     max_tries: int
@@ -93,11 +95,16 @@ class TaskInstanceInfo:
     @classmethod
     def of(cls, t: TaskInstance) -> TaskInstanceInfo:
         return cls(
-            dag_id=t.dag_id, run_id=t.run_id, task_id=t.task_id, state=t.state, try_number=t.try_number,
-            max_tries=t.max_tries, operator=t.operator, start_date=iso(t.start_date), end_date=iso(t.end_date),
-            duration=t.duration, error=t.error, reschedule_count=t.reschedule_count or 0,
+            dag_id=t.dag_id, run_id=t.run_id, task_id=t.task_id, map_index=t.map_index, state=t.state,
+            try_number=t.try_number, max_tries=t.max_tries, operator=t.operator, start_date=iso(t.start_date),
+            end_date=iso(t.end_date), duration=t.duration, error=t.error, reschedule_count=t.reschedule_count or 0,
             reschedule_at=iso(t.reschedule_at),
         )  # fmt: skip
+
+    @property
+    def label(self) -> str:
+        """The task id, with the instance's index for a mapped task's instance: 'load [3]'."""
+        return self.task_id if self.map_index == NO_MAP_INDEX else f"{self.task_id} [{self.map_index}]"
 
 
 @dataclass(frozen=True)
@@ -152,6 +159,7 @@ class GridRow:
     depth: int
     group: bool = False
     members: tuple[str, ...] = ()  # a group's task ids, nested groups included
+    mapped: bool = False  # a mapped task (docs/adr/0007-dynamic-task-mapping.md): its cells sum up its instances
 
 
 # A group's square in a run shows the state that needs attention first.
@@ -161,7 +169,11 @@ _GROUP_STATE_ORDER = (
 
 
 def group_state(states: list[str | None]) -> str | None:
-    """The state a group's square shows for one run: the most urgent of its tasks' states."""
+    """The state a group's square shows for one run: the most urgent of its tasks' states.
+
+    A mapped task's cell sums up its instances the same way: failed if any failed, then running,
+    queued or up for retry if any is, success when all succeeded (or were skipped), skipped when all were.
+    """
     present = set(states)
     for state in _GROUP_STATE_ORDER:
         if state in present:
@@ -169,6 +181,84 @@ def group_state(states: list[str | None]) -> str | None:
     if states and present <= {"success", "skipped"}:
         return "success" if "success" in present else "skipped"
     return None
+
+
+# The order of the states in a mapped task's stacked bar and in its cell's title: ended, then going, then waiting.
+_BAR_ORDER: tuple[str | None, ...] = (
+    "success", "skipped", "failed", "upstream_failed", "up_for_retry", "running", "up_for_reschedule", "queued",
+    "scheduled", None,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MappedSummary:
+    """A mapped task's instances in one run, drawn as one cell: how many, the state they sum up to
+    (group_state's rule), and how many are in each state (the cell's stacked bar and title)."""
+
+    run_id: str
+    task_id: str
+    instances: tuple[TaskInstanceInfo, ...]  # by map_index
+    state: str | None
+    counts: tuple[tuple[str | None, int], ...]  # (state, instances in it), in _BAR_ORDER, present states only
+
+    @classmethod
+    def of(cls, instances: list[TaskInstanceInfo]) -> MappedSummary:
+        ordered = tuple(sorted(instances, key=lambda t: t.map_index))
+        states = [t.state for t in ordered]
+        known = [s for s in _BAR_ORDER if s in states]
+        others = sorted({s for s in states if s not in _BAR_ORDER}, key=str)  # states newer than this list
+        counts = tuple((s, states.count(s)) for s in [*known, *others])
+        return cls(ordered[0].run_id, ordered[0].task_id, ordered, group_state(states), counts)
+
+    @property
+    def count(self) -> int:
+        return len(self.instances)
+
+    @property
+    def label(self) -> str:
+        return f"{self.task_id} [{self.count}]"
+
+    @property
+    def title(self) -> str:
+        """'12 instances: 9 success, 2 running, 1 failed'."""
+        parts = ", ".join(f"{n} {s or 'none'}" for s, n in self.counts)
+        return f"{self.count} instance{'' if self.count == 1 else 's'}: {parts}"
+
+    def segments(self, width: float) -> list[tuple[str | None, float, float]]:
+        """The stacked bar of `width`: (state, x, w) per present state, w in proportion to its instances."""
+        out: list[tuple[str | None, float, float]] = []
+        x = 0.0
+        for state, n in self.counts:
+            w = width * n / self.count
+            out.append((state, round(x, 2), round(w, 2)))
+            x += w
+        return out
+
+    @property
+    def start_date(self) -> str | None:
+        starts = [t.start_date for t in self.instances if t.start_date]
+        return min(starts) if starts else None
+
+    @property
+    def end_date(self) -> str | None:
+        """The last instance's end once every instance has ended; None while any still has to run."""
+        ends = [t.end_date for t in self.instances]
+        return max(e for e in ends if e) if all(ends) else None
+
+
+def split_mapped(tis: list[TaskInstanceInfo]) -> tuple[dict[str, TaskInstanceInfo], dict[str, MappedSummary]]:
+    """One run's task instances as grid cells: task_id -> its instance for unmapped tasks (and for
+    mapped ones not expanded yet: their -1 row), task_id -> MappedSummary for expanded mapped tasks."""
+    single: dict[str, TaskInstanceInfo] = {}
+    mapped: dict[str, list[TaskInstanceInfo]] = {}
+    for t in tis:
+        if t.map_index == NO_MAP_INDEX:
+            single[t.task_id] = t
+        else:
+            mapped.setdefault(t.task_id, []).append(t)
+    for task_id in mapped:
+        single.pop(task_id, None)  # a -1 row beside expanded instances is not one of them
+    return single, {task_id: MappedSummary.of(instances) for task_id, instances in mapped.items()}
 
 
 @dataclass(frozen=True)
@@ -180,14 +270,30 @@ class Grid:
     runs: list[RunInfo]
     cells: dict[str, dict[str, TaskInstanceInfo]] = field(default_factory=dict)  # run_id -> task_id -> TI
     rows: list[GridRow] = field(default_factory=list)
+    # run_id -> task_id -> its instances, for the mapped tasks expanded in that run (not in `cells`)
+    mapped: dict[str, dict[str, MappedSummary]] = field(default_factory=dict)
 
     @property
     def display_rows(self) -> list[GridRow]:
         return self.rows or [GridRow(t, 0) for t in self.task_ids]
 
+    def state_of(self, run_id: str, task_id: str) -> str | None:
+        """The state a task's cell shows in a run: its instance's, or its instances' summed up."""
+        summary = self.mapped.get(run_id, {}).get(task_id)
+        if summary is not None:
+            return summary.state
+        ti = self.cells.get(run_id, {}).get(task_id)
+        return ti.state if ti is not None else None
+
     def group_state(self, run_id: str, row: GridRow) -> str | None:
-        cells = self.cells.get(run_id, {})
-        return group_state([cells[t].state if t in cells else None for t in row.members])
+        return group_state([self.state_of(run_id, t) for t in row.members])
+
+    def instances(self, run_id: str) -> list[TaskInstanceInfo]:
+        """Every task instance of a run, the instances of its mapped tasks included."""
+        out = list(self.cells.get(run_id, {}).values())
+        for summary in self.mapped.get(run_id, {}).values():
+            out.extend(summary.instances)
+        return out
 
 
 def to_json(value: Any) -> Any:
@@ -211,6 +317,7 @@ def check_limit(limit: int, offset: int = 0) -> None:
 
 @dataclass(frozen=True)
 class TryInfo:
+    map_index: int
     try_number: int
     state: str
     start_date: str | None
@@ -222,8 +329,8 @@ class TryInfo:
     @classmethod
     def of(cls, h: TaskInstanceHistory) -> TryInfo:
         return cls(
-            try_number=h.try_number, state=h.state, start_date=iso(h.start_date), end_date=iso(h.end_date),
-            duration=h.duration, hostname=h.hostname, error=h.error,
+            map_index=h.map_index, try_number=h.try_number, state=h.state, start_date=iso(h.start_date),
+            end_date=iso(h.end_date), duration=h.duration, hostname=h.hostname, error=h.error,
         )  # fmt: skip
 
 

@@ -16,6 +16,8 @@ from gateway.admin import Admin
 from gateway.auth import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Actor, Authenticator, BrowserSession
 from gateway.engine import Gateway
 from gateway.errors import Forbidden, InvalidRequest, Unauthenticated
+from gateway.mapped import check_map_index
+from spinner.mapping import NO_MAP_INDEX
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -70,6 +72,18 @@ def int_param(request: Request, name: str, default: int | None) -> int | None:
     if not -MAX_INT <= value <= MAX_INT:
         raise InvalidRequest(f"query parameter {name} is out of range")
     return value
+
+
+def optional_map_index(request: Request) -> int | None:
+    """`?map_index=N`: which instance of a mapped task (docs/adr/0007-dynamic-task-mapping.md); None when absent."""
+    value = int_param(request, "map_index", None)
+    return check_map_index(value) if value is not None else None
+
+
+def map_index_param(request: Request) -> int:
+    """`?map_index=N` where one task instance is meant; absent: -1, an unmapped task's."""
+    value = optional_map_index(request)
+    return NO_MAP_INDEX if value is None else value
 
 
 def bool_param(request: Request, name: str) -> bool | None:

@@ -12,12 +12,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway import queries
+from gateway import mapped, queries
 from gateway.audit import AuditLog
 from gateway.auth import Actor
 from gateway.errors import NotFound
 from gateway.views import iso
-from spinner.db import xcom as db_xcom
 from spinner.db.models import XCom
 
 
@@ -44,14 +43,26 @@ class XComInfo:
 
 
 async def task_xcoms(
-    readers: async_sessionmaker[AsyncSession], audit: AuditLog, actor: Actor, dag_id: str, run_id: str, task_id: str
+    readers: async_sessionmaker[AsyncSession],
+    audit: AuditLog,
+    actor: Actor,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    map_index: int | None = None,
 ) -> list[XComInfo]:
+    """One instance's XComs, or with map_index None those of every instance of the task (each says its map_index)."""
     if not actor.principal.can_read(dag_id):
-        await audit.record(actor, "xcom.read", "denied", dag_id=dag_id, run_id=run_id, task_id=task_id)
+        details = {"map_index": map_index} if map_index is not None else None
+        await audit.record(actor, "xcom.read", "denied", dag_id=dag_id, run_id=run_id, task_id=task_id, details=details)
         raise NotFound(f"DAG '{dag_id}' not found")
     async with readers() as s:
-        if await queries.task_instance(s, dag_id, run_id, task_id) is None:
+        if map_index is None:
+            exists = bool((await queries.map_indexes(s, dag_id, run_id, [task_id])).get(task_id))
+        else:
+            exists = await mapped.instance(s, dag_id, run_id, task_id, mapped.check_map_index(map_index)) is not None
+        if not exists:
             if await queries.get_run(s, dag_id, run_id) is None:
                 raise NotFound(f"run '{run_id}' of DAG '{dag_id}' not found")
             raise NotFound(f"task '{task_id}' of run '{run_id}' of DAG '{dag_id}' not found")
-        return [XComInfo.of(x) for x in await db_xcom.of_task_instance(s, dag_id, run_id, task_id)]
+        return [XComInfo.of(x) for x in await queries.xcoms(s, dag_id, run_id, task_id, map_index)]

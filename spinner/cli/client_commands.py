@@ -20,6 +20,7 @@ from spinner import credentials
 from spinner.cli import push
 
 TERMINAL = ("success", "failed")
+MAP_INDEX_HELP = "which instance of a mapped task (0, 1, ...; default: the unmapped task)"
 
 
 class CliError(Exception):
@@ -106,24 +107,38 @@ def dags_trigger(args: argparse.Namespace) -> int:
     return _wait(args, args.dag_id, run_id)
 
 
+def _progress(tis: list[dict[str, Any]]) -> dict[str, str]:
+    """What `--wait` prints per task: its state (and try); for a mapped task, its instances' states counted."""
+    out: dict[str, str] = {}
+    instances: dict[str, list[str]] = {}
+    for ti in tis:
+        state = ti["state"] or "none"
+        if ti.get("map_index", -1) >= 0:
+            instances.setdefault(ti["task_id"], []).append(state)
+        else:
+            out[ti["task_id"]] = state + (f" (try {ti['try_number']})" if ti["try_number"] > 1 else "")
+    for task_id, states in instances.items():
+        counts = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states), key=states.index))
+        out[f"{task_id} [{len(states)}]"] = counts
+    return out
+
+
 def _wait(args: argparse.Namespace, dag_id: str, run_id: str) -> int:
     deadline = time.monotonic() + args.timeout
     seen: dict[str, str] = {}
     path = f"/dags/{_q(dag_id)}/runs/{_q(run_id)}"
     while True:
         tis = _request(args, "GET", path + "/tasks")["task_instances"]
-        for ti in tis:
-            state = ti["state"] or "none"
-            if seen.get(ti["task_id"]) != state:
-                seen[ti["task_id"]] = state
-                tries = f" (try {ti['try_number']})" if ti["try_number"] > 1 else ""
-                print(f"  {ti['task_id']}: {state}{tries}", flush=True)
+        for name, shown in _progress(tis).items():
+            if seen.get(name) != shown:
+                seen[name] = shown
+                print(f"  {name}: {shown}", flush=True)
         run = _request(args, "GET", path)
         if run["state"] in TERMINAL:
             if run["state"] == "success":
                 print(f"run {run_id} succeeded")
                 return 0
-            failed = sorted(t["task_id"] for t in tis if t["state"] in ("failed", "upstream_failed"))
+            failed = sorted({_label(t) for t in tis if t["state"] in ("failed", "upstream_failed")})
             raise CliError(f"run {run_id} failed: task(s) {', '.join(failed) or '?'} failed")
         if time.monotonic() > deadline:
             raise CliError(f"run {run_id} is still {run['state']} after {args.timeout:g} s")
@@ -172,12 +187,38 @@ def dags_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def _label(ti: dict[str, Any]) -> str:
+    """A task instance as people name it: its task id, and a mapped task's instance as `load[3]`."""
+    map_index = ti.get("map_index", -1)
+    return str(ti["task_id"]) if map_index < 0 else f"{ti['task_id']}[{map_index}]"
+
+
+def _instance(args: argparse.Namespace) -> dict[str, Any]:
+    """--map-index as the query parameter that names one instance of a mapped task (absent: the unmapped task)."""
+    return {"map_index": args.map_index} if args.map_index is not None else {}
+
+
+def _map_index(value: str) -> int:
+    try:
+        index = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an instance's index (0, 1, ...), not {value!r}") from None
+    if index < 0:
+        raise argparse.ArgumentTypeError(f"must be an instance's index (0, 1, ...), not {index}")
+    return index
+
+
 def _selection(args: argparse.Namespace) -> dict[str, Any]:
-    return {
+    sel: dict[str, Any] = {
         "task_ids": args.task or [],
         "include_upstream": args.upstream,
         "include_downstream": args.downstream,
     }
+    if args.map_index:
+        if not args.task:
+            raise CliError("--map-index needs --task: the mapped task(s) whose instances to act on")
+        sel["map_indexes"] = args.map_index
+    return sel
 
 
 def tasks_clear(args: argparse.Namespace) -> int:
@@ -219,11 +260,36 @@ def runs_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def tasks_list(args: argparse.Namespace) -> int:
+    """A run's task instances; a mapped task's instances each on a row, with their map_index."""
+    tis = _request(args, "GET", f"/dags/{_q(args.dag_id)}/runs/{_q(args.run_id)}/tasks")["task_instances"]
+    mapped = any(t.get("map_index", -1) >= 0 for t in tis)
+    rows = []
+    for t in tis:
+        row = [t["task_id"], t["state"] or "none", str(t["try_number"]), t["start_date"] or "", t["end_date"] or ""]
+        if mapped:
+            row.insert(1, str(t["map_index"]) if t.get("map_index", -1) >= 0 else "")
+        rows.append(row)
+    headers = ["task_id", "state", "try", "started", "ended"]
+    print(_table(rows, [*headers[:1], "map_index", *headers[1:]] if mapped else headers))
+    return 0
+
+
 def tasks_xcom(args: argparse.Namespace) -> int:
     path = f"/dags/{_q(args.dag_id)}/runs/{_q(args.run_id)}/tasks/{_q(args.task_id)}/xcom"
-    xcoms = _request(args, "GET", path)["xcoms"]
-    if args.json:
+    xcoms = _request(args, "GET", path, params=_instance(args))["xcoms"]
+    # Every instance of a mapped task (no --map-index): each value under its map_index.
+    mapped = args.map_index is None and any(x["map_index"] >= 0 for x in xcoms)
+    if args.json and mapped:
+        by_key: dict[str, dict[str, Any]] = {}
+        for x in xcoms:
+            by_key.setdefault(x["key"], {})[str(x["map_index"])] = x["value"]
+        print(json.dumps(by_key, indent=2))
+    elif args.json:
         print(json.dumps({x["key"]: x["value"] for x in xcoms}, indent=2))
+    elif mapped:
+        rows = [[str(x["map_index"]), x["key"], json.dumps(x["value"])[:200], str(x["size"])] for x in xcoms]
+        print(_table(rows, ["map_index", "key", "value", "bytes"]))
     else:
         print(
             _table([[x["key"], json.dumps(x["value"])[:200], str(x["size"])] for x in xcoms], ["key", "value", "bytes"])
@@ -236,7 +302,7 @@ def tasks_logs(args: argparse.Namespace) -> int:
     offset = 0
     try_number = args.try_number
     while True:
-        params: dict[str, Any] = {"offset": offset}
+        params: dict[str, Any] = {"offset": offset, **_instance(args)}
         if try_number is not None:
             params["try_number"] = try_number
         chunk = _request(args, "GET", path, params=params)
@@ -255,8 +321,9 @@ def tasks_rendered(args: argparse.Namespace) -> int:
     """A try's templated fields as rendered before it ran (Airflow's `tasks render`, from what the try stored)."""
     path = f"/dags/{_q(args.dag_id)}/runs/{_q(args.run_id)}/tasks/{_q(args.task_id)}/rendered"
     params = {"try_number": args.try_number} if args.try_number is not None else {}
-    info = _request(args, "GET", path, params=params)
-    print(f"# try {info['try_number']}, rendered at {info['rendered_at']}")
+    info = _request(args, "GET", path, params={**params, **_instance(args)})
+    which = f"instance {info['map_index']}, " if info.get("map_index", -1) >= 0 else ""
+    print(f"# {which}try {info['try_number']}, rendered at {info['rendered_at']}")
     for name, value in info["rendered_fields"].items():
         shown = value if isinstance(value, str) else json.dumps(value, indent=2, sort_keys=True)
         print(f"# ----- {name}\n{shown}")
@@ -496,19 +563,28 @@ def register(sub: Any) -> None:
     p.add_argument("task_id")
     p.add_argument("--try", dest="try_number", type=int, help="try number (default: the latest)")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing until the try ends")
+    p.add_argument("--map-index", type=_map_index, help=MAP_INDEX_HELP)
     p.set_defaults(handler=_guard(tasks_logs))
     p = tasks.add_parser("rendered", parents=[server], help="print a task try's templated fields as rendered")
     p.add_argument("dag_id")
     p.add_argument("run_id")
     p.add_argument("task_id")
     p.add_argument("--try", dest="try_number", type=int, help="try number (default: the latest)")
+    p.add_argument("--map-index", type=_map_index, help=MAP_INDEX_HELP)
     p.set_defaults(handler=_guard(tasks_rendered))
     p = tasks.add_parser("xcom", parents=[server], help="print the XComs a task instance pushed")
     p.add_argument("dag_id")
     p.add_argument("run_id")
     p.add_argument("task_id")
     p.add_argument("--json", action="store_true", help="as one JSON object, key -> value (values in full)")
+    p.add_argument(
+        "--map-index", type=_map_index, help="one instance of a mapped task (default: every instance's XComs)"
+    )
     p.set_defaults(handler=_guard(tasks_xcom))
+    p = tasks.add_parser("list", parents=[server], help="a run's task instances (a mapped task's with their map_index)")
+    p.add_argument("dag_id")
+    p.add_argument("run_id")
+    p.set_defaults(handler=_guard(tasks_list))
 
     selection = argparse.ArgumentParser(add_help=False)
     selection.add_argument("dag_id")
@@ -516,6 +592,12 @@ def register(sub: Any) -> None:
     selection.add_argument("--task", "-t", action="append", help="a task id (repeat; default: every task)")
     selection.add_argument("--upstream", action="store_true", help="also the tasks upstream of those")
     selection.add_argument("--downstream", action="store_true", help="also the tasks downstream of those")
+    selection.add_argument(
+        "--map-index",
+        type=_map_index,
+        action="append",
+        help="only this instance of the --task mapped task(s) (repeat; default: every instance)",
+    )
     p = tasks.add_parser("clear", parents=[server, selection], help="run task instances again")
     p.add_argument("--only-failed", action="store_true", help="only failed and upstream_failed ones")
     p.set_defaults(handler=_guard(tasks_clear))

@@ -236,6 +236,42 @@ class ListXComsResponse(_message.Message):
     xcoms: _containers.RepeatedCompositeFieldContainer[ListXComsResponse.XCom]
     def __init__(self, xcoms: _Optional[_Iterable[_Union[ListXComsResponse.XCom, _Mapping]]] = ...) -> None: ...
 
+class SelectedTasks(_message.Message):
+    __slots__ = ("run", "task_ids", "include_upstream", "include_downstream", "map_indexes")
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_UPSTREAM_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_DOWNSTREAM_FIELD_NUMBER: _ClassVar[int]
+    MAP_INDEXES_FIELD_NUMBER: _ClassVar[int]
+    run: _common_pb2.DagRunRef
+    task_ids: _containers.RepeatedScalarFieldContainer[str]
+    include_upstream: bool
+    include_downstream: bool
+    map_indexes: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, run: _Optional[_Union[_common_pb2.DagRunRef, _Mapping]] = ..., task_ids: _Optional[_Iterable[str]] = ..., include_upstream: _Optional[bool] = ..., include_downstream: _Optional[bool] = ..., map_indexes: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class ClearTasksRequest(_message.Message):
+    __slots__ = ("selection", "only_failed")
+    SELECTION_FIELD_NUMBER: _ClassVar[int]
+    ONLY_FAILED_FIELD_NUMBER: _ClassVar[int]
+    selection: SelectedTasks
+    only_failed: bool
+    def __init__(self, selection: _Optional[_Union[SelectedTasks, _Mapping]] = ..., only_failed: _Optional[bool] = ...) -> None: ...
+
+class MarkTasksRequest(_message.Message):
+    __slots__ = ("selection", "state")
+    SELECTION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    selection: SelectedTasks
+    state: str
+    def __init__(self, selection: _Optional[_Union[SelectedTasks, _Mapping]] = ..., state: _Optional[str] = ...) -> None: ...
+
+class TasksActedOn(_message.Message):
+    __slots__ = ("task_ids",)
+    TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    task_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, task_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class VariableInfo(_message.Message):
     __slots__ = ("key", "value", "description", "updated_at", "updated_by")
     KEY_FIELD_NUMBER: _ClassVar[int]

@@ -90,6 +90,16 @@ class SpinnerApiStub:
                 request_serializer=spinner_dot_v1_dot_gateway__pb2.ListXComsRequest.SerializeToString,
                 response_deserializer=spinner_dot_v1_dot_gateway__pb2.ListXComsResponse.FromString,
                 _registered_method=True)
+        self.ClearTasks = channel.unary_unary(
+                '/spinner.v1.SpinnerApi/ClearTasks',
+                request_serializer=spinner_dot_v1_dot_gateway__pb2.ClearTasksRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_gateway__pb2.TasksActedOn.FromString,
+                _registered_method=True)
+        self.MarkTasks = channel.unary_unary(
+                '/spinner.v1.SpinnerApi/MarkTasks',
+                request_serializer=spinner_dot_v1_dot_gateway__pb2.MarkTasksRequest.SerializeToString,
+                response_deserializer=spinner_dot_v1_dot_gateway__pb2.TasksActedOn.FromString,
+                _registered_method=True)
         self.VariableList = channel.unary_unary(
                 '/spinner.v1.SpinnerApi/VariableList',
                 request_serializer=spinner_dot_v1_dot_gateway__pb2.VariableListRequest.SerializeToString,
@@ -209,6 +219,20 @@ class SpinnerApiServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ClearTasks(self, request, context):
+        """Runs task instances of a run again, as REST's POST .../clear does (needs can_dag_edit; audited).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkTasks(self, request, context):
+        """Sets task instances of a run to success or failed, as REST's POST .../mark does (can_dag_edit; audited).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def VariableList(self, request, context):
         """Variables and connections (Admin only; every change, read of a value and refusal is audited).
         Lists carry no values, passwords or extras; Get does.
@@ -317,6 +341,16 @@ def add_SpinnerApiServicer_to_server(servicer, server):
                     servicer.ListXComs,
                     request_deserializer=spinner_dot_v1_dot_gateway__pb2.ListXComsRequest.FromString,
                     response_serializer=spinner_dot_v1_dot_gateway__pb2.ListXComsResponse.SerializeToString,
+            ),
+            'ClearTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClearTasks,
+                    request_deserializer=spinner_dot_v1_dot_gateway__pb2.ClearTasksRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_gateway__pb2.TasksActedOn.SerializeToString,
+            ),
+            'MarkTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkTasks,
+                    request_deserializer=spinner_dot_v1_dot_gateway__pb2.MarkTasksRequest.FromString,
+                    response_serializer=spinner_dot_v1_dot_gateway__pb2.TasksActedOn.SerializeToString,
             ),
             'VariableList': grpc.unary_unary_rpc_method_handler(
                     servicer.VariableList,
@@ -657,6 +691,60 @@ class SpinnerApi:
             '/spinner.v1.SpinnerApi/ListXComs',
             spinner_dot_v1_dot_gateway__pb2.ListXComsRequest.SerializeToString,
             spinner_dot_v1_dot_gateway__pb2.ListXComsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClearTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.SpinnerApi/ClearTasks',
+            spinner_dot_v1_dot_gateway__pb2.ClearTasksRequest.SerializeToString,
+            spinner_dot_v1_dot_gateway__pb2.TasksActedOn.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spinner.v1.SpinnerApi/MarkTasks',
+            spinner_dot_v1_dot_gateway__pb2.MarkTasksRequest.SerializeToString,
+            spinner_dot_v1_dot_gateway__pb2.TasksActedOn.FromString,
             options,
             channel_credentials,
             insecure,

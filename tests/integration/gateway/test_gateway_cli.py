@@ -21,6 +21,7 @@ from spinner.config import GatewaySettings, LogsSettings
 from spinner.logpaths import complete_marker, local_log_path
 
 from .conftest import add_user, seed
+from .test_mapped_tasks import seed_mapped
 
 
 @dataclass
@@ -188,3 +189,24 @@ async def test_admin_commands_for_users_roles_audit_and_refresh(
     assert actions[:4] == ["refresh", "user.update", "user.create", "role.put"]
     assert await served.spinner("roles", "set", "bad", "-p", "can_dag_edit") == 1
     assert "ACTION:DAG_ID" in capsys.readouterr().err
+
+
+async def test_mapped_task_instances_by_map_index(
+    served: Served, sessions: async_sessionmaker[AsyncSession], capsys: pytest.CaptureFixture[str]
+) -> None:
+    await seed_mapped(sessions)
+    assert await served.spinner("tasks", "list", "dag_0", "manual__1") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["TASK_ID", "MAP_INDEX", "STATE"]
+    assert [line.split()[:3] for line in lines[1:] if line.startswith("files")] == [
+        ["files", "0", "success"], ["files", "1", "failed"], ["files", "2", "running"], ["files", "3", "success"],
+    ]  # fmt: skip
+    assert await served.spinner("tasks", "xcom", "dag_0", "manual__1", "files", "--map-index", "1", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == {"return_value": "b.csv"}
+    assert await served.spinner("tasks", "rendered", "dag_0", "manual__1", "files", "--map-index", "1") == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "# instance 1, try 2, rendered at 2026-06-01T12:00:00+00:00", "# ----- bash_command", "echo 1 (try 2)",
+    ]  # fmt: skip
+    assert await served.spinner("tasks", "logs", "dag_0", "manual__1", "files", "--map-index", "9") == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["error: task 'files' of run 'manual__1' has no instance with map_index 9 (its instances: 0..3)"]

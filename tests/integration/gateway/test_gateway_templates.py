@@ -49,7 +49,7 @@ async def test_rendered_fields_over_rest_per_try_and_latest(site: Site) -> None:
     latest = await site.client.get(f"{BASE}/rendered")
     assert latest.status_code == 200, latest.text
     assert latest.json() == {
-        "dag_id": "dag_0", "run_id": "manual__1", "task_id": "extract", "try_number": 2,
+        "dag_id": "dag_0", "run_id": "manual__1", "task_id": "extract", "map_index": -1, "try_number": 2,
         "rendered_fields": {"bash_command": "echo 8", "env": None}, "rendered_at": NOW.isoformat(),
     }  # fmt: skip
     first = await site.client.get(f"{BASE}/rendered", params={"try_number": 1})
