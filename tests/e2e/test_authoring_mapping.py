@@ -82,8 +82,8 @@ def test_a_dag_fans_out_over_an_upstream_list_and_reduces_the_results(spinner: S
     exports = [xcom(spinner, "partner_feed_fanout", run_id, "export", i) for i in range(4)]
     assert exports == ["eu.csv", "eu.parquet", "us.csv", "us.parquet"]
     # The grid shows the mapped task once, with its count.
-    page = spinner.get("/dags/partner_feed_fanout/grid")
-    assert page.status_code == 200 and "[3]" in page.text and "[4]" in page.text, page.text[:2000]
+    page = spinner.get("/dags/partner_feed_fanout")
+    assert page.status_code == 200 and 'data-count="3"' in page.text and "[4]" in page.text, page.text[:2000]
 
 
 def test_mapping_over_nothing_skips_the_task_and_what_needs_it(spinner: Spinner) -> None:

@@ -33,6 +33,7 @@ Reproduced, as the real API server answers it:
   `tailLines`, `sinceSeconds`, `sinceTime`, `timestamps`, `limitBytes`; stdout and stderr
   interleaved; the kubelet's 400 answers for a container waiting to start (ContainerCreating,
   image pull) or an unknown container; `previous` has no earlier container (400).
+- `created()`: the metadata of every pod created (deleted ones too), for tests of what was launched.
 - Bearer-token authentication (401 Status), `/version`, `GET /api/v1/namespaces/{ns}`.
 - Faults, as Python hooks (not HTTP): `hold_pending` (Unschedulable), `image_pull_error`
   (ErrImagePull -> ImagePullBackOff), `oom_kill` (terminated OOMKilled 137), `evict`
@@ -142,6 +143,7 @@ class FakeKubernetes:
         self._ip = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self.requests: list[tuple[str, str]] = []  # (method, path_qs) of every request, for assertions
+        self._created: list[dict[str, Any]] = []  # the metadata of every pod created, deleted ones too
         self._server = BackgroundServer(self._make_app, "fake-kubernetes")
         self._server.port = port
 
@@ -216,6 +218,10 @@ class FakeKubernetes:
     def pods(self) -> list[dict[str, Any]]:
         """A copy of every pod object, as the API would return it."""
         return self._server.call(lambda: [copy.deepcopy(p.obj) for p in self._pods.values()])
+
+    def created(self) -> list[dict[str, Any]]:
+        """The metadata of every pod ever created here, in order (also the ones deleted since)."""
+        return self._server.call(lambda: copy.deepcopy(self._created))
 
     def pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self._server.call(lambda: copy.deepcopy(p.obj) if (p := self._pods.get((namespace, name))) else None)
@@ -685,6 +691,7 @@ class FakeKubernetes:
         obj["status"] = {"phase": "Pending", "qosClass": qos_class(spec["containers"])}
         pod = Pod(obj=obj)
         self._pods[(ns, name)] = pod
+        self._created.append(copy.deepcopy(obj["metadata"]))
         self._take_rules(pod)
         self._record("ADDED", pod)
         pod.lifecycle = asyncio.get_running_loop().create_task(self._lifecycle(pod))
