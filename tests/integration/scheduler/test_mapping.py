@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import shutil
 import textwrap
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from spinner.grpcserver import grpc_server
 from spinner.telemetry import setup_telemetry
 from spinner.v1 import common_pb2, executor_pb2, executor_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
 
-from .conftest import PARTITION
+from .conftest import PARTITION, Stack
 
 HEADER = """
 import datetime as dt
@@ -175,17 +175,7 @@ class Scheduler:
         await self.wait_for(lambda: len(keys()) >= count, 10, f"{count} tries handed over")
         return keys()
 
-    @staticmethod
-    async def wait_for(check: Callable[[], Any], timeout: float, what: str) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline:
-            result = check()
-            if asyncio.iscoroutine(result):
-                result = await result
-            if result:
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"timed out after {timeout} s waiting for: {what}")
+    wait_for = staticmethod(Stack.wait_for)  # the one condition wait of this folder's tests
 
 
 @pytest.fixture
