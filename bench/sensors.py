@@ -2,7 +2,7 @@
 the scheduler's loop next to nothing.
 
     python bench/sensors.py [--sensors 1000] [--per-dag 100] [--pool-slots 32] [--db sqlite,mariadb]
-                            [--window 30] [--json]
+                            [--window 30] [--profile PATH] [--json]
 
 A real executor process (local backend: every poke is a real runner process) and a scheduler
 in this process (so its `spinner.scheduler.loop.duration` histogram can be read). The sensors
@@ -40,8 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import grpc
+from cryptography.fernet import Fernet
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, event, func, select, update
 
 from bench.machine import describe as describe_machine
 from bench.scheduler import drop_database, free_port, new_database, say
@@ -77,6 +78,39 @@ def dag_source(dag_id: str, sensors: int) -> str:
     )
 
 
+class StatementClock:
+    """Counts and times the SQL statements of every engine but the benchmark's own (the scheduler's):
+    where a pass's time goes, per window."""
+
+    def __init__(self, own: Engine) -> None:
+        self._own = own
+        self.count = 0
+        self.seconds = 0.0
+        self.by_statement: dict[str, list[float]] = {}
+        event.listen(Engine, "before_cursor_execute", self._before)
+        event.listen(Engine, "after_cursor_execute", self._after)
+
+    def close(self) -> None:
+        event.remove(Engine, "before_cursor_execute", self._before)
+        event.remove(Engine, "after_cursor_execute", self._after)
+
+    def _before(self, conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        conn.info["bench_t0"] = time.perf_counter()
+
+    def _after(self, conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if conn.engine is self._own:
+            return
+        spent = time.perf_counter() - conn.info.pop("bench_t0", time.perf_counter())
+        self.count += 1
+        self.seconds += spent
+        entry = self.by_statement.setdefault(" ".join(statement.split())[:90], [0, 0.0])
+        entry[0] += 1
+        entry[1] += spent
+
+    def snapshot(self) -> tuple[int, float, dict[str, list[float]]]:
+        return self.count, self.seconds, {k: list(v) for k, v in self.by_statement.items()}
+
+
 def loop_histogram(reader: InMemoryMetricReader) -> tuple[float, int]:
     """(sum in seconds, count) of the scheduler's loop.duration histogram, cumulative."""
     data = reader.get_metrics_data()
@@ -92,9 +126,14 @@ def loop_histogram(reader: InMemoryMetricReader) -> tuple[float, int]:
     return total, count
 
 
-async def window(reader: InMemoryMetricReader, seconds: float, sample: Any = None) -> dict[str, Any]:
-    """The loop's mean duration over `seconds`, and the most `sample()` returned each second."""
+async def window(
+    reader: InMemoryMetricReader, clock: StatementClock, seconds: float, sample: Any = None
+) -> dict[str, Any]:
+    """The loop's mean duration over `seconds`, the statements per pass (all of the scheduler's, its
+    other loops' too), and the most `sample()` returned each second."""
     total0, count0 = loop_histogram(reader)
+    q0, qs0, by0 = clock.snapshot()
+    load0 = os.getloadavg()[0]
     cpu0, wall0 = time.process_time(), time.monotonic()
     peaks: dict[str, int] = {}
     while time.monotonic() - wall0 < seconds:
@@ -104,12 +143,21 @@ async def window(reader: InMemoryMetricReader, seconds: float, sample: Any = Non
                 best = min if name.startswith("min_") else max
                 peaks[name] = best(peaks.get(name, value), value)
     total1, count1 = loop_histogram(reader)
+    q1, qs1, by1 = clock.snapshot()
     wall = time.monotonic() - wall0
     passes = count1 - count0
+    top = sorted(
+        ((k, v[0] - by0.get(k, [0, 0.0])[0], v[1] - by0.get(k, [0, 0.0])[1]) for k, v in by1.items()),
+        key=lambda e: -e[2],
+    )[:6]
     out: dict[str, Any] = {
         "passes": passes,
         "loop_mean_ms": round((total1 - total0) * 1000 / passes, 3) if passes else None,
+        "statements_per_pass": round((q1 - q0) / passes, 2) if passes else None,
+        "statement_ms_per_pass": round((qs1 - qs0) * 1000 / passes, 3) if passes else None,
+        "top_statements": [{"sql": k, "count": n, "ms": round(t * 1000, 1)} for k, n, t in top if n],
         "cpu_ms_per_s": round((time.process_time() - cpu0) * 1000 / wall, 1),
+        "load_1m": round((load0 + os.getloadavg()[0]) / 2, 2),
     }
     return out | peaks
 
@@ -120,6 +168,7 @@ async def run_db(args: argparse.Namespace, db_kind: str) -> dict[str, Any]:
     home.mkdir()
     url, mysql_name = await new_database(db_kind, home)
     engine = create_engine(url)
+    clock = StatementClock(engine.sync_engine)
     await upgrade(engine)
     sessions = session_factory(engine)
     async with sessions() as s, s.begin():
@@ -134,7 +183,7 @@ async def run_db(args: argparse.Namespace, db_kind: str) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPINNER_")}
     exec_port = free_port()
     env.update(SPINNER_HOME=str(home), SPINNER_DATABASE_URL=url, SPINNER_BACKEND="local", SPINNER_LOG_LEVEL="WARNING",
-               SPINNER_POLL_INTERVAL="1")  # fmt: skip
+               SPINNER_POLL_INTERVAL="1", SPINNER_FERNET_KEY=Fernet.generate_key().decode())  # fmt: skip
     log_file = open(work / "executor.log", "wb")
     executor = subprocess.Popen([sys.executable, "-m", "spinner.cli.main", "executor", "--port", str(exec_port)],
                                 env=env, stdout=log_file, stderr=subprocess.STDOUT)  # fmt: skip
@@ -161,6 +210,17 @@ async def run_db(args: argparse.Namespace, db_kind: str) -> dict[str, Any]:
         await asyncio.sleep(3)  # parsing settles
         exec_channel = grpc.aio.insecure_channel(f"127.0.0.1:{exec_port}")
         exec_stub = executor_pb2_grpc.ExecutorServiceStub(exec_channel)
+        deadline = time.monotonic() + 60
+        while True:  # the executor is up before anything is measured
+            if executor.poll() is not None:
+                raise SystemExit(f"the executor exited ({executor.returncode}): {(work / 'executor.log').read_text()}")
+            try:
+                await exec_stub.GetStatus(executor_pb2.GetExecutorStatusRequest(), timeout=5)
+                break
+            except grpc.aio.AioRpcError as e:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the executor did not answer in 60 s: {e.details()}") from None
+                await asyncio.sleep(0.5)
 
         async def sample() -> dict[str, int]:
             status = await exec_stub.GetStatus(executor_pb2.GetExecutorStatusRequest(), timeout=10)
@@ -181,7 +241,7 @@ async def run_db(args: argparse.Namespace, db_kind: str) -> dict[str, Any]:
 
         # Both windows sample the same way (the sampling shares this process and its event loop).
         say(f"{db_kind}: {dags} DAGs parsed; measuring the idle loop for {args.window:g} s")
-        result["idle"] = await window(reader, args.window, sample)
+        result["idle"] = await window(reader, clock, args.window, sample)
         say(f"{db_kind}: idle {result['idle']}")
 
         async with grpc.aio.insecure_channel(ready[0]) as ch:
@@ -200,14 +260,34 @@ async def run_db(args: argparse.Namespace, db_kind: str) -> dict[str, Any]:
             say(f"{db_kind}: first pokes: {states}")
             await asyncio.sleep(3)
         result["first_pokes_s"] = round(time.monotonic() - started, 1)
-        await asyncio.sleep(3)  # the last runner processes exit
+        # The last runner processes exit and the burst's after-effects settle (SQLite checkpoints its WAL,
+        # InnoDB purges the old row versions): what is measured is 1,000 sensors waiting, not the burst.
+        await asyncio.sleep(args.settle)
 
         say(f"{db_kind}: {total} sensors wait; measuring the loop for {args.window:g} s")
-        waiting = await window(reader, args.window, sample)
+        profiler = None
+        if args.profile:  # this process's event loop: the scheduler's passes, and the sampling
+            from pyinstrument import Profiler
+
+            say("profiling the waiting window: its loop time includes the profiler's, do not read its ratio")
+            result["profiled"] = True
+            profiler = Profiler(interval=0.0005, async_mode="disabled")
+            profiler.start()
+        waiting = await window(reader, clock, args.window, sample)
+        if profiler is not None:
+            profiler.stop()
+            out = Path(args.profile).with_suffix(f".{db_kind}.txt")
+            session = profiler.last_session
+            assert session is not None
+            session.save(str(out.with_suffix(".pyisession")))  # pyinstrument --load-prev-session / -r html
+            out.write_text(profiler.output_text(unicode=False, show_all=True))
+            say(f"{db_kind}: profile of the waiting window in {out}")
         await exec_channel.close()
         result["waiting"] = waiting
         idle_ms, wait_ms = result["idle"]["loop_mean_ms"], waiting["loop_mean_ms"]
         result["loop_ratio"] = round(wait_ms / idle_ms, 3) if idle_ms and wait_ms else None
+        idle_cpu, wait_cpu = result["idle"]["cpu_ms_per_s"], waiting["cpu_ms_per_s"]
+        result["cpu_ratio"] = round(wait_cpu / idle_cpu, 3) if idle_cpu else None
         say(f"{db_kind}: waiting {waiting}; loop ratio {result['loop_ratio']}")
     finally:
         stop.set()
@@ -221,6 +301,7 @@ async def run_db(args: argparse.Namespace, db_kind: str) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             executor.kill()
         log_file.close()
+        clock.close()
         await engine.dispose()
         if mysql_name:
             await drop_database(mysql_name)
@@ -238,7 +319,9 @@ def main() -> int:
     p.add_argument("--pool-slots", type=int, default=32)
     p.add_argument("--db", default="sqlite,mariadb")
     p.add_argument("--window", type=float, default=30)
+    p.add_argument("--settle", type=float, default=15, help="seconds between the last first poke and the window")
     p.add_argument("--first-poke-timeout", type=float, default=900)
+    p.add_argument("--profile", metavar="PATH", help="profile the waiting window (pyinstrument): PATH.<db>.txt")
     p.add_argument("--keep", action="store_true", help="keep the work folder and its executor.log")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()

@@ -75,7 +75,22 @@ def _rule(cached: CachedDag, defaults: DeadlineDefaults) -> _Rule | None:
     return None
 
 
-def deadline_of(run: DagRun, rule: _Rule) -> dt.datetime | None:
+class RunTimes(Protocol):
+    """What a deadline is judged on: a whole run, or the few columns of one a pass reads."""
+
+    @property
+    def dag_id(self) -> str: ...
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def data_interval_end(self) -> dt.datetime | None: ...
+    @property
+    def created_at(self) -> dt.datetime: ...
+    @property
+    def bundle_version(self) -> str: ...
+
+
+def deadline_of(run: RunTimes, rule: _Rule) -> dt.datetime | None:
     ref = run.data_interval_end if rule.reference == "logical_date" else run.created_at
     return ref + rule.after if ref is not None else None
 
@@ -89,10 +104,10 @@ class DeadlineWatch:
         self._recorded: set[tuple[str, str]] = set()  # runs read back with their deadline row
 
     async def check(
-        self, session: AsyncSession, runs: Sequence[DagRun], dags: dict[str, CachedDag], now: dt.datetime
+        self, session: AsyncSession, runs: Sequence[RunTimes], dags: dict[str, CachedDag], now: dt.datetime
     ) -> int:
         """Records the deadlines missed by now; returns how many it recorded."""
-        missed: list[tuple[DagRun, CachedDag, _Rule, dt.datetime]] = []
+        missed: list[tuple[RunTimes, CachedDag, _Rule, dt.datetime]] = []
         for run in runs:
             cached = dags.get(run.dag_id)
             if cached is None or (run.dag_id, run.run_id) in self._recorded:

@@ -32,9 +32,18 @@ class SchedulerMetrics:
         self.queued = self.meter.create_counter(
             "spinner.scheduler.task_instances.queued", description="Task tries handed to the executor"
         )
+        self.passes = self.meter.create_counter(
+            "spinner.scheduler.passes",
+            description="Scheduling passes by kind: full (every active run looked at), incremental (the runs where"
+            " something changed), idle (no active run)",
+        )
+        self._by_kind = {kind: {**self.attributes, "kind": kind} for kind in ("full", "incremental", "idle")}
         self.loop_errors = self.meter.create_counter(
             "spinner.scheduler.loop.errors", description="Scheduling passes that failed and were retried"
         )
+
+    def count_pass(self, kind: str) -> None:
+        self.passes.add(1, self._by_kind[kind])
 
     def first_task(self, seconds: float) -> None:
         self.first_task_delay.record(max(seconds, 0.0), self.attributes)

@@ -35,6 +35,7 @@ from services.scheduler.engine.ti_state import (
     upstream_states,
 )
 from services.scheduler.engine.trigger_rules import TERMINAL, Decision, evaluate
+from services.scheduler.queries import RunRow
 from spinner import triggering
 from spinner.db.models import DagModel, DagRun, SerializedDagModel, TaskInstance
 from spinner.mapping import DEFAULT_MAX_MAP_LENGTH, NO_MAP_INDEX
@@ -42,6 +43,7 @@ from spinner.sdk.params import ParamValidationError, validate_conf
 from spinner.sdk.serialization import SerializedDAG, SerializedTask, deserialize_dag
 
 log = logging.getLogger(__name__)
+IN_FLIGHT = frozenset({"queued", "running"})  # a try the executor has or may have: it ends behind the scheduler's back
 
 RUN_ID_MAX = 250
 TryId = tuple[str, str, str, int, int]  # (dag_id, run_id, task_id, map_index, try_number)
@@ -177,14 +179,28 @@ class SchedulingEngine:
         # Runs with sensors between pokes, by their earliest next poke: looked at again only then, so
         # a thousand waiting sensors cost a pass nothing until one is due (docs/adr/0006-sensor-reschedule.md).
         self._sensor_waits: dict[tuple[str, str], dt.datetime] = {}
+        # Runs with a try queued or running as far as the cached rows know: only such a try can end behind
+        # the scheduler's back (it queues every try itself; an action clears the cache). With none, an
+        # incremental pass reads no ended tries at all: waiting sensors, retries and limits cost no query.
+        self._in_flight: set[tuple[str, str]] = set()
         self._tis = TiCache()
         self.deadlines: DeadlineWatch | None = None  # DAG deadlines (engine/callbacks.py), set by the service
 
     # --- serialized DAG cache ----------------------------------------------------------
 
-    async def load(self, session: AsyncSession, dag_ids: Sequence[str]) -> dict[str, CachedDag]:
-        """Serialized DAGs by id; deserialized again only when their hash changed."""
-        hashes = await queries.serialized_hashes(session, dag_ids)
+    async def load(
+        self, session: AsyncSession, dag_ids: Sequence[str], *, recheck: bool = True
+    ) -> dict[str, CachedDag]:
+        """Serialized DAGs by id; deserialized again only when their hash changed.
+
+        `recheck=False` (an incremental pass) trusts the DAGs already cached and reads only the others:
+        serialized DAGs are written only by this partition's DAG processor, under the lease, and it
+        loads what it changed at once (`refresh_next_dagrun`); a full pass checks every hash again."""
+        wanted = set(dag_ids)
+        ask = wanted if recheck else {d for d in wanted if d not in self._dags}
+        hashes = await queries.serialized_hashes(session, ask) if ask else {}
+        for gone in ask - hashes.keys():
+            self._dags.pop(gone, None)
         stale = [d for d, h in hashes.items() if d not in self._dags or self._dags[d].dag_hash != h]
         rows: Sequence[SerializedDagModel] = await queries.serialized_dags(session, stale)
         for row in rows:
@@ -192,7 +208,7 @@ class SchedulingEngine:
                 self._dags[row.dag_id] = _cache(row)
             except (KeyError, ValueError, TypeError) as e:
                 log.error("serialized DAG %s cannot be read: %s", row.dag_id, e)
-        return {d: self._dags[d] for d in hashes if d in self._dags}
+        return {d: self._dags[d] for d in wanted if d in self._dags}
 
     async def _load_dags(self, session: AsyncSession, dag_ids: Sequence[str]) -> dict[str, SerializedDAG]:
         return {d: c.dag for d, c in (await self.load(session, dag_ids)).items()}
@@ -336,8 +352,8 @@ class SchedulingEngine:
         self._tis.clear()
 
     def _runs_to_examine(
-        self, runs: Sequence[DagRun], dags: dict[str, CachedDag], ended: set[tuple[str, str]], now: dt.datetime
-    ) -> list[DagRun]:
+        self, runs: Sequence[RunRow], dags: dict[str, CachedDag], ended: set[tuple[str, str]], now: dt.datetime
+    ) -> list[RunRow]:
         """The runs where something may have changed: new or still queued runs, runs with a try that
         ended since the last pass, runs with tries waiting on a limit or a retry delay, runs past
         their timeout. Every run is looked at at least every `full_pass_interval` whatever happens."""
@@ -361,37 +377,54 @@ class SchedulingEngine:
     async def schedule(self, session: AsyncSession) -> list[QueuedTask]:
         """Starts queued runs, decides every waiting task, queues what may run, ends finished runs."""
         now = self._clock()
-        runs = await queries.active_runs(session, self.partition)
+        # Every active run as a few columns; only the runs this pass looks at are read whole (a pass where
+        # every run waits reads none of them).
+        runs = await queries.active_run_rows(session, self.partition)
         if not runs:
             self._seen.clear()
             self._unsettled.clear()
             self._sensor_waits.clear()
+            self._in_flight.clear()
             self._tis.clear()
+            if self.metrics is not None:
+                self.metrics.count_pass("idle")
             return []
-        dags = await self.load(session, [r.dag_id for r in runs])
+        mono = time.monotonic()
+        full = (
+            self._last_full_pass is None
+            or self._watermark is None
+            or mono - self._last_full_pass >= self._full_pass_interval
+        )
+        if self.metrics is not None:
+            self.metrics.count_pass("full" if full else "incremental")
+        dags = await self.load(session, [r.dag_id for r in runs], recheck=full)
         if self.deadlines is not None:
             await self.deadlines.check(session, runs, dags, now)
         current = {(r.dag_id, r.run_id) for r in runs}
-        mono = time.monotonic()
-        full = self._last_full_pass is None or mono - self._last_full_pass >= self._full_pass_interval
         if full or self._watermark is None:
-            self._tis.clear()
-            examined = list(runs)
+            # Every run is looked at; the cached rows of a run are read again only when the database's
+            # summary of them differs (a full pass of 1,000 waiting sensors reads 10 rows, not 1,000).
+            self._tis.keep_only(current)
+            await self._tis.verify(session, current)
+            chosen = list(runs)
             self._last_full_pass = mono
         else:
             self._tis.keep_only(current)
-            ended = await self._tis.refresh_ended(session, self.partition, self._watermark - self._change_margin)
-            examined = self._runs_to_examine(runs, dags, ended, now)
+            since = self._watermark - self._change_margin
+            ended = await self._tis.refresh_ended(session, self.partition, since) if self._in_flight else set()
+            chosen = self._runs_to_examine(runs, dags, ended, now)
+        examined = await queries.runs_by_id(session, [r.id for r in chosen])
         self._watermark = min(now, self._pass_began or now)
         await self._tis.load(session, [(r.dag_id, r.run_id) for r in examined])
         self._seen = (self._seen & current) | {(r.dag_id, r.run_id) for r in examined}
         self._unsettled &= current
         self._sensor_waits = {k: v for k, v in self._sensor_waits.items() if k in current}
+        self._in_flight &= current
 
         running_runs: dict[str, int] = defaultdict(int)
-        for run in runs:
-            if run.state == "running":
-                running_runs[run.dag_id] += 1
+        for row in runs:
+            if row.state == "running":
+                running_runs[row.dag_id] += 1
 
         writes = PendingWrites()
         candidates: list[tuple[DagRun, TiRow, CachedDag]] = []
@@ -437,6 +470,10 @@ class SchedulingEngine:
             if any(ti.state in ("scheduled", "up_for_retry") for ti in tis.values()):
                 self._unsettled.add(key)  # waits on a limit or a retry delay: look again next pass
             self._note_sensor_waits(key, tis)
+            if any(ti.state in IN_FLIGHT for ti in tis.values()):
+                self._in_flight.add(key)
+            else:
+                self._in_flight.discard(key)
             candidates.extend((run, ti, cached) for ti in tis.values() if ti.state == "scheduled")
         # New task instances and decisions are written before the pools are locked: the lock is held briefly.
         if await flush_decisions(session, writes):
@@ -485,6 +522,7 @@ class SchedulingEngine:
             ti.reschedule_at = None
             active_tasks[run.dag_id] += 1
             queued.append(_queued_task(run, ti, cached))
+            self._in_flight.add((run.dag_id, run.run_id))
         if await flush_queued(session, writes):
             # A try changed under the pass (it should not: actions and the pass share the loop). The
             # executor refuses a try that is not queued; look at everything again next pass.

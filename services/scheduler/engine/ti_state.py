@@ -6,8 +6,10 @@ scheduler keeps each active run's task instances as `TiRow`s and, between full p
 only what changed behind its back: tries that ended (the executor, and heartbeat timeouts, set
 `end_date`), found through the (partition, end_date) index. Everything else that changes a try
 is either this scheduler's own write (applied to the rows as it is made) or an action, which
-clears the cache (`request_full_pass`). A full pass every few seconds reloads everything, the
-safety net for a change that was missed; so does a pass that failed (its writes rolled back).
+clears the cache (`request_full_pass`). A full pass every few seconds is the safety net for a
+change that was missed: it compares each cached run with a summary the database computes (per
+state, how many rows and the sum of their try numbers) and reads again every run that differs. A
+pass that failed (its writes rolled back) and an action clear the cache: the next pass reads all.
 
 Writes go out as a few statements per pass instead of one ORM flush per object: new task
 instances as one INSERT, decisions as UPDATEs guarded by the state they were decided from,
@@ -25,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, tuple_
+from sqlalchemy import Table, func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spinner.db.bulk import BulkUpdate
@@ -204,6 +206,15 @@ async def flush_queued(session: AsyncSession, writes: PendingWrites) -> int:
     return missed
 
 
+def summary(tis: RunTis) -> dict[str | None, tuple[int, int]]:
+    """Per state, how many rows and the sum of their try numbers (what `TiCache.verify` compares)."""
+    out: dict[str | None, tuple[int, int]] = {}
+    for row in tis.values():
+        count, tries = out.get(row.state, (0, 0))
+        out[row.state] = (count + 1, tries + row.try_number)
+    return out
+
+
 class TiCache:
     """Task instances of the active runs a scheduler has looked at, by run."""
 
@@ -231,6 +242,30 @@ class TiCache:
             for r in (await session.execute(q)).all():
                 row = _row(r)
                 self.runs[(row.dag_id, row.run_id)][row.key] = row
+
+    async def verify(self, session: AsyncSession, keys: Iterable[RunKey]) -> set[RunKey]:
+        """Drops the cached runs whose rows differ from the database's, by a summary of each run's rows
+        (per state: how many and the sum of their try numbers), read in one small query per 500 runs.
+        Returns the runs dropped (`load` reads them again). A change this cannot see keeps every state's
+        count and try sum: a try's end, a retry, a poke, a clear and a new row all change one of them."""
+        cached = [k for k in keys if k in self.runs]
+        stored: dict[RunKey, dict[str | None, tuple[int, int]]] = {k: {} for k in cached}
+        for start in range(0, len(cached), CHUNK):
+            chunk = cached[start : start + CHUNK]
+            q = (
+                select(TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.state, func.count(),
+                       func.sum(TaskInstance.try_number))
+                .where(tuple_(TaskInstance.dag_id, TaskInstance.run_id).in_(chunk))
+                .group_by(TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.state)
+            )  # fmt: skip
+            for dag_id, run_id, state, count, tries in (await session.execute(q)).all():
+                stored[(dag_id, run_id)][state] = (int(count), int(tries or 0))
+        dropped: set[RunKey] = set()
+        for key in cached:
+            if summary(self.runs[key]) != stored[key]:
+                del self.runs[key]
+                dropped.add(key)
+        return dropped
 
     async def refresh_ended(self, session: AsyncSession, partition: str, since: dt.datetime) -> set[RunKey]:
         """Re-reads the tries that ended at or after `since`; returns the runs where one of them is news:
