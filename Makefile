@@ -25,6 +25,10 @@ CODE := $(wildcard spinner services gateway tests bench scripts)
 TYPED := $(filter-out tests,$(CODE))
 ARGS ?=
 PYTEST_ARGS ?=
+# Two pytest workers (pytest-xdist): most tests wait on real processes, not on the CPU, so two at
+# once halve the suite on two cores. Each shared end-to-end stack stays on one worker (tests/e2e/conftest.py).
+# TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: venv install install-run run test lint typecheck pytest protos lock clean
 
@@ -76,7 +80,7 @@ typecheck: install
 
 # Exit code 5 (no tests collected) is a failure like any other: a suite that runs nothing proves nothing.
 pytest: install
-	@rc=0; $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS) || rc=$$?; \
+	@rc=0; $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc = 5 ]; then echo "make: pytest collected no tests" >&2; fi; \
 	exit $$rc
 

@@ -114,3 +114,12 @@ def mqtt_url() -> str:
     """The real Mosquitto broker."""
     _require_port(MQTT_URL, 1883, "MQTT broker")
     return MQTT_URL
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Two tests with one node id are one test to the suite's workers (pytest-xdist sends tests by id):
+    the others were dropped without a word. Refuse such a suite instead."""
+    seen: set[str] = set()
+    twice = sorted({item.nodeid for item in session.items if item.nodeid in seen or seen.add(item.nodeid)})
+    if twice:
+        raise pytest.UsageError(f"tests share a node id (give them ids): {', '.join(twice[:5])}")

@@ -47,7 +47,23 @@ def spinner(
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Real processes on a busy machine: 600 s per test, not the suite's 120 s, before one is called hung.
-    The shared stack's start counts in the first test that uses it."""
+    The shared stack's start counts in the first test that uses it.
+
+    With the suite's workers (pytest-xdist, `--dist loadgroup`), every test of one shared stack runs
+    on the same worker, so each stack starts once in the whole suite, not once per worker."""
     for item in items:
         if item.get_closest_marker("timeout") is None and "tests/e2e/" in str(item.path).replace("\\", "/"):
             item.add_marker(pytest.mark.timeout(600))
+        if "tests/e2e/" not in str(item.path).replace("\\", "/"):
+            continue
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("spinner") in ("sqlite", "mariadb") and _shared(item):
+            item.add_marker(pytest.mark.xdist_group(f"e2e-{callspec.params['spinner']}"))
+        else:  # a module with stacks or a browser of its own keeps them on one worker
+            item.add_marker(pytest.mark.xdist_group(f"e2e-{item.path.stem}"))
+
+
+def _shared(item: pytest.Item) -> bool:
+    """Does the test use this conftest's shared `spinner`, not one its module defines?"""
+    defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).get("spinner", ())
+    return bool(defs) and not defs[-1].baseid.endswith(".py")  # defined in a conftest, not a test module
