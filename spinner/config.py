@@ -231,7 +231,10 @@ class ExecutorSettings(LogStoreSettings, KubernetesAccessSettings, FernetSetting
         description="local: a process per try; kubernetes: a pod per try; instant: tries succeed at once (benchmarks)",
     )
     name: str = "executor-0"
-    token_secret: str = Field(default="", description="HMAC key for runner tokens; random when empty")
+    token_secret: str = Field(
+        default="",
+        description="HMAC key for runner tokens, the same on every executor; empty: <home>/runner_token_key, made once",
+    )
     runner_heartbeat_interval: float = Field(default=5.0, gt=0)
     max_parallel: int = Field(default=32, ge=1)
     xcom_max_bytes: int = Field(

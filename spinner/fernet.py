@@ -10,6 +10,7 @@ runners never get it: they ask the executor for one value at a time with their t
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,18 +68,23 @@ def new_key() -> str:
     return Fernet.generate_key().decode()
 
 
-def ensure_key_file(home: Path) -> Path:
-    """<home>/fernet_key, made once (readable by its owner only), as standalone keeps its other secrets."""
-    path = home / KEY_FILE
+def ensure_secret_file(path: Path, make: Callable[[], str]) -> Path:
+    """`path`, made once with `make()` (readable by its owner only) when it is missing. Two processes
+    that race make one file: the loser keeps the winner's."""
     if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             return path
         with os.fdopen(fd, "w") as f:
-            f.write(new_key() + "\n")
+            f.write(make() + "\n")
     return path
+
+
+def ensure_key_file(home: Path) -> Path:
+    """<home>/fernet_key, made once (readable by its owner only), as standalone keeps its other secrets."""
+    return ensure_secret_file(home / KEY_FILE, new_key)
 
 
 def load_box(fernet_key: str, home: Path, service: str) -> SecretBox:

@@ -110,6 +110,20 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop()
 
 
+def port_is_free(port: int) -> bool:
+    """Can the gateway listen on `port`? Connections of a stopped standalone that linger in TIME_WAIT
+    do not count: the gateway's server binds with SO_REUSEADDR, so this check does too (without it,
+    a restart seconds after a stop was refused with nothing listening)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            s.listen(1)
+        except OSError:
+            return False
+    return True
+
+
 def run_standalone(*, dags: Path, home: Path | None, port: int, mqtt_url: str = "") -> int:
     import re
 
@@ -122,12 +136,9 @@ def run_standalone(*, dags: Path, home: Path | None, port: int, mqtt_url: str = 
     if not partitions:
         print(f"error: no partition folders (like spinner_tier_1_0) in {dags}", file=sys.stderr)
         return 2
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            print(f"error: port {port} is in use; pick another with --port", file=sys.stderr)
-            return 2
+    if not port_is_free(port):
+        print(f"error: port {port} is in use; pick another with --port", file=sys.stderr)
+        return 2
     home.mkdir(parents=True, exist_ok=True)
     from spinner.fernet import ensure_key_file
 

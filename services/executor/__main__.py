@@ -15,7 +15,7 @@ from services.executor.engine import Executor
 from services.executor.notifications import SmtpMailer, SmtpSettings, scrub_secrets
 from services.executor.pod_spec import PodSettings
 from services.executor.server import ExecutorServicer, RunnerServicer
-from services.executor.tokens import TokenSigner
+from services.executor.tokens import TokenSigner, token_secret
 from services.executor.varconn import RunnerSecrets
 from spinner.clock import utcnow
 from spinner.config import ExecutorSettings
@@ -68,7 +68,7 @@ async def serve(
     telemetry = telemetry or setup_telemetry("executor", settings)
     engine = create_engine(settings.database_url)
     bus = make_bus(settings.mqtt_url, settings.cluster)
-    signer = TokenSigner(settings.token_secret)
+    signer = TokenSigner(token_secret(settings.token_secret, settings.home))  # restart-proof (tokens.py)
     executor = Executor(
         sessions=session_factory(engine),
         signer=signer,

@@ -32,6 +32,15 @@ def _run(service: str, settings: Any, serve: Any) -> int:
             load_box(settings.fernet_key, settings.home, service)
         except FernetKeyError as e:
             raise SystemExit(f"error: {e}") from None
+    if hasattr(settings, "token_secret"):  # the executor: its runner-token key, made once in its home
+        from services.executor.tokens import token_secret
+
+        try:
+            token_secret(settings.token_secret, settings.home)
+        except (OSError, ValueError) as e:
+            raise SystemExit(
+                f"error: the executor has no runner-token key: {e} (or set SPINNER_TOKEN_SECRET)"
+            ) from None
     configure_logging(settings.log_level, service)
     run_until_signalled(lambda stop: serve(settings, stop))
     return 0

@@ -196,9 +196,9 @@ with DAG(dag_id="chain", tier=Tier.TIER1) as dag:
     assert len(relists) >= 2, lists  # the first list at start, then again after each 410
 
 
-@pytest.mark.executor_settings(
-    backend="kubernetes", k8s_namespace="spinner", k8s_pending_timeout=30, port="free", token_secret="restart-proof"
-)
+# No token_secret: the restarted executor signs with the key its first start kept in the home, so the
+# adopted pod's runner (holding a token of the first) is heard (services/executor/tokens.py).
+@pytest.mark.executor_settings(backend="kubernetes", k8s_namespace="spinner", k8s_pending_timeout=30, port="free")
 async def test_a_restarted_executor_adopts_running_pods_and_fails_tries_whose_pods_are_gone(
     stack: Stack, fake_kubernetes: FakeKubernetes, kube_api: Any
 ) -> None:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import stat
+from pathlib import Path
+
+import pytest
+
 from services.executor.backends.base import TryKey
-from services.executor.tokens import TokenSigner
+from services.executor.tokens import TokenSigner, token_secret
 from spinner.v1 import common_pb2
 
 SIGNER = TokenSigner("s")
@@ -29,3 +34,23 @@ def test_one_instances_token_never_speaks_for_another() -> None:
     assert SIGNER.verify(pb, token)
     pb.map_index = 1
     assert not SIGNER.verify(pb, token)
+
+
+def test_an_executor_restarted_on_the_same_home_signs_with_the_same_key(tmp_path: Path) -> None:
+    """No SPINNER_TOKEN_SECRET: the key is made once in the home, so runners started before a restart
+    are still heard after it; another home (another installation) has another key."""
+    first = TokenSigner(token_secret("", tmp_path / "home"))
+    again = TokenSigner(token_secret("", tmp_path / "home"))
+    other = TokenSigner(token_secret("", tmp_path / "elsewhere"))
+    token = first.sign("etl", "manual__1", "load", 1)
+    assert again.sign("etl", "manual__1", "load", 1) == token
+    assert other.sign("etl", "manual__1", "load", 1) != token
+    key_file = tmp_path / "home" / "runner_token_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600  # the owner's only
+    assert TokenSigner(token_secret("configured", tmp_path / "home")).sign("etl", "manual__1", "load", 1) != token
+
+
+def test_an_emptied_key_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "runner_token_key").write_text("\n")
+    with pytest.raises(ValueError, match="runner_token_key is empty"):
+        token_secret("", tmp_path)
