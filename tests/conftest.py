@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from urllib.parse import urlparse
 
@@ -119,7 +120,6 @@ def mqtt_url() -> str:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Two tests with one node id are one test to the suite's workers (pytest-xdist sends tests by id):
     the others were dropped without a word. Refuse such a suite instead."""
-    seen: set[str] = set()
-    twice = sorted({item.nodeid for item in session.items if item.nodeid in seen or seen.add(item.nodeid)})
+    twice = sorted(nodeid for nodeid, n in Counter(item.nodeid for item in session.items).items() if n > 1)
     if twice:
         raise pytest.UsageError(f"tests share a node id (give them ids): {', '.join(twice[:5])}")

@@ -52,10 +52,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     With the suite's workers (pytest-xdist, `--dist loadgroup`), every test of one shared stack runs
     on the same worker, so each stack starts once in the whole suite, not once per worker."""
     for item in items:
-        if item.get_closest_marker("timeout") is None and "tests/e2e/" in str(item.path).replace("\\", "/"):
-            item.add_marker(pytest.mark.timeout(600))
         if "tests/e2e/" not in str(item.path).replace("\\", "/"):
             continue
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(600))
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.params.get("spinner") in ("sqlite", "mariadb") and _shared(item):
             item.add_marker(pytest.mark.xdist_group(f"e2e-{callspec.params['spinner']}"))

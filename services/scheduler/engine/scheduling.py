@@ -401,7 +401,7 @@ class SchedulingEngine:
         if self.deadlines is not None:
             await self.deadlines.check(session, runs, dags, now)
         current = {(r.dag_id, r.run_id) for r in runs}
-        if full or self._watermark is None:
+        if full:
             # Every run is looked at; the cached rows of a run are read again only when the database's
             # summary of them differs (a full pass of 1,000 waiting sensors reads 10 rows, not 1,000).
             self._tis.keep_only(current)
@@ -409,6 +409,7 @@ class SchedulingEngine:
             chosen = list(runs)
             self._last_full_pass = mono
         else:
+            assert self._watermark is not None  # else the pass is full
             self._tis.keep_only(current)
             since = self._watermark - self._change_margin
             ended = await self._tis.refresh_ended(session, self.partition, since) if self._in_flight else set()
