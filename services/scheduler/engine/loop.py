@@ -128,10 +128,18 @@ class PartitionScheduler:
                 await self._cancel_submits()
             except (OperationalError, DBAPIError, OSError) as e:
                 log.warning("scheduler iteration failed (will retry): %s", e)
-                if self._engine.metrics is not None:
-                    self._engine.metrics.loop_errors.add(1, self._engine.metrics.attributes)
+                self._count_error()
+            except Exception:
+                # A bug, not an outage: the pass rolled back and the next one reads everything again. The
+                # partition keeps its leader and its other runs; the traceback says what to fix.
+                log.exception("scheduler iteration failed unexpectedly (will retry with a full pass)")
+                self._count_error()
             if not busy:
                 await self.waker.wait(self._poll)
+
+    def _count_error(self) -> None:
+        if self._engine.metrics is not None:
+            self._engine.metrics.loop_errors.add(1, self._engine.metrics.attributes)
 
     async def _renewal_loop(self, stop: asyncio.Event) -> None:
         """Renews the lease every third of its time to live, however long a pass or its submits take."""

@@ -184,6 +184,7 @@ class SchedulingEngine:
         # incremental pass reads no ended tries at all: waiting sensors, retries and limits cost no query.
         self._in_flight: set[tuple[str, str]] = set()
         self._tis = TiCache()
+        self._full_requested = False  # see request_full_pass
         self.deadlines: DeadlineWatch | None = None  # DAG deadlines (engine/callbacks.py), set by the service
 
     # --- serialized DAG cache ----------------------------------------------------------
@@ -342,14 +343,20 @@ class SchedulingEngine:
 
     def begin_pass(self) -> None:
         """Called before the pass's transaction opens: a try that commits after its snapshot was taken is
-        invisible to this pass, so the next one must look back to here, not to when `schedule` ran."""
+        invisible to this pass, so the next one must look back to here, not to when `schedule` ran.
+        A full pass asked for before here is this one; one asked for during the pass is the next."""
         self._pass_began = self._clock()
+        if self._full_requested:
+            self._full_requested = False
+            self._tis.clear()
+            self._last_full_pass = None
 
     def request_full_pass(self) -> None:
         """The next pass looks at every active run and reads all their tries again (after an action,
-        a new lease, a failed pass, or a missed change)."""
-        self._last_full_pass = None
-        self._tis.clear()
+        a new lease, a failed pass, or a missed change). Only asked for here: an action commits while a
+        pass may be awaiting the database, and that pass goes on with the rows it has; the next pass
+        drops them (`begin_pass`)."""
+        self._full_requested = True
 
     def _runs_to_examine(
         self, runs: Sequence[RunRow], dags: dict[str, CachedDag], ended: set[tuple[str, str]], now: dt.datetime
