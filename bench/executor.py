@@ -57,7 +57,7 @@ def pct(values: list[float], q: float) -> float:
 async def bench_kubernetes(pods: int, work: Path) -> dict[str, Any]:
     ended: dict[TryKey, float] = {}
 
-    async def on_exit(key: TryKey, code: int, reason: str) -> None:
+    async def on_exit(key: TryKey, code: int, reason: str, pid: int | None = None) -> None:
         ended[key] = time.perf_counter()
 
     with FakeKubernetes(work / "k8s", namespaces={"spinner"}, pod_gc_delay=0.05) as fake:

@@ -58,6 +58,12 @@ class CommonSettings(BaseSettings):
     cluster: str = "default"
     mqtt_url: str = Field(default="", description="mqtt://host:port; no events when empty (services poll)")
     poll_interval: float = Field(default=1.0, gt=0, description="seconds between database re-reads")
+    database_retry_timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="seconds a database outage is waited out: reports of tries are retried this long before they"
+        " are given up (longer than a database restart)",
+    )
     host: str = "127.0.0.1"
     telemetry_exporter: Literal["none", "console", "otlp"] = "none"
     otlp_endpoint: str = ""

@@ -36,6 +36,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from spinner.fernet import task_environ
+from spinner.processes import wait_gone
 
 log = logging.getLogger(__name__)
 
@@ -183,11 +184,11 @@ def serve(preload: Sequence[str]) -> int:
 class ForkServer(Generic[K]):
     """Starts the server on first use (again if it died), asks it for children, reports their exits.
 
-    `on_child_exit(key, code)` is called once per child, with -1 when the server died before the
-    child ended (the child is then watched until it is gone).
+    `on_child_exit(key, code, pid)` is called once per child, with code -1 when the server died
+    before the child ended (the child is then watched until it is gone).
     """
 
-    def __init__(self, preload: Sequence[str], on_child_exit: Callable[[K, int], Awaitable[None]]) -> None:
+    def __init__(self, preload: Sequence[str], on_child_exit: Callable[[K, int, int], Awaitable[None]]) -> None:
         self._preload = list(preload)
         self._on_child_exit = on_child_exit
         self._proc: asyncio.subprocess.Process | None = None
@@ -215,9 +216,10 @@ class ForkServer(Generic[K]):
         while line := await proc.stdout.readline():
             message = json.loads(line)
             if "exit" in message:
-                key = self.children.pop(int(message["exit"]), None)
+                pid = int(message["exit"])
+                key = self.children.pop(pid, None)
                 if key is not None:
-                    await self._on_child_exit(key, int(message["code"]))
+                    await self._on_child_exit(key, int(message["code"]), pid)
             elif (pending := self._pending.pop(int(message["id"]), None)) is not None:
                 future, key = pending
                 if "pid" in message:
@@ -237,13 +239,8 @@ class ForkServer(Generic[K]):
             task.add_done_callback(self._outliving.discard)
 
     async def _outlive(self, pid: int, key: K) -> None:
-        while True:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                await self._on_child_exit(key, -1)
-                return
-            await asyncio.sleep(0.5)
+        await wait_gone(pid)
+        await self._on_child_exit(key, -1, pid)
 
     async def spawn(
         self,

@@ -1,9 +1,14 @@
-"""One lifecycle for every service's gRPC server: health checking, reflection, tracing, clean stop."""
+"""One lifecycle for every service's gRPC server: health checking, reflection, tracing, clean stop.
+
+Every server answers a transient database error (spinner/db/errors.py) with UNAVAILABLE, which
+clients retry, instead of the UNKNOWN an unhandled exception becomes.
+"""
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +17,62 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from spinner.db.errors import brief, is_transient
+
 log = logging.getLogger(__name__)
+
+
+async def _unavailable(context: grpc.aio.ServicerContext, method: str, error: Exception) -> None:
+    log.warning("%s: the database is unavailable: %s", method, brief(error))
+    await context.abort(grpc.StatusCode.UNAVAILABLE, f"the database is unavailable, try again: {brief(error)}")
+
+
+class TransientErrors(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Turns a transient database error escaping a handler into UNAVAILABLE."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or handler.request_streaming:
+            return handler
+        method = details.method
+        kinds = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary is not None:
+            unary = handler.unary_unary
+
+            async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                try:
+                    return await unary(request, context)
+                except Exception as e:
+                    if not is_transient(e):
+                        raise
+                    await _unavailable(context, method, e)
+
+            return grpc.unary_unary_rpc_method_handler(unary_unary, **kinds)
+        if handler.unary_stream is not None:
+            stream = handler.unary_stream
+
+            async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                try:
+                    result = stream(request, context)
+                    if inspect.isasyncgen(result):
+                        async for item in result:
+                            yield item
+                    else:  # a handler that writes with context.write
+                        await result
+                except Exception as e:
+                    if not is_transient(e):
+                        raise
+                    await _unavailable(context, method, e)
+
+            return grpc.unary_stream_rpc_method_handler(unary_stream, **kinds)
+        return handler
 
 
 @dataclass
@@ -44,7 +104,7 @@ async def grpc_server(
 
     service_names are the full names (e.g. "spinner.v1.SchedulerService") for reflection.
     """
-    server = grpc.aio.server(interceptors=list(interceptors))
+    server = grpc.aio.server(interceptors=[TransientErrors(), *interceptors])
     for add in register:
         add(server)
     health_servicer = health.aio.HealthServicer()

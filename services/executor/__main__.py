@@ -81,6 +81,7 @@ async def serve(
         meter=telemetry.meter("spinner.executor"),
         runner_env=settings.runner_env(),
         xcom_max_bytes=settings.xcom_max_bytes,
+        retry_timeout=settings.database_retry_timeout,
     )
     executor.callbacks.timeout = settings.callback_timeout
     if settings.smtp_host:

@@ -25,6 +25,7 @@ from services.executor.backends.base import BackendClosed, LaunchRefused, Launch
 from services.executor.notifications import Email, EmailFailed, InvalidEmail, SmtpMailer
 from spinner.db import callbacks as queries
 from spinner.db.engine import transaction
+from spinner.db.errors import retrying
 from spinner.db.models import DagCallback, DagRun
 from spinner.logpaths import complete_marker, local_log_path
 from spinner.snapshots import current_snapshot, version_path
@@ -208,8 +209,12 @@ class CallbackRunner:
             await asyncio.to_thread(close_log)
         except OSError as e:
             log.warning("could not close the log of callback %s: %s", key, e)
-        await self._end(
-            key, False, reason or f"The callback process exited with code {exit_code} before reporting its end"
+        error = reason or f"The callback process exited with code {exit_code} before reporting its end"
+        await retrying(
+            lambda: self._end(key, False, error),
+            what=f"recording the end of callback {key.try_number}",
+            give_up_after=self._executor.retry_timeout,
+            log=log,
         )
 
     async def adopt(self, alive: set[TryKey]) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -23,7 +24,14 @@ from opentelemetry import metrics
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.executor import queries, rendered, skips
-from services.executor.backends.base import BackendClosed, ExecutorBackend, LaunchRefused, LaunchSpec, TryKey
+from services.executor.backends.base import (
+    EXIT_UNKNOWN,
+    BackendClosed,
+    ExecutorBackend,
+    LaunchRefused,
+    LaunchSpec,
+    TryKey,
+)
 from services.executor.callbacks import CallbackRunner
 from services.executor.reports import (
     ENDED,
@@ -31,6 +39,7 @@ from services.executor.reports import (
     ReportRefused,
     ReportWriter,
     RunContext,
+    Runner,
     StaleLeaseRefused,
 )
 from services.executor.tokens import TokenSigner
@@ -39,10 +48,12 @@ from services.executor.xcoms import PullItem, XComNotRunning, XComRefused, XComs
 from spinner import events
 from spinner.db.callbacks import is_callback_task_id
 from spinner.db.engine import transaction
+from spinner.db.errors import retrying
 from spinner.db.models import DagRun
 from spinner.events import EventBus
 from spinner.logpaths import complete_marker, local_log_path
 from spinner.mapping import NO_MAP_INDEX
+from spinner.runner.client import DEFAULT_RETRY_TIMEOUT, RETRY_TIMEOUT_ENV
 from spinner.snapshots import current_snapshot, version_path
 
 log = logging.getLogger(__name__)
@@ -118,11 +129,16 @@ class Executor:
         runner_env: dict[str, str] | None = None,
         xcom_max_bytes: int = 64 * 1024,
         scheduler_channel: Callable[[str], grpc.aio.Channel] = grpc.aio.insecure_channel,
+        retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
     ) -> None:
         self._sessions = sessions
+        # How long a database outage is waited out: by runners (their reports) and by this executor
+        # (its record of a process's end), spinner/db/errors.py.
+        self.retry_timeout = retry_timeout
         self._runner_env = dict(runner_env or {})  # where runners ship and archive logs (LogStoreSettings)
         # The runner checks the limit too, to fail with the message before sending a huge value.
         self._runner_env["SPINNER_XCOM_MAX_BYTES"] = str(xcom_max_bytes)
+        self._runner_env[RETRY_TIMEOUT_ENV] = str(retry_timeout)
         self.xcoms = XComs(sessions, clock=clock, max_bytes=xcom_max_bytes)
         self._signer = signer
         self._bus = bus
@@ -236,6 +252,9 @@ class Executor:
             result = await self.reports.start(key, hostname, pid, self.name)
         except ReportRefused as e:
             raise NotQueued(str(e)) from None
+        backend = self.backend
+        if backend is not None and not backend.is_running(key):
+            backend.adopt_started(key, hostname, pid)  # launched by an executor before a restart: watch it now
         if result.moved and result.queued_at is not None:
             waited = (self._clock() - result.queued_at).total_seconds()
             self._queued_to_running.record(max(waited, 0.0), {"backend": self.name})
@@ -277,7 +296,13 @@ class Executor:
             )
 
     async def finish(
-        self, key: TryKey, token: str, outcome: Outcome, error: str, skip_task_ids: Sequence[str] = ()
+        self,
+        key: TryKey,
+        token: str,
+        outcome: Outcome,
+        error: str,
+        skip_task_ids: Sequence[str] = (),
+        runner: Runner | None = None,
     ) -> str:
         self._check(key, token)
         try:
@@ -287,7 +312,7 @@ class Executor:
         # A runner whose readiness checks failed reports before it ever started: the try fails from queued.
         failing = not (outcome.success or outcome.skipped or outcome.reschedule_at is not None)
         expected = ("running", "queued") if failing else ("running",)
-        return await self._end(key, outcome, error, expected=expected, skip_task_ids=to_skip)
+        return await self._end(key, outcome, error, expected=expected, skip_task_ids=to_skip, runner=runner)
 
     async def push_xcom(self, key: TryKey, token: str, xcom_key: str, value_json: str) -> None:
         """Writes an XCom of the try's own task instance (the token names it), while the try runs."""
@@ -326,9 +351,10 @@ class Executor:
         expected: tuple[str, ...],
         skip_task_ids: tuple[str, ...] = (),
         poke: int | None = None,
+        runner: Runner | None = None,
     ) -> str:
         try:
-            result = await self.reports.end(key, outcome, error, expected, skip_task_ids, poke)
+            result = await self.reports.end(key, outcome, error, expected, skip_task_ids, poke, runner)
         except ReportRefused as e:
             raise NotQueued(str(e)) from None
         if not result.moved:
@@ -352,31 +378,35 @@ class Executor:
         """After a restart: the backend finds the tries it still runs; tries this executor started whose
         pod is gone fail (or retry) with the reason. Returns the adopted tries."""
         backend = self._backend()
-        adopted = await backend.start()
+        async with self._sessions() as session:
+            previous = await queries.running_tries(session, self.name)
+        adopted = await backend.start(previous)
         await self.callbacks.adopt(set(backend.running()))  # a callback is never launched twice
         if not backend.adopts:
             return adopted
         alive = set(backend.running())
-        async with self._sessions() as session:
-            lost = [k for k in await queries.running_tries(session, self.name) if k not in alive]
+        lost = [p.key for p in previous if p.key not in alive]
         for key in lost:
-            await self.process_exited(key, -1, "The executor restarted and found no pod for this try")
+            await self.process_exited(key, -1, f"The executor restarted and found no {backend.noun} for this try")
         if adopted or lost:
-            log.info("adopted %d running tries; %d had lost their pods", len(adopted), len(lost))
+            log.info("adopted %d running tries; found no %s for %d", len(adopted), backend.noun, len(lost))
         return adopted
 
-    async def process_exited(self, key: TryKey, exit_code: int, reason: str = "") -> None:
-        """The runner process ended. If it never reported an end, the try failed (or retries)."""
+    async def process_exited(self, key: TryKey, exit_code: int, reason: str = "", pid: int | None = None) -> None:
+        """The runner process ended. If it never reported an end, the try failed (or retries). With a
+        pid (a local process), only a try that process started, or that never started, is ended."""
         if is_callback_task_id(key.task_id):
             await self.callbacks.process_exited(key, exit_code, reason)
             return
         path = self.log_path(key)
+        known = exit_code != EXIT_UNKNOWN
+        code = f"with code {exit_code}" if known else "(its exit code is unknown: a previous executor started it)"
 
         def close_log() -> None:
-            if exit_code != 0 or reason or not path.exists():
+            if (known and exit_code != 0) or reason or not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with open(path, "a") as f:
-                    f.write(f"[spinner] task process exited with code {exit_code}{': ' + reason if reason else ''}\n")
+                    f.write(f"[spinner] task process exited {code}{': ' + reason if reason else ''}\n")
             complete_marker(path).touch()
 
         try:
@@ -384,14 +414,22 @@ class Executor:
         except OSError as e:
             log.warning("could not close the log of %s: %s", key, e)
         try:
-            state = await self._end(
-                key,
-                Outcome(),
-                reason or f"The task process exited with code {exit_code} before reporting its end",
-                expected=("queued", "running"),
-                poke=key.reschedule,
+            # Waits a database outage out: a runner that reported success before it exited is recorded so,
+            # and one that could not report is failed once the database is back, not left running.
+            state = await retrying(
+                lambda: self._end(
+                    key,
+                    Outcome(),
+                    reason or f"The task process exited {code} before reporting its end",
+                    expected=("queued", "running"),
+                    poke=key.reschedule,
+                    runner=(socket.gethostname(), pid) if pid is not None else None,
+                ),
+                what=f"recording the end of {key.describe()}",
+                give_up_after=self.retry_timeout,
+                log=log,
             )
         except NotQueued:
             return
         if state in ("failed", "up_for_retry"):
-            log.warning("%s ended without reporting (exit %d): %s", key.describe(), exit_code, state)
+            log.warning("%s ended without reporting (exit %s): %s", key.describe(), code, state)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.executor.backends.base import TryKey
+from services.executor.backends.base import PreviousTry, TryKey
 from spinner.db import task_instances
 from spinner.db.models import DagRun, PartitionLease, TaskInstance
 
@@ -46,14 +46,20 @@ async def guarded_update(
     )
 
 
-async def running_tries(session: AsyncSession, executor: str) -> list[TryKey]:
-    """Tries this executor started that are still running, as the database has them."""
+async def running_tries(session: AsyncSession, executor: str) -> list[PreviousTry]:
+    """Tries this executor (by name) started that are still running, as the database has them."""
     ti = TaskInstance
-    q = select(ti.dag_id, ti.run_id, ti.task_id, ti.try_number, ti.reschedule_count, ti.map_index).where(
-        ti.state == "running", ti.executor == executor
-    )
+    q = select(
+        ti.dag_id, ti.run_id, ti.task_id, ti.try_number, ti.reschedule_count, ti.map_index, ti.hostname, ti.pid,
+        ti.start_date,
+    ).where(ti.state == "running", ti.executor == executor)  # fmt: skip
     return [
-        TryKey(r[0], r[1], r[2], int(r[3]), int(r[4] or 0), map_index=int(r[5]))
+        PreviousTry(
+            TryKey(r[0], r[1], r[2], int(r[3]), int(r[4] or 0), map_index=int(r[5])),
+            hostname=r[6] or "",
+            pid=r[7],
+            start_date=r[8],
+        )
         for r in (await session.execute(q)).all()
     ]
 

@@ -63,6 +63,16 @@ class TryRow:
     hostname: str
     reschedule_count: int = 0
     first_poke_at: dt.datetime | None = None
+    pid: int | None = None
+
+    def run_by_another(self, runner: Runner | None) -> bool:
+        """True when the try is running under a runner other than `runner` (None: not checked)."""
+        if runner is None or self.state != "running" or not self.hostname or self.pid is None:
+            return False
+        return (self.hostname, self.pid) != runner
+
+
+Runner = tuple[str, int]  # (hostname, pid) of a runner process, as its Start names it
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,9 @@ class _End(_Item):
     # A process's end names its poke (TryKey.reschedule) and applies only to that poke; None for a
     # runner's report, which the try's token authorizes whichever poke is current.
     poke: int | None = None
+    # The runner reporting (or whose process ended): a try running under another runner is not its
+    # to end. None: not checked (an older runner, a pod).
+    runner: Runner | None = None
 
 
 RunContextOf = Callable[[DagRun], RunContext]
@@ -185,8 +198,10 @@ class ReportWriter:
         expected: tuple[str, ...],
         skip_task_ids: tuple[str, ...] = (),
         poke: int | None = None,
+        runner: Runner | None = None,
     ) -> EndResult:
-        result: EndResult = await self._put(_End(key, self._future(), outcome, error, expected, skip_task_ids, poke))
+        item = _End(key, self._future(), outcome, error, expected, skip_task_ids, poke, runner)
+        result: EndResult = await self._put(item)
         return result
 
     # --- the writer --------------------------------------------------------------------
@@ -304,14 +319,17 @@ class ReportWriter:
         context = self._contexts.get((key.dag_id, key.run_id))
         if context is None:
             raise ReportRefused(f"run {key.run_id} of {key.dag_id} is gone")
-        if row.state == "running":  # a Start sent twice: same answer, nothing written
-            return StartResult(False, row.queued_at, context)
+        if row.state == "running":
+            if row.run_by_another((item.hostname, item.pid)):
+                # A second runner of the same try (launched again after an executor restart): not to run it.
+                raise ReportRefused(f"{key.describe()} already runs as pid {row.pid} on {row.hostname}")
+            return StartResult(False, row.queued_at, context)  # the same runner's Start again: same answer
         starts.append(
             _key_params(key)
             | {"start_date": now, "last_heartbeat_at": now, "hostname": item.hostname,
                "pid": item.pid, "executor": item.executor}
         )  # fmt: skip
-        row.state, row.start_date, row.hostname = "running", now, item.hostname
+        row.state, row.start_date, row.hostname, row.pid = "running", now, item.hostname, item.pid
         return StartResult(True, row.queued_at, context)
 
     async def _load_contexts(self, session: AsyncSession, runs: set[tuple[str, str]]) -> None:
@@ -352,6 +370,8 @@ def _end(
     if item.poke is not None and item.poke != row.reschedule_count:
         # The end of an earlier poke's process, seen after the try was rescheduled: not this poke's.
         raise ReportRefused(f"poke {item.poke} of {key.describe()} is not current")
+    if row.run_by_another(item.runner):
+        raise ReportRefused(f"{key.describe()} runs as pid {row.pid} on {row.hostname}, not as this runner")
     if row.state in ENDED:
         return EndResult(row.state or "", False)  # reported twice (a retry of Finish): same answer
     if row.state not in item.expected:
@@ -434,14 +454,14 @@ async def _lock_rows(session: AsyncSession, keys: Sequence[Instance]) -> dict[In
         chunk = keys[start : start + 500]
         q = (
             select(c.dag_id, c.run_id, c.task_id, c.map_index, c.try_number, c.state, c.max_tries, c.queued_at,
-                   c.start_date, c.hostname, c.reschedule_count, c.first_poke_at)
+                   c.start_date, c.hostname, c.reschedule_count, c.first_poke_at, c.pid)
             .where(tuple_(c.dag_id, c.run_id, c.task_id, c.map_index).in_(chunk))
             .order_by(c.dag_id, c.run_id, c.task_id, c.map_index)
             .with_for_update()
         )  # fmt: skip
         for r in (await session.execute(q)).all():
             out[(r[0], r[1], r[2], int(r[3]))] = TryRow(
-                r[4], r[5], r[6], r[7], r[8], r[9] or "", int(r[10] or 0), r[11]
+                r[4], r[5], r[6], r[7], r[8], r[9] or "", int(r[10] or 0), r[11], r[12]
             )
     return out
 

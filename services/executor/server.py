@@ -193,8 +193,9 @@ class RunnerServicer(executor_pb2_grpc.RunnerServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "outcome is required")
             raise AssertionError("unreachable")
         try:
+            runner = (request.hostname, request.pid) if request.hostname else None  # absent: an older runner
             state = await self._executor.finish(
-                _key(request.key), request.token, outcome, request.error, request.skip_task_ids
+                _key(request.key), request.token, outcome, request.error, request.skip_task_ids, runner
             )
         except ExecutorError as e:
             await _abort(context, e)

@@ -7,6 +7,7 @@ another DAG's state); it never sees the database or the platform's secrets, only
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -17,8 +18,13 @@ from spinner.v1 import common_pb2, executor_pb2_grpc
 
 T = TypeVar("T")
 
-# Transient: the executor is restarting (a new one adopts this try and takes its calls).
+# Transient: the executor is restarting (a new one adopts this try and takes its calls), or the
+# database behind it is (the executor answers UNAVAILABLE, spinner/grpcserver.py).
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+# How long a report is retried: longer than a database restart (the executor sets it from its
+# `database_retry_timeout`; spinner/db/errors.py).
+RETRY_TIMEOUT_ENV = "SPINNER_DATABASE_RETRY_TIMEOUT"
+DEFAULT_RETRY_TIMEOUT = 300.0
 
 
 def say(message: str) -> None:
@@ -26,20 +32,30 @@ def say(message: str) -> None:
     print(f"[{stamp}] {message}", flush=True)
 
 
-def with_retries(call: Callable[[], T], what: str, attempts: int = 12) -> T:
-    """Retries transient gRPC failures with backoff, for about 35 s."""
+def retry_timeout() -> float:
+    try:
+        value = float(os.environ.get(RETRY_TIMEOUT_ENV, DEFAULT_RETRY_TIMEOUT))
+    except ValueError:
+        return DEFAULT_RETRY_TIMEOUT
+    return value if value > 0 else DEFAULT_RETRY_TIMEOUT
+
+
+def with_retries(call: Callable[[], T], what: str, timeout: float | None = None) -> T:
+    """Retries transient gRPC failures with backoff (0.2 s doubling to 5 s) for `timeout` seconds
+    (default: `retry_timeout()`), then raises the last one. A refusal is raised at once."""
+    deadline = time.monotonic() + (retry_timeout() if timeout is None else timeout)
     delay = 0.2
-    for attempt in range(1, attempts + 1):
+    while True:
         try:
             return call()
         except grpc.RpcError as e:
             code = e.code() if hasattr(e, "code") else None
-            if code not in RETRYABLE or attempt == attempts:
+            if code not in RETRYABLE or time.monotonic() + delay > deadline:
                 raise
-            say(f"{what}: executor unavailable ({code}); retrying in {delay:.1f}s")
+            detail = e.details() if hasattr(e, "details") else ""
+            say(f"{what}: {detail or 'the executor is unavailable'} ({code}); retrying in {delay:.1f}s")
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
-    raise AssertionError("unreachable")
 
 
 class RunnerClient:

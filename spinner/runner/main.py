@@ -30,7 +30,7 @@ import grpc
 from spinner.bundles import ensure_snapshot
 from spinner.mapping import NO_MAP_INDEX
 from spinner.runner import client as runner_client
-from spinner.runner.client import RunnerClient, say, with_retries
+from spinner.runner.client import RETRYABLE, RunnerClient, say, with_retries
 from spinner.runner.logstream import LogStream
 from spinner.runner.masking import redact
 from spinner.runner.task_callbacks import TaskCallbacks
@@ -272,6 +272,7 @@ def run(args: argparse.Namespace) -> int:
         error: str = "",
         skip_task_ids: list[str] | None = None,
         reschedule_at: str = "",
+        timeout: float | None = None,
     ) -> str:
         request = executor_pb2.RunnerFinishRequest(
             key=key,
@@ -280,9 +281,20 @@ def run(args: argparse.Namespace) -> int:
             error=redact(error),
             skip_task_ids=skip_task_ids or [],
             reschedule_at=reschedule_at,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
         )
-        response = with_retries(lambda: stub.Finish(request, timeout=30), "reporting the end")
+        response = with_retries(lambda: stub.Finish(request, timeout=30), "reporting the end", timeout)
         return str(response.state)
+
+    def readiness_failed(detail: str) -> int:
+        say(f"readiness check failed: {detail}")
+        print(READINESS_FAILED, flush=True)
+        try:  # briefly: when this cannot be reported, the executor records the process's end
+            finish(executor_pb2.TASK_OUTCOME_FAILED, f"Readiness check failed: {detail}", timeout=30)
+        except grpc.RpcError:
+            pass
+        return 1
 
     try:
         dag_file = readiness(args)
@@ -291,15 +303,17 @@ def run(args: argparse.Namespace) -> int:
         )
         start = with_retries(lambda: stub.Start(start_request, timeout=30), "starting")
         say(f"executor at {args.executor} reachable; try {args.try_number} is running")
-    except (OSError, grpc.RpcError) as e:
-        detail = e.details() if isinstance(e, grpc.RpcError) and hasattr(e, "details") else str(e)
-        say(f"readiness check failed: {detail}")
+    except grpc.RpcError as e:
+        code = e.code() if hasattr(e, "code") else None
+        if code in RETRYABLE:
+            return readiness_failed(e.details() if hasattr(e, "details") else str(e))
+        # Refused: the try is not this runner's to run (it ended, moved on, or another runner of it
+        # started first). Reporting a failure would end a try this runner does not own.
+        say(f"the executor refused the start: {e.details() if hasattr(e, 'details') else e}; not running the task")
         print(READINESS_FAILED, flush=True)
-        try:
-            finish(executor_pb2.TASK_OUTCOME_FAILED, f"Readiness check failed: {detail}")
-        except grpc.RpcError:
-            pass
         return 1
+    except OSError as e:
+        return readiness_failed(str(e))
     print(READINESS_PASSED, flush=True)
     print(f"{SECTION_START}task", flush=True)
 

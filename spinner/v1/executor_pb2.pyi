@@ -192,20 +192,24 @@ class RunnerHeartbeatResponse(_message.Message):
     def __init__(self, keep_running: _Optional[bool] = ...) -> None: ...
 
 class RunnerFinishRequest(_message.Message):
-    __slots__ = ("key", "token", "outcome", "error", "skip_task_ids", "reschedule_at")
+    __slots__ = ("key", "token", "outcome", "error", "skip_task_ids", "reschedule_at", "hostname", "pid")
     KEY_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     SKIP_TASK_IDS_FIELD_NUMBER: _ClassVar[int]
     RESCHEDULE_AT_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
     key: _common_pb2.TaskTryKey
     token: str
     outcome: TaskOutcome
     error: str
     skip_task_ids: _containers.RepeatedScalarFieldContainer[str]
     reschedule_at: str
-    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., token: _Optional[str] = ..., outcome: _Optional[_Union[TaskOutcome, str]] = ..., error: _Optional[str] = ..., skip_task_ids: _Optional[_Iterable[str]] = ..., reschedule_at: _Optional[str] = ...) -> None: ...
+    hostname: str
+    pid: int
+    def __init__(self, key: _Optional[_Union[_common_pb2.TaskTryKey, _Mapping]] = ..., token: _Optional[str] = ..., outcome: _Optional[_Union[TaskOutcome, str]] = ..., error: _Optional[str] = ..., skip_task_ids: _Optional[_Iterable[str]] = ..., reschedule_at: _Optional[str] = ..., hostname: _Optional[str] = ..., pid: _Optional[int] = ...) -> None: ...
 
 class RunnerFinishResponse(_message.Message):
     __slots__ = ("state",)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable
+import datetime as dt
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 
 class BackendClosed(Exception):
@@ -44,24 +45,48 @@ class LaunchSpec:
     executor_config: dict[str, Any] = field(default_factory=dict)
 
 
-# (try, exit code, reason): reason says why the platform ended it (OOMKilled, evicted...), empty for a plain exit.
-ExitCallback = Callable[[TryKey, int, str], Awaitable[None]]
+# The exit code of a process that was not this executor's child (adopted after a restart): unknown.
+EXIT_UNKNOWN = -(1 << 16)
+
+
+class ExitCallback(Protocol):
+    """(try, exit code, reason, pid): reason says why the platform ended it (OOMKilled, evicted...),
+    empty for a plain exit; pid names the local process that ended (None for a pod)."""
+
+    def __call__(self, key: TryKey, exit_code: int, reason: str, pid: int | None = None, /) -> Awaitable[None]: ...
+
+
+@dataclass(frozen=True)
+class PreviousTry:
+    """A try the database says this executor (by name) runs: what a restarted executor may adopt."""
+
+    key: TryKey
+    hostname: str = ""
+    pid: int | None = None
+    start_date: dt.datetime | None = None
 
 
 class ExecutorBackend(abc.ABC):
     """Starts a try's runner and reports its end through `on_exit(key, exit_code)`."""
 
     name: str = "base"
+    noun: str = "process"  # what a try runs as, in messages: "pod" for Kubernetes
     # True when start() finds the tries it already runs after a restart, so any other try this executor
-    # started is lost. Local processes do not survive a restart that way: their tries time out instead.
+    # started is lost (it ends at once, with the reason, instead of at the heartbeat timeout).
     adopts: bool = False
 
     def __init__(self, on_exit: ExitCallback) -> None:
         self._on_exit = on_exit
 
-    async def start(self) -> list[TryKey]:
-        """Called once before the first launch: finds tries this backend already runs (adoption)."""
+    async def start(self, previous: Sequence[PreviousTry] = ()) -> list[TryKey]:
+        """Called once before the first launch: finds tries this backend already runs (adoption), among
+        them those of `previous` (the running tries of an executor of the same name before it)."""
         return []
+
+    def adopt_started(self, key: TryKey, hostname: str, pid: int) -> bool:
+        """A runner this backend does not know started (launched by an executor before a restart): watch
+        it from now on. True when it is watched now; backends that cannot watch it say False."""
+        return False
 
     @abc.abstractmethod
     async def launch(self, spec: LaunchSpec) -> bool:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -26,7 +26,14 @@ from typing import Any, cast
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from services.executor.backends.base import BackendClosed, ExecutorBackend, ExitCallback, LaunchSpec, TryKey
+from services.executor.backends.base import (
+    BackendClosed,
+    ExecutorBackend,
+    ExitCallback,
+    LaunchSpec,
+    PreviousTry,
+    TryKey,
+)
 from services.executor.pod_spec import LABEL_PREFIX, PodSettings, build_pod, key_of, label_value
 from spinner.kube import core_api, pod_name
 
@@ -107,6 +114,7 @@ def pod_outcome(pod: dict[str, Any], pending_for: float, pending_timeout: float)
 
 class KubernetesBackend(ExecutorBackend):
     name = "kubernetes"
+    noun = "pod"
     adopts = True
 
     def __init__(
@@ -143,7 +151,7 @@ class KubernetesBackend(ExecutorBackend):
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    async def start(self) -> list[TryKey]:
+    async def start(self, previous: Sequence[PreviousTry] = ()) -> list[TryKey]:
         """Lists this executor's pods, adopts the live ones and starts watching. Returns the adopted tries."""
         rv = await self._relist()
         self._watcher = asyncio.create_task(self._watch_forever(rv), name="kubernetes-watch")

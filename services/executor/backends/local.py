@@ -4,6 +4,11 @@ Runners are forked from a warm fork server (spinner/forkserver.py) that has impo
 runner once, so a try starts in milliseconds instead of paying an interpreter's start and imports.
 Anything that is not a runner, or any launch while the fork server is unavailable, gets a fresh
 process as before.
+
+Runners outlive their executor (a fork server's children keep running when it exits). A restarted
+executor adopts them: those the database says it started (their pid, if that is still the process
+that started the try, spinner/processes.py), and any that start after it came back (their Start
+names their pid). It watches them until they are gone; their own reports carry on as before.
 """
 
 from __future__ import annotations
@@ -11,11 +16,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import sys
+from collections.abc import Sequence
 
-from services.executor.backends.base import BackendClosed, ExecutorBackend, ExitCallback, LaunchSpec, TryKey
+from services.executor.backends.base import (
+    EXIT_UNKNOWN,
+    BackendClosed,
+    ExecutorBackend,
+    ExitCallback,
+    LaunchSpec,
+    PreviousTry,
+    TryKey,
+)
 from spinner.fernet import task_environ
 from spinner.forkserver import ForkServer, kill_group
+from spinner.processes import is_same_process, wait_gone
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +43,7 @@ RUNNER_PRELOAD = ["spinner.config", "spinner.runner.main", "spinner.sdk.loader",
 
 class LocalProcessBackend(ExecutorBackend):
     name = "local"
+    adopts = True
 
     def __init__(self, on_exit: ExitCallback, *, fork_server: bool = True) -> None:
         super().__init__(on_exit)
@@ -37,10 +54,43 @@ class LocalProcessBackend(ExecutorBackend):
             ForkServer(RUNNER_PRELOAD, self._forked_exit) if fork_server else None
         )
 
-    async def _forked_exit(self, key: TryKey, code: int) -> None:
+    async def _forked_exit(self, key: TryKey, code: int, pid: int) -> None:
         self._procs.pop(key, None)
         try:
-            await self._on_exit(key, code, "")
+            await self._on_exit(key, code, "", pid)
+        except Exception:
+            log.exception("handling the end of %s failed", key)
+
+    async def start(self, previous: Sequence[PreviousTry] = ()) -> list[TryKey]:
+        """Adopts the runners of `previous` that still run on this host."""
+        host = socket.gethostname()
+        adopted = []
+        for p in previous:
+            if p.hostname == host and p.pid is not None and is_same_process(p.pid, p.start_date):
+                self._adopt(p.key, p.pid)
+                adopted.append(p.key)
+        return adopted
+
+    def adopt_started(self, key: TryKey, hostname: str, pid: int) -> bool:
+        if key in self._procs:
+            return True
+        if self._closing or hostname != socket.gethostname() or not is_same_process(pid, None):
+            return False
+        self._adopt(key, pid)
+        log.info("adopted %s (pid %d): it started after this executor did", key.describe(), pid)
+        return True
+
+    def _adopt(self, key: TryKey, pid: int) -> None:
+        self._procs[key] = pid
+        watcher = asyncio.create_task(self._watch_adopted(key, pid), name=f"watch-adopted-{key}")
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+
+    async def _watch_adopted(self, key: TryKey, pid: int) -> None:
+        await wait_gone(pid)
+        self._procs.pop(key, None)
+        try:
+            await self._on_exit(key, EXIT_UNKNOWN, "", pid)  # not our child: its exit code is not ours to know
         except Exception:
             log.exception("handling the end of %s failed", key)
 
@@ -106,7 +156,7 @@ class LocalProcessBackend(ExecutorBackend):
         code = await proc.wait()
         self._procs.pop(key, None)
         try:
-            await self._on_exit(key, code, "")
+            await self._on_exit(key, code, "", proc.pid)
         except Exception:
             log.exception("handling the end of %s failed", key)
 

@@ -23,6 +23,7 @@ from services.scheduler.engine.processing import DagProcessor
 from services.scheduler.engine.scheduling import QueuedTask, SchedulingEngine, TryId
 from spinner import events
 from spinner.db.engine import transaction
+from spinner.db.errors import brief
 from spinner.db.models import DagRun
 from spinner.events import EventBus, Waker
 from spinner.snapshots import current_snapshot
@@ -127,8 +128,9 @@ class PartitionScheduler:
                 self._processor.forget()
                 await self._cancel_submits()
             except (OperationalError, DBAPIError, OSError) as e:
-                log.warning("scheduler iteration failed (will retry): %s", e)
+                log.warning("scheduler iteration failed (will retry): %s", brief(e))
                 self._count_error()
+                self._engine.database_failed()
             except Exception:
                 # A bug, not an outage: the pass rolled back and the next one reads everything again. The
                 # partition keeps its leader and its other runs; the traceback says what to fix.

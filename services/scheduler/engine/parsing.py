@@ -119,7 +119,7 @@ class Parser:
         self._next = 0
         self._dir: Path | None = None
 
-    async def _exited(self, token: int, code: int) -> None:
+    async def _exited(self, token: int, code: int, pid: int) -> None:
         future = self._exits.get(token)
         if future is not None and not future.done():
             future.set_result(code)

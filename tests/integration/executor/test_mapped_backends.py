@@ -55,7 +55,7 @@ async def wait_for(check: Callable[[], bool], what: str, timeout: float = 30) ->
 async def test_the_local_backend_runs_two_instances_of_one_task_at_once(tmp_path: Path) -> None:
     ended: dict[TryKey, int] = {}
 
-    async def on_exit(key: TryKey, code: int, reason: str) -> None:
+    async def on_exit(key: TryKey, code: int, reason: str, pid: int | None = None) -> None:
         ended[key] = code
 
     release = tmp_path / "release"
@@ -87,10 +87,10 @@ async def test_kubernetes_gives_each_instance_its_own_pod_and_a_restarted_execut
     first_ended: list[TryKey] = []
     ended: dict[TryKey, int] = {}
 
-    async def first_exit(key: TryKey, code: int, reason: str) -> None:
+    async def first_exit(key: TryKey, code: int, reason: str, pid: int | None = None) -> None:
         first_ended.append(key)
 
-    async def on_exit(key: TryKey, code: int, reason: str) -> None:
+    async def on_exit(key: TryKey, code: int, reason: str, pid: int | None = None) -> None:
         ended[key] = code
 
     first = KubernetesBackend(first_exit, settings)
@@ -149,7 +149,7 @@ async def test_a_restarted_executor_keeps_the_instance_whose_pod_runs_and_fails_
     )
     release = tmp_path / "release"
 
-    async def ignore(key: TryKey, code: int, reason: str) -> None:
+    async def ignore(key: TryKey, code: int, reason: str, pid: int | None = None) -> None:
         return None
 
     before = KubernetesBackend(ignore, settings)

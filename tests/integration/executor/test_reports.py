@@ -50,9 +50,12 @@ async def test_concurrent_reports_each_apply_once_and_share_transactions(
     starts = await asyncio.gather(*(writer.start(k, "host-a", 42, "exec") for k in keys))
     assert all(s.moved for s in starts)
     assert starts[0].context.conf_json == '{"x": 1}' and starts[0].context.run_type == "manual"
-    # A Start sent twice is answered the same and writes nothing.
-    again = await writer.start(keys[0], "host-b", 43, "exec")
-    assert not again.moved
+    # A Start sent twice by the same runner (its answer was lost) is answered the same and writes nothing.
+    again = await writer.start(keys[0], "host-a", 42, "exec")
+    assert not again.moved and again.context == starts[0].context
+    # Another runner of a try that already runs (launched again after an executor restart) is refused.
+    with pytest.raises(ReportRefused, match="already runs as pid 42 on host-a"):
+        await writer.start(keys[0], "host-b", 43, "exec")
 
     outcomes = [Outcome(success=True) if i % 3 else Outcome() for i in range(N)]
     ends = await asyncio.gather(*(writer.end(k, o, "boom", ("running",)) for k, o in zip(keys, outcomes, strict=True)))

@@ -18,6 +18,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.dagsync.engine import DagSync
@@ -31,6 +32,7 @@ from spinner.db.models import DagRun, ImportError_, TaskInstance
 from spinner.events import NullBus
 from spinner.telemetry import Telemetry, setup_telemetry
 from spinner.v1 import scheduler_pb2, scheduler_pb2_grpc
+from tests.fakes.tcp_proxy import TcpProxy
 
 LOGS_BUCKET = "spinner-logs"
 PARTITION = "spinner_tier_1_0"
@@ -57,6 +59,7 @@ class Stack:
     executor_stop: asyncio.Event | None = None
     executor_task: asyncio.Task[None] | None = None
     executor_settings: ExecutorSettings | None = None
+    db_proxy: TcpProxy | None = None  # with @pytest.mark.db_proxy: between the services and the database
 
     async def stop_executor(self) -> None:
         """Stops the in-process executor as a shutdown does (a Kubernetes backend leaves its pods running)."""
@@ -210,7 +213,15 @@ async def stack(
     await sync.sync_once()
     stop = asyncio.Event()
     addresses: dict[str, str] = {}
-    common = {"home": home, "database_url": db_url, "poll_interval": 0.2}
+    proxy: TcpProxy | None = None
+    service_db_url = db_url
+    if request.node.get_closest_marker("db_proxy"):
+        # The services reach the database through a proxy the test can take down (tests/fakes/tcp_proxy.py).
+        url = make_url(db_url)
+        proxy = TcpProxy(url.host or "127.0.0.1", url.port or 3306)
+        await proxy.up()
+        service_db_url = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    common = {"home": home, "database_url": service_db_url, "poll_interval": 0.2}
     spans = InMemorySpanExporter()
     metric_reader = InMemoryMetricReader()
     telemetry = setup_telemetry(
@@ -253,7 +264,7 @@ async def stack(
         await Stack.wait_for(lambda: "scheduler" in addresses, 20, "scheduler ready")
         stack_obj = Stack(
             repo, home, sessions, addresses["scheduler"], sync, telemetry, spans, db_url, addresses["executor"],
-            scheduler_stop, scheduler_task, metric_reader, executor_stop, executor_task, executor_settings,
+            scheduler_stop, scheduler_task, metric_reader, executor_stop, executor_task, executor_settings, proxy,
         )  # fmt: skip
         yield stack_obj
     finally:
@@ -265,7 +276,11 @@ async def stack(
         executor_stop.set()
         tasks = [executor_task] + ([stack_obj.executor_task] if stack_obj and stack_obj.executor_task else [])
         tasks += [scheduler_task] if "scheduler_task" in locals() else []
+        if proxy is not None:
+            await proxy.up()  # a test that failed with the database away still stops cleanly
         results = await asyncio.wait_for(asyncio.gather(*set(tasks), return_exceptions=True), 30)
+        if proxy is not None:
+            await proxy.aclose()
         for result in results:
             if isinstance(result, BaseException):
                 raise result

@@ -6,11 +6,9 @@ Schedulers run as real `spinner scheduler` processes, so killing and pausing the
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from spinner.db.engine import IDLE_TRANSACTION_TIMEOUT
 from spinner.db.models import PartitionLease, TaskInstance, TaskInstanceHistory
 
 from .conftest import PARTITION, Stack
+from .service_processes import ServiceProcesses
 
 DAG_SOURCE = """
 from spinner import DAG, BashOperator, Tier
@@ -31,42 +30,17 @@ with DAG(dag_id="busy", tier=Tier.TIER1, max_active_runs=50, max_active_tasks=50
 """
 
 
-class Schedulers:
+class Schedulers(ServiceProcesses):
+    """`spinner scheduler` processes of the test's partition, handing to the stack's executor."""
+
     def __init__(self, stack: Stack, executor_address: str, tmp_path: Path) -> None:
-        self.stack = stack
-        self.executor_address = executor_address
-        self.tmp_path = tmp_path
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, name: str) -> subprocess.Popen[bytes]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SPINNER_")}
-        env.update(
-            SPINNER_HOME=str(self.stack.home), SPINNER_DATABASE_URL=self.stack.db_url, SPINNER_LEASE_SECONDS="3",
-            SPINNER_POLL_INTERVAL="0.2", SPINNER_EXECUTOR_ADDRESS=self.executor_address,
+        super().__init__(
+            stack.home, stack.db_url, tmp_path, SPINNER_LEASE_SECONDS="3", SPINNER_POLL_INTERVAL="0.2",
+            SPINNER_EXECUTOR_ADDRESS=executor_address,
         )  # fmt: skip
-        out = open(self.tmp_path / f"{name}.log", "wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "spinner.cli.main", "scheduler", "--partition", PARTITION, "--port", "0"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        out.close()
-        self.procs.append(proc)
-        return proc
 
-    def log(self, name: str) -> str:
-        return (self.tmp_path / f"{name}.log").read_text(errors="replace")
-
-    def stop_all(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGCONT)
-                p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+    def start(self, name: str, *argv: str, **env: str) -> subprocess.Popen[bytes]:
+        return super().start(name, "scheduler", "--partition", PARTITION, "--port", "0", *argv, **env)
 
 
 @pytest.fixture

@@ -1,0 +1,52 @@
+"""Spinner services as real processes (`spinner scheduler`, `spinner executor`), so a test can kill -9,
+SIGSTOP and restart them. Each writes its output to `<name>.log` in the test's folder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+
+class ServiceProcesses:
+    def __init__(self, home: Path, db_url: str, logs: Path, **env: str) -> None:
+        self.home = home
+        self.db_url = db_url
+        self.logs = logs
+        self.env = env  # SPINNER_* settings every process gets
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, *argv: str, **env: str) -> subprocess.Popen[bytes]:
+        """`spinner <argv...>` as `name` (its log file; a name started again appends to it)."""
+        full = {k: v for k, v in os.environ.items() if not k.startswith("SPINNER_")}
+        full.update(SPINNER_HOME=str(self.home), SPINNER_DATABASE_URL=self.db_url, **self.env, **env)
+        with open(self.logs / f"{name}.log", "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "spinner.cli.main", *argv], env=full, stdout=out, stderr=subprocess.STDOUT
+            )
+        self.procs[name] = proc
+        return proc
+
+    def kill(self, name: str) -> None:
+        """kill -9, and reaps it."""
+        proc = self.procs[name]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+    def log(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop_all(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+                p.terminate()
+        for p in self.procs.values():
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
