@@ -273,7 +273,8 @@ class ExecutorSettings(LogStoreSettings, KubernetesAccessSettings, FernetSetting
 
 class LogsSettings(LogStoreSettings, KubernetesAccessSettings):
     """Standalone (`source` local): the files the executor wrote. Else the pod while a try runs,
-    S3 once it has ended, and Elasticsearch when either cannot be read."""
+    S3 once it has ended, and Elasticsearch when either cannot be read. The database (read only)
+    says whether a followed try has ended."""
 
     section: ClassVar[str] = "logs"
     port: int = 50053
@@ -281,6 +282,15 @@ class LogsSettings(LogStoreSettings, KubernetesAccessSettings):
         default="local", description="local: log files under home; remote: pod, S3 and Elasticsearch"
     )
     follow_interval: float = Field(default=0.5, gt=0, description="seconds between reads while following a log")
+    follow_ended_quiet: float = Field(
+        default=5.0,
+        gt=0,
+        description="seconds a followed log must stay quiet once its try has ended without marking it complete "
+        "(its process killed) before the follow ends",
+    )
+    follow_state_interval: float = Field(
+        default=2.0, gt=0, description="the fewest seconds between two reads of a quiet followed log's try state"
+    )
 
 
 class GatewaySettings(FernetSettings):

@@ -11,6 +11,9 @@ from spinner.mapping import NO_MAP_INDEX
 # Longest encoded id kept as it is; longer ones are cut and end with a hash of the whole id, so
 # a path part stays under the 255-byte file-name limit (a 250-character run id of accents is 1,500).
 MAX_PART = 200
+# The local backend tells a runner where its log file is, so the runner marks it complete itself
+# (spinner/runner/completion.py): the executor that launched it may not be there to see it end.
+LOG_PATH_ENV = "SPINNER_LOG_PATH"
 _SPECIAL = {"": "%", ".": "%2E", "..": "%2E%2E"}
 
 
@@ -36,5 +39,7 @@ def local_log_path(
 
 
 def complete_marker(log_path: Path) -> Path:
-    """Written by the executor once the try's process has exited: the log will not grow any more."""
+    """The log will not grow any more: an empty file, touched by the runner as its last act and by the
+    executor once it sees the process exit, whichever comes first. A sensor's next poke goes on in the
+    same log: its launch removes the marker (docs/adr/0006-sensor-reschedule.md)."""
     return log_path.with_name(log_path.name + ".complete")

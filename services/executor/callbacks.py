@@ -197,13 +197,16 @@ class CallbackRunner:
         path = self.log_path(key)
 
         def close_log() -> None:
+            marker = complete_marker(path)
+            if marker.exists():  # the runner marked it complete as its last act: not a line more
+                return
             if exit_code != 0 or reason or not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with open(path, "a") as f:
                     f.write(
                         f"[spinner] callback process exited with code {exit_code}{': ' + reason if reason else ''}\n"
                     )
-            complete_marker(path).touch()
+            marker.touch()
 
         try:
             await asyncio.to_thread(close_log)

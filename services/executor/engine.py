@@ -403,11 +403,14 @@ class Executor:
         code = f"with code {exit_code}" if known else "(its exit code is unknown: a previous executor started it)"
 
         def close_log() -> None:
+            marker = complete_marker(path)
+            if marker.exists():  # the runner marked it complete as its last act: not a line more
+                return
             if (known and exit_code != 0) or reason or not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with open(path, "a") as f:
                     f.write(f"[spinner] task process exited {code}{': ' + reason if reason else ''}\n")
-            complete_marker(path).touch()
+            marker.touch()
 
         try:
             await asyncio.to_thread(close_log)

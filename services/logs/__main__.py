@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from services.logs.engine import LogReader
+from services.logs.engine import LogReader, TryStates
 from services.logs.server import LogsServicer
 from services.logs.sources.base import LogSource
 from services.logs.sources.elasticsearch import ElasticsearchSource
@@ -15,6 +15,7 @@ from services.logs.sources.pod import PodSource
 from services.logs.sources.s3 import S3Source
 from spinner.bundles import S3Location
 from spinner.config import LogsSettings
+from spinner.db.engine import create_read_engine, session_factory
 from spinner.grpcserver import grpc_server
 from spinner.telemetry import setup_telemetry
 from spinner.v1 import logs_pb2, logs_pb2_grpc
@@ -50,7 +51,14 @@ async def serve(settings: LogsSettings, stop: asyncio.Event, *, ready: Callable[
                 await source.prepare()
             except Exception as e:  # Elasticsearch down at start: reading still works once it is back
                 log.warning("could not install the log index template in Elasticsearch: %s", e)
-    reader = LogReader(chosen, follow_interval=settings.follow_interval)
+    engine = create_read_engine(settings.database_url)  # only reads: has a followed try ended?
+    reader = LogReader(
+        chosen,
+        follow_interval=settings.follow_interval,
+        tries=TryStates(session_factory(engine)),
+        ended_quiet=settings.follow_ended_quiet,
+        state_interval=settings.follow_state_interval,
+    )
     servicer = LogsServicer(reader)
     try:
         async with grpc_server(
@@ -67,4 +75,5 @@ async def serve(settings: LogsSettings, stop: asyncio.Event, *, ready: Callable[
             await stop.wait()
     finally:
         await reader.aclose()
+        await engine.dispose()
         telemetry.shutdown()

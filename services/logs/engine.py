@@ -14,16 +14,28 @@ S3 once ended) could not, why. An instance of a mapped task has a log of its own
 found by its map_index (docs/adr/0007-dynamic-task-mapping.md). `follow` streams the log as it
 grows: it reads by offset from whichever source answers, streaming from the pod while it runs, so
 switching from the pod to the archive (or to Elasticsearch and back) neither repeats nor skips a line.
+
+A log is complete when its writer says so (the local file's marker, the archive's, Elasticsearch's end
+document, an ended pod). A writer killed outright (SIGKILL, a lost node) never says so: a follow then
+ends once the try has ended, as the database has it (`TryStates`), and nothing new has come for
+`ended_quiet` seconds; its last chunk is complete and says why (`ENDED_UNMARKED`). The try's state
+is read only while the log is quiet, and at most every `state_interval` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import math
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.logs import queries
 from services.logs.sources.base import (
     DEFAULT_MAX_LINES,
     MAX_PAGE_BYTES,
@@ -36,10 +48,22 @@ from services.logs.sources.base import (
     State,
 )
 from services.logs.sources.pod import PodSource
+from spinner.db.callbacks import ENDED as CALLBACK_ENDED
+from spinner.db.callbacks import is_callback_task_id
 from spinner.mapping import NO_MAP_INDEX
 from spinner.tasklog import LogId, SectionTracker
 
+log = logging.getLogger(__name__)
+
 NOT_FOUND_GRACE = 30.0  # seconds a follower waits for a log that does not exist yet (a try still queued)
+ENDED_QUIET = 5.0  # seconds an ended try's unmarked log must stay quiet before a follow of it ends
+STATE_INTERVAL = 2.0  # the fewest seconds between two reads of a followed try's state
+ENDED_UNMARKED = (
+    "the try ended without its log being marked complete (was its process killed?): the log ends at the last "
+    "line it wrote"
+)
+# A task instance still at the followed try in one of these has not ended it (a sensor between pokes goes on).
+_GOES_ON = ("queued", "running", "up_for_reschedule")
 
 
 class LogError(Exception):
@@ -58,6 +82,76 @@ class InvalidLogRequest(LogError):
     pass
 
 
+def try_has_ended(found: queries.TaskProgress | None, try_number: int) -> bool:
+    """Whether try `try_number` of a task instance is over, from the instance's row (None: no row)."""
+    if found is None:
+        return True  # no such task instance (any more): nothing will write this log
+    if found.try_number != try_number:
+        return found.try_number > try_number  # a later try began; an earlier number means this one is yet to come
+    if found.state in _GOES_ON:
+        return False
+    # Scheduled again at the same try: a sensor's next poke (reschedule_at set), else after a retry or a clear.
+    return not (found.state == "scheduled" and found.reschedule_at is not None)
+
+
+class TryStates:
+    """Whether the try that writes a log has ended, read from the database (a DAG callback's log: its row)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        warn_every: float = 60.0,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._warn_every = warn_every
+        self._warned_at = -math.inf
+
+    async def ended(self, key: LogId) -> bool | None:
+        """None when the database cannot say now (unreachable, not migrated): the follow goes on as before."""
+        try:
+            async with self._sessions() as session:
+                if is_callback_task_id(key.task_id):
+                    state = await queries.callback_state(session, key)
+                    return state is None or state in CALLBACK_ENDED
+                found = await queries.task_progress(session, key)
+        except (SQLAlchemyError, OSError, TimeoutError) as e:
+            now = self._clock()
+            if now - self._warned_at >= self._warn_every:
+                self._warned_at = now
+                log.warning("cannot read the state of %s (follows wait for its log's marker): %s", key.describe(), e)
+            return None
+        return try_has_ended(found, key.try_number)
+
+
+class _EndWatch:
+    """One follow's view of whether its log, never marked complete, has ended anyway."""
+
+    def __init__(
+        self, key: LogId, tries: TryStates | None, quiet: float, every: float, clock: Callable[[], float]
+    ) -> None:
+        self._key = key
+        self._tries = tries
+        self._quiet = quiet
+        self._every = every
+        self._clock = clock
+        self._grew_at = clock()
+        self._checked_at = -math.inf
+
+    def grew(self) -> None:
+        self._grew_at = self._clock()
+
+    async def ended(self) -> bool:
+        """True once the try has ended and nothing new came for `quiet` s; reads the state at most every `every` s."""
+        now = self._clock()
+        if self._tries is None or now - self._grew_at < self._quiet or now - self._checked_at < self._every:
+            return False
+        self._checked_at = now
+        return await self._tries.ended(self._key) is True
+
+
 class LogReader:
     def __init__(
         self,
@@ -65,11 +159,20 @@ class LogReader:
         *,
         follow_interval: float = 0.5,
         not_found_grace: float = NOT_FOUND_GRACE,
+        tries: TryStates | None = None,
+        ended_quiet: float = ENDED_QUIET,
+        state_interval: float = STATE_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`sources` in order of preference (see the module's docstring)."""
+        """`sources` in order of preference (see the module's docstring). Without `tries`, a follow
+        ends only when its log is marked complete."""
         self._sources = list(sources)
         self._interval = follow_interval
         self._grace = not_found_grace
+        self._tries = tries
+        self._ended_quiet = ended_quiet
+        self._state_interval = state_interval
+        self._clock = clock
 
     async def aclose(self) -> None:
         for source in self._sources:
@@ -128,11 +231,12 @@ class LogReader:
         missing_since: float | None = None
         last_source = ""
         state: State | None = None  # sections and readiness after the lines before `offset`
+        watch = _EndWatch(key, self._tries, self._ended_quiet, self._state_interval, self._clock)
         while True:
             try:
                 chunk = await self.read(key, offset, state=state)
             except LogNotFound:
-                now = time.monotonic()
+                now = self._clock()
                 missing_since = missing_since or now
                 if now - missing_since > self._grace:
                     raise
@@ -155,6 +259,7 @@ class LogReader:
             last_source = chunk.source
             if chunk.lines:
                 state = (chunk.lines[-1].section, chunk.readiness or (state[1] if state else ""))
+                watch.grew()
             if chunk.complete:
                 return
             offset = chunk.next_offset
@@ -165,10 +270,18 @@ class LogReader:
                     yield out
                     offset, streamed = out.next_offset, True
                     state = (out.lines[-1].section, out.readiness)
+                    watch.grew()
                 if streamed:
                     continue  # the container ended or the stream broke: read again, from whichever store
             elif len(chunk.lines) >= DEFAULT_MAX_LINES:
                 continue  # more is there already
+            if await watch.ended():
+                reason = "; ".join(r for r in (ENDED_UNMARKED, chunk.fallback_reason) if r)
+                yield LogChunk(
+                    lines=[], next_offset=offset, source=chunk.source, complete=True,
+                    readiness=chunk.readiness or (state[1] if state else ""), fallback_reason=reason,
+                )  # fmt: skip
+                return
             await asyncio.sleep(self._interval)
 
     def _pod(self) -> PodSource | None:
@@ -205,4 +318,7 @@ def _pages(lines: list[Line]) -> list[list[Line]]:
     return pages
 
 
-__all__ = ["InvalidLogRequest", "LogChunk", "LogError", "LogNotFound", "LogReader", "LogUnavailable"]
+__all__ = [
+    "ENDED_UNMARKED", "InvalidLogRequest", "LogChunk", "LogError", "LogNotFound", "LogReader", "LogUnavailable",
+    "TryStates", "try_has_ended",
+]  # fmt: skip

@@ -311,10 +311,68 @@ def tasks_logs(args: argparse.Namespace) -> int:
         for line in chunk["lines"]:
             print(line, flush=True)
         offset = chunk["next_offset"]
-        if chunk["complete"] or (not args.follow and not chunk["lines"]):
+        if chunk["complete"]:
             return 0
         if not chunk["lines"]:
-            time.sleep(0.5)
+            if args.follow:  # what is there is printed: the rest comes as the try writes it
+                return _follow_log(args, path, {**params, "try_number": try_number}, offset)
+            return 0
+
+
+FOLLOW_RECONNECTS = 10  # a stream that breaks is opened again from where it was, this many times in a row
+
+
+def _follow_log(args: argparse.Namespace, path: str, params: dict[str, Any], offset: int) -> int:
+    """Prints the log's lines as the gateway's stream (/logs/stream) sends them, until the log is complete.
+
+    The logs service ends the stream when the try has ended, even if its process was killed before it
+    could mark its log complete (services/logs/engine.py); why, if so, goes to stderr as a note."""
+    token = _token(args)
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    url = _server(args) + "/api/v1" + path + "/stream"
+    broken = 0
+    while True:
+        try:
+            with httpx.stream(
+                "GET", url, params={**params, "offset": offset}, headers=headers,
+                timeout=httpx.Timeout(30.0, read=60.0),  # the stream sends a keepalive every 15 s
+            ) as response:  # fmt: skip
+                if response.status_code >= 400:
+                    response.read()
+                    raise CliError(_error_message(response) or f"the gateway answered {response.status_code}")
+                event = ""
+                for line in response.iter_lines():
+                    if line.startswith("event:"):
+                        event = line[len("event:") :].strip()
+                    elif line.startswith("data:"):
+                        data = json.loads(line[len("data:") :])
+                        if event == "error":
+                            raise CliError(str(data.get("error", {}).get("message", "the log stream failed")))
+                        for item in data["lines"]:
+                            print(item["text"], flush=True)
+                        offset = data["next_offset"]
+                        broken = 0
+                        if data["complete"]:
+                            if data.get("fallback_reason"):
+                                print(f"note: {data['fallback_reason']}", file=sys.stderr)
+                            return 0
+                    elif not line:
+                        event = ""
+            failure = "it ended before the log was complete"
+        except httpx.HTTPError as e:
+            failure = f"{type(e).__name__}: {e}"
+        broken += 1
+        if broken > FOLLOW_RECONNECTS:
+            raise CliError(f"the log stream from {_server(args)} keeps breaking ({failure})")
+        time.sleep(min(0.5 * broken, 5.0))  # open it again, from where it was
+
+
+def _error_message(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("error", {}).get("message") if isinstance(body, dict) else None
 
 
 def tasks_rendered(args: argparse.Namespace) -> int:

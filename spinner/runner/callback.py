@@ -24,6 +24,7 @@ import grpc
 
 from spinner.runner import client as runner_client
 from spinner.runner.client import RunnerClient, say, with_retries
+from spinner.runner.completion import LogEnd
 from spinner.tasklog import READINESS_FAILED, READINESS_PASSED, SECTION_START
 from spinner.v1 import common_pb2, executor_pb2
 
@@ -110,11 +111,15 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     stream = log_stream(args)
+    log_end = LogEnd.from_environ(os.environ)
     stream.start()
     try:
         return run(args)
     finally:
-        stream.close()
+        try:
+            stream.close()
+        finally:
+            log_end.mark()  # last, as a task's runner does (spinner/runner/completion.py)
 
 
 def run(args: argparse.Namespace) -> int:

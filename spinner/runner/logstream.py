@@ -162,8 +162,13 @@ class LogStream:
         complete = not self._pump.is_alive()
         if not complete:
             self._say("log: a process the task started still holds its output open; the log ends here")
+            # What the pump still copies goes nowhere: not into the ended log, and not into a file opened
+            # later under a reused descriptor number (the log's completion marker is opened next).
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self._orig_out)
+            os.close(null)
         if not self.active:
-            os.close(self._orig_out)
+            self._release_stdout(complete)
             return
         shiplog = logging.getLogger("spinner.logship")
         shiplog.propagate, shiplog.handlers = self._shiplog_state[0], self._shiplog_state[1]
@@ -184,7 +189,11 @@ class LogStream:
                 )
         if self._settings.logs_bucket:
             self.archived = self._archive()
-        os.close(self._orig_out)
+        self._release_stdout(complete)
+
+    def _release_stdout(self, complete: bool) -> None:
+        if complete:  # else the pump still writes to it (to /dev/null now): keep the number taken
+            os.close(self._orig_out)
 
     def _archive(self) -> bool:
         assert self._spool is not None

@@ -31,6 +31,7 @@ from spinner.bundles import ensure_snapshot
 from spinner.mapping import NO_MAP_INDEX
 from spinner.runner import client as runner_client
 from spinner.runner.client import RETRYABLE, RunnerClient, say, with_retries
+from spinner.runner.completion import LogEnd
 from spinner.runner.logstream import LogStream
 from spinner.runner.masking import redact
 from spinner.runner.task_callbacks import TaskCallbacks
@@ -227,11 +228,15 @@ def run_task(
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     stream = log_stream(args)
+    log_end = LogEnd.from_environ(os.environ)
     stream.start()
     try:
-        return run(args)
+        return run(args, log_end)
     finally:
-        stream.close()
+        try:
+            stream.close()
+        finally:
+            log_end.mark()  # last: every line of the task and its children is in the file
 
 
 def log_stream(args: argparse.Namespace) -> LogStream:
@@ -253,7 +258,7 @@ def log_stream(args: argparse.Namespace) -> LogStream:
     return LogStream(log_id, settings, say)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, log_end: LogEnd | None = None) -> int:
     from spinner.sdk import skipping
     from spinner.sdk.exceptions import RescheduleTask, SkipTask
 
@@ -311,6 +316,8 @@ def run(args: argparse.Namespace) -> int:
         # started first). Reporting a failure would end a try this runner does not own.
         say(f"the executor refused the start: {e.details() if hasattr(e, 'details') else e}; not running the task")
         print(READINESS_FAILED, flush=True)
+        if log_end is not None:
+            log_end.not_ours()
         return 1
     except OSError as e:
         return readiness_failed(str(e))
@@ -369,6 +376,8 @@ def run(args: argparse.Namespace) -> int:
     except grpc.RpcError as e:
         say(f"could not report the end to the executor: {e}")
         return 1
+    if log_end is not None:
+        log_end.answered(state)  # a sensor rescheduled: its next poke goes on in this log
     say(f"try {args.try_number} ended: {state}")
     hooks.ended(state, error, exception)  # callbacks and emails: logged here, the state stays as recorded
     ok = (executor_pb2.TASK_OUTCOME_SUCCESS, executor_pb2.TASK_OUTCOME_SKIPPED, executor_pb2.TASK_OUTCOME_RESCHEDULE)

@@ -1,5 +1,8 @@
 """Local processes: standalone mode. One process per try, its output written to the try's log file.
 
+The runner is told that file (SPINNER_LOG_PATH) and marks it complete as its last act, so the log
+is whole even when this executor was restarted while the try ran and never saw the process end.
+
 Runners are forked from a warm fork server (spinner/forkserver.py) that has imported the
 runner once, so a try starts in milliseconds instead of paying an interpreter's start and imports.
 Anything that is not a runner, or any launch while the fork server is unavailable, gets a fresh
@@ -19,6 +22,7 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from services.executor.backends.base import (
     EXIT_UNKNOWN,
@@ -31,6 +35,7 @@ from services.executor.backends.base import (
 )
 from spinner.fernet import task_environ
 from spinner.forkserver import ForkServer, kill_group
+from spinner.logpaths import LOG_PATH_ENV
 from spinner.processes import is_same_process, wait_gone
 
 log = logging.getLogger(__name__)
@@ -115,6 +120,8 @@ class LocalProcessBackend(ExecutorBackend):
             raise BackendClosed("the executor is shutting down; the try stays queued")
         if spec.key in self._procs:
             return False
+        if spec.log_path is not None:  # the runner marks its log complete itself (spinner/runner/completion.py)
+            spec = replace(spec, env={**spec.env, LOG_PATH_ENV: str(spec.log_path)})
         self._procs[spec.key] = None  # claimed before the first await: a second Submit sees it
         if spec.log_path is not None:
             spec.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -60,7 +60,8 @@ async def served(db_url: str, sessions: async_sessionmaker[AsyncSession], tmp_pa
     stop = asyncio.Event()
     logs_ready: list[str] = []
     http_ready: list[str] = []
-    logs = asyncio.create_task(serve_logs(LogsSettings(home=tmp_path, port=0), stop, ready=logs_ready.append))
+    logs_settings = LogsSettings(home=tmp_path, port=0, database_url=db_url)  # it reads whether a try has ended
+    logs = asyncio.create_task(serve_logs(logs_settings, stop, ready=logs_ready.append))
     gateway: asyncio.Task[None] | None = None
     try:
         logs_address = await _started(logs, logs_ready)
@@ -114,6 +115,17 @@ async def test_task_logs_follow_until_the_try_ends(served: Served, capsys: pytes
     served.write_log("load", "second\n", done=True)
     assert await asyncio.wait_for(follow, 10) == 0
     assert capsys.readouterr().out == "first\nsecond\n"
+
+
+async def test_task_logs_follow_ends_when_the_try_ended_without_marking_its_log(
+    served: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `load` failed (the seeded row), and its runner was killed before it could mark its log complete.
+    served.write_log("load", "partial\n", done=False)
+    assert await asyncio.wait_for(served.spinner("tasks", "logs", "dag_0", "manual__1", "load", "--follow"), 60) == 0
+    out = capsys.readouterr()
+    assert out.out == "partial\n"
+    assert "note: the try ended without its log being marked complete" in out.err, out.err
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ source and the whole path from a running task are in tests/integration/scheduler
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -16,11 +17,14 @@ from pathlib import Path
 import boto3
 import pytest
 from elasticsearch import AsyncElasticsearch
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.logs.engine import LogNotFound, LogReader, LogUnavailable
+from services.logs.engine import ENDED_UNMARKED, LogNotFound, LogReader, LogUnavailable, TryStates
+from services.logs.sources.base import LogChunk
 from services.logs.sources.elasticsearch import ElasticsearchSource
 from services.logs.sources.s3 import S3Source
 from spinner.bundles import S3Location
+from spinner.db.models import DagRun, TaskInstance
 from spinner.logship import LogShipper
 from spinner.tasklog import ArchiveMarker, LogId, archive_key, marker_key
 from tests.fakes.elasticsearch import FakeElasticsearch
@@ -136,6 +140,44 @@ async def test_following_moves_from_elasticsearch_to_the_archive_without_repeati
         await source.aclose()
     assert [(o, t) for o, t, _ in seen] == list(enumerate(LOG))
     assert {s for o, _, s in seen if o < 9} == {"elasticsearch"} and {s for o, _, s in seen if o >= 9} == {"s3"}
+
+
+async def test_a_follow_of_a_killed_runner_s_shipped_lines_ends_once_its_try_has_ended(
+    bucket: S3Location,
+    es_source: ElasticsearchSource,
+    fake_elasticsearch: FakeElasticsearch,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The pod's runner was killed (no end document, no archive) and the scheduler failed the try: the
+    follow ends at the last shipped line instead of waiting for an end that never comes (SQLite, MariaDB)."""
+    now = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
+    async with sessions() as s, s.begin():
+        s.add(DagRun(dag_id=KEY.dag_id, run_id=KEY.run_id, run_type="scheduled", state="running", logical_date=now,
+                     partition="p", created_at=now))  # fmt: skip
+        s.add(TaskInstance(dag_id=KEY.dag_id, run_id=KEY.run_id, task_id=KEY.task_id, partition="p", state="failed",
+                           try_number=KEY.try_number, end_date=now, error="lost heartbeat"))  # fmt: skip
+    await ship(fake_elasticsearch.url, LOG[:9], end=False)
+    source = S3Source(bucket)
+    reader = LogReader(
+        [source, es_source], follow_interval=0.05, tries=TryStates(sessions), ended_quiet=0.3, state_interval=0.1
+    )
+    seen: list[LogChunk] = []
+
+    async def follow() -> None:
+        async for chunk in reader.follow(KEY, 0):
+            seen.append(chunk)
+
+    try:
+        await asyncio.wait_for(follow(), 20)
+    except TimeoutError:
+        raise AssertionError(f"the follow did not end; saw {seen}") from None
+    finally:
+        await source.aclose()
+    assert [x.text for c in seen for x in c.lines] == LOG[:9], seen
+    last = seen[-1]
+    assert last.complete and last.source == "elasticsearch" and last.next_offset == 9
+    assert ENDED_UNMARKED in last.fallback_reason and last.readiness == "passed", last
+    assert not any(c.complete for c in seen[:-1]), seen
 
 
 async def test_no_log_anywhere_is_not_found_and_stores_down_are_unavailable(
