@@ -56,6 +56,7 @@ from spinner import routing, triggering
 from spinner.db import auth as db_auth
 from spinner.db.callbacks import is_callback_task_id
 from spinner.db.models import DagCode
+from spinner.grpcserver import channel
 from spinner.mapping import NO_MAP_INDEX
 from spinner.routing import SchedulerRouter
 from spinner.sdk.dag import ID_RE
@@ -109,7 +110,7 @@ class Gateway:
         clock: Callable[[], dt.datetime],
         tracer: trace.Tracer,
         rpc_timeout: float = 10.0,
-        scheduler_channel: Callable[[str], grpc.aio.Channel] = grpc.aio.insecure_channel,
+        scheduler_channel: Callable[[str], grpc.aio.Channel] = channel,
         readers: async_sessionmaker[AsyncSession] | None = None,
         dagsync_channel: grpc.aio.Channel | None = None,
     ) -> None:

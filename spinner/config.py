@@ -58,6 +58,9 @@ class CommonSettings(BaseSettings):
     cluster: str = "default"
     mqtt_url: str = Field(default="", description="mqtt://host:port; no events when empty (services poll)")
     poll_interval: float = Field(default=1.0, gt=0, description="seconds between database re-reads")
+    runner_heartbeat_interval: float = Field(
+        default=5.0, gt=0, description="seconds between a task runner's heartbeats (the executor tells its runners)"
+    )
     database_retry_timeout: float = Field(
         default=300.0,
         gt=0,
@@ -148,12 +151,22 @@ class DagSyncSettings(BundleSettings):
     )
 
 
+# A runner is judged dead after this many heartbeat intervals without one (and not during a database outage).
+MISSED_HEARTBEATS = 6
+
+
 class SchedulerSettings(CommonSettings):
     section: ClassVar[str] = "scheduler"
     partition: str = ""
     port: int = 0  # 0: any free port; the chosen address is written to the lease row
     executor_address: str = "127.0.0.1:50052"
     lease_seconds: float = Field(default=15.0, gt=0)
+    transaction_idle_timeout: int = Field(
+        default=3,
+        ge=1,
+        description="seconds (MariaDB) a scheduler's transaction may sit between two statements before the database"
+        " ends it: a leader frozen inside one (SIGSTOP) then lets a standby take the partition over",
+    )
     parse_timeout: float = Field(default=30.0, gt=0, description="seconds a DAG file may take to import")
     parse_memory_mb: int = Field(default=1024, ge=0, description="address space of a parse worker; 0: no limit")
     parse_retry_interval: float = Field(
@@ -161,7 +174,19 @@ class SchedulerSettings(CommonSettings):
         gt=0,
         description="seconds before a file whose parser timed out or died is parsed again (doubling)",
     )
-    heartbeat_timeout: float = Field(default=60.0, gt=0, description="seconds without a runner heartbeat")
+    heartbeat_timeout: float = Field(
+        default=0.0,
+        ge=0,
+        description="seconds without a runner heartbeat before its try is failed (or retried); 0: "
+        f"{MISSED_HEARTBEATS} heartbeat intervals (30 s with the default interval)",
+    )
+
+    @model_validator(mode="after")
+    def _derive_heartbeat_timeout(self) -> SchedulerSettings:
+        if not self.heartbeat_timeout:
+            object.__setattr__(self, "heartbeat_timeout", MISSED_HEARTBEATS * self.runner_heartbeat_interval)
+        return self
+
     max_running_tasks: int = Field(
         default=0, ge=0, description="queued+running tries in the partition at once; 0: the tier's default"
     )
@@ -241,7 +266,6 @@ class ExecutorSettings(LogStoreSettings, KubernetesAccessSettings, FernetSetting
         default="",
         description="HMAC key for runner tokens, the same on every executor; empty: <home>/runner_token_key, made once",
     )
-    runner_heartbeat_interval: float = Field(default=5.0, gt=0)
     max_parallel: int = Field(default=32, ge=1)
     xcom_max_bytes: int = Field(
         default=64 * 1024, gt=0, description="the largest XCom a task may push (its JSON, in bytes)"

@@ -17,6 +17,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from spinner.channels import CHANNEL_OPTIONS
 from spinner.db.errors import brief, is_transient
 
 log = logging.getLogger(__name__)
@@ -128,4 +129,4 @@ async def grpc_server(
 
 def channel(address: str, interceptors: Sequence[Any] = ()) -> grpc.aio.Channel:
     """A client channel; tracing interceptors come from spinner.telemetry.client_interceptors()."""
-    return grpc.aio.insecure_channel(address, interceptors=list(interceptors))
+    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=list(interceptors))

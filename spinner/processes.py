@@ -52,6 +52,23 @@ def is_alive(pid: int) -> bool:
     return True
 
 
+def is_stopped(pid: int) -> bool:
+    """True while the process is stopped (SIGSTOP, a job-control stop): alive, but not running."""
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] == "T"
+
+
+def process_tag() -> str:
+    """Which boot of which machine, and which pid namespace, this process's pid belongs to: a pid
+    from a process with the same tag names a process this one can see (empty when unknown)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", "")[:12]
+        namespace = os.readlink("/proc/self/ns/pid")  # pid:[4026531836]
+    except OSError:
+        return ""
+    return f"{boot}.{namespace.removeprefix('pid:[').removesuffix(']')}"
+
+
 def started_at(pid: int) -> dt.datetime | None:
     """When the process started, from /proc (None when it is gone or there is no /proc)."""
     fields = _stat_fields(pid)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from spinner.db.models import DagModel, PartitionLease
+from spinner.grpcserver import channel
 from spinner.v1 import scheduler_pb2_grpc
 
 
@@ -50,7 +51,7 @@ class SchedulerRouter:
         self,
         readers: async_sessionmaker[AsyncSession],
         clock: Callable[[], dt.datetime],
-        new_channel: Callable[[str], grpc.aio.Channel] = grpc.aio.insecure_channel,
+        new_channel: Callable[[str], grpc.aio.Channel] = channel,
     ) -> None:
         self._readers = readers
         self._clock = clock

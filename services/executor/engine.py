@@ -51,6 +51,7 @@ from spinner.db.engine import transaction
 from spinner.db.errors import retrying
 from spinner.db.models import DagRun
 from spinner.events import EventBus
+from spinner.grpcserver import channel
 from spinner.logpaths import complete_marker, local_log_path
 from spinner.mapping import NO_MAP_INDEX
 from spinner.runner.client import DEFAULT_RETRY_TIMEOUT, RETRY_TIMEOUT_ENV
@@ -128,7 +129,7 @@ class Executor:
         meter: metrics.Meter | None = None,
         runner_env: dict[str, str] | None = None,
         xcom_max_bytes: int = 64 * 1024,
-        scheduler_channel: Callable[[str], grpc.aio.Channel] = grpc.aio.insecure_channel,
+        scheduler_channel: Callable[[str], grpc.aio.Channel] = channel,
         retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
     ) -> None:
         self._sessions = sessions

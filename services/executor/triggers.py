@@ -23,6 +23,7 @@ from services.executor import queries
 from services.executor.backends.base import TryKey
 from spinner import routing
 from spinner.db.models import AuditLog, DagRun
+from spinner.grpcserver import channel
 from spinner.routing import SchedulerRouter
 from spinner.sdk.dag import ID_RE
 from spinner.telemetry import inject_metadata
@@ -88,7 +89,7 @@ class DagRunTriggers:
         self,
         sessions: async_sessionmaker[AsyncSession],
         clock: Callable[[], dt.datetime],
-        new_channel: Callable[[str], grpc.aio.Channel] = grpc.aio.insecure_channel,
+        new_channel: Callable[[str], grpc.aio.Channel] = channel,
         rpc_timeout: float = 10.0,
     ) -> None:
         self._sessions = sessions

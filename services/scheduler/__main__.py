@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 
 from services.scheduler.engine.callbacks import CallbackDispatcher, DeadlineDefaults, DeadlineWatch
-from services.scheduler.engine.leases import Lease
+from services.scheduler.engine.leases import Lease, holder_name
 from services.scheduler.engine.loop import PartitionScheduler
 from services.scheduler.engine.metrics import SchedulerMetrics
 from services.scheduler.engine.processing import DagProcessor, partition_tier
@@ -40,7 +40,7 @@ async def serve(
     own_telemetry = telemetry is None
     telemetry = telemetry or setup_telemetry(f"scheduler-{settings.partition}", settings)
     tracer = telemetry.tracer("spinner.scheduler")
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, idle_transaction_timeout=settings.transaction_idle_timeout)
     sessions = session_factory(engine)
     bus = make_bus(settings.mqtt_url, settings.cluster)
     executor_channel = channel(settings.executor_address)
@@ -63,7 +63,7 @@ async def serve(
             tuple(settings.deadline_email),
         ),
     )
-    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    holder = holder_name(socket.gethostname(), os.getpid(), uuid.uuid4().hex[:8])
     scheduler = PartitionScheduler(
         partition=settings.partition,
         sessions=sessions,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.scheduler.engine.scheduling import QueuedTask
 from spinner.telemetry import inject_metadata
@@ -15,10 +16,19 @@ class GrpcSubmitter:
     # In a burst a Submit waits behind the executor's other reports; a timeout only causes a useless resubmit.
     def __init__(self, channel: grpc.aio.Channel, *, timeout: float = 60.0) -> None:
         self._stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+        self._health = health_pb2_grpc.HealthStub(channel)
         self._timeout = timeout
 
     async def submit(self, task: QueuedTask, partition: str, epoch: int) -> None:
         await self._stub.Submit(_request(task, partition, epoch), timeout=self._timeout, metadata=inject_metadata())
+
+    async def reachable(self) -> bool:
+        """Whether the executor answers its health check as serving, within a couple of seconds."""
+        try:
+            reply = await self._health.Check(health_pb2.HealthCheckRequest(), timeout=2)
+        except grpc.aio.AioRpcError:
+            return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
     async def run_callback(self, callback_id: int, partition: str, epoch: int) -> bool:
         """ExecutorService.RunCallback: launch a recorded DAG callback (engine/callbacks.py)."""

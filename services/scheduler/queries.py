@@ -312,9 +312,11 @@ history_row = task_instances.history_row
 # --- leases -----------------------------------------------------------------------------
 
 
-async def lock_lease(session: AsyncSession, partition: str) -> PartitionLease | None:
-    q = select(PartitionLease).where(PartitionLease.partition == partition).with_for_update()
-    return (await session.execute(q)).scalar_one_or_none()
+async def lock_lease(session: AsyncSession, partition: str, *, nowait: bool = False) -> PartitionLease | None:
+    """The lease row, locked. `nowait`: raise at once if another transaction holds it (a standby's try
+    must not wait on a leader frozen inside a transaction; spinner.db.errors.is_lock_busy tells)."""
+    q = select(PartitionLease).where(PartitionLease.partition == partition).with_for_update(nowait=nowait)
+    return (await session.execute(q.execution_options(populate_existing=True))).scalar_one_or_none()
 
 
 async def get_run(session: AsyncSession, dag_id: str, run_id: str) -> DagRun | None:

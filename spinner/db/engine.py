@@ -14,7 +14,8 @@ from sqlalchemy.pool import NullPool
 IDLE_TRANSACTION_TIMEOUT = 20  # seconds; far above the longest pause between a transaction's statements
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, idle_transaction_timeout: int = IDLE_TRANSACTION_TIMEOUT, **kwargs: Any) -> AsyncEngine:
+    """`idle_transaction_timeout` (MariaDB): seconds a transaction may wait between statements."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(
@@ -49,7 +50,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # standby can take the lease; the frozen process finds its connection gone when it wakes.
         cur = dbapi_conn.cursor()
         try:
-            cur.execute(f"SET SESSION idle_transaction_timeout = {IDLE_TRANSACTION_TIMEOUT}")
+            cur.execute(f"SET SESSION idle_transaction_timeout = {int(idle_transaction_timeout)}")
         except Exception:  # MySQL has no such setting; its lock waits time out instead
             pass
         finally:

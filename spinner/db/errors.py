@@ -70,6 +70,19 @@ def is_transient(error: BaseException) -> bool:
     return cause is not None and cause is not error and isinstance(cause, ConnectionError)
 
 
+def is_lock_busy(error: BaseException) -> bool:
+    """True for a NOWAIT lock refused because another transaction holds the row (MariaDB answers
+    NOWAIT with its lock-wait error, MySQL 8 with its own; PostgreSQL: lock_not_available)."""
+    if not isinstance(error, exc.DBAPIError):
+        return False
+    code = _mysql_code(error.orig)
+    return (
+        code in (1205, 3572)
+        or getattr(error.orig, "pgcode", None) == "55P03"
+        or getattr(error.orig, "sqlstate", None) == "55P03"
+    )
+
+
 def _connection_words(text: str) -> bool:
     return any(
         w in text

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import grpc
 
+from spinner.channels import CHANNEL_OPTIONS
 from spinner.v1 import common_pb2, executor_pb2_grpc
 
 T = TypeVar("T")
@@ -65,7 +66,7 @@ class RunnerClient:
         self.address = address
         self.key = key
         self.token = token
-        self.channel = grpc.insecure_channel(address)
+        self.channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)  # reconnects within 2 s
         self.stub = executor_pb2_grpc.RunnerServiceStub(self.channel)
 
     def call(self, method: Callable[..., T], request: object, what: str, timeout: float = 30) -> T:

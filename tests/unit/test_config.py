@@ -65,7 +65,14 @@ def test_init_beats_env_beats_toml_beats_defaults(config_file: Path, monkeypatch
     assert s.poll_interval == 3.0  # env over TOML
     assert s.cluster == "from-toml"  # TOML top level over default
     assert s.partition == "spinner_tier_2_0"  # the service's own table
-    assert s.heartbeat_timeout == 60.0  # default
+    assert s.heartbeat_timeout == 30.0  # default: six heartbeat intervals of 5 s
+
+
+def test_the_heartbeat_timeout_follows_the_heartbeat_interval_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPINNER_RUNNER_HEARTBEAT_INTERVAL", "2")
+    assert SchedulerSettings().heartbeat_timeout == 12.0
+    assert ExecutorSettings().runner_heartbeat_interval == 2.0  # the same setting tells the runners
+    assert SchedulerSettings(heartbeat_timeout=45).heartbeat_timeout == 45.0
 
 
 def test_the_service_table_overrides_top_level_keys_for_that_service_only(config_file: Path) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+import grpc
 from opentelemetry import trace
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -38,6 +39,11 @@ MAX_IN_FLIGHT = 5000  # tries handed over but not yet acknowledged, before the l
 # to a busy executor (its reports can lag that much in a burst). Past this, it is handed over again
 # (the executor may have restarted without adopting it).
 ACCEPTED_RESUBMIT_AFTER = 60.0
+# A hand-over the executor could not take now (restarting, or its database away: UNAVAILABLE) is tried
+# again at once and then with backoff, for this long, instead of waiting for the resubmit sweep.
+HANDOVER_RETRY_FOR = 30.0
+EXECUTOR_PROBE_INTERVAL = 2.0  # seconds between health checks of the executor (see _executor_watch)
+_TRANSIENT_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
 def _try_key(task: QueuedTask) -> TryId:
@@ -52,6 +58,10 @@ class Submitter(Protocol):
     async def submit_many(
         self, tasks: list[tuple[QueuedTask, str]], partition: str, epoch: int
     ) -> list[str | None]: ...
+
+    async def reachable(self) -> bool:
+        """Whether the executor answers now (its runners' heartbeats can reach the database)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -109,9 +119,11 @@ class PartitionScheduler:
         async with asyncio.TaskGroup() as tg:
             processing = tg.create_task(self._processing_loop(stop))
             renewing = tg.create_task(self._renewal_loop(stop))
+            watching = tg.create_task(self._executor_watch(stop))
             await self._scheduling_loop(stop)
             processing.cancel()  # a parse in progress is not worth waiting for at shutdown
             await renewing
+            await watching
             await self._cancel_submits()
         await self._processor.aclose()
         await self._release()
@@ -130,7 +142,7 @@ class PartitionScheduler:
             except (OperationalError, DBAPIError, OSError) as e:
                 log.warning("scheduler iteration failed (will retry): %s", brief(e))
                 self._count_error()
-                self._engine.database_failed()
+                self._engine.outage_began("database")
             except Exception:
                 # A bug, not an outage: the pass rolled back and the next one reads everything again. The
                 # partition keeps its leader and its other runs; the traceback says what to fix.
@@ -138,6 +150,20 @@ class PartitionScheduler:
                 self._count_error()
             if not busy:
                 await self.waker.wait(self._poll)
+
+    async def _executor_watch(self, stop: asyncio.Event) -> None:
+        """Asks the executor how it is every EXECUTOR_PROBE_INTERVAL while leading: while it is away (a
+        restart) its runners cannot heartbeat, so none of their tries may be judged dead by a timeout."""
+        while not stop.is_set():
+            if self.lease.held:
+                if await self._submitter.reachable():
+                    self._engine.outage_ended("executor")
+                else:
+                    self._engine.outage_began("executor")
+            try:
+                await asyncio.wait_for(stop.wait(), EXECUTOR_PROBE_INTERVAL)
+            except TimeoutError:
+                pass
 
     def _count_error(self) -> None:
         if self._engine.metrics is not None:
@@ -299,10 +325,7 @@ class PartitionScheduler:
                         ),
                     ):
                         items.append((task, current_traceparent()))
-                try:
-                    errors = await self._submitter.submit_many(items, self.partition, epoch)
-                except Exception as e:  # the tries stay queued and are handed over again later
-                    errors = [str(e)] * len(tasks)
+                errors = await self._submit_with_retries(items, epoch)
                 accepted_at = time.monotonic()
                 for task, error in zip(tasks, errors, strict=True):
                     if error is None:
@@ -319,6 +342,22 @@ class PartitionScheduler:
             self._in_flight.difference_update(_try_key(t) for t in tasks)
             if len(self._in_flight) <= MAX_IN_FLIGHT // 2:
                 self._drained.set()
+
+    async def _submit_with_retries(self, items: list[tuple[QueuedTask, str]], epoch: int) -> list[str | None]:
+        """SubmitMany, again while the executor answers UNAVAILABLE (and this scheduler still leads with
+        `epoch`); for each try, None when accepted, else why not (it stays queued: the sweep resubmits it)."""
+        deadline = time.monotonic() + HANDOVER_RETRY_FOR
+        delay = 0.25
+        while True:
+            try:
+                return await self._submitter.submit_many(items, self.partition, epoch)
+            except Exception as e:
+                code = e.code() if isinstance(e, grpc.aio.AioRpcError) else None
+                if code not in _TRANSIENT_CODES or time.monotonic() + delay > deadline or self.lease.epoch != epoch:
+                    return [str(e)] * len(items)
+                log.info("the executor cannot take %d tries now (%s); trying again in %.2f s", len(items), code, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 4.0)
 
     async def _cancel_submits(self) -> None:
         """At shutdown or on losing the lease: tries not yet handed over stay queued; the leader resubmits them."""

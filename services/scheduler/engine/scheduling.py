@@ -185,8 +185,8 @@ class SchedulingEngine:
         self._in_flight: set[tuple[str, str]] = set()
         self._tis = TiCache()
         self._full_requested = False  # see request_full_pass
-        self._database_down = False  # see database_failed
-        self._database_back_at: dt.datetime | None = None
+        self._outages: set[str] = set()  # see outage_began
+        self._judge_after: dt.datetime | None = None
         self.deadlines: DeadlineWatch | None = None  # DAG deadlines (engine/callbacks.py), set by the service
 
     # --- serialized DAG cache ----------------------------------------------------------
@@ -353,10 +353,19 @@ class SchedulingEngine:
             self._tis.clear()
             self._last_full_pass = None
 
-    def database_failed(self) -> None:
-        """A pass failed on a database error: until a whole heartbeat timeout after the next pass that
-        gets through, no running try is timed out (see stale_tries)."""
-        self._database_down = True
+    def outage_began(self, what: str) -> None:
+        """Runners cannot heartbeat now: the database is away (a pass failed on it) or the executor is
+        (its health check failed). No running try is timed out until a whole heartbeat timeout after
+        every outage ended (see stale_tries): its runner gets that long to show it is alive."""
+        if what not in self._outages:
+            log.warning("partition %s: the %s is unavailable; no try is timed out until it is back", self.partition,
+                        what)  # fmt: skip
+        self._outages.add(what)
+
+    def outage_ended(self, what: str) -> None:
+        if what in self._outages:
+            self._outages.discard(what)
+            self._judge_after = self._clock() + self._heartbeat_timeout
 
     def request_full_pass(self) -> None:
         """The next pass looks at every active run and reads all their tries again (after an action,
@@ -728,9 +737,8 @@ class SchedulingEngine:
     ) -> tuple[list[QueuedTask], int]:
         """Queued tries the executor may never have got (resubmitted; Submit is idempotent), and
         running tries whose runner stopped heartbeating (failed or retried). Returns both."""
+        self.outage_ended("database")  # this pass got through
         now = self._clock()
-        if self._database_down:  # this pass got through: the database is back
-            self._database_down, self._database_back_at = False, now
         resubmit: list[QueuedTask] = []
         stale = await queries.queued_before(session, self.partition, now - self._resubmit_after)
         if stale:
@@ -745,12 +753,10 @@ class SchedulingEngine:
                 ti.queued_at = now  # wait a whole period again before the next resubmit
                 resubmit.append(_queued_task(run, ti, cached))
         timed_out = 0
-        if self._database_back_at is not None:
-            if now - self._database_back_at < self._heartbeat_timeout:
-                # The database was away: runners could not heartbeat. They get a whole timeout to show
-                # they are alive before any try is judged dead (their reports wait the outage out too).
-                return resubmit, 0
-            self._database_back_at = None
+        if self._outages or (self._judge_after is not None and now < self._judge_after):
+            # The database or the executor is (or was lately) away: runners could not heartbeat. They get a
+            # whole timeout to show they are alive before any try is judged dead (their reports wait too).
+            return resubmit, 0
         for ti in await queries.running_without_heartbeat(session, self.partition, now - self._heartbeat_timeout):
             new_state = "up_for_retry" if ti.try_number <= ti.max_tries else "failed"
             error = f"The task's runner stopped heartbeating for {self._heartbeat_timeout.total_seconds():.0f} s"

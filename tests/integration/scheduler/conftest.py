@@ -104,7 +104,7 @@ class Stack:
                 lease = await s.get(PartitionLease, PARTITION, populate_existing=True)
                 return lease.address if lease and lease.expires_at > utcnow() else None
 
-        await self.wait_for(address, 20, "a scheduler holds the partition")
+        await self.wait_for(address, 60, "a scheduler holds the partition")  # a process start, maybe on a busy machine
         self.scheduler_address = await address() or ""
         return await self.trigger(dag_id, run_id=run_id)
 

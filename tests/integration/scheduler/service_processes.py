@@ -9,6 +9,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+
+async def serving(address: str) -> bool:
+    """Whether the gRPC server at `address` answers its health check as serving."""
+    try:
+        async with grpc.aio.insecure_channel(address) as ch:
+            reply = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=1)
+    except grpc.aio.AioRpcError:
+        return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
 
 class ServiceProcesses:
     def __init__(self, home: Path, db_url: str, logs: Path, **env: str) -> None:
@@ -21,7 +34,7 @@ class ServiceProcesses:
     def start(self, name: str, *argv: str, **env: str) -> subprocess.Popen[bytes]:
         """`spinner <argv...>` as `name` (its log file; a name started again appends to it)."""
         full = {k: v for k, v in os.environ.items() if not k.startswith("SPINNER_")}
-        full.update(SPINNER_HOME=str(self.home), SPINNER_DATABASE_URL=self.db_url, **self.env, **env)
+        full.update({"SPINNER_HOME": str(self.home), "SPINNER_DATABASE_URL": self.db_url, **self.env, **env})
         with open(self.logs / f"{name}.log", "ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "spinner.cli.main", *argv], env=full, stdout=out, stderr=subprocess.STDOUT

@@ -167,3 +167,92 @@ async def test_a_paused_leader_cannot_write_after_losing_its_lease(stack: Stack,
     await stack.wait_for(lambda: "lease lost" in schedulers.log("old"), 15, "the old leader noticed")
     final = await _lease(stack)
     assert final is not None and final.epoch > old_epoch
+
+
+# --- failover in seconds, with the default 15 s lease (issue 13, item 4) ----------------------------------
+
+FAILOVER_LIMIT = 5.0  # seconds from the fault to a standby holding the partition
+
+
+async def _leader_and_standby(stack: Stack, schedulers: Schedulers) -> tuple[subprocess.Popen[bytes], int]:
+    """A leader and a standby with the default lease (15 s), the leader busy with runs."""
+    await stack.stop_scheduler()
+    stack.write_dag(f"{PARTITION}/team/busy.py", DAG_SOURCE)
+    await stack.publish()
+    leader = schedulers.start("leader", SPINNER_LEASE_SECONDS="15")
+    await stack.wait_dag("busy")
+    lease = await _lease(stack)
+    assert lease is not None
+    schedulers.start("standby", SPINNER_LEASE_SECONDS="15")
+    for i in range(6):
+        await stack.trigger_via_lease("busy", f"before{i}")
+    return leader, lease.epoch
+
+
+async def _took_over(stack: Stack, schedulers: Schedulers, epoch: int, since: float, what: str) -> float:
+    loop = asyncio.get_running_loop()
+
+    async def taken_over() -> bool:
+        current = await _lease(stack)
+        return current is not None and current.epoch > epoch
+
+    try:
+        await stack.wait_for(taken_over, 30, "the standby holds the lease")
+    except AssertionError:
+        raise AssertionError(f"{what}: no takeover; standby's log:\n{schedulers.log('standby')[-3000:]}") from None
+    took = loop.time() - since
+    print(f"{what}: the standby took over after {took:.2f} s")
+    return took
+
+
+async def test_a_standby_takes_over_at_once_from_a_leader_killed_on_its_machine(
+    stack: Stack, schedulers: Schedulers
+) -> None:
+    leader, epoch = await _leader_and_standby(stack, schedulers)
+    killed = asyncio.get_running_loop().time()
+    leader.send_signal(signal.SIGKILL)
+    leader.wait()
+    took = await _took_over(stack, schedulers, epoch, killed, "kill -9")
+    assert took < FAILOVER_LIMIT, f"takeover {took:.1f} s after kill -9 (lease 15 s)"
+    assert "is gone" in schedulers.log("standby"), schedulers.log("standby")[-2000:]
+    runs = [await stack.trigger_via_lease("busy", f"after{i}") for i in range(3)]
+    for run_id in [*(f"before{i}" for i in range(6)), *runs]:
+        assert (await stack.wait_run("busy", run_id, timeout=60)).state == "success"
+    await _assert_each_try_ran_once(stack, [*(f"before{i}" for i in range(6)), *runs])
+
+
+@pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)  # SQLite: a frozen writer holds the whole file
+async def test_a_standby_takes_over_in_seconds_from_a_leader_frozen_inside_a_transaction(
+    stack: Stack, schedulers: Schedulers
+) -> None:
+    leader, epoch = await _leader_and_standby(stack, schedulers)
+    frozen = await _freeze_inside_a_transaction(leader, stack)
+    took = await _took_over(stack, schedulers, epoch, frozen, "SIGSTOP inside a transaction")
+    assert took < FAILOVER_LIMIT, f"takeover {took:.1f} s after SIGSTOP inside a transaction (lease 15 s)"
+    leader.send_signal(signal.SIGCONT)  # wakes up inside a transaction the database has ended
+    await stack.wait_for(lambda: "lease lost" in schedulers.log("leader"), 30, "the old leader noticed")
+    runs = [f"before{i}" for i in range(6)]
+    for run_id in runs:
+        assert (await stack.wait_run("busy", run_id, timeout=60)).state == "success"
+    await _assert_each_try_ran_once(stack, runs)
+
+
+async def _freeze_inside_a_transaction(proc: subprocess.Popen[bytes], stack: Stack) -> float:
+    """SIGSTOPs the process at a moment it holds the lease row locked (inside a transaction); returns when."""
+    from sqlalchemy import text
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while loop.time() < deadline:
+        proc.send_signal(signal.SIGSTOP)
+        stopped = loop.time()
+        async with stack.sessions() as s, s.begin():
+            try:
+                await s.execute(
+                    text("SELECT epoch FROM partition_lease WHERE `partition` = :p FOR UPDATE NOWAIT"), {"p": PARTITION}
+                )
+            except Exception:  # locked: the frozen leader is inside a transaction
+                return stopped
+        proc.send_signal(signal.SIGCONT)
+        await asyncio.sleep(0.01)
+    raise AssertionError("the leader was never frozen inside a transaction")

@@ -14,13 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from spinner.logpaths import complete_marker, local_log_path
 
 from .conftest import PARTITION, Stack
+from .service_processes import serving
 
 DAG_SOURCE = """
 from spinner import DAG, BashOperator, Tier
@@ -43,15 +42,6 @@ def start_executor_process(stack: Stack, out: Path) -> subprocess.Popen[bytes]:
             [sys.executable, "-m", "spinner.cli.main", "executor", "--port", str(stack.executor_settings.port)],
             env=env, stdout=f, stderr=subprocess.STDOUT,
         )  # fmt: skip
-
-
-async def serving(address: str) -> bool:
-    try:
-        async with grpc.aio.insecure_channel(address) as ch:
-            reply = await health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=1)
-    except grpc.aio.AioRpcError:
-        return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
 @pytest.mark.executor_settings(port="free")  # the restarted executor answers the runner where the first one did
@@ -87,7 +77,7 @@ async def test_a_try_that_ends_while_no_executor_runs_still_marks_its_log_comple
 
         def task_ended() -> bool:  # while no executor runs: its runner cannot report (its XCom, its end), and retries
             lines = log.read_text(errors="replace").splitlines()
-            return "done" in lines and any("executor unavailable" in x for x in lines[lines.index("done") :])
+            return "done" in lines and any("UNAVAILABLE); retrying" in x for x in lines[lines.index("done") :])
 
         await stack.wait_for(task_ended, 30, "the task ended, its runner retrying to report")
         assert not complete_marker(log).exists(), seen()
