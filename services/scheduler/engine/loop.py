@@ -154,12 +154,21 @@ class PartitionScheduler:
     async def _executor_watch(self, stop: asyncio.Event) -> None:
         """Asks the executor how it is every EXECUTOR_PROBE_INTERVAL while leading: while it is away (a
         restart) its runners cannot heartbeat, so none of their tries may be judged dead by a timeout."""
+        away = False
         while not stop.is_set():
             if self.lease.held:
                 if await self._submitter.reachable():
                     self._engine.outage_ended("executor")
+                    if away:
+                        # What the executor that went away had accepted may never start (a runner that died
+                        # before its Start while no executor watched): the sweep hands those over again
+                        # without waiting for ACCEPTED_RESUBMIT_AFTER. A runner still alive is refused at
+                        # its Start if a second one started first (services/executor/reports.py).
+                        self._accepted.clear()
+                    away = False
                 else:
                     self._engine.outage_began("executor")
+                    away = True
             try:
                 await asyncio.wait_for(stop.wait(), EXECUTOR_PROBE_INTERVAL)
             except TimeoutError:
