@@ -94,6 +94,7 @@ def generated(results: dict[str, Any]) -> str:
         f"{o['task_seconds']} s, retry delay {o['retry_delay']} s, the fault at {o['at']:.0%} done; "
         f"S3 log archive {'off' if o['no_s3'] else 'on'}. The whole suite took {minutes:.0f} min.",
         "",
+        "",
     ]
     return "\n".join(head) + tables(results) + "\n" + END
 
