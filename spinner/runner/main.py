@@ -118,6 +118,11 @@ class Heartbeater(threading.Thread):
         while not self._stop_event.wait(self._interval):
             try:
                 if not self._beat():
+                    if self._stop_event.is_set():
+                        # The task ended while this beat was in flight and its Finish made the try no longer
+                        # running: the answer is about the report, not an order to stop (the runner would
+                        # kill itself before its callbacks, its log's end and its archive).
+                        return
                     say("the executor says this try should no longer run; stopping the task")
                     os.kill(os.getpid(), signal.SIGTERM)
                     return
