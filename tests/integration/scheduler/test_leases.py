@@ -116,7 +116,7 @@ async def test_standby_takes_over_within_10s_when_the_leader_dies(stack: Stack, 
     stack.write_dag(f"{PARTITION}/team/busy.py", DAG_SOURCE)
     await stack.publish()
     leader = schedulers.start("leader")
-    await stack.wait_dag("busy")
+    await stack.wait_dag("busy", timeout=90)  # a process start and a parse, maybe on a busy machine
     lease = await _lease(stack)
     assert lease is not None
     first_epoch = lease.epoch
@@ -145,7 +145,7 @@ async def test_a_paused_leader_cannot_write_after_losing_its_lease(stack: Stack,
     stack.write_dag(f"{PARTITION}/team/busy.py", DAG_SOURCE)
     await stack.publish()
     old = schedulers.start("old")
-    await stack.wait_dag("busy")
+    await stack.wait_dag("busy", timeout=90)
     lease = await _lease(stack)
     assert lease is not None
     old_epoch = lease.epoch
@@ -180,7 +180,7 @@ async def _leader_and_standby(stack: Stack, schedulers: Schedulers) -> tuple[sub
     stack.write_dag(f"{PARTITION}/team/busy.py", DAG_SOURCE)
     await stack.publish()
     leader = schedulers.start("leader", SPINNER_LEASE_SECONDS="15")
-    await stack.wait_dag("busy")
+    await stack.wait_dag("busy", timeout=90)
     lease = await _lease(stack)
     assert lease is not None
     schedulers.start("standby", SPINNER_LEASE_SECONDS="15")
