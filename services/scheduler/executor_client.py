@@ -26,7 +26,7 @@ class GrpcSubmitter:
         """Whether the executor answers its health check as serving, within a couple of seconds."""
         try:
             reply = await self._health.Check(health_pb2.HealthCheckRequest(), timeout=2)
-        except grpc.aio.AioRpcError:
+        except Exception:  # any failure (refused, timed out, a channel closing at shutdown) is "not now"
             return False
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 

@@ -116,17 +116,19 @@ class PartitionScheduler:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Schedules and processes DAG files side by side until `stop`; a parse never stalls scheduling."""
-        async with asyncio.TaskGroup() as tg:
-            processing = tg.create_task(self._processing_loop(stop))
-            renewing = tg.create_task(self._renewal_loop(stop))
-            watching = tg.create_task(self._executor_watch(stop))
-            await self._scheduling_loop(stop)
-            processing.cancel()  # a parse in progress is not worth waiting for at shutdown
-            await renewing
-            await watching
-            await self._cancel_submits()
-        await self._processor.aclose()
-        await self._release()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                processing = tg.create_task(self._processing_loop(stop))
+                renewing = tg.create_task(self._renewal_loop(stop))
+                watching = tg.create_task(self._executor_watch(stop))
+                await self._scheduling_loop(stop)
+                processing.cancel()  # a parse in progress is not worth waiting for at shutdown
+                await renewing
+                await watching
+                await self._cancel_submits()
+        finally:  # whatever ended the loops: no parse worker or fork server is left behind
+            await self._processor.aclose()
+            await self._release()
 
     async def _scheduling_loop(self, stop: asyncio.Event) -> None:
         """Loops until `stop`; a failed iteration is logged and retried, never fatal."""
