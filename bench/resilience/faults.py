@@ -80,23 +80,11 @@ def inject(name: str, target: Target) -> Fault:
     elif name in SCHEDULER_FAULTS:
         _leader(name, target, fault)
     elif name == "restart-db":
-        fault.started = time.time()
-        target.db.kill()
-        time.sleep(target.durations.db_seconds)
-        target.db.start()
-        fault.back = time.time()
+        _away(fault, target.db.kill, target.durations.db_seconds, target.db.start)
     elif name == "stop-broker":
-        fault.started = time.time()
-        target.broker.kill()
-        time.sleep(target.durations.broker_seconds)
-        target.broker.start()
-        fault.back = time.time()
+        _away(fault, target.broker.kill, target.durations.broker_seconds, target.broker.start)
     elif name == "stop-s3":
-        fault.started = time.time()
-        target.s3.stop()
-        time.sleep(target.durations.s3_seconds)
-        target.s3.start()
-        fault.back = time.time()
+        _away(fault, target.s3.stop, target.durations.s3_seconds, target.s3.start)
     elif name == "restart-standalone":
         fault.started = time.time()
         fault.back = target.stack.restart(target.durations.restart_seconds)
@@ -142,3 +130,12 @@ def _leader(name: str, target: Target, fault: Fault) -> None:
         time.sleep(target.durations.stop_seconds)
         processes.signal_pid(pid, signal.SIGCONT)
         fault.back = time.time()
+
+
+def _away(fault: Fault, take: Callable[[], None], seconds: float, bring_back: Callable[[], None]) -> None:
+    """A server taken away for `seconds`, then brought back: the fault's start and end are recorded."""
+    fault.started = time.time()
+    take()
+    time.sleep(seconds)
+    bring_back()
+    fault.back = time.time()

@@ -13,12 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.resilience import processes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from spinner.standalone import free_port
 
 
 def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:

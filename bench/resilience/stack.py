@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.resilience import processes
-from bench.resilience.servers import free_port
+from spinner.standalone import free_port
 
 SERVICES = ("dagsync", "executor", "logs", "scheduler", "gateway")
 CLI = [sys.executable, "-m", "spinner.cli.main"]
