@@ -267,6 +267,11 @@ class ExecutorSettings(LogStoreSettings, KubernetesAccessSettings, FernetSetting
         description="HMAC key for runner tokens, the same on every executor; empty: <home>/runner_token_key, made once",
     )
     max_parallel: int = Field(default=32, ge=1)
+    local_tries_on_stop: Literal["keep", "stop"] = Field(
+        default="keep",
+        description="local backend, when the executor stops cleanly: keep (its tries run on, and the next executor "
+        "on this host adopts them, as pods outlive an executor) or stop (they are killed and recorded as failed)",
+    )
     xcom_max_bytes: int = Field(
         default=64 * 1024, gt=0, description="the largest XCom a task may push (its JSON, in bytes)"
     )

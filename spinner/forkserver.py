@@ -185,7 +185,8 @@ class ForkServer(Generic[K]):
     """Starts the server on first use (again if it died), asks it for children, reports their exits.
 
     `on_child_exit(key, code, pid)` is called once per child, with code -1 when the server died
-    before the child ended (the child is then watched until it is gone).
+    before the child ended (the child is then watched until it is gone). After `aclose` it is called
+    no more: the children that still run are left to whoever comes next (an executor adopts them).
     """
 
     def __init__(self, preload: Sequence[str], on_child_exit: Callable[[K, int, int], Awaitable[None]]) -> None:
@@ -197,6 +198,7 @@ class ForkServer(Generic[K]):
         self._next_id = 0
         self._lock = asyncio.Lock()
         self._outliving: set[asyncio.Task[None]] = set()
+        self._closed = False
         # Known the moment the pid arrives, before the spawn resumes: an exit right after is never lost.
         self.children: dict[int, K] = {}
 
@@ -233,6 +235,8 @@ class ForkServer(Generic[K]):
                 future.set_exception(OSError("the fork server stopped"))
         self._pending.clear()
         orphans, self.children = dict(self.children), {}
+        if self._closed:
+            return
         for pid, key in orphans.items():  # no longer children it can reap: watch them until they are gone
             task = asyncio.create_task(self._outlive(pid, key))
             self._outliving.add(task)
@@ -266,6 +270,9 @@ class ForkServer(Generic[K]):
         return await asyncio.wait_for(future, 30)
 
     async def aclose(self) -> None:
+        self._closed = True
+        for task in list(self._outliving):
+            task.cancel()
         if self._proc is not None and self._proc.returncode is None:
             assert self._proc.stdin is not None
             self._proc.stdin.close()

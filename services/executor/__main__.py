@@ -94,7 +94,7 @@ async def serve(
         backend = KubernetesBackend(executor.process_exited, kubernetes_settings(settings))
         executor.runner_python = settings.k8s_python
     else:
-        backend = LocalProcessBackend(executor.process_exited)
+        backend = LocalProcessBackend(executor.process_exited, keep_on_stop=settings.local_tries_on_stop == "keep")
     executor.backend = backend
     services = executor_pb2.DESCRIPTOR.services_by_name
     try:

@@ -172,6 +172,7 @@ def start_standalone(
     port = free_port()
     home = tmp_path / "home"
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("SPINNER_")}
+    child_env["SPINNER_LOCAL_TRIES_ON_STOP"] = "stop"  # a test's tasks end with it (Spinner's default keeps them)
     if database_url:
         child_env["SPINNER_DATABASE_URL"] = database_url
     child_env.update(env or {})

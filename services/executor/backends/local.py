@@ -20,6 +20,7 @@ import asyncio
 import logging
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -50,9 +51,10 @@ class LocalProcessBackend(ExecutorBackend):
     name = "local"
     adopts = True
 
-    def __init__(self, on_exit: ExitCallback, *, fork_server: bool = True) -> None:
+    def __init__(self, on_exit: ExitCallback, *, fork_server: bool = True, keep_on_stop: bool = True) -> None:
         super().__init__(on_exit)
-        self._procs: dict[TryKey, asyncio.subprocess.Process | int | None] = {}
+        self._keep_on_stop = keep_on_stop
+        self._procs: dict[TryKey, subprocess.Popen[bytes] | int | None] = {}
         self._watchers: set[asyncio.Task[None]] = set()
         self._closing = False
         self._fork_server: ForkServer[TryKey] | None = (
@@ -132,24 +134,7 @@ class LocalProcessBackend(ExecutorBackend):
             self._procs.pop(spec.key, None)
             raise
         try:
-            stdout: int | object = asyncio.subprocess.DEVNULL
-            log_file = None
-            if spec.log_path is not None:
-                spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-                log_file = open(spec.log_path, "ab")  # noqa: ASYNC230 - a quick local append, handed to the child
-                stdout = log_file
-            try:
-                proc = await asyncio.create_subprocess_exec(
-                    *spec.argv,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=stdout,  # type: ignore[arg-type]
-                    stderr=asyncio.subprocess.STDOUT,
-                    env={**task_environ(), **spec.env},  # never the platform's secrets
-                    start_new_session=True,  # its own process group: terminate() reaches its children
-                )
-            finally:
-                if log_file is not None:
-                    log_file.close()
+            proc = self._spawn(spec)
         except OSError:
             del self._procs[spec.key]
             raise
@@ -159,8 +144,29 @@ class LocalProcessBackend(ExecutorBackend):
         watcher.add_done_callback(self._watchers.discard)
         return True
 
-    async def _watch(self, key: TryKey, proc: asyncio.subprocess.Process) -> None:
-        code = await proc.wait()
+    @staticmethod
+    def _spawn(spec: LaunchSpec) -> subprocess.Popen[bytes]:
+        """A fresh process. Popen, not asyncio's: an asyncio transport kills its child when it is
+        closed, and a runner must be able to outlive this executor."""
+        log_file = None
+        try:
+            if spec.log_path is not None:
+                log_file = open(spec.log_path, "ab")  # a quick local append, handed to the child
+            return subprocess.Popen(
+                spec.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file if log_file is not None else subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
+                env={**task_environ(), **spec.env},  # never the platform's secrets
+                start_new_session=True,  # its own process group: terminate() reaches its children
+            )
+        finally:
+            if log_file is not None:
+                log_file.close()
+
+    async def _watch(self, key: TryKey, proc: subprocess.Popen[bytes]) -> None:
+        await wait_gone(proc.pid)  # exited (a zombie until the wait below reaps it)
+        code = proc.wait()
         self._procs.pop(key, None)
         try:
             await self._on_exit(key, code, "", proc.pid)
@@ -174,7 +180,7 @@ class LocalProcessBackend(ExecutorBackend):
         return key in self._procs
 
     @staticmethod
-    def _pid(proc: asyncio.subprocess.Process | int | None) -> int | None:
+    def _pid(proc: subprocess.Popen[bytes] | int | None) -> int | None:
         if isinstance(proc, int):
             return proc
         return proc.pid if proc is not None and proc.returncode is None else None
@@ -185,8 +191,12 @@ class LocalProcessBackend(ExecutorBackend):
             kill_group(pid, signal.SIGTERM)
 
     async def aclose(self) -> None:
-        """Local tries belong to this process: stop them, and record their ends while we can."""
+        """Leaves the tries running for the next executor to adopt (`keep_on_stop`), or stops them and
+        records their ends while it can."""
         self._closing = True
+        if self._keep_on_stop:
+            await self._leave()
+            return
         for key in list(self._procs):
             await self.terminate(key)
         deadline = asyncio.get_running_loop().time() + 5.0
@@ -202,3 +212,18 @@ class LocalProcessBackend(ExecutorBackend):
             watcher.cancel()
         if self._fork_server is not None:
             await self._fork_server.aclose()
+
+    async def _leave(self) -> None:
+        """A restart (an upgrade, a Ctrl-C of standalone) neither kills nor fails what runs: the runners
+        keep their own sessions, finish, and report to whichever executor answers next on this port."""
+        if self._procs:
+            log.info(
+                "%d local tries keep running; the next executor on this host adopts them: %s",
+                len(self._procs), ", ".join(sorted(k.describe() for k in self._procs)),
+            )  # fmt: skip
+        for watcher in list(self._watchers):
+            watcher.cancel()
+        if self._watchers:
+            await asyncio.wait(list(self._watchers), timeout=5.0)
+        if self._fork_server is not None:
+            await self._fork_server.aclose()  # its children keep running (spinner/forkserver.py)

@@ -232,6 +232,7 @@ async def stack(
     )
     # Tasks, not a TaskGroup: pytest may set a fixture up and tear it down in different tasks.
     exec_extra.setdefault("port", 0)
+    exec_extra.setdefault("local_tries_on_stop", "stop")  # a test's tasks end with it (Spinner's default keeps them)
     if exec_extra["port"] == "free":  # a fixed port, so a restarted executor answers the same runners
         import socket
 

@@ -34,7 +34,9 @@ class ServiceProcesses:
     def start(self, name: str, *argv: str, **env: str) -> subprocess.Popen[bytes]:
         """`spinner <argv...>` as `name` (its log file; a name started again appends to it)."""
         full = {k: v for k, v in os.environ.items() if not k.startswith("SPINNER_")}
-        full.update({"SPINNER_HOME": str(self.home), "SPINNER_DATABASE_URL": self.db_url, **self.env, **env})
+        full.update({"SPINNER_HOME": str(self.home), "SPINNER_DATABASE_URL": self.db_url})
+        full["SPINNER_LOCAL_TRIES_ON_STOP"] = "stop"  # a test's tasks end with it (Spinner's default keeps them)
+        full.update({**self.env, **env})
         with open(self.logs / f"{name}.log", "ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "spinner.cli.main", *argv], env=full, stdout=out, stderr=subprocess.STDOUT
