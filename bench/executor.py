@@ -26,10 +26,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from spinner.grpcserver import channel
+from spinner.identity import load_identity
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import grpc
 from sqlalchemy import select
 
 from services.executor.__main__ import serve as serve_executor
@@ -121,8 +123,8 @@ async def bench_local(tries: int, work: Path, verbose: bool = False) -> dict[str
     while not ready:
         await asyncio.sleep(0.05)
     latencies: list[float] = []
-    async with grpc.aio.insecure_channel(ready[0]) as channel:
-        stub = executor_pb2_grpc.ExecutorServiceStub(channel)
+    async with channel(ready[0], identity=load_identity(settings.identities, "scheduler")) as ch:
+        stub = executor_pb2_grpc.ExecutorServiceStub(ch)
         for i in range(tries):
             task_id = f"t{i:04d}"
             async with sessions() as s, s.begin():  # queued as a scheduler does, then handed over

@@ -54,10 +54,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from spinner.grpcserver import channel
+from spinner.identity import load_identity
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import grpc
 
 from services.logs.__main__ import serve
 from spinner.bundles import S3Location, s3_client
@@ -224,8 +226,8 @@ async def logs_service(settings: LogsSettings, profile: Path | None = None) -> A
                 stderr=subprocess.DEVNULL,
             )
             await asyncio.sleep(1)  # py-spy attaches
-        async with grpc.aio.insecure_channel(address) as channel:
-            yield Service(logs_pb2_grpc.LogsServiceStub(channel), process.pid)
+        async with channel(address, identity=load_identity(settings.identities, "gateway")) as ch:
+            yield Service(logs_pb2_grpc.LogsServiceStub(ch), process.pid)
     finally:
         if spy is not None:
             spy.send_signal(signal.SIGINT)  # py-spy writes the profile when interrupted

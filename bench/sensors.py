@@ -36,6 +36,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from spinner.grpcserver import channel
+from spinner.identity import load_identity
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -208,7 +211,7 @@ async def run_db(args: argparse.Namespace, db_kind: str) -> dict[str, Any]:
                 break
             await asyncio.sleep(1)
         await asyncio.sleep(3)  # parsing settles
-        exec_channel = grpc.aio.insecure_channel(f"127.0.0.1:{exec_port}")
+        exec_channel = channel(f"127.0.0.1:{exec_port}", identity=load_identity(settings.identities, "scheduler"))
         exec_stub = executor_pb2_grpc.ExecutorServiceStub(exec_channel)
         deadline = time.monotonic() + 60
         while True:  # the executor is up before anything is measured
@@ -244,7 +247,7 @@ async def run_db(args: argparse.Namespace, db_kind: str) -> dict[str, Any]:
         result["idle"] = await window(reader, clock, args.window, sample)
         say(f"{db_kind}: idle {result['idle']}")
 
-        async with grpc.aio.insecure_channel(ready[0]) as ch:
+        async with channel(ready[0], identity=load_identity(settings.identities, "gateway")) as ch:
             stub = scheduler_pb2_grpc.SchedulerServiceStub(ch)
             for i in range(dags):
                 await stub.TriggerDagRun(scheduler_pb2.TriggerDagRunRequest(dag_id=f"sensors_{i:03d}"), timeout=30)

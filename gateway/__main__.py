@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -21,6 +22,7 @@ from spinner.config import GatewaySettings
 from spinner.db.engine import create_engine, create_read_engine, session_factory
 from spinner.fernet import load_box
 from spinner.grpcserver import channel, grpc_server
+from spinner.identity import load_identity
 from spinner.telemetry import Telemetry, setup_telemetry
 from spinner.v1 import gateway_pb2, gateway_pb2_grpc
 
@@ -65,14 +67,15 @@ async def serve(
     telemetry = telemetry or setup_telemetry("gateway", settings)
     engine = create_engine(settings.database_url)
     read_engine = create_read_engine(settings.database_url)
-    logs_channel = channel(settings.logs_address)
-    dagsync_channel = channel(settings.dagsync_address)
+    identity = load_identity(settings.identities, "gateway")  # none and none can be made: do not start
+    logs_channel = channel(settings.logs_address, identity=identity)
+    dagsync_channel = channel(settings.dagsync_address, identity=identity)
     gateway = Gateway(
         sessions=session_factory(engine),
         logs_channel=logs_channel,
         clock=utcnow,
         tracer=telemetry.tracer("spinner.gateway"),
-        scheduler_channel=channel,
+        scheduler_channel=functools.partial(channel, identity=identity),
         readers=session_factory(read_engine),
         dagsync_channel=dagsync_channel,
     )
@@ -104,6 +107,7 @@ async def serve(
                 )
             ],
             service_names=[gateway_pb2.DESCRIPTOR.services_by_name["SpinnerApi"].full_name],
+            reflect=settings.grpc_reflection,  # its users' own tokens are checked by the API (no service auth)
         ) as grpc_srv:
             http_task = asyncio.create_task(http.serve(), name="gateway-http")
             try:

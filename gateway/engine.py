@@ -57,6 +57,7 @@ from spinner.db import auth as db_auth
 from spinner.db.callbacks import is_callback_task_id
 from spinner.db.models import DagCode
 from spinner.grpcserver import channel
+from spinner.identity import on_behalf_of
 from spinner.mapping import NO_MAP_INDEX
 from spinner.routing import SchedulerRouter
 from spinner.sdk.dag import ID_RE
@@ -419,8 +420,9 @@ class Gateway:
             except grpc.aio.AioRpcError as e:
                 raise from_rpc_error(e, f"the scheduler of {partition}") from None
 
-    def _opts(self) -> dict[str, Any]:
-        return {"timeout": self._timeout, "metadata": inject_metadata()}
+    def _opts(self, actor: Actor) -> dict[str, Any]:
+        """A call's timeout and metadata: its trace, and the user it is made for (already authorised)."""
+        return {"timeout": self._timeout, "metadata": [*inject_metadata(), *on_behalf_of(actor.username)]}
 
     async def trigger(self, actor: Actor, dag_id: str, conf: Any, run_id: str | None) -> RunInfo:
         if conf is None:
@@ -438,7 +440,7 @@ class Gateway:
 
         async def do() -> RunInfo:
             reply = await self._call(
-                dag_id, "gateway.trigger", lambda stub: stub.TriggerDagRun(request, **self._opts())
+                dag_id, "gateway.trigger", lambda stub: stub.TriggerDagRun(request, **self._opts(actor))
             )
             return await self.get_run(actor, dag_id, reply.run.run_id)
 
@@ -466,7 +468,7 @@ class Gateway:
                 selection=selection, only_failed=only_failed, requested_by=actor.username
             )
             reply = await self._call(
-                dag_id, "gateway.clear", lambda stub: stub.ClearTaskInstances(request, **self._opts())
+                dag_id, "gateway.clear", lambda stub: stub.ClearTaskInstances(request, **self._opts(actor))
             )
             return list(reply.task_ids)
 
@@ -482,7 +484,7 @@ class Gateway:
                 selection=selection, state=state, requested_by=actor.username
             )
             reply = await self._call(
-                dag_id, "gateway.mark", lambda stub: stub.MarkTaskInstances(request, **self._opts())
+                dag_id, "gateway.mark", lambda stub: stub.MarkTaskInstances(request, **self._opts(actor))
             )
             return list(reply.task_ids)
 
@@ -495,7 +497,7 @@ class Gateway:
         request = scheduler_pb2.SetPausedRequest(dag_id=dag_id, paused=paused, requested_by=actor.username)
 
         async def do() -> DagInfo:
-            await self._call(dag_id, "gateway.set_paused", lambda stub: stub.SetPaused(request, **self._opts()))
+            await self._call(dag_id, "gateway.set_paused", lambda stub: stub.SetPaused(request, **self._opts(actor)))
             return await self.get_dag(actor, dag_id)
 
         return await self._act(actor, "pause" if paused else "unpause", dag_id, do)
@@ -510,7 +512,9 @@ class Gateway:
         )
 
         async def do() -> dict[str, Any]:
-            reply = await self._call(dag_id, "gateway.backfill", lambda stub: stub.Backfill(request, **self._opts()))
+            reply = await self._call(
+                dag_id, "gateway.backfill", lambda stub: stub.Backfill(request, **self._opts(actor))
+            )
             return {"run_ids": [r.run_id for r in reply.runs], "skipped_existing": reply.skipped_existing}
 
         return await self._act(actor, "backfill", dag_id, do, details={"start": start, "end": end})
@@ -571,9 +575,7 @@ class Gateway:
         number = await self._log_try(actor, dag_id, run_id, task_id, try_number, map_index)
         key = _try_key(dag_id, run_id, task_id, number, map_index)
         try:
-            reply = await self._logs.Read(
-                logs_pb2.ReadLogRequest(key=key, from_offset=offset), timeout=self._timeout, metadata=inject_metadata()
-            )
+            reply = await self._logs.Read(logs_pb2.ReadLogRequest(key=key, from_offset=offset), **self._opts(actor))
         except grpc.aio.AioRpcError as e:
             if e.code() == grpc.StatusCode.NOT_FOUND:
                 raise LogMissing(e.details() or "no log yet") from None
@@ -600,7 +602,10 @@ class Gateway:
         number = await self._log_try(actor, dag_id, run_id, task_id, try_number, map_index)
         key = _try_key(dag_id, run_id, task_id, number, map_index)
         # No deadline: the call lasts as long as the try runs, and ends when the reader leaves or the gateway stops.
-        call = self._logs.Follow(logs_pb2.FollowLogRequest(key=key, from_offset=offset), metadata=inject_metadata())
+        call = self._logs.Follow(
+            logs_pb2.FollowLogRequest(key=key, from_offset=offset),
+            metadata=[*inject_metadata(), *on_behalf_of(actor.username)],
+        )
         return await LogFollow.open(call, number, self._closing)
 
     def close_log_streams(self) -> None:

@@ -63,4 +63,7 @@ def from_rpc_error(e: grpc.aio.AioRpcError, what: str) -> GatewayError:
     detail = e.details() or str(e.code())
     if cls is Unavailable and e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return Unavailable(f"{what} is not reachable: {detail}")
+    if e.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        # The user was allowed; the service did not accept the gateway itself (its key: spinner/identity.py).
+        return Unavailable(f"{what} refused the gateway's own credential: {detail}")
     return cls(detail)

@@ -68,6 +68,12 @@ class CommonSettings(BaseSettings):
         " are given up (longer than a database restart)",
     )
     host: str = "127.0.0.1"
+    identity_dir: str = Field(
+        default="",
+        description="folder of the services' keys (<name>.key, this service's own; <name>.pub, every service's, "
+        "trusted); empty: <home>/identity, where a service makes its own key when it has none",
+    )
+    grpc_reflection: bool = Field(default=False, description="answer gRPC server reflection (grpcurl list)")
     telemetry_exporter: Literal["none", "console", "otlp"] = "none"
     otlp_endpoint: str = ""
     log_level: str = "INFO"
@@ -77,6 +83,11 @@ class CommonSettings(BaseSettings):
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{self.home / 'spinner.db'}")
         return self
+
+    @property
+    def identities(self) -> Path:
+        """Where the service keys are (spinner/identity.py)."""
+        return Path(self.identity_dir) if self.identity_dir else self.home / "identity"
 
     @property
     def snapshot_root(self) -> Path:

@@ -11,14 +11,18 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from spinner.channels import CHANNEL_OPTIONS
 from spinner.db.errors import brief, is_transient
+from spinner.identity import Identity, Verifier
+from spinner.rpcauth import Policy, RefusalAudit, ServiceAuth
 
 log = logging.getLogger(__name__)
 
@@ -100,20 +104,25 @@ async def grpc_server(
     service_names: Sequence[str],
     interceptors: Sequence[Any] = (),
     grace: float = 5.0,
+    auth: ServiceAuth | None = None,
+    reflect: bool = False,
 ) -> AsyncIterator[RunningServer]:
     """Starts a grpc.aio server; health is NOT_SERVING until the caller sets it ready.
 
-    service_names are the full names (e.g. "spinner.v1.SchedulerService") for reflection.
+    `auth` checks every call's caller first (spinner/rpcauth.py); only the gateway's public API,
+    which checks its users' own tokens, has none. service_names are the full names (e.g.
+    "spinner.v1.SchedulerService") for reflection, which is answered only when `reflect`.
     """
-    server = grpc.aio.server(interceptors=[TransientErrors(), *interceptors])
+    server = grpc.aio.server(interceptors=[*([auth] if auth else []), TransientErrors(), *interceptors])
     for add in register:
         add(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
-        server,
-    )
+    if reflect:
+        reflection.enable_server_reflection(
+            [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            server,
+        )
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind gRPC port {host}:{port}")
@@ -127,6 +136,15 @@ async def grpc_server(
         await server.stop(grace)
 
 
-def channel(address: str, interceptors: Sequence[Any] = ()) -> grpc.aio.Channel:
-    """A client channel; tracing interceptors come from spinner.telemetry.client_interceptors()."""
-    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=list(interceptors))
+def channel(address: str, interceptors: Sequence[Any] = (), *, identity: Identity | None = None) -> grpc.aio.Channel:
+    """A client channel, whose calls carry `identity`'s service token (spinner/identity.py);
+    tracing interceptors come from spinner.telemetry.client_interceptors()."""
+    chain = [*(identity.interceptors() if identity else []), *interceptors]
+    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=chain)
+
+
+def service_auth(
+    name: str, identities: Path, policy: Policy, sessions: async_sessionmaker[AsyncSession] | None
+) -> ServiceAuth:
+    """The caller check of service `name`'s server: tokens for it, signed by a key in `identities`."""
+    return ServiceAuth(Verifier(identities, name), policy, audit=RefusalAudit(sessions, name))

@@ -143,6 +143,9 @@ def run_standalone(*, dags: Path, home: Path | None, port: int, mqtt_url: str = 
     from spinner.fernet import ensure_key_file
 
     ensure_key_file(home)  # variables and connections are encrypted with it (gateway and executor read it)
+    from spinner.identity import ensure_identities
+
+    ensure_identities(home / "identity")  # each service's key: internal calls say who makes them
     ports = {name: free_port() for name in ("dagsync", "executor", "logs", "gateway_grpc")}
     env = {
         **os.environ,

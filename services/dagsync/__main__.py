@@ -13,13 +13,13 @@ from services.dagsync.metrics import DagSyncMetrics
 from services.dagsync.server import DagSyncServicer
 from services.dagsync.snapshots import SnapshotStore
 from services.dagsync.sources import DagSource, LocalFolderSource, S3Source
-from spinner import events
+from spinner import events, rpcpolicy
 from spinner.bundles import s3_client
 from spinner.clock import utcnow
 from spinner.config import DagSyncSettings
 from spinner.db.engine import create_engine, session_factory
 from spinner.events import Waker, make_bus, wake_on_events
-from spinner.grpcserver import grpc_server
+from spinner.grpcserver import grpc_server, service_auth
 from spinner.telemetry import Telemetry, setup_telemetry
 from spinner.v1 import dagsync_pb2, dagsync_pb2_grpc
 
@@ -61,6 +61,8 @@ async def serve(
                 port=settings.port,
                 register=[lambda s: dagsync_pb2_grpc.add_DagSyncServiceServicer_to_server(servicer, s)],
                 service_names=[dagsync_pb2.DESCRIPTOR.services_by_name["DagSyncService"].full_name],
+                auth=service_auth("dagsync", settings.identities, rpcpolicy.DAGSYNC, session_factory(engine)),
+                reflect=settings.grpc_reflection,
             ) as server:
                 await sync.sync_once()
                 await server.set_serving()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -17,12 +18,14 @@ from services.executor.pod_spec import PodSettings
 from services.executor.server import ExecutorServicer, RunnerServicer
 from services.executor.tokens import TokenSigner, token_secret
 from services.executor.varconn import RunnerSecrets
+from spinner import rpcpolicy
 from spinner.clock import utcnow
 from spinner.config import ExecutorSettings
 from spinner.db.engine import create_engine, session_factory
 from spinner.events import make_bus
 from spinner.fernet import load_box
-from spinner.grpcserver import grpc_server
+from spinner.grpcserver import channel, grpc_server, service_auth
+from spinner.identity import load_identity
 from spinner.telemetry import Telemetry, setup_telemetry
 from spinner.v1 import executor_pb2, executor_pb2_grpc
 
@@ -68,6 +71,7 @@ async def serve(
     telemetry = telemetry or setup_telemetry("executor", settings)
     engine = create_engine(settings.database_url)
     bus = make_bus(settings.mqtt_url, settings.cluster)
+    identity = load_identity(settings.identities, "executor")  # none and none can be made: do not start
     signer = TokenSigner(token_secret(settings.token_secret, settings.home))  # restart-proof (tokens.py)
     executor = Executor(
         sessions=session_factory(engine),
@@ -82,6 +86,7 @@ async def serve(
         runner_env=settings.runner_env(),
         xcom_max_bytes=settings.xcom_max_bytes,
         retry_timeout=settings.database_retry_timeout,
+        scheduler_channel=functools.partial(channel, identity=identity),
     )
     executor.callbacks.timeout = settings.callback_timeout
     if settings.smtp_host:
@@ -110,6 +115,8 @@ async def serve(
                 ),
             ],
             service_names=[services["ExecutorService"].full_name, services["RunnerService"].full_name],
+            auth=service_auth("executor", settings.identities, rpcpolicy.EXECUTOR, session_factory(engine)),
+            reflect=settings.grpc_reflection,
         ) as server:
             executor.runner_address = f"{settings.host}:{server.port}"
             await server.set_serving()

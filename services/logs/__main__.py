@@ -13,10 +13,11 @@ from services.logs.sources.elasticsearch import ElasticsearchSource
 from services.logs.sources.local import LocalSource
 from services.logs.sources.pod import PodSource
 from services.logs.sources.s3 import S3Source
+from spinner import rpcpolicy
 from spinner.bundles import S3Location
 from spinner.config import LogsSettings
 from spinner.db.engine import create_read_engine, session_factory
-from spinner.grpcserver import grpc_server
+from spinner.grpcserver import grpc_server, service_auth
 from spinner.telemetry import setup_telemetry
 from spinner.v1 import logs_pb2, logs_pb2_grpc
 
@@ -66,6 +67,8 @@ async def serve(settings: LogsSettings, stop: asyncio.Event, *, ready: Callable[
             port=settings.port,
             register=[lambda s: logs_pb2_grpc.add_LogsServiceServicer_to_server(servicer, s)],
             service_names=[logs_pb2.DESCRIPTOR.services_by_name["LogsService"].full_name],
+            auth=service_auth("logs", settings.identities, rpcpolicy.LOGS, session_factory(engine)),
+            reflect=settings.grpc_reflection,
         ) as server:
             await server.set_serving()
             address = f"{settings.host}:{server.port}"

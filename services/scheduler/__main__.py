@@ -17,12 +17,13 @@ from services.scheduler.engine.processing import DagProcessor, partition_tier
 from services.scheduler.engine.scheduling import SchedulingEngine
 from services.scheduler.executor_client import GrpcSubmitter
 from services.scheduler.server import SchedulerServicer
-from spinner import events
+from spinner import events, rpcpolicy
 from spinner.clock import utcnow
 from spinner.config import SchedulerSettings
 from spinner.db.engine import create_engine, session_factory
 from spinner.events import make_bus, wake_on_events
-from spinner.grpcserver import channel, grpc_server
+from spinner.grpcserver import channel, grpc_server, service_auth
+from spinner.identity import load_identity
 from spinner.telemetry import Telemetry, setup_telemetry
 from spinner.v1 import scheduler_pb2, scheduler_pb2_grpc
 
@@ -43,7 +44,8 @@ async def serve(
     engine = create_engine(settings.database_url, idle_transaction_timeout=settings.transaction_idle_timeout)
     sessions = session_factory(engine)
     bus = make_bus(settings.mqtt_url, settings.cluster)
-    executor_channel = channel(settings.executor_address)
+    identity = load_identity(settings.identities, "scheduler")  # none and none can be made: do not start
+    executor_channel = channel(settings.executor_address, identity=identity)
     submitter = GrpcSubmitter(executor_channel)
     tier = partition_tier(settings.partition)
     scheduling = SchedulingEngine(
@@ -93,6 +95,8 @@ async def serve(
             port=settings.port,
             register=[lambda s: scheduler_pb2_grpc.add_SchedulerServiceServicer_to_server(servicer, s)],
             service_names=[scheduler_pb2.DESCRIPTOR.services_by_name["SchedulerService"].full_name],
+            auth=service_auth("scheduler", settings.identities, rpcpolicy.SCHEDULER, sessions),
+            reflect=settings.grpc_reflection,
         ) as server:
             address = f"{settings.host}:{server.port}"
             scheduler.lease.address = address

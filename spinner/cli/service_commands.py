@@ -24,7 +24,7 @@ def _settings(cls: Any, args: argparse.Namespace, **fields: Any) -> Any:
         raise SystemExit(f"error: invalid settings: {e}") from None
 
 
-def _run(service: str, settings: Any, serve: Any) -> int:
+def _run(service: str, settings: Any, serve: Any, identity: str = "") -> int:
     from spinner.fernet import FernetKeyError, load_box
 
     if hasattr(settings, "fernet_key"):  # gateway and executor: refuse to start without the key
@@ -41,6 +41,12 @@ def _run(service: str, settings: Any, serve: Any) -> int:
             raise SystemExit(
                 f"error: the executor has no runner-token key: {e} (or set SPINNER_TOKEN_SECRET)"
             ) from None
+    from spinner.identity import IdentityError, load_identity
+
+    try:  # its own key, which signs its calls (spinner/identity.py): made in a writable home when missing
+        load_identity(settings.identities, identity or service)
+    except IdentityError as e:
+        raise SystemExit(f"error: {e} (see `spinner identities` and deploy/README.md)") from None
     configure_logging(settings.log_level, service)
     run_until_signalled(lambda stop: serve(settings, stop))
     return 0
@@ -64,7 +70,7 @@ def _scheduler(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if not s.partition:
         raise SystemExit("error: --partition is required (e.g. spinner_tier_1_0)")
-    return _run(f"scheduler[{s.partition}]", s, serve)
+    return _run(f"scheduler[{s.partition}]", s, serve, identity="scheduler")
 
 
 def _executor(args: argparse.Namespace) -> int:
@@ -149,7 +155,29 @@ def _standalone(args: argparse.Namespace) -> int:
     return run_standalone(dags=args.dags, home=args.home, port=args.port, mqtt_url=args.mqtt_url)
 
 
+def _identities(args: argparse.Namespace) -> int:
+    """Makes every service's key pair in a folder, for a deployment's Secrets and ConfigMap."""
+    from spinner.identity import SERVICES, ensure_identities
+
+    folder: Path = args.folder
+    existing = [n for n in SERVICES if (folder / f"{n}.key").exists()]
+    ensure_identities(folder)
+    for name in SERVICES:
+        print(f"{folder / (name + '.key')}  {'kept' if name in existing else 'made'}  (private: only the {name})")
+    print(f"{folder}/*.pub: every service's public key, trusted by all (one ConfigMap)")
+    print("In Kubernetes (deploy/README.md):")
+    for name in SERVICES:
+        print(f"  kubectl create secret generic spinner-identity-{name} --from-file={folder / (name + '.key')}")
+    pubs = " ".join(f"--from-file={folder / (n + '.pub')}" for n in SERVICES)
+    print(f"  kubectl create configmap spinner-identity-public {pubs}")
+    return 0
+
+
 def register(sub: Any) -> None:
+    p = sub.add_parser("identities", help="make the services' keys (internal calls say who makes them)")
+    p.add_argument("folder", type=Path, help="folder for <service>.key and <service>.pub (existing keys are kept)")
+    p.set_defaults(handler=_identities)
+
     p = sub.add_parser("dagsync", help="run the DAG sync service")
     p.add_argument("--port", type=int)
     p.add_argument("--dags", type=Path, help="DAG repository folder to mirror")

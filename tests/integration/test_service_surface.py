@@ -1,4 +1,5 @@
-"""Every service answers gRPC health checks (SERVING once started) and reflection, so grpcurl works."""
+"""Every service answers gRPC health checks (SERVING once started), to anyone; reflection (grpcurl list)
+only when `grpc_reflection` turns it on: it would map the internal API for any caller."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -32,14 +34,14 @@ async def _health(address: str) -> int:
         return int(reply.status)
 
 
-async def test_dagsync_and_logs_serve_health_and_reflection(tmp_path: Path) -> None:
+async def test_services_answer_health_to_anyone_and_reflection_only_when_turned_on(tmp_path: Path) -> None:
     (tmp_path / "repo" / "spinner_tier_1_0").mkdir(parents=True)
     stop = asyncio.Event()
     ready: dict[str, str] = {}
     tasks = [
         asyncio.create_task(
             serve_dagsync(
-                DagSyncSettings(home=tmp_path, port=0, source_dir=tmp_path / "repo"),
+                DagSyncSettings(home=tmp_path, port=0, source_dir=tmp_path / "repo", grpc_reflection=True),
                 stop,
                 ready=lambda a: ready.__setitem__("dagsync", a),
             )
@@ -52,10 +54,13 @@ async def test_dagsync_and_logs_serve_health_and_reflection(tmp_path: Path) -> N
         async with asyncio.timeout(20):
             while len(ready) < 2:
                 await asyncio.sleep(0.02)
-        for name, full in (("dagsync", "spinner.v1.DagSyncService"), ("logs", "spinner.v1.LogsService")):
+        for name in ("dagsync", "logs"):
             assert await _health(ready[name]) == health_pb2.HealthCheckResponse.SERVING
-            listed = await _listed_services(ready[name])
-            assert full in listed and "grpc.health.v1.Health" in listed
+        listed = await _listed_services(ready["dagsync"])  # turned on
+        assert "spinner.v1.DagSyncService" in listed and "grpc.health.v1.Health" in listed
+        with pytest.raises(grpc.aio.AioRpcError) as off:  # the default
+            await _listed_services(ready["logs"])
+        assert off.value.code() == grpc.StatusCode.UNIMPLEMENTED
     finally:
         stop.set()
         await asyncio.gather(*tasks)

@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import pytest
 
 from services.dagsync.__main__ import serve
@@ -18,6 +17,7 @@ from spinner.config import DagSyncSettings
 from spinner.events import MqttBus
 from spinner.snapshots import current_snapshot
 from spinner.v1 import dagsync_pb2, dagsync_pb2_grpc
+from tests.service_calls import service_channel
 
 from .conftest import PARTITION, Bucket, wait_for
 
@@ -45,7 +45,7 @@ async def _serve(settings: DagSyncSettings) -> AsyncIterator[Service]:
         await wait_for(lambda: "a" in ready or task.done(), 30, "dagsync ready")
         if task.done():
             task.result()
-        async with grpc.aio.insecure_channel(ready["a"]) as channel:
+        async with service_channel(ready["a"], settings.identities) as channel:
             yield Service(dagsync_pb2_grpc.DagSyncServiceStub(channel), settings.home)
     finally:
         stop.set()

@@ -19,6 +19,7 @@ from spinner.db import auth as db_auth
 from spinner.snapshots import current_snapshot
 from tests.integration.gateway.conftest import add_user
 from tests.integration.scheduler.conftest import PARTITION, Stack, stack, utcnow
+from tests.service_calls import service_channel
 
 from .conftest import Bucket, wait_for
 
@@ -75,7 +76,10 @@ async def test_the_ui_shows_bundle_versions_and_how_stale_the_snapshot_is(
     dagsync = asyncio.create_task(serve_dagsync(settings, stop, ready=ready.append))
     try:
         await wait_for(lambda: ready, 30, "dagsync ready")
-        async with grpc.aio.insecure_channel(ready[0]) as channel, grpc.aio.insecure_channel("127.0.0.1:1") as logs:
+        async with (
+            service_channel(ready[0], settings.identities) as channel,
+            grpc.aio.insecure_channel("127.0.0.1:1") as logs,
+        ):
             gw = Gateway(sessions=sessions, logs_channel=logs, clock=utcnow, tracer=TracerProvider().get_tracer("t"),
                          dagsync_channel=channel)  # fmt: skip
             auth = Authenticator(sessions=sessions, secret_key="test-secret", clock=utcnow, cache_seconds=0)

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,6 +23,7 @@ from spinner.config import ExecutorSettings
 from spinner.db.models import DagRun, RenderedTaskInstanceFields, TaskInstance, TaskInstanceHistory, XCom
 from spinner.logpaths import complete_marker, local_log_path
 from spinner.v1 import common_pb2, executor_pb2, executor_pb2_grpc
+from tests.service_calls import service_channel
 
 NOW = dt.datetime.now(dt.UTC)
 PARTITION = "spinner_tier_1_0"
@@ -129,7 +129,7 @@ async def executor(sessions: async_sessionmaker[AsyncSession], db_url: str, tmp_
         while not ready:
             assert not server.done(), "the executor stopped at start"
             await asyncio.sleep(0.05)
-        async with grpc.aio.insecure_channel(ready[0]) as channel:
+        async with service_channel(ready[0], settings.identities, "scheduler") as channel:
             yield Executor(executor_pb2_grpc.ExecutorServiceStub(channel), sessions, settings.log_dir)
     finally:
         stop.set()

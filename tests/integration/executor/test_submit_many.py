@@ -14,6 +14,7 @@ from services.executor.__main__ import serve
 from spinner.config import ExecutorSettings
 from spinner.db.models import DagRun, PartitionLease, TaskInstance
 from spinner.v1 import common_pb2, executor_pb2, executor_pb2_grpc
+from tests.service_calls import service_channel
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -40,7 +41,7 @@ async def test_each_try_gets_its_own_answer(
             key = common_pb2.TaskTryKey(dag_id="d", run_id="r", task_id=task_id, try_number=try_number)
             return executor_pb2.SubmitRequest(key=key, partition="p", lease_epoch=epoch)
 
-        async with grpc.aio.insecure_channel(ready[0]) as channel:
+        async with service_channel(ready[0], settings.identities, "scheduler") as channel:
             reply = await executor_pb2_grpc.ExecutorServiceStub(channel).SubmitMany(
                 executor_pb2.SubmitManyRequest(tries=[item("ok", 1, 5), item("other", 2, 5), item("other", 1, 4)]),
                 timeout=30,

@@ -22,6 +22,7 @@ from spinner.config import LogsSettings
 from spinner.db.models import DagCallback, DagRun, TaskInstance
 from spinner.logpaths import complete_marker, local_log_path
 from spinner.v1 import common_pb2, logs_pb2, logs_pb2_grpc
+from tests.service_calls import service_channel
 
 NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 QUIET = 0.5  # the service's follow_ended_quiet here
@@ -66,7 +67,7 @@ async def service(tmp_path: Path, db_url: str, sessions: async_sessionmaker[Asyn
         assert not task.done() and asyncio.get_running_loop().time() < deadline, "the logs service did not start"
         await asyncio.sleep(0.02)
     try:
-        async with grpc.aio.insecure_channel(address[0]) as ch:
+        async with service_channel(address[0], settings.identities) as ch:
             yield Service(logs_pb2_grpc.LogsServiceStub(ch), settings.log_dir, sessions)
     finally:
         stop.set()

@@ -16,6 +16,7 @@ from spinner.config import LogsSettings
 from spinner.logpaths import complete_marker, local_log_path
 from spinner.mapping import key_map_index
 from spinner.v1 import common_pb2, logs_pb2, logs_pb2_grpc
+from tests.service_calls import service_channel
 
 KEY = common_pb2.TaskTryKey(dag_id="etl", run_id="manual__1", task_id="extract", try_number=1)
 
@@ -52,7 +53,7 @@ async def logs(tmp_path: Path) -> AsyncIterator[Logs]:
         assert not service.done(), "the logs service stopped at start"
         await asyncio.sleep(0.02)
     try:
-        async with grpc.aio.insecure_channel(address[0]) as ch:
+        async with service_channel(address[0], settings.identities) as ch:
             yield Logs(logs_pb2_grpc.LogsServiceStub(ch), ch, settings.log_dir)
     finally:
         stop.set()

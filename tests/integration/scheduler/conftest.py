@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -33,6 +32,7 @@ from spinner.events import NullBus
 from spinner.telemetry import Telemetry, setup_telemetry
 from spinner.v1 import scheduler_pb2, scheduler_pb2_grpc
 from tests.fakes.tcp_proxy import TcpProxy
+from tests.service_calls import service_channel
 
 LOGS_BUCKET = "spinner-logs"
 PARTITION = "spinner_tier_1_0"
@@ -117,7 +117,7 @@ class Stack:
         await self.sync.sync_once()
 
     async def trigger(self, dag_id: str, conf: str = "", run_id: str = "") -> str:
-        async with grpc.aio.insecure_channel(self.scheduler_address) as ch:
+        async with service_channel(self.scheduler_address, self.home / "identity") as ch:
             stub = scheduler_pb2_grpc.SchedulerServiceStub(ch)
             reply = await stub.TriggerDagRun(
                 scheduler_pb2.TriggerDagRunRequest(dag_id=dag_id, conf_json=conf, run_id=run_id), timeout=10

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from spinner.db.models import DagModel, DagRun
 from spinner.v1 import common_pb2, scheduler_pb2, scheduler_pb2_grpc
+from tests.service_calls import service_channel
 
 from .conftest import PARTITION, Stack
 
@@ -19,7 +20,7 @@ HEADER = "import datetime as dt\nfrom spinner import DAG, BashOperator, PythonOp
 
 
 async def call(stack: Stack, method: str, request: Any) -> Any:
-    async with grpc.aio.insecure_channel(stack.scheduler_address) as ch:
+    async with service_channel(stack.scheduler_address, stack.home / "identity") as ch:
         stub = scheduler_pb2_grpc.SchedulerServiceStub(ch)
         return await getattr(stub, method)(request, timeout=10)
 

@@ -37,6 +37,7 @@ from spinner.events import NullBus
 from spinner.grpcserver import grpc_server
 from spinner.telemetry import setup_telemetry
 from spinner.v1 import common_pb2, executor_pb2, executor_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
+from tests.service_calls import service_channel
 
 from .conftest import PARTITION, Stack
 
@@ -84,6 +85,7 @@ class Scheduler:
     sync: DagSync
     executor: RecordingExecutor
     address: str = ""
+    home: Path = Path()
     runs: list[str] = field(default_factory=list)
 
     async def add_dag(self, dag_id: str, body: str) -> None:
@@ -99,7 +101,7 @@ class Scheduler:
         await self.wait_for(parsed, 60, f"DAG {dag_id} parsed")
 
     async def call(self, method: str, request: Any) -> Any:
-        async with grpc.aio.insecure_channel(self.address) as ch:
+        async with service_channel(self.address, self.home / "identity") as ch:
             return await getattr(scheduler_pb2_grpc.SchedulerServiceStub(ch), method)(request, timeout=10)
 
     async def trigger(self, dag_id: str, run_id: str = "") -> str:
@@ -203,6 +205,8 @@ async def sched(
         register=[lambda s: executor_pb2_grpc.add_ExecutorServiceServicer_to_server(executor, s)],
         service_names=[executor_pb2.DESCRIPTOR.services_by_name["ExecutorService"].full_name],
     ) as executor_server:
+        # Serving, as a real executor says once started: the scheduler times no try out while its executor is not.
+        await executor_server.set_serving()
         settings = SchedulerSettings(
             partition=PARTITION, port=0, executor_address=executor_server.address, home=home,
             database_url=db_url, poll_interval=0.2, **extra,
@@ -212,7 +216,7 @@ async def sched(
         stop = asyncio.Event()
         task = asyncio.create_task(serve_scheduler(settings, stop, ready=ready.append, telemetry=telemetry))
         try:
-            harness = Scheduler(repo, sessions, sync, executor)
+            harness = Scheduler(repo, sessions, sync, executor, home=home)
             await harness.wait_for(lambda: ready or task.done(), 20, "scheduler ready")
             assert ready, task.exception() if task.done() else "not ready"
             harness.address = ready[0]

@@ -4,6 +4,8 @@ what the runner names), depends_on_past and wait_for_downstream."""
 
 from __future__ import annotations
 
+from tests.service_calls import service_channel
+
 from .conftest import PARTITION, Stack
 
 HEADER = """
@@ -93,7 +95,6 @@ with DAG(dag_id="branchy", tier=Tier.TIER1, schedule=None) as dag:
 
 
 async def test_depends_on_past_and_wait_for_downstream_wait_on_the_previous_run(stack: Stack) -> None:
-    import grpc
 
     from spinner.v1 import common_pb2, scheduler_pb2, scheduler_pb2_grpc
 
@@ -132,7 +133,7 @@ with DAG(dag_id="past", tier=Tier.TIER1, schedule=None, max_active_runs=2) as da
     # a waits for b of the first run (wait_for_downstream), c for c of the first run (depends_on_past).
     assert states["a"] is None and states["c"] is None, states
 
-    async with grpc.aio.insecure_channel(stack.scheduler_address) as channel:
+    async with service_channel(stack.scheduler_address, stack.home / "identity") as channel:
         stub = scheduler_pb2_grpc.SchedulerServiceStub(channel)
         await stub.MarkTaskInstances(
             scheduler_pb2.MarkTaskInstancesRequest(

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from spinner.db.models import Pool, TaskInstanceHistory
 from spinner.v1 import scheduler_pb2, scheduler_pb2_grpc
+from tests.service_calls import service_channel
 
 from .conftest import PARTITION, Stack
 
@@ -95,7 +96,7 @@ async def test_sensor_timeouts_fail_without_retry_or_skip_with_soft_fail(stack: 
 
 
 async def _trigger_at(stack: Stack, dag_id: str, when: dt.datetime) -> str:
-    async with grpc.aio.insecure_channel(stack.scheduler_address) as ch:
+    async with service_channel(stack.scheduler_address, stack.home / "identity") as ch:
         stub = scheduler_pb2_grpc.SchedulerServiceStub(ch)
         reply = await stub.TriggerDagRun(
             scheduler_pb2.TriggerDagRunRequest(dag_id=dag_id, logical_date=when.isoformat()), timeout=10

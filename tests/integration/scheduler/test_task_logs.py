@@ -26,6 +26,7 @@ from spinner.v1 import common_pb2, logs_pb2, logs_pb2_grpc
 from tests.fakes.elasticsearch import FakeElasticsearch
 from tests.fakes.kubernetes import FakeKubernetes
 from tests.fakes.s3 import Moto
+from tests.service_calls import service_channel
 
 from .conftest import LOGS_BUCKET, PARTITION, Stack
 
@@ -76,7 +77,7 @@ async def logs(
         assert not service.done(), "the logs service stopped at start"
         await asyncio.sleep(0.02)
     try:
-        async with grpc.aio.insecure_channel(address[0]) as channel:
+        async with service_channel(address[0], settings.identities) as channel:
             yield Logs(logs_pb2_grpc.LogsServiceStub(channel))
     finally:
         stop.set()

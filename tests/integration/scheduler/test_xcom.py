@@ -14,6 +14,7 @@ from sqlalchemy import select
 from services.executor.tokens import TokenSigner
 from spinner.db.models import XCom
 from spinner.v1 import common_pb2, executor_pb2, executor_pb2_grpc, scheduler_pb2, scheduler_pb2_grpc
+from tests.service_calls import service_channel
 
 from .conftest import PARTITION, Stack
 
@@ -160,7 +161,7 @@ with DAG(dag_id="xretry", tier=Tier.TIER1) as dag:
 
 
 async def call(stack: Stack, method: str, request: Any) -> Any:
-    async with grpc.aio.insecure_channel(stack.scheduler_address) as ch:
+    async with service_channel(stack.scheduler_address, stack.home / "identity") as ch:
         return await getattr(scheduler_pb2_grpc.SchedulerServiceStub(ch), method)(request, timeout=10)
 
 
