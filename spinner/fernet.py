@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # imported when used: the fork servers import this module for
 KEY_FILE = "fernet_key"
 MAKE_ONE = "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
 # Names of the platform's own secrets: never handed on to task runners or DAG-parsing processes.
+PLATFORM_ENV_PREFIX = "SPINNER_"
 PLATFORM_SECRET_ENV = ("SPINNER_FERNET_KEY", "SPINNER_TOKEN_SECRET", "SPINNER_SECRET_KEY")
 
 
@@ -106,8 +107,9 @@ def load_box(fernet_key: str, home: Path, service: str) -> SecretBox:
 
 
 def task_environ(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment without the platform's secrets: what a task runner or parse worker inherits."""
-    source = dict(os.environ if environ is None else environ)
-    for name in PLATFORM_SECRET_ENV:
-        source.pop(name, None)
-    return source
+    """The environment DAG code may inherit (a task runner, a parse worker, the fork servers they come
+    from): none of the platform's own settings. Those are all SPINNER_* variables, the database URL,
+    the home folder, the services' addresses and keys among them; what a runner needs of them, the
+    executor hands it explicitly (its try's token, where its log goes)."""
+    source = os.environ if environ is None else environ
+    return {k: v for k, v in source.items() if not k.startswith(PLATFORM_ENV_PREFIX) and k not in PLATFORM_SECRET_ENV}

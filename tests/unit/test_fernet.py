@@ -34,9 +34,11 @@ def test_a_bad_or_missing_key_says_what_to_do(tmp_path: Path) -> None:
     assert load_box(path.read_text().strip(), Path("/nonexistent"), "gateway").decrypt(box.encrypt("v"), "x") == "v"
 
 
-def test_the_platforms_secrets_are_not_handed_on() -> None:
-    env = {"SPINNER_FERNET_KEY": "k", "SPINNER_TOKEN_SECRET": "t", "SPINNER_SECRET_KEY": "s", "PATH": "/bin"}
-    assert task_environ(env) == {"PATH": "/bin"}
+def test_none_of_the_platforms_settings_are_handed_on_to_dag_code() -> None:
+    env = {"SPINNER_FERNET_KEY": "k", "SPINNER_TOKEN_SECRET": "t", "SPINNER_SECRET_KEY": "s", "PATH": "/bin",
+           "SPINNER_DATABASE_URL": "mysql+aiomysql://spinner:pw@db/spinner", "SPINNER_HOME": "/var/lib/spinner",
+           "SPINNER_IDENTITY_DIR": "/etc/spinner/identity", "AWS_PROFILE": "team"}  # fmt: skip
+    assert task_environ(env) == {"PATH": "/bin", "AWS_PROFILE": "team"}  # the user's own variables stay
 
 
 @pytest.mark.parametrize("service", ["executor", "gateway"])

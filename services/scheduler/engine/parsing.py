@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spinner.fernet import task_environ
 from spinner.forkserver import ForkServer, kill_group, limit_memory
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ async def parse_in_fresh_process(root: Path, file: Path, limit: float, memory_mb
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=str(root),
+        env=task_environ(),  # DAG code: none of the platform's settings (the database URL, keys, home)
         preexec_fn=(lambda: limit_memory(memory_mb)) if memory_mb > 0 else None,
         start_new_session=True,  # its own process group: what the file starts is killed with it
     )

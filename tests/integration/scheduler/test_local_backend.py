@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from pathlib import Path
+
+import pytest
 
 from .conftest import PARTITION, Stack
 
@@ -51,3 +54,39 @@ async def test_runners_are_forked_and_survive_the_fork_server_dying(stack: Stack
 
     log = local_log_path(stack.home / "logs", "forked", second, "shout", 1).read_text()
     assert "printed by a forked runner" in log
+
+
+async def test_a_local_task_sees_its_own_token_and_none_of_the_platforms_settings(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The executor's environment has the database URL and its home; a task it runs has only its try's
+    token of Spinner's variables (issue 14: local tasks got SPINNER_DATABASE_URL)."""
+    monkeypatch.setenv("SPINNER_DATABASE_URL", "mysql+aiomysql://spinner:secret@db/spinner")
+    monkeypatch.setenv("SPINNER_HOME", str(stack.home))
+    monkeypatch.setenv("TEAM_SETTING", "kept")
+    seen = tmp_path / "env.txt"
+    stack.write_dag(
+        f"{PARTITION}/team/env_probe.py",
+        f"""
+from spinner import DAG, BashOperator, Tier
+with DAG(dag_id="env_probe", tier=Tier.TIER1) as dag:
+    BashOperator(task_id="t", bash_command="env | sort > {seen}")
+""",
+    )
+    await stack.publish()
+    await stack.wait_dag("env_probe")
+    run_id = await stack.trigger("env_probe")
+    assert (await stack.wait_run("env_probe", run_id)).state == "success"
+    names = {line.split("=", 1)[0] for line in seen.read_text().splitlines() if "=" in line}
+    assert "TEAM_SETTING" in names and "SPINNER_RUNNER_TOKEN" in names
+    leaked = sorted(n for n in names if n.startswith("SPINNER_") and n not in RUNNER_OWN)
+    assert not leaked, leaked
+
+
+# What the executor hands a runner itself (services/executor/engine.py): its try, not the platform's.
+RUNNER_OWN = {
+    "SPINNER_RUNNER_TOKEN", "SPINNER_LOG_PATH", "SPINNER_XCOM_MAX_BYTES", "SPINNER_DATABASE_RETRY_TIMEOUT",
+    "SPINNER_LOGS_BUCKET", "SPINNER_LOGS_PREFIX", "SPINNER_ES_HOSTS", "SPINNER_ES_INDEX_PATTERN",
+    "SPINNER_ES_BUFFER_LINES", "SPINNER_S3_ENDPOINT_URL", "SPINNER_S3_REGION", "SPINNER_HEARTBEAT",
+    "SPINNER_REQUIREMENTS",
+}  # fmt: skip

@@ -119,3 +119,23 @@ async def test_parsing_goes_on_after_the_fork_server_dies(tmp_path: Path) -> Non
         assert [d["dag_id"] for d in result.dags] == ["b"]
     finally:
         await parser.aclose()
+
+
+async def test_a_dag_file_sees_none_of_the_platforms_settings(
+    parser: Parser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler has the database URL, its home and its key in its environment; a DAG file being
+    parsed has none of them (issue 14: a DAG file read SPINNER_DATABASE_URL at parse time)."""
+    monkeypatch.setenv("SPINNER_DATABASE_URL", "mysql+aiomysql://spinner:secret@db/spinner")
+    monkeypatch.setenv("SPINNER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SPINNER_TOKEN_SECRET", "runner-token-key")
+    monkeypatch.setenv("TEAM_SETTING", "kept")
+    seen = tmp_path / "seen.txt"
+    source = (
+        "import os\n"
+        f"open({str(seen)!r}, 'w').write(repr(sorted((k, v) for k, v in os.environ.items() "
+        "if k.startswith('SPINNER_') or k == 'TEAM_SETTING')))\n" + GOOD.format(dag_id="probe")
+    )
+    result = await parser.parse(tmp_path, _write(tmp_path, "probe.py", source), 20)
+    assert result.error is None, result.error
+    assert seen.read_text() == "[('TEAM_SETTING', 'kept')]"
