@@ -45,6 +45,8 @@ def _notes(s: dict[str, Any]) -> str:
         notes.append(f"{s['tasks_never_run']} tasks never ran")
     if s.get("leaked"):
         notes.append(f"{len(s['leaked'])} processes left running")
+    if s.get("logs_without_output"):
+        notes.append(f"{s['logs_without_output']} local logs without the task's output")
     if s.get("pods_left_running"):
         notes.append(f"{s['pods_left_running']} pods left running")
     if not s.get("all_ended", True):
