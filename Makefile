@@ -4,8 +4,9 @@
 #   install    Spinner editable with the dev tools, pinned by constraints.txt (the lock)
 #   run        Spinner standalone with the example DAGs (ARGS="..." adds flags)
 #   test       install, start MariaDB/Mosquitto/Chromium when missing, then lint, typecheck, pytest
-#   resilience the fault suite of issue 13 on real processes, written to docs/resilience.md; not part
-#              of test (49 min on 2 cores); ARGS="--faults kill-executor --runs 4 --tasks 3" runs less
+#   resilience the fault suite of issue 13 on real processes, local tries and pods, written to
+#              docs/resilience.md; not part of test (local 49 min on 2 cores, pods 45 min on a busy
+#              machine); ARGS="--backend kubernetes --faults kill-executor --runs 4 --tasks 3" runs less
 #   lint       ruff check + ruff format --check
 #   typecheck  mypy (strict, see pyproject.toml)
 #   protos     regenerate spinner/v1 from protos/ (commit the result)

@@ -3,17 +3,23 @@
 SQLite in the home folder, the DAG folder mirrored by dagsync, tasks as local
 processes, logs as local files, no broker unless --mqtt-url is given. One scheduler
 is started for each partition folder. Ctrl-C (or SIGTERM) stops them all.
+
+The services keep their ports from one start to the next on the same home (`service_ports`): a
+task's runner (a local process or a pod) that outlives a stop reports to the address of the executor
+that launched it, and the executor of the next start adopts it there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -124,6 +130,38 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+PORTS_FILE = "standalone_ports.json"
+
+
+def service_ports(home: Path, names: Sequence[str]) -> dict[str, int]:
+    """The port of each service: the one the last standalone on `home` gave it when that is free
+    again, else a new one; written back for the next start. Without this every start picked new ports,
+    so the runners a clean stop leaves running (local tries kept, pods) reported to an address nobody
+    answered any more, gave up after their retry timeout and the new executor failed their tries."""
+    path = home / PORTS_FILE
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        saved = {}
+    if not isinstance(saved, dict):
+        saved = {}
+    ports: dict[str, int] = {}
+    for name in names:
+        old = saved.get(name)
+        if isinstance(old, int) and 0 < old < 65536 and old not in ports.values() and port_is_free(old):
+            ports[name] = old
+            continue
+        port = free_port()
+        while port in ports.values():
+            port = free_port()
+        ports[name] = port
+    try:
+        path.write_text(json.dumps(ports))
+    except OSError:
+        pass  # the next start picks new ports; nothing else depends on the file
+    return ports
+
+
 def run_standalone(*, dags: Path, home: Path | None, port: int, mqtt_url: str = "") -> int:
     import re
 
@@ -146,7 +184,9 @@ def run_standalone(*, dags: Path, home: Path | None, port: int, mqtt_url: str = 
     from spinner.identity import ensure_identities
 
     ensure_identities(home / "identity")  # each service's key: internal calls say who makes them
-    ports = {name: free_port() for name in ("dagsync", "executor", "logs", "gateway_grpc")}
+    ports = service_ports(
+        home, ["dagsync", "executor", "logs", "gateway_grpc", *(f"scheduler[{p}]" for p in partitions)]
+    )
     env = {
         **os.environ,
         "SPINNER_HOME": str(home),
@@ -182,7 +222,7 @@ def run_standalone(*, dags: Path, home: Path | None, port: int, mqtt_url: str = 
         Child("logs", [*spinner, "logs", "--port", str(ports["logs"])], f"{local}:{ports['logs']}"),
     ]  # fmt: skip
     for partition in partitions:
-        sched_port = free_port()
+        sched_port = ports[f"scheduler[{partition}]"]
         children.append(
             Child(
                 f"scheduler[{partition}]",

@@ -85,6 +85,7 @@ def count(
                 false_failures.append(f"{run_id}.{task_id} try {e.try_number}")
     ended = [t for t in tries if t.state in ENDED_TI or t.state in FAILED_TRY]
     incomplete_logs = [t for t in ended if not _log_complete(log_dir, t)]
+    without_output = [t for t in ended if _log_without_output(log_dir, t)]
     result: dict[str, Any] = {
         "runs_success": runs.get("success", 0),
         "runs_failed": runs.get("failed", 0),
@@ -101,11 +102,13 @@ def count(
         "same_try_twice": same_try_twice,
         "ended_tries": len(ended),
         "logs_complete": len(ended) - len(incomplete_logs),
+        "logs_without_output": len(without_output),
         "examples": {
             "repeated": repeated[:5],
             "false_failures": false_failures[:5],
             "lost": [f"{t.run_id}.{t.task_id} try {t.try_number} {t.state}" for t in unended[:5]],
             "incomplete_logs": [f"{t.run_id}.{t.task_id} try {t.try_number}" for t in incomplete_logs[:5]],
+            "logs_without_output": [f"{t.run_id}.{t.task_id} try {t.try_number}" for t in without_output[:5]],
         },
     }
     if archived is not None:
@@ -125,6 +128,18 @@ def _archived(keys: set[str], prefix: str, t: Try) -> bool:
 def _log_complete(log_dir: Path, t: Try) -> bool:
     path = local_log_path(log_dir, DAG_ID, t.run_id, t.task_id, t.try_number)
     return path.exists() and complete_marker(path).exists()
+
+
+def _log_without_output(log_dir: Path, t: Try) -> bool:
+    """The local log holds nothing but the executor's own closing line (no line of the runner's): the
+    try's output never reached it, though the marker may say complete."""
+    path = local_log_path(log_dir, DAG_ID, t.run_id, t.task_id, t.try_number)
+    try:
+        with open(path, errors="replace") as f:
+            first = f.readline()
+    except OSError:
+        return False
+    return first.startswith("[spinner] task process exited")
 
 
 def longest_idle(executions: dict[tuple[str, str], list[Execution]], since: float) -> float | None:

@@ -11,7 +11,12 @@ runs them in a thread while its observer keeps sampling.
 | stop-broker | kill of the private Mosquitto, started again after `broker_seconds` |
 | stop-s3 | the S3 server stopped for `s3_seconds`, then started on the same port |
 | restart-standalone | standalone stopped (SIGTERM, as Ctrl-C) and started again on its port `restart_seconds` later |
+| stop-k8s | pod backend only: the Kubernetes API server stopped for `k8s_seconds`, then started on its port (pods run on) |
 | none | nothing: the baseline |
+
+The pod backend's default list is POD_FAULTS: what tells whether pods outlive the executor and are
+adopted (kill-executor, restart-standalone), whether reports wait a database outage out (restart-db),
+and whether the executor waits out an API server outage (stop-k8s).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bench.resilience import processes
-from bench.resilience.servers import S3, MariaDB, Mosquitto
+from bench.resilience.servers import S3, Kubernetes, MariaDB, Mosquitto
 from bench.resilience.stack import Standalone
 from bench.resilience.workload import PARTITION
 
@@ -31,7 +36,9 @@ FAULTS = (
     "kill-executor", "kill-scheduler", "kill-logs", "kill-gateway", "kill-dagsync", "restart-db", "stop-broker",
     "stop-s3", "stop-scheduler", "restart-standalone",
 )  # fmt: skip
-ALL = ("none", *FAULTS)
+POD_ONLY = ("stop-k8s",)
+POD_FAULTS = ("kill-executor", "restart-db", "restart-standalone", "stop-k8s")
+ALL = ("none", *FAULTS, *POD_ONLY)
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,7 @@ class Durations:
     s3_seconds: float = 10.0
     stop_seconds: float = 20.0
     restart_seconds: float = 3.0
+    k8s_seconds: float = 10.0
 
 
 @dataclass
@@ -52,6 +60,7 @@ class Fault:
     leader: str | None = None  # scheduler faults: the lease holder at the fault, and its epoch
     epoch: int | None = None
     standby_pid: int | None = None  # the standby running at the fault
+    pods_running: int | None = None  # pod backend: pods pending or running just before the fault
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -69,10 +78,13 @@ class Target:
     s3: S3
     lease: Callable[[], tuple[str | None, int | None]]  # the current holder and epoch
     durations: Durations
+    k8s: Kubernetes | None = None  # the pod backend's API server
 
 
 def inject(name: str, target: Target) -> Fault:
     fault = Fault(name)
+    if target.k8s is not None:
+        fault.pods_running = target.k8s.live_pods()
     if name == "none":
         fault.started = fault.back = time.time()
     elif name.startswith("kill-") and name != "kill-scheduler":
@@ -85,6 +97,10 @@ def inject(name: str, target: Target) -> Fault:
         _away(fault, target.broker.kill, target.durations.broker_seconds, target.broker.start)
     elif name == "stop-s3":
         _away(fault, target.s3.stop, target.durations.s3_seconds, target.s3.start)
+    elif name == "stop-k8s":
+        if target.k8s is None:
+            raise ValueError("stop-k8s needs the pod backend (--backend kubernetes)")
+        _away(fault, target.k8s.stop, target.durations.k8s_seconds, target.k8s.start)
     elif name == "restart-standalone":
         fault.started = time.time()
         fault.back = target.stack.restart(target.durations.restart_seconds)

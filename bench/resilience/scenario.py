@@ -1,12 +1,18 @@
 """One scenario: its own MariaDB, Mosquitto and S3, `spinner standalone` over a generated DAG, N runs
 triggered through the REST API, ONE fault at a fraction of the work done, then the counts. Everything
-it started is stopped at the end, on failure too, and what is still running of it is reported."""
+it started is stopped at the end, on failure too, and what is still running of it is reported.
+
+On the pod backend (`backend="kubernetes"`) the scenario also starts the Kubernetes test double
+(servers.Kubernetes) and gives standalone the settings that make its executor run every try as a pod
+there (SPINNER_BACKEND, SPINNER_K8S_KUBECONFIG, SPINNER_K8S_PYTHON); the runners in the pods archive
+their logs to the scenario's S3 bucket, which is where a pod's log is complete."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import shutil
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -20,7 +26,7 @@ from bench.resilience import processes
 from bench.resilience.counts import count, longest_idle, read_tries
 from bench.resilience.faults import SCHEDULER_FAULTS, Durations, Fault, Target, inject
 from bench.resilience.observe import Observer
-from bench.resilience.servers import S3, MariaDB, Mosquitto
+from bench.resilience.servers import S3, Kubernetes, MariaDB, Mosquitto
 from bench.resilience.stack import Standalone, base_env
 from bench.resilience.workload import PARTITION, Api, Workload, read_records
 from spinner.db.engine import create_engine
@@ -37,6 +43,7 @@ class Options:
     deadline: float  # seconds after the fault for every run to end
     s3: bool  # archive logs to S3 (moto)
     keep: bool  # keep the scenario's folder (its services' output)
+    backend: str = "local"  # the executor's: local (a process per try) or kubernetes (a pod per try)
     settle: float = 30.0  # seconds after the last run ended for the last logs to be closed
 
 
@@ -48,11 +55,17 @@ def say(msg: str) -> None:
 
 async def run(name: str, options: Options, serial: int) -> dict[str, Any]:
     w = options.workload
-    work = Path(tempfile.mkdtemp(prefix=f"spinner-resilience-{name}-r{w.retries}-"))
+    pods = options.backend == "kubernetes"
+    tag = "-pods" if pods else ""
+    work = Path(tempfile.mkdtemp(prefix=f"spinner-resilience{tag}-{name}-r{w.retries}-"))
     db, broker, s3 = MariaDB(work / "mariadb"), Mosquitto(work / "mosquitto"), S3()
+    k8s = Kubernetes(work / "kubernetes") if pods else None
     bucket = f"spinner-logs-{serial}-{int(time.time())}"
     started = time.monotonic()
-    result: dict[str, Any] = {"fault": name, "retries": w.retries, "runs": w.runs, "tasks": w.total}
+    result: dict[str, Any] = {
+        "backend": options.backend, "fault": name, "retries": w.retries, "runs": w.runs, "tasks": w.total,
+    }  # fmt: skip
+    who = f"{name}{' pods' if pods else ''} r{w.retries}"
     stack: Standalone | None = None
     engine = None
     stop = asyncio.Event()
@@ -71,6 +84,13 @@ async def run(name: str, options: Options, serial: int) -> dict[str, Any]:
                 "SPINNER_S3_ENDPOINT_URL": s3.endpoint,
             }
             env |= S3.ACCESS
+        if k8s is not None:
+            await asyncio.to_thread(k8s.start)
+            env |= {
+                "SPINNER_BACKEND": "kubernetes",
+                "SPINNER_K8S_KUBECONFIG": str(k8s.kubeconfig),
+                "SPINNER_K8S_PYTHON": sys.executable,
+            }
         engine = create_engine(db.url, poolclass=NullPool)
         await upgrade(engine)  # standalone would; done here so the observer has tables from the start
         w.write_dags(work / "dags", work / "records")
@@ -86,15 +106,15 @@ async def run(name: str, options: Options, serial: int) -> dict[str, Any]:
         t0 = time.time()
         for run_id in w.run_ids():
             await asyncio.to_thread(api.trigger, run_id)
-        say(f"{name} r{w.retries}: {w.runs} runs triggered ({w.total} tasks); fault at {options.fraction:.0%}")
+        say(f"{who}: {w.runs} runs triggered ({w.total} tasks); fault at {options.fraction:.0%}")
         at = await observer.wait(lambda s: s.done >= options.fraction * w.total, within=options.deadline)
         if at is None:
             raise RuntimeError(f"only {observer.last.done if observer.last else 0} tasks done before the fault point")
         last = observer.last
         holder_epoch = (last.holder, last.epoch) if last else (None, None)
-        target = Target(stack, db, broker, s3, lambda: holder_epoch, options.durations)
+        target = Target(stack, db, broker, s3, lambda: holder_epoch, options.durations, k8s)
         fault: Fault = await asyncio.to_thread(inject, name, target)
-        say(f"{name} r{w.retries}: injected at {at.done}/{w.total} done ({fault.victim or name}), back after "
+        say(f"{who}: injected at {at.done}/{w.total} done ({fault.victim or name}), back after "
             f"{fault.outage:.1f} s")  # fmt: skip
         ended = await observer.wait(lambda s: s.runs_ended >= w.runs, within=options.deadline)
         result["all_ended"] = ended is not None
@@ -115,9 +135,11 @@ async def run(name: str, options: Options, serial: int) -> dict[str, Any]:
         result.update(counted)
         result.update(recovery(name, fault, observer, work / "records"))
         result["failed_db_reads"] = observer.failed_reads
+        if k8s is not None:
+            result["pods_created"] = len(await asyncio.to_thread(k8s.fake.created))
     except Exception as e:
         result["error"] = f"{type(e).__name__}: {e}"
-        say(f"{name} r{w.retries}: FAILED: {result['error']}")
+        say(f"{who}: FAILED: {result['error']}")
     finally:
         stop.set()
         if observing is not None and not observing.done():
@@ -131,6 +153,9 @@ async def run(name: str, options: Options, serial: int) -> dict[str, Any]:
         await asyncio.to_thread(db.stop)
         if options.s3:
             await asyncio.to_thread(s3.stop)
+        if k8s is not None:  # pods still running once standalone is stopped are leaks too; close() kills them
+            result["pods_left_running"] = await asyncio.to_thread(k8s.live_pods)
+            await asyncio.to_thread(k8s.close)
         result["leaked"] = await asyncio.to_thread(processes.reap_leftovers, work)
         result["wall_s"] = round(time.monotonic() - started, 1)
         if options.keep or result.get("error") or result["leaked"]:
@@ -146,6 +171,8 @@ def recovery(name: str, fault: Fault, observer: Observer, records: Path) -> dict
     again. Every other fault: the longest time in which no task started, from the fault and from the
     moment the thing taken away was back."""
     out: dict[str, Any] = {"fault_victim": fault.victim, "outage_s": round(fault.outage, 1)}
+    if fault.pods_running is not None:
+        out["pods_at_fault"] = fault.pods_running
     executions = read_records(records)
     out["idle_from_fault_s"] = _round(longest_idle(executions, fault.started))
     out["idle_after_back_s"] = _round(longest_idle(executions, fault.back))

@@ -1,12 +1,14 @@
 """The servers a scenario owns, so it can take them away: a private MariaDB (its own datadir, port and
-socket), a private Mosquitto, and moto's S3 API. Each starts and stops on the same port, as a restart
-of the real thing does."""
+socket), a private Mosquitto, moto's S3 API and, for the pod backend, the Kubernetes test double. Each
+starts and stops on the same port, as a restart of the real thing does."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,3 +188,37 @@ class S3:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             found.update(item["Key"] for item in page.get("Contents", []))
         return found
+
+
+class Kubernetes:
+    """The Kubernetes test double (tests/fakes/kubernetes.py) in a thread of this process: the pod
+    backend's cluster. Its pods are local processes, children of this process (each in a session of
+    its own), so they run on whatever happens to standalone and its executor, as pods outlive the
+    executor that made them; `stop()` and `start()` take the API server away and bring it back on
+    the same port with every pod and its process kept; `close()` kills the pods that are left.
+
+    A pod's "image" is this interpreter's environment: `python -m spinner.runner` in a pod is this
+    checkout's runner (k8s_python), with the S3 credentials of moto (the runner archives its log)."""
+
+    def __init__(self, folder: Path) -> None:
+        from tests.fakes.kubernetes import FakeKubernetes
+
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "/usr/bin:/bin")])
+        self.fake = FakeKubernetes(folder / "pods", base_env={"PATH": path, "LANG": "C.UTF-8", **S3.ACCESS})
+        self.kubeconfig = folder / "kubeconfig"
+
+    def start(self) -> None:
+        self.fake.start()
+        self.fake.write_kubeconfig(self.kubeconfig)
+
+    def stop(self) -> None:
+        self.fake.stop()
+
+    def close(self) -> None:
+        self.fake.close()
+
+    def live_pods(self) -> int:
+        """Pods not ended yet (Pending or Running)."""
+        return sum(1 for p in self.fake.pods() if (p.get("status") or {}).get("phase") in ("Pending", "Running"))

@@ -103,8 +103,8 @@ class Standalone:
 
     def restart(self, pause: float) -> float:
         """Stops it, waits `pause` seconds and starts it again on the same port; returns when it was back
-        (time.time()). Standalone picks new ports for its services, so a standby would talk to a dead
-        executor: it is stopped first."""
+        (time.time()). A standby is stopped with it (standalone's services keep their ports from one
+        start to the next, but the standby is not standalone's to restart)."""
         self.stop()
         time.sleep(pause)
         self.start()

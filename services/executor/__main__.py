@@ -96,7 +96,7 @@ async def serve(
     if settings.backend == "instant":
         backend = InstantBackend(executor.process_exited, executor.run_instantly)
     elif settings.backend == "kubernetes":
-        backend = KubernetesBackend(executor.process_exited, kubernetes_settings(settings))
+        backend = KubernetesBackend(executor.process_exited, kubernetes_settings(settings), log_path=executor.log_path)
         executor.runner_python = settings.k8s_python
     else:
         backend = LocalProcessBackend(executor.process_exited, keep_on_stop=settings.local_tries_on_stop == "keep")

@@ -10,7 +10,9 @@
   a reason the UI shows (through the executor's `on_exit`). The pod's log is copied to the
   try's local log, then the pod is deleted (kept on failure when `keep_failed_pods`).
 - restart: `start()` lists the executor's pods and adopts those still running; the executor
-  then fails or retries the tries whose pods are gone.
+  then fails or retries the tries whose pods are gone. An adopted pod's log is copied to the try's
+  local log too (`log_path`), unless that log was already closed (its `.complete` marker) by the
+  executor that saw the pod end before it stopped.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from services.executor.backends.base import (
 )
 from services.executor.pod_spec import LABEL_PREFIX, PodSettings, build_pod, key_of, label_value
 from spinner.kube import core_api, pod_name
+from spinner.logpaths import complete_marker
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +126,13 @@ class KubernetesBackend(ExecutorBackend):
         settings: KubernetesSettings,
         *,
         clock: Callable[[], dt.datetime] = _now,
+        log_path: Callable[[TryKey], Path] | None = None,
     ) -> None:
+        """`log_path`: the local log of a try, for pods this backend adopts (a launched pod's comes with it)."""
         super().__init__(on_exit)
         self.settings = settings
         self._clock = clock
+        self._log_path = log_path
         self._api: client.ApiClient | None = None
         self._v1: client.CoreV1Api | None = None
         self._tracked: dict[TryKey, _Tracked] = {}
@@ -327,7 +333,8 @@ class KubernetesBackend(ExecutorBackend):
             if kind == "DELETED":
                 return
             created = _parse_time(meta.get("creationTimestamp")) or self._clock()
-            tracked = self._tracked[key] = _Tracked(key, name, None, created)
+            path = self._log_path(key) if self._log_path is not None else None
+            tracked = self._tracked[key] = _Tracked(key, name, path, created)
             log.info("adopted pod %s (%s)", name, key)
         if tracked.ended:
             if kind == "DELETED":
@@ -380,6 +387,8 @@ class KubernetesBackend(ExecutorBackend):
         path = tracked.log_path
 
         def write() -> None:
+            if complete_marker(path).exists():  # closed by the executor that saw the end before it stopped
+                return
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "a") as f:
                 f.write(str(text))
