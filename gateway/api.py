@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
+from gateway import jsonio
 from gateway.auth import Actor
 from gateway.errors import GatewayError, InvalidRequest
+from gateway.jsonio import JSONResponse
 from gateway.logs import LogFollow
 from gateway.openapi import document
 from gateway.queries import AuditFilter, DagFilter
@@ -251,9 +252,9 @@ async def _events(follow: LogFollow) -> AsyncIterator[str]:
             if chunk is None:
                 yield ": still following\n\n"  # keeps proxies from closing a quiet stream
             else:
-                yield f"id: {chunk.next_offset}\ndata: {json.dumps(chunk.to_event())}\n\n"
+                yield f"id: {chunk.next_offset}\ndata: {jsonio.dumps(chunk.to_event())}\n\n"
     except GatewayError as e:
-        yield f"event: error\ndata: {json.dumps({'error': {'code': e.code, 'message': str(e)}})}\n\n"
+        yield f"event: error\ndata: {jsonio.dumps({'error': {'code': e.code, 'message': str(e)}})}\n\n"
 
 
 @api

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway import api, pages, templates_pages, varconn_http
@@ -16,6 +16,7 @@ from gateway.admin import Admin
 from gateway.auth import Authenticator
 from gateway.engine import Gateway
 from gateway.errors import GatewayError
+from gateway.jsonio import JSONResponse
 from gateway.varconn import VarConn
 from gateway.web import TEMPLATES
 from spinner.fernet import SecretBox

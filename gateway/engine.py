@@ -20,7 +20,7 @@ from opentelemetry import trace
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway import mapped, queries
+from gateway import jsonio, mapped, queries
 from gateway.audit import AuditLog
 from gateway.auth import Actor
 from gateway.callbacks import RunCallbacks, callback_log_try, run_callbacks
@@ -427,6 +427,7 @@ class Gateway:
             conf = {}
         if not isinstance(conf, dict):
             raise InvalidRequest("conf must be a JSON object")
+        jsonio.check_value(conf, "conf")
         if run_id is not None and (not isinstance(run_id, str) or not run_id.strip()):
             raise InvalidRequest("run_id must be a non-empty string")
         request = scheduler_pb2.TriggerDagRunRequest(
@@ -505,6 +506,7 @@ class Gateway:
             raise InvalidRequest("start and end are required, as ISO 8601 dates or times")
         if conf is not None and not isinstance(conf, dict):
             raise InvalidRequest("conf must be a JSON object")
+        jsonio.check_value(conf, "conf")
         request = scheduler_pb2.BackfillRequest(
             dag_id=dag_id, start=start, end=end, conf_json=json.dumps(conf or {}), requested_by=actor.username
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from gateway import jsonio
 from gateway.admin import Admin
 from gateway.auth import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Actor, Authenticator, BrowserSession
 from gateway.engine import Gateway
@@ -110,10 +110,7 @@ async def json_body(request: Request, allowed: set[str]) -> dict[str, Any]:
     raw = await request.body()
     if len(raw) > MAX_BODY:
         raise InvalidRequest("request body is larger than 1 MiB")
-    try:
-        body: Any = json.loads(raw) if raw.strip() else {}
-    except ValueError as e:
-        raise InvalidRequest(f"request body is not valid JSON: {e}") from None
+    body: Any = jsonio.loads(raw, "request body") if raw.strip() else {}
     if not isinstance(body, dict):
         raise InvalidRequest("request body must be a JSON object")
     unknown = set(body) - allowed
