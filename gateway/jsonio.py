@@ -2,7 +2,8 @@
 
 In: what a client sends (a REST body, a gRPC `*_json` field, a trigger form's JSON field) must
 be JSON as RFC 8259 has it: no NaN or Infinity (Python's json module accepts them, the
-database stores them, and then every list that shows them fails). A refusal is InvalidRequest.
+database stores them, and then every list that shows them fails), and at most MAX_DEPTH levels
+deep (2,000 `[` exhaust the parser's recursion). A refusal is InvalidRequest.
 
 Out: a value read from the database may still hold what was stored before these checks (a
 NaN in a run's conf); `dumps` writes it as null rather than fail the whole answer.
@@ -17,6 +18,10 @@ from typing import Any
 from starlette.responses import JSONResponse as _StarletteJSONResponse
 
 from gateway.errors import InvalidRequest
+
+# Levels of arrays and objects. MariaDB's JSON columns refuse more than 32, and the audit entry of a
+# trigger holds its conf one level down ({"conf": ...}): deeper than this could never be stored.
+MAX_DEPTH = 30
 
 
 class _NotJson(ValueError):
@@ -33,6 +38,8 @@ def loads(text: str | bytes, what: str) -> Any:
         value = json.loads(text, parse_constant=_no_constant)
     except _NotJson as e:
         raise InvalidRequest(f"{what} is not valid JSON: {e}") from None
+    except RecursionError:  # the parser gives up about 1,000 levels down
+        raise InvalidRequest(f"{what} is nested more than {MAX_DEPTH} levels deep") from None
     except ValueError as e:  # includes UnicodeDecodeError and ints of more than 4,300 digits
         raise InvalidRequest(f"{what} is not valid JSON: {e}") from None
     check_value(value, what)
@@ -40,33 +47,37 @@ def loads(text: str | bytes, what: str) -> Any:
 
 
 def check_value(value: Any, what: str) -> None:
-    """Refuses a parsed value JSON cannot carry: a float that is not finite (1e999 parses to inf)."""
-    stack = [value]
+    """Refuses a parsed value JSON cannot carry (a float that is not finite: 1e999 parses to inf) or that
+    is nested more than MAX_DEPTH levels deep (every reader after us would have to recurse that far)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
-        v = stack.pop()
+        v, depth = stack.pop()
         if isinstance(v, float) and not math.isfinite(v):
             raise InvalidRequest(f"{what} is not valid JSON: numbers must be finite (JSON has no NaN or Infinity)")
-        if isinstance(v, dict):
-            stack.extend(v.values())
-        elif isinstance(v, list):
-            stack.extend(v)
+        if isinstance(v, dict | list):
+            if depth >= MAX_DEPTH:
+                raise InvalidRequest(f"{what} is nested more than {MAX_DEPTH} levels deep")
+            stack.extend((c, depth + 1) for c in (v.values() if isinstance(v, dict) else v))
 
 
-def _clean(value: Any) -> Any:
+def _clean(value: Any, depth: int = 0) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, dict | list | tuple) and depth >= MAX_DEPTH:
+        return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: _clean(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
+        return [_clean(v, depth + 1) for v in value]
     return value
 
 
 def dumps(value: Any, **kwargs: Any) -> str:
-    """Strict JSON of `value`; a non-finite float in it (stored before it was refused) becomes null."""
+    """Strict JSON of `value`; a non-finite float in it, or what lies deeper than MAX_DEPTH (stored before
+    they were refused), becomes null."""
     try:
         return json.dumps(value, allow_nan=False, **kwargs)
-    except ValueError:
+    except (ValueError, RecursionError):
         return json.dumps(_clean(value), allow_nan=False, **kwargs)
 
 

@@ -83,3 +83,70 @@ async def test_a_nan_already_stored_does_not_break_the_lists(site: Site, api: ga
     assert (await site.client.get("/audit")).status_code == 200
     grpc_runs = await api.ListDagRuns(gateway_pb2.ListDagRunsRequest(dag_id="dag_0"))
     assert {x.run_id: x.conf_json for x in grpc_runs.runs}["manual__nan"] == '{"x": null, "y": [null]}'
+
+
+DEEP = "[" * 2000 + "]" * 2000
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/auth/token", DEEP),  # anonymous: no token needed to reach the parser
+        ("/api/v1/auth/token", "[" * 2000),
+        ("/api/v1/dags/dag_0/runs", '{"conf": {"x": ' + "[" * 100 + "]" * 100 + "}}"),
+    ],
+)
+async def test_deeply_nested_json_is_400(site: Site, path: str, body: str) -> None:
+    r = await site.client_for(None if "auth" in path else site.client.headers["authorization"][7:]).post(
+        path, content=body.encode()
+    )
+    assert r.status_code == 400
+    assert "nested more than 30 levels deep" in r.json()["error"]["message"]
+    runs = await site.client.get("/api/v1/dags/dag_0/runs")
+    assert [x["run_id"] for x in runs.json()["runs"]] == ["manual__1"]
+
+
+async def test_a_conf_nested_to_the_limit_goes_through_and_is_audited(site: Site) -> None:
+    """29 levels in the conf, 30 in the body: past the checks, to "no scheduler" here; its audit entry is stored."""
+    r = await site.client.post("/api/v1/dags/dag_0/runs", json={"conf": {"x": _nested(28)}})
+    assert r.status_code == 503
+    audit = await site.client.get("/api/v1/audit", params={"action": "trigger"})
+    assert audit.status_code == 200 and audit.json()["entries"][0]["details"]["conf"] == {"x": _nested(28)}
+
+
+def _nested(levels: int) -> list[object]:
+    value: list[object] = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+async def test_deeply_nested_conf_json_is_invalid_argument_over_grpc(
+    site: Site, api: gateway_pb2_grpc.SpinnerApiStub
+) -> None:
+    for conf_json in ('{"x": ' + DEEP + "}", "[" * 2000):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await api.TriggerDag(gateway_pb2.TriggerDagRequest(dag_id="dag_0", conf_json=conf_json))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "nested more than 30 levels deep" in (refused.value.details() or "")
+
+
+async def test_a_huge_body_is_refused_before_it_is_read_whole(site: Site) -> None:
+    """50 MB sent in 64 KiB chunks without a Content-Length: the gateway stops reading past 1 MiB."""
+    sent = 0
+
+    async def fifty_megabytes() -> AsyncIterator[bytes]:
+        nonlocal sent
+        chunk = b" " * 65536
+        for _ in range(50 * 16):
+            sent += len(chunk)
+            yield chunk
+
+    for path in ("/api/v1/auth/token", "/login"):
+        sent = 0
+        r = await site.client_for(None).post(path, content=fifty_megabytes())
+        assert r.status_code == 400
+        assert "larger than 1 MiB" in r.text
+        assert sent <= 2 * 1024 * 1024, f"{path} read {sent} bytes"
+    r = await site.client.post("/api/v1/dags/dag_0/runs", content=b"{}", headers={"content-length": "52428800"})
+    assert r.status_code == 400 and "larger than 1 MiB" in r.json()["error"]["message"]
