@@ -16,7 +16,7 @@ from gateway.logs import LogFollow
 from gateway.openapi import document
 from gateway.queries import AuditFilter, DagFilter
 from gateway.templates_info import rendered_fields
-from gateway.views import to_json
+from gateway.views import MAX_OFFSET, to_json
 from gateway.web import (
     admin,
     api,
@@ -231,7 +231,9 @@ async def task_log_stream(request: Request, actor: Actor) -> Response:
     p = request.path_params
     offset = int_param(request, "offset", 0) or 0
     last_event_id = request.headers.get("last-event-id", "")
-    if last_event_id.isascii() and last_event_id.isdigit():
+    if last_event_id.isascii() and last_event_id.isdigit():  # anything else is not an id this stream sent
+        if len(last_event_id) > len(str(MAX_OFFSET)) or int(last_event_id) > MAX_OFFSET:
+            raise InvalidRequest(f"the Last-Event-ID header must be a line offset from 0 to {MAX_OFFSET}")
         offset = int(last_event_id)
     follow = await gw(request).follow_log(
         actor, p["dag_id"], p["run_id"], p["task_id"], int_param(request, "try_number", None), offset,

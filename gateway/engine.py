@@ -99,6 +99,7 @@ class DagView:
 
 
 TERMINAL_RUN_STATES = ("success", "failed")
+MAX_POOL_SLOTS = 2**31 - 1  # what pool.slots (a 32-bit INTEGER column) holds
 
 
 class Gateway:
@@ -358,8 +359,8 @@ class Gateway:
             raise Forbidden("only an Admin may change pools")
         if not ID_RE.match(name):
             raise InvalidRequest("pool names are 1-250 letters, digits, '_', '-' or '.'")
-        if not isinstance(slots, int) or isinstance(slots, bool) or slots < 0:
-            raise InvalidRequest("slots must be a whole number, 0 or more")
+        if not isinstance(slots, int) or isinstance(slots, bool) or not 0 <= slots <= MAX_POOL_SLOTS:
+            raise InvalidRequest(f"slots must be a whole number from 0 to {MAX_POOL_SLOTS}")
         if description is not None and not isinstance(description, str):
             raise InvalidRequest("description must be a string")
         async with self._sessions() as s, s.begin():

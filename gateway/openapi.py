@@ -614,7 +614,10 @@ def _paths() -> dict[str, Any]:
                     {
                         "type": "object",
                         "required": ["slots"],
-                        "properties": {"slots": {"type": "integer", "minimum": 0}, "description": {"type": "string"}},
+                        "properties": {
+                            "slots": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+                            "description": {"type": "string"},
+                        },
                         "additionalProperties": False,
                     },
                     required=True,

@@ -65,6 +65,8 @@ def int_param(request: Request, name: str, default: int | None) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
+    if len(raw) > len(str(MAX_INT)) + 1:  # never parse (nor echo back) a number of thousands of digits
+        raise InvalidRequest(f"query parameter {name} is out of range")
     try:
         value = int(raw)
     except ValueError:

@@ -150,3 +150,29 @@ async def test_a_huge_body_is_refused_before_it_is_read_whole(site: Site) -> Non
         assert sent <= 2 * 1024 * 1024, f"{path} read {sent} bytes"
     r = await site.client.post("/api/v1/dags/dag_0/runs", content=b"{}", headers={"content-length": "52428800"})
     assert r.status_code == 400 and "larger than 1 MiB" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("last_event_id", ["9" * 5000, "9" * 11, "1000000001"])
+async def test_a_huge_last_event_id_is_400(site: Site, last_event_id: str) -> None:
+    site.write_log("dag_0", "manual__1", "extract", 1, "one\ntwo\n", done=True)
+    r = await site.client.get(
+        "/api/v1/dags/dag_0/runs/manual__1/tasks/extract/logs/stream", headers={"last-event-id": last_event_id}
+    )
+    assert r.status_code == 400
+    assert "Last-Event-ID header must be a line offset from 0 to 1000000000" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("slots", [10**20, 2**31, -1])
+async def test_pool_slots_out_of_range_are_400_and_nothing_changes(site: Site, slots: int) -> None:
+    r = await site.client.put("/api/v1/pools/big", json={"slots": slots})
+    assert r.status_code == 400
+    assert "slots must be a whole number from 0 to 2147483647" in r.json()["error"]["message"]
+    assert "big" not in [p["name"] for p in (await site.client.get("/api/v1/pools")).json()["pools"]]
+    r = await site.client.put("/api/v1/pools/big", json={"slots": 2**31 - 1})
+    assert r.status_code == 200 and r.json()["slots"] == 2**31 - 1
+
+
+async def test_a_query_integer_of_thousands_of_digits_is_400_without_echoing_it(site: Site) -> None:
+    r = await site.client.get("/api/v1/dags", params={"limit": "9" * 5000})
+    assert r.status_code == 400
+    assert r.json()["error"]["message"] == "query parameter limit is out of range"
