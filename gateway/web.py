@@ -16,6 +16,7 @@ from gateway.admin import Admin
 from gateway.auth import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Actor, Authenticator, BrowserSession
 from gateway.engine import Gateway
 from gateway.errors import Forbidden, InvalidRequest, Unauthenticated
+from gateway.headers import NONCE_KEY
 from gateway.mapped import check_map_index
 from spinner.mapping import NO_MAP_INDEX
 
@@ -227,7 +228,10 @@ def render(request: Request, name: str, context: dict[str, Any], status_code: in
         session = Authenticator.new_session(None)
         request.state.browser_session = session
     actor: Actor | None = getattr(request.state, "actor", None)
-    ctx = {"me": actor.principal if actor else None, "csrf": session.csrf, "colors": STATE_COLORS, **context}
+    ctx = {
+        "me": actor.principal if actor else None, "csrf": session.csrf, "colors": STATE_COLORS,
+        "csp_nonce": getattr(request.state, NONCE_KEY, ""), **context,
+    }  # fmt: skip
     response = TEMPLATES.TemplateResponse(request, name, ctx, status_code=status_code)
     if fresh:
         set_session(request, response, session)
