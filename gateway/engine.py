@@ -96,6 +96,7 @@ class DagView:
     nodes: list[TaskNode]
     code: str
     details: dict[str, Any]
+    code_refused: str = ""  # why `code` is empty: its file also defines DAGs the user may not read
 
 
 TERMINAL_RUN_STATES = ("success", "failed")
@@ -262,8 +263,11 @@ class Gateway:
     async def grid(self, actor: Actor, dag_id: str, runs: int = 25) -> Grid:
         return (await self.dag_view(actor, dag_id, runs)).grid
 
-    async def dag_view(self, actor: Actor, dag_id: str, runs: int = 25) -> DagView:
-        """Everything the DAG page shows, read in one session with a handful of queries."""
+    async def dag_view(self, actor: Actor, dag_id: str, runs: int = 25, *, with_code: bool = False) -> DagView:
+        """Everything the DAG page shows, read in one session with a handful of queries.
+
+        `with_code`: the DAG file's source too, when the user may read every DAG the file defines
+        (else it would show them the others' code); a refusal says so and is audited."""
         if not actor.principal.can_read(dag_id):
             raise NotFound(f"DAG '{dag_id}' not found")
         resource = db_auth.dag_resource(dag_id)
@@ -275,7 +279,17 @@ class Gateway:
             run_rows = list(reversed(await queries.list_runs(s, dag_id, runs)))
             tis = await queries.task_instances(s, dag_id, [r.run_id for r in run_rows])
             ser = await queries.serialized(s, dag_id)
-            code = await s.get(DagCode, sha256(dag.fileloc.encode()).hexdigest())
+            code, code_refused = None, ""
+            if with_code:
+                readable = actor.principal.readable()
+                in_file = (await queries.dags_by_file(s, [dag.fileloc])).get(dag.fileloc, {dag_id})
+                if readable is None or in_file <= readable:
+                    code = await s.get(DagCode, sha256(dag.fileloc.encode()).hexdigest())
+                else:
+                    code_refused = (
+                        f"The code of DAG '{dag_id}' is not shown: its file {dag.fileloc} also defines "
+                        f"{len(in_file - readable)} DAG(s) you may not read."
+                    )
             roles = await db_auth.roles_on(s, [resource, db_auth.ALL_DAGS])
         data = ser.data if ser else {}
         task_ids = _task_order(data)
@@ -315,7 +329,11 @@ class Gateway:
             "can_edit": actor.principal.can_edit(dag_id),
             **describe(data),  # timezone and params (gateway/templates_info.py)
         }
-        return DagView(grid=grid, nodes=nodes, code=code.source_code if code else "", details=details)
+        if code_refused:
+            await self.audit.record(actor, "code.view", "denied", dag_id=dag_id, details={"fileloc": dag.fileloc})
+        return DagView(
+            grid=grid, nodes=nodes, code=code.source_code if code else "", details=details, code_refused=code_refused
+        )
 
     async def graph(self, actor: Actor, dag_id: str) -> list[TaskNode]:
         """The DAG's tasks, upstream first, each with its upstream task ids."""
@@ -326,7 +344,10 @@ class Gateway:
         return (await self.dag_view(actor, dag_id, runs=1)).details
 
     async def dag_code(self, actor: Actor, dag_id: str) -> str:
-        return (await self.dag_view(actor, dag_id, runs=1)).code
+        view = await self.dag_view(actor, dag_id, runs=1, with_code=True)
+        if view.code_refused:
+            raise Forbidden(view.code_refused)
+        return view.code
 
     async def import_errors(self, actor: Actor) -> list[dict[str, Any]]:
         """Import errors of the files whose every DAG the user may read (a file that defines no DAG

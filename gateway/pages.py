@@ -226,7 +226,7 @@ def gantt(tis: list[Spanned], now: dt.datetime) -> tuple[list[Bar], float]:
 async def dag_page(request: Request, actor: Actor) -> Response:
     g = gw(request)
     dag_id = request.path_params["dag_id"]
-    view = await g.dag_view(actor, dag_id)
+    view = await g.dag_view(actor, dag_id, with_code=True)
     grid = view.grid
     selected = request.query_params.get("run_id") or (grid.runs[-1].run_id if grid.runs else None)
     singles: dict[str, TaskInstanceInfo] = {}
@@ -245,8 +245,8 @@ async def dag_page(request: Request, actor: Actor) -> Response:
         request,
         "dag.html",
         {
-            "grid": grid, "dag": grid.dag, "code": view.code, "details": view.details, "selected": selected,
-            "nodes": nodes, "edges": edges,
+            "grid": grid, "dag": grid.dag, "code": view.code, "code_refused": view.code_refused,
+            "details": view.details, "selected": selected, "nodes": nodes, "edges": edges,
             "graph_w": gw_, "graph_h": gh, "node_w": NODE_W, "node_h": NODE_H, "bars": bars, "span": span,
             "gantt_w": GANTT_W, "msg": request.query_params.get("msg", ""), "mapped_bar_w": MAPPED_BAR_W,
             "trigger_fields": trigger_fields(view.details.get("params", [])),
