@@ -175,9 +175,10 @@ class Gateway:
             rows, total = await queries.filtered_dags(s, flt or DagFilter(), actor.principal.readable(), limit, offset)
         return [DagInfo.of(r) for r in rows], total
 
-    async def dag_facets(self) -> dict[str, list[Any]]:
+    async def dag_facets(self, actor: Actor) -> dict[str, list[Any]]:
+        """The owners, tags and partitions the DAG list's filters offer: those of DAGs the actor may read."""
         async with self._readers() as s:
-            return await queries.dag_facets(s)
+            return await queries.dag_facets(s, actor.principal.readable())
 
     async def get_dag(self, actor: Actor, dag_id: str) -> DagInfo:
         if not actor.principal.can_read(dag_id):

@@ -107,7 +107,7 @@ async def index(request: Request, actor: Actor) -> Response:
         "index.html",
         {
             "dags": dags, "total": total, "runs": runs, "errors": await g.import_errors(actor), "flt": flt,
-            "facets": await g.dag_facets(), "page": page_no, "pages": pages, "page_url": page_url,
+            "facets": await g.dag_facets(actor), "page": page_no, "pages": pages, "page_url": page_url,
             "msg": request.query_params.get("msg", ""), "snapshot": await g.snapshot(),
         },
     )  # fmt: skip

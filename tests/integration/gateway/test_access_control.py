@@ -268,7 +268,7 @@ async def _two_dags_in_one_file(site: Site) -> None:
         s.add(
             DagModel(
                 dag_id="sibling", partition="spinner_tier_1_0", fileloc="spinner_tier_1_0/t/d0.py", tier=1,
-                schedule=None, is_paused=False, is_active=True, owner="secret-team", description="", tags=["hidden"],
+                schedule=None, is_paused=False, is_active=True, owner="secret-team", description="", tags=["sibling-tag"],
                 bundle_version="v1",
             )
         )  # fmt: skip
@@ -300,3 +300,17 @@ async def test_the_code_view_refuses_a_file_that_also_defines_a_dag_the_user_may
         page = await client.get("/dags/dag_0")
         assert page.status_code == 200 and "SECRET_TOKEN=abc" in page.text and 'id="code-refused"' not in page.text
     assert [e for e in await _entries(site) if e[1] == "code.view"] == [("alice", "code.view", "dag_0", "denied")]
+
+
+async def test_the_index_filters_offer_only_owners_and_tags_of_readable_dags(site: Site) -> None:
+    await _two_dags_in_one_file(site)
+    alice = await site.user("alice", ["team-a"])  # reads dag_0, not sibling
+    home = await alice.get("/")
+    assert home.status_code == 200
+    assert "<option >team</option>" in home.text and "<option >x</option>" in home.text
+    assert "secret-team" not in home.text and "sibling-tag" not in home.text
+    nobody = await site.user("nobody", [])
+    home = await nobody.get("/")
+    assert "<option >team</option>" not in home.text and "<option >spinner_tier_1_0</option>" not in home.text
+    home = await site.client.get("/")  # the admin reads every DAG
+    assert "<option >secret-team</option>" in home.text and "<option >sibling-tag</option>" in home.text
