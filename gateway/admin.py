@@ -96,6 +96,7 @@ class Admin:
 
     async def users(self, actor: Actor) -> list[dict[str, Any]]:
         if not actor.principal.is_admin:
+            await self._audit.record(actor, "user.list", "denied")
             raise Forbidden("only an Admin may list users")
         async with self._sessions() as s:
             return [_user_json(u, roles) for u, roles in await db_auth.list_users(s)]
@@ -203,6 +204,7 @@ class Admin:
 
     async def roles(self, actor: Actor) -> list[dict[str, Any]]:
         if not actor.principal.is_admin:
+            await self._audit.record(actor, "role.list", "denied")
             raise Forbidden("only an Admin may list roles")
         async with self._sessions() as s:
             roles = await db_auth.roles_with_permissions(s)

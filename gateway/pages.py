@@ -23,6 +23,7 @@ from gateway.views import LogInfo, MappedSummary, TaskInstanceInfo, TaskNode, sp
 from gateway.web import (
     STATE_COLORS,
     admin,
+    audit_csrf_refusal,
     browser_session,
     form,
     gw,
@@ -62,6 +63,7 @@ async def login_post(request: Request) -> Response:
     fields = await form(request)
     nxt = safe_next(fields.get("next"))
     if not Authenticator.csrf_ok(browser_session(request), fields.get(CSRF_FIELD)):
+        await audit_csrf_refusal(request, fields.get("username", "")[:200])
         return render(request, "login.html", {"next": nxt, "error": "Your session expired; try again."}, 403)
     try:
         username, password = fields.get("username", ""), fields.get("password", "")

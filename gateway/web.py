@@ -179,7 +179,15 @@ async def actor_of(request: Request) -> Actor | None:
     return Actor(principal, remote_addr(request)) if principal else None
 
 
-def _check_csrf(request: Request, actor: Actor, sent: str | None) -> None:
+async def audit_csrf_refusal(request: Request, actor: Actor | str) -> None:
+    """A write refused for a missing or wrong CSRF token (a forged cross-site post?): audited like any refusal."""
+    await gw(request).audit.record(
+        actor, "csrf", "denied", dag_id=request.path_params.get("dag_id"), run_id=request.path_params.get("run_id"),
+        remote_addr=remote_addr(request), details={"method": request.method, "path": request.url.path[:500]},
+    )  # fmt: skip
+
+
+async def _check_csrf(request: Request, actor: Actor, sent: str | None) -> None:
     """Writes from a browser need the session's CSRF token; only bearer-token requests do not.
 
     The SSO proxy's header comes with every request of a logged-in browser, a forged cross-site
@@ -187,6 +195,7 @@ def _check_csrf(request: Request, actor: Actor, sent: str | None) -> None:
     """
     if request.method in UNSAFE and actor.principal.via != "token":
         if not authenticator(request).csrf_ok(browser_session(request), sent):
+            await audit_csrf_refusal(request, actor)
             raise Forbidden("missing or wrong CSRF token: reload the page and try again")
 
 
@@ -197,7 +206,7 @@ def api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         actor = await actor_of(request)
         if actor is None:
             raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>' or log in")
-        _check_csrf(request, actor, request.headers.get(CSRF_HEADER))
+        await _check_csrf(request, actor, request.headers.get(CSRF_HEADER))
         return await handler(request, actor)
 
     return endpoint
@@ -214,7 +223,7 @@ def page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         if request.method in UNSAFE:
             fields = await form(request)
             request.state.form = fields
-            _check_csrf(request, actor, fields.get(CSRF_FIELD))
+            await _check_csrf(request, actor, fields.get(CSRF_FIELD))
         request.state.actor = actor
         return await handler(request, actor)
 

@@ -199,3 +199,30 @@ async def test_repeated_wrong_passwords_make_that_user_and_address_wait(site: Si
     assert api.status_code == 429 and api.json()["error"]["code"] == "too_many_attempts"
     entries = await _audit(site, "login")
     assert [e.outcome for e in entries] == ["denied"] * 7  # the refused attempts are audited too
+
+
+async def test_csrf_refusals_are_audited(site: Site) -> None:
+    async with site.client_for(None) as browser:
+        await browser.get("/login")
+        r = await browser.post("/login", data={"username": "admin", "password": ADMIN_PASSWORD})
+        assert r.status_code == 403
+        await _login(browser, "admin", ADMIN_PASSWORD)
+        r = await browser.post("/dags/dag_0/pause", data={"paused": "true"})  # a forged cross-site form
+        assert r.status_code == 403 and "CSRF" in r.text
+        r = await browser.post("/api/v1/dags/dag_0/runs", json={})
+        assert r.status_code == 403 and "CSRF" in r.json()["error"]["message"]
+    entries = [(e.username, e.dag_id, e.outcome, e.details) for e in await _audit(site, "csrf")]
+    assert entries == [
+        ("admin", None, "denied", {"method": "POST", "path": "/login"}),
+        ("admin", "dag_0", "denied", {"method": "POST", "path": "/dags/dag_0/pause"}),
+        ("admin", "dag_0", "denied", {"method": "POST", "path": "/api/v1/dags/dag_0/runs"}),
+    ]
+
+
+async def test_a_non_admin_listing_users_or_roles_is_refused_and_audited(site: Site) -> None:
+    viewer = await site.user("viewer", ["spinner-users"])
+    for path in ("/api/v1/users", "/api/v1/roles", "/admin/users"):
+        r = await viewer.get(path)
+        assert r.status_code == 403 and "only an Admin may list" in r.text
+    assert [(e.username, e.outcome) for e in await _audit(site, "user.list")] == [("viewer", "denied")] * 2
+    assert [(e.username, e.outcome) for e in await _audit(site, "role.list")] == [("viewer", "denied")]
