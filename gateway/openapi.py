@@ -29,6 +29,8 @@ PAGING = [
     _query("offset", {"type": "integer", "minimum": 0}, "skip this many items"),
 ]
 DAG_ID = _path_param("dag_id", "a DAG id")
+# A new run's id (gateway/engine.py RUN_ID_RE; docs/authoring.md "Run ids").
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,249}$"
 RUN_ID = _path_param("run_id", "a run id of the DAG")
 TASK_ID = _path_param("task_id", "a task id of the DAG")
 
@@ -429,7 +431,7 @@ def _paths() -> dict[str, Any]:
                 body=_body(
                     {
                         "type": "object",
-                        "properties": {"conf": obj, "run_id": {"type": "string"}},
+                        "properties": {"conf": obj, "run_id": {"type": "string", "pattern": RUN_ID_PATTERN}},
                         "additionalProperties": False,
                     }
                 ),

@@ -176,3 +176,27 @@ async def test_a_query_integer_of_thousands_of_digits_is_400_without_echoing_it(
     r = await site.client.get("/api/v1/dags", params={"limit": "9" * 5000})
     assert r.status_code == 400
     assert r.json()["error"]["message"] == "query parameter limit is out of range"
+
+
+BAD_RUN_IDS = ["--help", "-x", "run\x1b[31m", "a\u202eb", "a\x00b", "a b", "a/b", "é", "x" * 251, "_leading"]
+
+
+@pytest.mark.parametrize("run_id", BAD_RUN_IDS)
+async def test_a_run_id_outside_the_documented_pattern_is_400(site: Site, run_id: str) -> None:
+    r = await site.client.post("/api/v1/dags/dag_0/runs", json={"run_id": run_id})
+    assert r.status_code == 400
+    assert "run_id must start with a letter or digit" in r.json()["error"]["message"]
+
+
+async def test_run_ids_like_the_schedulers_own_pass_the_check(site: Site) -> None:
+    for run_id in ("manual__2026-06-01T12:00:00.123456+00:00", "scheduled__2026-06-01T00:00:00+00:00", "x" * 250):
+        r = await site.client.post("/api/v1/dags/dag_0/runs", json={"run_id": run_id})
+        assert r.status_code == 503, r.text  # past every check, to "no scheduler" in this test
+
+
+async def test_a_bad_run_id_is_invalid_argument_over_grpc(site: Site, api: gateway_pb2_grpc.SpinnerApiStub) -> None:
+    for run_id in ("--help", "a\x00b", "a\u202eb"):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await api.TriggerDag(gateway_pb2.TriggerDagRequest(dag_id="dag_0", run_id=run_id))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "run_id must start with a letter or digit" in (refused.value.details() or "")
