@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -191,7 +192,7 @@ class Admin:
         wait = self.throttle.wait(name, remote_addr)
         if wait > 0:
             await self._audit.record(name, "login", "denied", remote_addr=remote_addr)
-            raise TooManyAttempts(f"too many failed logins for {name!r} from this address; try again in {wait:.0f} s")
+            raise TooManyAttempts(f"too many failed logins for {name!r} lately; try again in {math.ceil(wait)} s")
         principal = await self._auth.login(name, password)
         await self._audit.record(name, "login", "ok" if principal else "denied", remote_addr=remote_addr)
         if principal is None:

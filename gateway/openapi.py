@@ -46,7 +46,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "not allowed (needs can_dag_edit, Admin, or a CSRF token)",
         404: "not found, or a DAG the caller may not read",
         409: "conflicts with the current state",
-        429: "too many failed logins for this user from this address; try again later",
+        429: "too many failed logins for this user or from this address lately; try again in a few seconds",
         503: "the owning service is not reachable right now",
     }
     return {str(c): {"description": text[c], "content": {JSON: {"schema": _ref("Error")}}} for c in codes}
