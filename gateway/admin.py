@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -96,6 +97,7 @@ class Admin:
 
     async def users(self, actor: Actor) -> list[dict[str, Any]]:
         if not actor.principal.is_admin:
+            await self._audit.record(actor, "user.list", "denied")
             raise Forbidden("only an Admin may list users")
         async with self._sessions() as s:
             return [_user_json(u, roles) for u, roles in await db_auth.list_users(s)]
@@ -190,7 +192,7 @@ class Admin:
         wait = self.throttle.wait(name, remote_addr)
         if wait > 0:
             await self._audit.record(name, "login", "denied", remote_addr=remote_addr)
-            raise TooManyAttempts(f"too many failed logins for {name!r} from this address; try again in {wait:.0f} s")
+            raise TooManyAttempts(f"too many failed logins for {name!r} lately; try again in {math.ceil(wait)} s")
         principal = await self._auth.login(name, password)
         await self._audit.record(name, "login", "ok" if principal else "denied", remote_addr=remote_addr)
         if principal is None:
@@ -203,6 +205,7 @@ class Admin:
 
     async def roles(self, actor: Actor) -> list[dict[str, Any]]:
         if not actor.principal.is_admin:
+            await self._audit.record(actor, "role.list", "denied")
             raise Forbidden("only an Admin may list roles")
         async with self._sessions() as s:
             roles = await db_auth.roles_with_permissions(s)

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
+from gateway import jsonio
 from gateway.auth import Actor
 from gateway.errors import GatewayError, InvalidRequest
+from gateway.jsonio import JSONResponse
 from gateway.logs import LogFollow
 from gateway.openapi import document
 from gateway.queries import AuditFilter, DagFilter
 from gateway.templates_info import rendered_fields
-from gateway.views import to_json
+from gateway.views import MAX_OFFSET, to_json
 from gateway.web import (
     admin,
     api,
@@ -230,7 +231,9 @@ async def task_log_stream(request: Request, actor: Actor) -> Response:
     p = request.path_params
     offset = int_param(request, "offset", 0) or 0
     last_event_id = request.headers.get("last-event-id", "")
-    if last_event_id.isascii() and last_event_id.isdigit():
+    if last_event_id.isascii() and last_event_id.isdigit():  # anything else is not an id this stream sent
+        if len(last_event_id) > len(str(MAX_OFFSET)) or int(last_event_id) > MAX_OFFSET:
+            raise InvalidRequest(f"the Last-Event-ID header must be a line offset from 0 to {MAX_OFFSET}")
         offset = int(last_event_id)
     follow = await gw(request).follow_log(
         actor, p["dag_id"], p["run_id"], p["task_id"], int_param(request, "try_number", None), offset,
@@ -251,9 +254,9 @@ async def _events(follow: LogFollow) -> AsyncIterator[str]:
             if chunk is None:
                 yield ": still following\n\n"  # keeps proxies from closing a quiet stream
             else:
-                yield f"id: {chunk.next_offset}\ndata: {json.dumps(chunk.to_event())}\n\n"
+                yield f"id: {chunk.next_offset}\ndata: {jsonio.dumps(chunk.to_event())}\n\n"
     except GatewayError as e:
-        yield f"event: error\ndata: {json.dumps({'error': {'code': e.code, 'message': str(e)}})}\n\n"
+        yield f"event: error\ndata: {jsonio.dumps({'error': {'code': e.code, 'message': str(e)}})}\n\n"
 
 
 @api

@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway import api, pages, templates_pages, varconn_http
@@ -16,6 +17,8 @@ from gateway.admin import Admin
 from gateway.auth import Authenticator
 from gateway.engine import Gateway
 from gateway.errors import GatewayError
+from gateway.headers import SecurityHeaders
+from gateway.jsonio import JSONResponse
 from gateway.varconn import VarConn
 from gateway.web import TEMPLATES
 from spinner.fernet import SecretBox
@@ -118,6 +121,7 @@ def create_app(
 ) -> Starlette:
     app = Starlette(
         routes=routes(),
+        middleware=[Middleware(SecurityHeaders)],
         exception_handlers={GatewayError: on_gateway_error, HTTPException: on_http_error},
     )
     app.state.gateway = gateway

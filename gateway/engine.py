@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
@@ -20,7 +21,7 @@ from opentelemetry import trace
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway import mapped, queries
+from gateway import jsonio, mapped, queries
 from gateway.audit import AuditLog
 from gateway.auth import Actor
 from gateway.callbacks import RunCallbacks, callback_log_try, run_callbacks
@@ -97,9 +98,14 @@ class DagView:
     nodes: list[TaskNode]
     code: str
     details: dict[str, Any]
+    code_refused: str = ""  # why `code` is empty: its file also defines DAGs the user may not read
 
 
 TERMINAL_RUN_STATES = ("success", "failed")
+# The run id a client may give a new run (docs/authoring.md "Run ids"): what the scheduler's own ids look
+# like (manual__2026-06-01T12:00:00+00:00), and never an option (--help), a control or bidi character, a NUL.
+RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]{0,249}", re.ASCII)
+MAX_POOL_SLOTS = 2**31 - 1  # what pool.slots (a 32-bit INTEGER column) holds
 
 
 class Gateway:
@@ -174,9 +180,10 @@ class Gateway:
             rows, total = await queries.filtered_dags(s, flt or DagFilter(), actor.principal.readable(), limit, offset)
         return [DagInfo.of(r) for r in rows], total
 
-    async def dag_facets(self) -> dict[str, list[Any]]:
+    async def dag_facets(self, actor: Actor) -> dict[str, list[Any]]:
+        """The owners, tags and partitions the DAG list's filters offer: those of DAGs the actor may read."""
         async with self._readers() as s:
-            return await queries.dag_facets(s)
+            return await queries.dag_facets(s, actor.principal.readable())
 
     async def get_dag(self, actor: Actor, dag_id: str) -> DagInfo:
         if not actor.principal.can_read(dag_id):
@@ -262,8 +269,11 @@ class Gateway:
     async def grid(self, actor: Actor, dag_id: str, runs: int = 25) -> Grid:
         return (await self.dag_view(actor, dag_id, runs)).grid
 
-    async def dag_view(self, actor: Actor, dag_id: str, runs: int = 25) -> DagView:
-        """Everything the DAG page shows, read in one session with a handful of queries."""
+    async def dag_view(self, actor: Actor, dag_id: str, runs: int = 25, *, with_code: bool = False) -> DagView:
+        """Everything the DAG page shows, read in one session with a handful of queries.
+
+        `with_code`: the DAG file's source too, when the user may read every DAG the file defines
+        (else it would show them the others' code); a refusal says so and is audited."""
         if not actor.principal.can_read(dag_id):
             raise NotFound(f"DAG '{dag_id}' not found")
         resource = db_auth.dag_resource(dag_id)
@@ -275,7 +285,17 @@ class Gateway:
             run_rows = list(reversed(await queries.list_runs(s, dag_id, runs)))
             tis = await queries.task_instances(s, dag_id, [r.run_id for r in run_rows])
             ser = await queries.serialized(s, dag_id)
-            code = await s.get(DagCode, sha256(dag.fileloc.encode()).hexdigest())
+            code, code_refused = None, ""
+            if with_code:
+                readable = actor.principal.readable()
+                in_file = (await queries.dags_by_file(s, [dag.fileloc])).get(dag.fileloc, {dag_id})
+                if readable is None or in_file <= readable:
+                    code = await s.get(DagCode, sha256(dag.fileloc.encode()).hexdigest())
+                else:
+                    code_refused = (
+                        f"The code of DAG '{dag_id}' is not shown: its file {dag.fileloc} also defines "
+                        f"{len(in_file - readable)} DAG(s) you may not read."
+                    )
             roles = await db_auth.roles_on(s, [resource, db_auth.ALL_DAGS])
         data = ser.data if ser else {}
         task_ids = _task_order(data)
@@ -315,7 +335,11 @@ class Gateway:
             "can_edit": actor.principal.can_edit(dag_id),
             **describe(data),  # timezone and params (gateway/templates_info.py)
         }
-        return DagView(grid=grid, nodes=nodes, code=code.source_code if code else "", details=details)
+        if code_refused:
+            await self.audit.record(actor, "code.view", "denied", dag_id=dag_id, details={"fileloc": dag.fileloc})
+        return DagView(
+            grid=grid, nodes=nodes, code=code.source_code if code else "", details=details, code_refused=code_refused
+        )
 
     async def graph(self, actor: Actor, dag_id: str) -> list[TaskNode]:
         """The DAG's tasks, upstream first, each with its upstream task ids."""
@@ -326,7 +350,10 @@ class Gateway:
         return (await self.dag_view(actor, dag_id, runs=1)).details
 
     async def dag_code(self, actor: Actor, dag_id: str) -> str:
-        return (await self.dag_view(actor, dag_id, runs=1)).code
+        view = await self.dag_view(actor, dag_id, runs=1, with_code=True)
+        if view.code_refused:
+            raise Forbidden(view.code_refused)
+        return view.code
 
     async def import_errors(self, actor: Actor) -> list[dict[str, Any]]:
         """Import errors of the files whose every DAG the user may read (a file that defines no DAG
@@ -359,8 +386,8 @@ class Gateway:
             raise Forbidden("only an Admin may change pools")
         if not ID_RE.match(name):
             raise InvalidRequest("pool names are 1-250 letters, digits, '_', '-' or '.'")
-        if not isinstance(slots, int) or isinstance(slots, bool) or slots < 0:
-            raise InvalidRequest("slots must be a whole number, 0 or more")
+        if not isinstance(slots, int) or isinstance(slots, bool) or not 0 <= slots <= MAX_POOL_SLOTS:
+            raise InvalidRequest(f"slots must be a whole number from 0 to {MAX_POOL_SLOTS}")
         if description is not None and not isinstance(description, str):
             raise InvalidRequest("description must be a string")
         async with self._sessions() as s, s.begin():
@@ -429,8 +456,14 @@ class Gateway:
             conf = {}
         if not isinstance(conf, dict):
             raise InvalidRequest("conf must be a JSON object")
+        jsonio.check_value(conf, "conf")
         if run_id is not None and (not isinstance(run_id, str) or not run_id.strip()):
             raise InvalidRequest("run_id must be a non-empty string")
+        if run_id is not None and not RUN_ID_RE.fullmatch(run_id):
+            raise InvalidRequest(
+                "run_id must start with a letter or digit and have only letters, digits and _ . : + - "
+                f"(at most 250 characters; like manual__2026-06-01T12:00:00+00:00), not {run_id[:60]!r}"
+            )
         request = scheduler_pb2.TriggerDagRunRequest(
             dag_id=dag_id,
             conf_json=json.dumps(conf),
@@ -507,6 +540,7 @@ class Gateway:
             raise InvalidRequest("start and end are required, as ISO 8601 dates or times")
         if conf is not None and not isinstance(conf, dict):
             raise InvalidRequest("conf must be a JSON object")
+        jsonio.check_value(conf, "conf")
         request = scheduler_pb2.BackfillRequest(
             dag_id=dag_id, start=start, end=end, conf_json=json.dumps(conf or {}), requested_by=actor.username
         )

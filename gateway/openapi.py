@@ -29,6 +29,8 @@ PAGING = [
     _query("offset", {"type": "integer", "minimum": 0}, "skip this many items"),
 ]
 DAG_ID = _path_param("dag_id", "a DAG id")
+# A new run's id (gateway/engine.py RUN_ID_RE; docs/authoring.md "Run ids").
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,249}$"
 RUN_ID = _path_param("run_id", "a run id of the DAG")
 TASK_ID = _path_param("task_id", "a task id of the DAG")
 
@@ -44,7 +46,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "not allowed (needs can_dag_edit, Admin, or a CSRF token)",
         404: "not found, or a DAG the caller may not read",
         409: "conflicts with the current state",
-        429: "too many failed logins for this user from this address; try again later",
+        429: "too many failed logins for this user or from this address lately; try again in a few seconds",
         503: "the owning service is not reachable right now",
     }
     return {str(c): {"description": text[c], "content": {JSON: {"schema": _ref("Error")}}} for c in codes}
@@ -429,7 +431,7 @@ def _paths() -> dict[str, Any]:
                 body=_body(
                     {
                         "type": "object",
-                        "properties": {"conf": obj, "run_id": {"type": "string"}},
+                        "properties": {"conf": obj, "run_id": {"type": "string", "pattern": RUN_ID_PATTERN}},
                         "additionalProperties": False,
                     }
                 ),
@@ -614,7 +616,10 @@ def _paths() -> dict[str, Any]:
                     {
                         "type": "object",
                         "required": ["slots"],
-                        "properties": {"slots": {"type": "integer", "minimum": 0}, "description": {"type": "string"}},
+                        "properties": {
+                            "slots": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+                            "description": {"type": "string"},
+                        },
                         "additionalProperties": False,
                     },
                     required=True,

@@ -23,6 +23,7 @@ from gateway.views import LogInfo, MappedSummary, TaskInstanceInfo, TaskNode, sp
 from gateway.web import (
     STATE_COLORS,
     admin,
+    audit_csrf_refusal,
     browser_session,
     form,
     gw,
@@ -62,6 +63,7 @@ async def login_post(request: Request) -> Response:
     fields = await form(request)
     nxt = safe_next(fields.get("next"))
     if not Authenticator.csrf_ok(browser_session(request), fields.get(CSRF_FIELD)):
+        await audit_csrf_refusal(request, fields.get("username", "")[:200])
         return render(request, "login.html", {"next": nxt, "error": "Your session expired; try again."}, 403)
     try:
         username, password = fields.get("username", ""), fields.get("password", "")
@@ -107,7 +109,7 @@ async def index(request: Request, actor: Actor) -> Response:
         "index.html",
         {
             "dags": dags, "total": total, "runs": runs, "errors": await g.import_errors(actor), "flt": flt,
-            "facets": await g.dag_facets(), "page": page_no, "pages": pages, "page_url": page_url,
+            "facets": await g.dag_facets(actor), "page": page_no, "pages": pages, "page_url": page_url,
             "msg": request.query_params.get("msg", ""), "snapshot": await g.snapshot(),
         },
     )  # fmt: skip
@@ -226,7 +228,7 @@ def gantt(tis: list[Spanned], now: dt.datetime) -> tuple[list[Bar], float]:
 async def dag_page(request: Request, actor: Actor) -> Response:
     g = gw(request)
     dag_id = request.path_params["dag_id"]
-    view = await g.dag_view(actor, dag_id)
+    view = await g.dag_view(actor, dag_id, with_code=True)
     grid = view.grid
     selected = request.query_params.get("run_id") or (grid.runs[-1].run_id if grid.runs else None)
     singles: dict[str, TaskInstanceInfo] = {}
@@ -245,8 +247,8 @@ async def dag_page(request: Request, actor: Actor) -> Response:
         request,
         "dag.html",
         {
-            "grid": grid, "dag": grid.dag, "code": view.code, "details": view.details, "selected": selected,
-            "nodes": nodes, "edges": edges,
+            "grid": grid, "dag": grid.dag, "code": view.code, "code_refused": view.code_refused,
+            "details": view.details, "selected": selected, "nodes": nodes, "edges": edges,
             "graph_w": gw_, "graph_h": gh, "node_w": NODE_W, "node_h": NODE_H, "bars": bars, "span": span,
             "gantt_w": GANTT_W, "msg": request.query_params.get("msg", ""), "mapped_bar_w": MAPPED_BAR_W,
             "trigger_fields": trigger_fields(view.details.get("params", [])),

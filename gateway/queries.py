@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import ColumnElement, String, and_, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spinner.db.models import (
@@ -235,9 +235,13 @@ async def filtered_dags(
     return rows, int(total)
 
 
-async def dag_facets(session: AsyncSession) -> dict[str, list[Any]]:
-    """The values the DAG list can be filtered by."""
-    active = DagModel.is_active.is_(True)
+async def dag_facets(session: AsyncSession, readable: frozenset[str] | None) -> dict[str, list[Any]]:
+    """The values the DAG list can be filtered by, from the DAGs in `readable` (None: every DAG) only."""
+    if readable is not None and not readable:
+        return {"partition": [], "owner": [], "tag": []}
+    active: ColumnElement[bool] = DagModel.is_active.is_(True)
+    if readable is not None:
+        active = and_(active, DagModel.dag_id.in_(sorted(readable)))
     partitions = (await session.execute(select(DagModel.partition).where(active).distinct())).scalars().all()
     owners = (await session.execute(select(DagModel.owner).where(active).distinct())).scalars().all()
     tags: set[str] = set()

@@ -11,9 +11,10 @@ from typing import Any, NoReturn
 
 import grpc
 
+from gateway import jsonio
 from gateway.auth import Actor, Authenticator
 from gateway.engine import Gateway
-from gateway.errors import GatewayError, InvalidRequest, Unauthenticated
+from gateway.errors import GatewayError, Unauthenticated
 from gateway.templates_info import dag_description, rendered_fields
 from gateway.varconn import VarConn
 from gateway.varconn_grpc import VarConnRpcs
@@ -30,7 +31,7 @@ async def _abort(context: grpc.aio.ServicerContext, e: GatewayError) -> NoReturn
 def _run(r: RunInfo) -> gateway_pb2.DagRun:
     return gateway_pb2.DagRun(
         dag_id=r.dag_id, run_id=r.run_id, state=r.state, run_type=r.run_type, logical_date=r.logical_date or "",
-        start_date=r.start_date or "", end_date=r.end_date or "", conf_json=json.dumps(r.conf),
+        start_date=r.start_date or "", end_date=r.end_date or "", conf_json=jsonio.dumps(r.conf),
     )  # fmt: skip
 
 
@@ -141,10 +142,7 @@ class SpinnerApiServicer(VarConnRpcs, gateway_pb2_grpc.SpinnerApiServicer):
     ) -> gateway_pb2.DagRun:
         try:
             actor = await self._actor(context)
-            try:
-                conf = json.loads(request.conf_json) if request.conf_json.strip() else {}
-            except ValueError as err:
-                raise InvalidRequest(f"conf_json is not valid JSON: {err}") from None
+            conf = jsonio.loads(request.conf_json, "conf_json") if request.conf_json.strip() else {}
             run = await self._gw.trigger(actor, request.dag_id, conf, request.run_id or None)
         except GatewayError as e:
             await _abort(context, e)

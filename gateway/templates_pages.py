@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway import jsonio
 from gateway.auth import Actor
 from gateway.errors import GatewayError, InvalidRequest, NoSuchInstance, NotFound
 from gateway.templates_info import rendered_fields
@@ -27,10 +28,10 @@ def conf_from_form(fields: dict[str, str]) -> dict[str, Any]:
         elif key.startswith(JSON_FIELD) and raw.strip() != "":
             name = key[len(JSON_FIELD) :]
             try:
-                conf[name] = json.loads(raw)
-            except ValueError:
+                conf[name] = jsonio.loads(raw, f"param '{name}'")
+            except InvalidRequest:
                 raise InvalidRequest(
-                    f"param '{name}': {raw!r} is not a JSON value (a number, true, a list...)"
+                    f"param '{name}': {raw!r} is not a JSON value (a number, true, a list...; no NaN or Infinity)"
                 ) from None
     return conf
 

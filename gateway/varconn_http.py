@@ -16,11 +16,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from gateway.auth import Actor
 from gateway.errors import GatewayError, InvalidRequest
+from gateway.jsonio import JSONResponse
 from gateway.varconn import CONN_FIELDS, VarConn
 from gateway.web import api, bool_param, json_body, page, render
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -12,10 +11,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from gateway import jsonio
 from gateway.admin import Admin
 from gateway.auth import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Actor, Authenticator, BrowserSession
 from gateway.engine import Gateway
 from gateway.errors import Forbidden, InvalidRequest, Unauthenticated
+from gateway.headers import NONCE_KEY
 from gateway.mapped import check_map_index
 from spinner.mapping import NO_MAP_INDEX
 
@@ -65,6 +66,8 @@ def int_param(request: Request, name: str, default: int | None) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
+    if len(raw) > len(str(MAX_INT)) + 1:  # never parse (nor echo back) a number of thousands of digits
+        raise InvalidRequest(f"query parameter {name} is out of range")
     try:
         value = int(raw)
     except ValueError:
@@ -106,14 +109,25 @@ def str_param(request: Request, name: str, max_len: int = 250) -> str | None:
     return raw
 
 
+async def read_body(request: Request, what: str = "request body") -> bytes:
+    """The body, read as it comes and refused as soon as it passes MAX_BODY (a 50 MB body is never held whole)."""
+    declared = request.headers.get("content-length", "")
+    too_big = InvalidRequest(f"{what} is larger than 1 MiB")
+    if declared.isascii() and declared.isdigit() and (len(declared) > 10 or int(declared) > MAX_BODY):
+        raise too_big
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def json_body(request: Request, allowed: set[str]) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise InvalidRequest("request body is larger than 1 MiB")
-    try:
-        body: Any = json.loads(raw) if raw.strip() else {}
-    except ValueError as e:
-        raise InvalidRequest(f"request body is not valid JSON: {e}") from None
+    raw = await read_body(request)
+    body: Any = jsonio.loads(raw, "request body") if raw.strip() else {}
     if not isinstance(body, dict):
         raise InvalidRequest("request body must be a JSON object")
     unknown = set(body) - allowed
@@ -124,9 +138,7 @@ async def json_body(request: Request, allowed: set[str]) -> dict[str, Any]:
 
 async def form(request: Request) -> dict[str, str]:
     """An HTML form post (application/x-www-form-urlencoded), last value of each field."""
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise InvalidRequest("form is larger than 1 MiB")
+    raw = await read_body(request, "form")
     try:
         fields = parse_qs(raw.decode(), keep_blank_values=True)
     except UnicodeDecodeError:
@@ -167,7 +179,15 @@ async def actor_of(request: Request) -> Actor | None:
     return Actor(principal, remote_addr(request)) if principal else None
 
 
-def _check_csrf(request: Request, actor: Actor, sent: str | None) -> None:
+async def audit_csrf_refusal(request: Request, actor: Actor | str) -> None:
+    """A write refused for a missing or wrong CSRF token (a forged cross-site post?): audited like any refusal."""
+    await gw(request).audit.record(
+        actor, "csrf", "denied", dag_id=request.path_params.get("dag_id"), run_id=request.path_params.get("run_id"),
+        remote_addr=remote_addr(request), details={"method": request.method, "path": request.url.path[:500]},
+    )  # fmt: skip
+
+
+async def _check_csrf(request: Request, actor: Actor, sent: str | None) -> None:
     """Writes from a browser need the session's CSRF token; only bearer-token requests do not.
 
     The SSO proxy's header comes with every request of a logged-in browser, a forged cross-site
@@ -175,6 +195,7 @@ def _check_csrf(request: Request, actor: Actor, sent: str | None) -> None:
     """
     if request.method in UNSAFE and actor.principal.via != "token":
         if not authenticator(request).csrf_ok(browser_session(request), sent):
+            await audit_csrf_refusal(request, actor)
             raise Forbidden("missing or wrong CSRF token: reload the page and try again")
 
 
@@ -185,7 +206,7 @@ def api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         actor = await actor_of(request)
         if actor is None:
             raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>' or log in")
-        _check_csrf(request, actor, request.headers.get(CSRF_HEADER))
+        await _check_csrf(request, actor, request.headers.get(CSRF_HEADER))
         return await handler(request, actor)
 
     return endpoint
@@ -202,7 +223,7 @@ def page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         if request.method in UNSAFE:
             fields = await form(request)
             request.state.form = fields
-            _check_csrf(request, actor, fields.get(CSRF_FIELD))
+            await _check_csrf(request, actor, fields.get(CSRF_FIELD))
         request.state.actor = actor
         return await handler(request, actor)
 
@@ -216,7 +237,10 @@ def render(request: Request, name: str, context: dict[str, Any], status_code: in
         session = Authenticator.new_session(None)
         request.state.browser_session = session
     actor: Actor | None = getattr(request.state, "actor", None)
-    ctx = {"me": actor.principal if actor else None, "csrf": session.csrf, "colors": STATE_COLORS, **context}
+    ctx = {
+        "me": actor.principal if actor else None, "csrf": session.csrf, "colors": STATE_COLORS,
+        "csp_nonce": getattr(request.state, NONCE_KEY, ""), **context,
+    }  # fmt: skip
     response = TEMPLATES.TemplateResponse(request, name, ctx, status_code=status_code)
     if fresh:
         set_session(request, response, session)

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import grpc
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from spinner.v1 import gateway_pb2, gateway_pb2_grpc
 from tests.integration.gateway.live import ADMIN_PASSWORD, Live, live_spinner
@@ -70,8 +70,23 @@ def browser() -> Iterator[Browser]:
             b.close()
 
 
+# Every page records what its Content-Security-Policy blocked (an inline script without the nonce). The
+# waits use expect(), not wait_for_function("..."): the latter evals its string, which the CSP refuses.
+CSP_WATCH = (
+    "window.cspViolations = [];"
+    "document.addEventListener('securitypolicyviolation',"
+    " e => window.cspViolations.push(e.violatedDirective + ' ' + (e.blockedURI || 'inline')));"
+)
+
+
+def csp_violations(page: Page) -> list[str]:
+    return list(page.evaluate("window.cspViolations"))
+
+
 def login(browser: Browser, live: Live, username: str, password: str) -> Page:
-    page = browser.new_context().new_page()
+    context = browser.new_context()
+    context.add_init_script(CSP_WATCH)
+    page = context.new_page()
     page.goto(live.url + "/")
     page.wait_for_url("**/login**")
     page.fill("#username", username)
@@ -116,6 +131,7 @@ def test_admin_triggers_a_run_watches_it_turn_green_and_finds_it_in_the_audit_lo
     row = page.locator('#audit tr[data-action="trigger"]').first
     assert "tutorial" in row.inner_text() and "admin" in row.inner_text()
     assert row.get_attribute("data-outcome") == "ok"
+    assert csp_violations(page) == []
 
 
 ROLES = {
@@ -212,21 +228,22 @@ def test_a_running_task_s_log_grows_on_the_page_until_it_is_complete(
     assert "DAG file" in page.inner_text("#readiness-log") and page.locator("#readiness-log").is_visible()
 
     (gates / "one").touch()
-    page.wait_for_function("document.getElementById('log').textContent.includes('middle line 80')", timeout=30_000)
+    expect(page.locator("#log")).to_contain_text("middle line 80", timeout=30_000)
     assert _at_bottom(page, "#log")  # it kept following while the reader was at the bottom
     assert page.inner_text("#log-state") == "running"
 
     # The reader scrolls up to read: new lines no longer pull the view down.
     page.eval_on_selector("#log", "el => { el.scrollTop = 0; }")
     (gates / "two").touch()
-    page.wait_for_function("document.getElementById('log-state').textContent === 'complete'", timeout=30_000)
+    expect(page.locator("#log-state")).to_have_text("complete", timeout=30_000)
     assert "\nlast line\n" in log.inner_text() and log.inner_text().rstrip().endswith("try 1 ended: success")
     assert page.eval_on_selector("#log", "el => el.scrollTop") == 0
     # The try's state beside its name follows too.
-    page.wait_for_function("document.getElementById('ti-state').textContent === 'success'", timeout=30_000)
+    expect(page.locator("#ti-state")).to_have_text("success", timeout=30_000)
     assert page.evaluate("window.sameDocument") is True  # all of it without a reload
     lines = log.inner_text().splitlines()
     assert len(lines) == len(set(lines)) and "::spinner-" not in page.inner_text("main")  # no repeats, no markers
+    assert csp_violations(page) == []  # the follower script ran under the CSP, and the styles applied
     page.screenshot(path=str(tmp_path / "stepped.png"), full_page=True)
 
 
@@ -240,7 +257,7 @@ def test_failed_readiness_checks_are_open_at_the_top_of_the_log(live: Live, brow
     _wait_for(failed, "the try to fail its readiness checks")
     page = login(browser, live, "admin", ADMIN_PASSWORD)
     page.goto(f"{live.url}/dags/unready/runs/{quote(run_id, safe='')}/tasks/never_runs/log")
-    page.wait_for_function("document.getElementById('log-state').textContent === 'complete'", timeout=30_000)
+    expect(page.locator("#log-state")).to_have_text("complete", timeout=30_000)
     heading = page.locator("#readiness-failed")
     assert heading.is_visible() and heading.inner_text() == "Readiness checks failed"
     readiness = page.locator("#readiness-log")

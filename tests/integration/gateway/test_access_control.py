@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from hashlib import sha256
 
 import grpc
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy import select
 
 from gateway.server import SpinnerApiServicer
 from spinner.db import auth as db_auth
-from spinner.db.models import AuditLog, SerializedDagModel
+from spinner.db.models import AuditLog, DagCode, DagModel, SerializedDagModel
 from spinner.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 from .conftest import NOW, Site, add_user
@@ -124,7 +125,7 @@ async def test_admin_manages_users_and_roles(site: Site) -> None:
     assert (await site.client.delete("/api/v1/users/bob")).status_code == 204
     assert (await bob.get("/api/v1/dags")).status_code == 401
     actions = [(u, a, o) for u, a, _, o in await _entries(site) if a.startswith(("user.", "role.", "pool."))]
-    assert ("admin", "user.create", "ok") in actions and ("bob", "user.list", "denied") not in actions
+    assert ("admin", "user.create", "ok") in actions and ("bob", "user.list", "denied") in actions  # every refusal
     assert ("bob", "role.put", "denied") in actions and ("bob", "pool.set", "denied") in actions
     assert ("admin", "user.delete", "ok") in actions and ("admin", "role.delete", "ok") in actions
 
@@ -259,3 +260,57 @@ async def test_import_errors_show_only_files_whose_dags_the_user_may_read(site: 
     viewer = await site.user("viewer", ["spinner-users"])
     everything = (await viewer.get("/api/v1/import-errors")).json()["import_errors"]
     assert len(everything) == 3
+
+
+async def _two_dags_in_one_file(site: Site) -> None:
+    """dag_0's file (spinner_tier_1_0/t/d0.py) also defines `sibling`; team-a may read dag_0 only."""
+    async with site.sessions() as s, s.begin():
+        s.add(
+            DagModel(
+                dag_id="sibling", partition="spinner_tier_1_0", fileloc="spinner_tier_1_0/t/d0.py", tier=1,
+                schedule=None, is_paused=False, is_active=True, owner="secret-team", description="", tags=["sibling-tag"],
+                bundle_version="v1",
+            )
+        )  # fmt: skip
+        s.add(
+            DagCode(
+                fileloc_hash=sha256(b"spinner_tier_1_0/t/d0.py").hexdigest(), fileloc="spinner_tier_1_0/t/d0.py",
+                source_code="dag_0 = DAG('dag_0')\nsibling = DAG('sibling')  # SECRET_TOKEN=abc\n", updated_at=NOW,
+            )
+        )  # fmt: skip
+    await _declare(site, "dag_0", {"team-a": ["can_dag_read"], "team-b": ["can_dag_read"]})
+    await _declare(site, "sibling", {"team-b": ["can_dag_read"]})
+    await site.gateway.start()
+
+
+async def test_the_code_view_refuses_a_file_that_also_defines_a_dag_the_user_may_not_read(site: Site) -> None:
+    await _two_dags_in_one_file(site)
+    alice = await site.user("alice", ["team-a"])  # reads dag_0, not sibling
+    page = await alice.get("/dags/dag_0")
+    assert page.status_code == 200
+    assert "SECRET_TOKEN" not in page.text and "sibling" not in page.text
+    assert (
+        'id="code-refused">The code of DAG &#39;dag_0&#39; is not shown: its file spinner_tier_1_0/t/d0.py also '
+        "defines 1 DAG(s) you may not read." in page.text
+    )
+    assert ("alice", "code.view", "dag_0", "denied") in await _entries(site)
+    # Who may read every DAG of the file sees it, and nothing is refused.
+    for who, roles in (("bob", ["team-b"]), ("admin", None)):
+        client = site.client if roles is None else await site.user(who, roles)
+        page = await client.get("/dags/dag_0")
+        assert page.status_code == 200 and "SECRET_TOKEN=abc" in page.text and 'id="code-refused"' not in page.text
+    assert [e for e in await _entries(site) if e[1] == "code.view"] == [("alice", "code.view", "dag_0", "denied")]
+
+
+async def test_the_index_filters_offer_only_owners_and_tags_of_readable_dags(site: Site) -> None:
+    await _two_dags_in_one_file(site)
+    alice = await site.user("alice", ["team-a"])  # reads dag_0, not sibling
+    home = await alice.get("/")
+    assert home.status_code == 200
+    assert "<option >team</option>" in home.text and "<option >x</option>" in home.text
+    assert "secret-team" not in home.text and "sibling-tag" not in home.text
+    nobody = await site.user("nobody", [])
+    home = await nobody.get("/")
+    assert "<option >team</option>" not in home.text and "<option >spinner_tier_1_0</option>" not in home.text
+    home = await site.client.get("/")  # the admin reads every DAG
+    assert "<option >secret-team</option>" in home.text and "<option >sibling-tag</option>" in home.text

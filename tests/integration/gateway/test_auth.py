@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from gateway.app import create_app
 from gateway.auth import SESSION_COOKIE, Authenticator
+from gateway.throttle import LoginThrottle
 from spinner.db.models import ApiToken, AuditLog, User
 
 from .conftest import ADMIN_PASSWORD, NOW, Site
@@ -189,13 +190,86 @@ async def test_any_gateway_with_the_same_secret_serves_a_login_from_another(site
         assert (await c.get("/dags/dag_0")).status_code == 303  # a different key: not logged in
 
 
-async def test_repeated_wrong_passwords_make_that_user_and_address_wait(site: Site) -> None:
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _throttled(site: Site) -> FakeClock:
+    clock = FakeClock()
+    site.app.state.admin.throttle = LoginThrottle(clock=clock)
+    return clock
+
+
+async def test_repeated_wrong_passwords_make_the_next_try_wait_a_little(site: Site) -> None:
+    clock = _throttled(site)
     async with site.client_for(None) as browser:
-        for _ in range(5):
+        for before in (0, 0.5, 0.5, 1, 2):  # no wait after the first two failures, then 1 s, 2 s
+            clock.now += before
             assert (await _login(browser, "admin", "wrong password")).status_code == 401
-        r = await _login(browser, "admin", ADMIN_PASSWORD)  # even the right password waits now
-        assert r.status_code == 429 and "too many failed logins" in r.text
+        r = await _login(browser, "admin", ADMIN_PASSWORD)  # within 4 s of the fifth failure: even this waits
+        assert r.status_code == 429 and "too many failed logins for" in r.text and "lately; try again in 4 s" in r.text
     api = await site.client.post("/api/v1/auth/token", json={"username": "admin", "password": ADMIN_PASSWORD})
     assert api.status_code == 429 and api.json()["error"]["code"] == "too_many_attempts"
     entries = await _audit(site, "login")
     assert [e.outcome for e in entries] == ["denied"] * 7  # the refused attempts are audited too
+
+
+async def test_a_guesser_behind_the_same_proxy_slows_the_real_user_by_seconds_not_minutes(site: Site) -> None:
+    """Five wrong passwords used to lock the user out of that address for five minutes."""
+    clock = _throttled(site)
+    proxy = httpx.ASGITransport(app=site.app, client=("10.0.0.9", 4000))  # everyone comes through it
+    async with httpx.AsyncClient(transport=proxy, base_url="http://gw") as guesser:
+        for before in (0, 0.1, 0.1, 1, 2):  # each try as soon as it may be made
+            clock.now += before
+            r = await guesser.post("/api/v1/auth/token", json={"username": "admin", "password": "guess"})
+            assert r.status_code == 401
+        r = await guesser.post("/api/v1/auth/token", json={"username": "admin", "password": ADMIN_PASSWORD})
+        assert r.status_code == 429 and "try again in 4 s" in r.json()["error"]["message"]
+    clock.now += 4
+    async with httpx.AsyncClient(transport=proxy, base_url="http://gw") as real_user:
+        r = await _login(real_user, "admin", ADMIN_PASSWORD)
+        assert r.status_code == 303 and r.headers["location"] == "/"
+    # However long the guessing goes on, a try never waits more than 30 s.
+    async with httpx.AsyncClient(transport=proxy, base_url="http://gw") as guesser:
+        waits: list[int] = []
+        for _ in range(40):
+            r = await guesser.post("/api/v1/auth/token", json={"username": "admin", "password": "guess"})
+            if r.status_code == 429:  # waits out each wait, as a patient guesser would
+                waits.append(int(re.search(r"try again in (\d+) s", r.json()["error"]["message"]).group(1)))  # type: ignore[union-attr]
+                clock.now += waits[-1]
+            else:
+                assert r.status_code == 401
+        assert max(waits) == 30 and waits == sorted(waits)
+    async with httpx.AsyncClient(transport=proxy, base_url="http://gw") as real_user:
+        assert (await _login(real_user, "admin", ADMIN_PASSWORD)).status_code == 303
+
+
+async def test_csrf_refusals_are_audited(site: Site) -> None:
+    async with site.client_for(None) as browser:
+        await browser.get("/login")
+        r = await browser.post("/login", data={"username": "admin", "password": ADMIN_PASSWORD})
+        assert r.status_code == 403
+        await _login(browser, "admin", ADMIN_PASSWORD)
+        r = await browser.post("/dags/dag_0/pause", data={"paused": "true"})  # a forged cross-site form
+        assert r.status_code == 403 and "CSRF" in r.text
+        r = await browser.post("/api/v1/dags/dag_0/runs", json={})
+        assert r.status_code == 403 and "CSRF" in r.json()["error"]["message"]
+    entries = [(e.username, e.dag_id, e.outcome, e.details) for e in await _audit(site, "csrf")]
+    assert entries == [
+        ("admin", None, "denied", {"method": "POST", "path": "/login"}),
+        ("admin", "dag_0", "denied", {"method": "POST", "path": "/dags/dag_0/pause"}),
+        ("admin", "dag_0", "denied", {"method": "POST", "path": "/api/v1/dags/dag_0/runs"}),
+    ]
+
+
+async def test_a_non_admin_listing_users_or_roles_is_refused_and_audited(site: Site) -> None:
+    viewer = await site.user("viewer", ["spinner-users"])
+    for path in ("/api/v1/users", "/api/v1/roles", "/admin/users"):
+        r = await viewer.get(path)
+        assert r.status_code == 403 and "only an Admin may list" in r.text
+    assert [(e.username, e.outcome) for e in await _audit(site, "user.list")] == [("viewer", "denied")] * 2
+    assert [(e.username, e.outcome) for e in await _audit(site, "role.list")] == [("viewer", "denied")]

@@ -60,3 +60,48 @@ async def test_log_page_of_a_try_that_wrote_nothing_yet_waits_for_it(site: Site)
 async def test_unknown_dag_page_is_a_404_page(site: Site) -> None:
     r = await site.client.get("/dags/nope")
     assert r.status_code == 404 and "DAG &#39;nope&#39; not found" in r.text
+
+
+SECURITY_HEADERS = {
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+}
+
+
+async def test_every_page_and_api_answer_carries_the_security_headers(site: Site) -> None:
+    site.write_log("dag_0", "manual__1", "extract", 1, "hello\n", done=True)
+    anonymous = site.client_for(None)
+    answers = [
+        await site.client.get("/"),
+        await site.client.get("/dags/dag_0"),
+        await site.client.get("/dags/dag_0/runs/manual__1/tasks/extract/log"),
+        await site.client.get("/no-such-page"),
+        await site.client.get("/api/v1/dags"),
+        await site.client.get("/api/v1/dags/nope"),
+        await site.client.get("/api/v1/dags/dag_0/runs/manual__1/tasks/extract/logs/stream"),
+        await anonymous.get("/login"),
+        await anonymous.get("/"),  # the redirect to the login page
+        await anonymous.get("/api/v1/dags"),  # 401
+        await anonymous.post("/api/v1/auth/token", content=b"{not json"),  # 400
+    ]
+    for r in answers:
+        where = f"{r.request.method} {r.request.url.path} ({r.status_code})"
+        for name, value in SECURITY_HEADERS.items():
+            assert r.headers.get(name) == value, f"{where}: {name} is {r.headers.get(name)!r}"
+        csp = r.headers.get("content-security-policy", "")
+        assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp, f"{where}: CSP {csp!r}"
+        assert "'unsafe-inline'" not in csp.split("script-src", 1)[1].split(";")[0], f"{where}: inline scripts allowed"
+
+
+async def test_the_log_pages_script_carries_the_nonce_its_csp_allows(site: Site) -> None:
+    site.write_log("dag_0", "manual__1", "extract", 1, "still going\n", done=False)
+    nonces = []
+    for _ in range(2):
+        r = await site.client.get("/dags/dag_0/runs/manual__1/tasks/extract/log")
+        nonce = re.search(r"script-src 'nonce-([^']+)'", r.headers["content-security-policy"])
+        assert nonce, r.headers["content-security-policy"]
+        scripts = re.findall(r"<script([^>]*)>", r.text)
+        assert scripts and all(f'nonce="{nonce.group(1)}"' in attrs for attrs in scripts)
+        nonces.append(nonce.group(1))
+    assert nonces[0] != nonces[1]  # a fresh nonce for every response
