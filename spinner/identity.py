@@ -155,7 +155,7 @@ class Identity:
         return token
 
     def interceptors(self) -> list[Any]:
-        return [CallerCredentials(self)]
+        return [CallerCredentials(self), StreamCallerCredentials(self)]
 
 
 def load_identity(folder: Path, name: str, *, create: bool = True) -> Identity:
@@ -252,11 +252,8 @@ class Verifier:
         return issuer
 
 
-class CallerCredentials(
-    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[misc]
-    grpc.aio.UnaryStreamClientInterceptor,  # type: ignore[misc]
-):
-    """Adds `authorization: Bearer <token>` for the called service to every call of a channel."""
+class _Credentials:
+    """Adds `authorization: Bearer <token>` for the called service to a call."""
 
     def __init__(self, identity: Identity) -> None:
         self._identity = identity
@@ -271,9 +268,14 @@ class CallerCredentials(
             details.wait_for_ready,
         )  # fmt: skip
 
+
+# Two classes, not one with both methods: a channel files each interceptor under the first kind it is.
+class CallerCredentials(_Credentials, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._details(details), request)
 
+
+class StreamCallerCredentials(_Credentials, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
         return await continuation(self._details(details), request)
 

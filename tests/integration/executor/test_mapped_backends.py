@@ -59,7 +59,7 @@ async def test_the_local_backend_runs_two_instances_of_one_task_at_once(tmp_path
         ended[key] = code
 
     release = tmp_path / "release"
-    backend = LocalProcessBackend(on_exit)
+    backend = LocalProcessBackend(on_exit, keep_on_stop=False)  # its runners end with the test
     try:
         for key in KEYS:
             assert await backend.launch(spec(key, release, tmp_path))

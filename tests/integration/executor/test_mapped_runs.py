@@ -109,7 +109,12 @@ class Executor:
 @pytest.fixture
 async def executor(sessions: async_sessionmaker[AsyncSession], db_url: str, tmp_path: Path) -> AsyncIterator[Executor]:
     settings = ExecutorSettings(
-        home=tmp_path, database_url=db_url, port=0, backend="local", runner_heartbeat_interval=1
+        home=tmp_path,
+        database_url=db_url,
+        port=0,
+        backend="local",
+        runner_heartbeat_interval=1,
+        local_tries_on_stop="stop",  # a test's tasks end with it
     )
     dag_file = settings.snapshot_root / "versions" / "v1" / FILELOC
     dag_file.parent.mkdir(parents=True)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
 import httpx
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -23,6 +22,7 @@ from spinner.config import LogsSettings
 from spinner.db import auth as db_auth
 from spinner.db.models import DagModel, DagRun, PartitionLease, TaskInstance
 from spinner.logpaths import complete_marker, local_log_path
+from tests.service_calls import service_channel
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -103,7 +103,7 @@ async def site(sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> As
     logs = asyncio.create_task(serve_logs(LogsSettings(home=tmp_path, port=0), stop, ready=address.append))
     while not address:
         await asyncio.sleep(0.02)
-    channel = grpc.aio.insecure_channel(address[0])
+    channel = service_channel(address[0], tmp_path / "identity")  # as the gateway calls it
     gw = Gateway(
         sessions=sessions, logs_channel=channel, clock=lambda: NOW, tracer=TracerProvider().get_tracer("t"),
         rpc_timeout=3,

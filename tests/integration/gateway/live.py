@@ -145,7 +145,10 @@ async def _serve(home: Path, backend: str, extra_dags: dict[str, str], started: 
     tasks = [
         asyncio.create_task(
             serve_executor(
-                ExecutorSettings(port=0, backend=backend, runner_heartbeat_interval=1, **common),  # type: ignore[arg-type]
+                # A test's tasks end with it (local_tries_on_stop).
+                ExecutorSettings(
+                    port=0, backend=backend, runner_heartbeat_interval=1, local_tries_on_stop="stop", **common
+                ),  # type: ignore[arg-type]
                 stop,
                 ready=on("executor"),  # type: ignore[arg-type]
                 telemetry=telemetry,

@@ -95,10 +95,16 @@ def _calls(services: Services) -> list[tuple[str, str, Any, str, str]]:
              executor_pb2.SubmitRequest(key=key, partition=PARTITION), timeout=10), "scheduler", "gateway"),
         (services.logs, "LogsService.Read",
          lambda ch: logs_pb2_grpc.LogsServiceStub(ch).Read(logs_pb2.ReadLogRequest(key=key), timeout=10), "gateway", "executor"),
+        (services.logs, "LogsService.Follow", _follow_once, "gateway", "executor"),  # a stream: its own interceptor
         (services.dagsync, "DagSyncService.SyncNow",
          lambda ch: dagsync_pb2_grpc.DagSyncServiceStub(ch).SyncNow(dagsync_pb2.SyncNowRequest(), timeout=10),
          "gateway", "scheduler"),
     ]  # fmt: skip
+
+
+async def _follow_once(ch: grpc.aio.Channel) -> None:
+    call = logs_pb2_grpc.LogsServiceStub(ch).Follow(logs_pb2.FollowLogRequest(key=_try_key("a", "nope")), timeout=10)
+    await call.read()
 
 
 async def _code(channel: grpc.aio.Channel, call: Any) -> grpc.StatusCode:
