@@ -20,7 +20,7 @@ SCHEDULER: Policy = {
     _SCHEDULER + "TriggerDagRun": allow("gateway", "executor"),
     _SCHEDULER + "Wake": allow("gateway", "dagsync"),
     _SCHEDULER + "GetStatus": allow("gateway"),
-    _SCHEDULER + "ClearTaskInstances": allow("gateway"),
+    _SCHEDULER + "ClearTaskInstances": allow("gateway", "executor"),  # and TriggerDagRunOperator(reset_dag_run=True)
     _SCHEDULER + "MarkTaskInstances": allow("gateway"),
     _SCHEDULER + "SetPaused": allow("gateway"),
     _SCHEDULER + "Backfill": allow("gateway"),

@@ -60,7 +60,8 @@ async def test_services_answer_health_to_anyone_and_reflection_only_when_turned_
         assert "spinner.v1.DagSyncService" in listed and "grpc.health.v1.Health" in listed
         with pytest.raises(grpc.aio.AioRpcError) as off:  # the default
             await _listed_services(ready["logs"])
-        assert off.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        # UNIMPLEMENTED, or INTERNAL when the client's first message meets the stream already closed.
+        assert off.value.code() in (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.INTERNAL), off.value
     finally:
         stop.set()
         await asyncio.gather(*tasks)

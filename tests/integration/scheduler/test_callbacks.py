@@ -16,6 +16,7 @@ from sqlalchemy import select
 from spinner.db.models import DagCallback
 from spinner.logpaths import local_log_path
 from tests.notify_servers import SmtpSink, WebhookSink, free_port, webhook_server
+from tests.service_calls import service_channel
 
 from .conftest import PARTITION, Stack
 
@@ -200,7 +201,7 @@ async def test_run_callback_launches_a_row_once_and_refuses_stale_leases_and_bad
         )  # fmt: skip
         s.add(row)
         s.add(PartitionLease(partition="spinner_tier_3_1", holder="h", address="", epoch=5, expires_at=utcnow()))
-    async with grpc.aio.insecure_channel(stack.executor_address) as ch:
+    async with service_channel(stack.executor_address, stack.home / "identity", "scheduler") as ch:
         stub = executor_pb2_grpc.ExecutorServiceStub(ch)
         first = await stub.RunCallback(executor_pb2.RunCallbackRequest(callback_id=row.id, partition=other), timeout=30)
         again = await stub.RunCallback(executor_pb2.RunCallbackRequest(callback_id=row.id, partition=other), timeout=30)
