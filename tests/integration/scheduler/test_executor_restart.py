@@ -41,19 +41,24 @@ def _started(record: Path) -> int:
     return len(list(record.iterdir()))
 
 
+async def _every_command_running(stack: Stack, tmp_path: Path, dag_id: str) -> tuple[Path, str, dict[str, int]]:
+    """Publishes and triggers `dag_id`; returns its record folder, run id and runner pids once every command runs."""
+    record = tmp_path / "executions"
+    record.mkdir()
+    stack.write_dag(f"{PARTITION}/team/{dag_id}.py", _dag(dag_id, str(record)))
+    await stack.publish()
+    await stack.wait_dag(dag_id)
+    run_id = await stack.trigger(dag_id)
+    await stack.wait_for(lambda: _all_running(stack, dag_id, run_id, record), 60, "every command running")
+    return record, run_id, {t: ti.pid or 0 for t, ti in (await stack.tis(dag_id, run_id)).items()}
+
+
 @pytest.mark.parametrize("db_url", ["sqlite", "mariadb"], indirect=True)
 @pytest.mark.executor_settings(port="free", local_tries_on_stop="keep")
 async def test_tries_keep_running_through_a_clean_executor_restart_and_are_recorded_once(
     stack: Stack, tmp_path: Path
 ) -> None:
-    record = tmp_path / "executions"
-    record.mkdir()
-    stack.write_dag(f"{PARTITION}/team/keep.py", _dag("keep", str(record)))
-    await stack.publish()
-    await stack.wait_dag("keep")
-    run_id = await stack.trigger("keep")
-    await stack.wait_for(lambda: _all_running(stack, "keep", run_id, record), 60, "every command running")
-    pids = {t: ti.pid or 0 for t, ti in (await stack.tis("keep", run_id)).items()}
+    record, run_id, pids = await _every_command_running(stack, tmp_path, "keep")
 
     await stack.stop_executor()
     assert all(is_alive(pid) for pid in pids.values()), f"a runner was stopped with its executor: {pids}"
@@ -76,14 +81,7 @@ async def test_tries_keep_running_through_a_clean_executor_restart_and_are_recor
 
 @pytest.mark.executor_settings(port="free", local_tries_on_stop="stop")
 async def test_with_stop_a_clean_executor_stop_ends_its_tries(stack: Stack, tmp_path: Path) -> None:
-    record = tmp_path / "executions"
-    record.mkdir()
-    stack.write_dag(f"{PARTITION}/team/stopped.py", _dag("stopped", str(record)))
-    await stack.publish()
-    await stack.wait_dag("stopped")
-    run_id = await stack.trigger("stopped")
-    await stack.wait_for(lambda: _all_running(stack, "stopped", run_id, record), 60, "every command running")
-    pids = {t: ti.pid or 0 for t, ti in (await stack.tis("stopped", run_id)).items()}
+    _, run_id, pids = await _every_command_running(stack, tmp_path, "stopped")
 
     await stack.stop_executor()
     assert not any(is_alive(pid) for pid in pids.values()), f"a runner outlived its executor: {pids}"
