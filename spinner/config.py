@@ -185,6 +185,11 @@ class SchedulerSettings(CommonSettings):
         gt=0,
         description="seconds before a file whose parser timed out or died is parsed again (doubling)",
     )
+    dag_user: str = Field(
+        default="auto",
+        description="who DAG files are parsed as when the scheduler runs as root: a user name or uid; auto: nobody "
+        "(if it can read this installation, else root with a warning); same: the scheduler's own user",
+    )
     heartbeat_timeout: float = Field(
         default=0.0,
         ge=0,

@@ -29,6 +29,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from spinner.config import default_home
+from spinner.sandbox import hide_process, private_home
 
 PARTITION_PATTERN = r"^(spinner|pii|sox|test)_tier_[1-3]_\d+$"
 
@@ -177,7 +178,8 @@ def run_standalone(*, dags: Path, home: Path | None, port: int, mqtt_url: str = 
     if not port_is_free(port):
         print(f"error: port {port} is in use; pick another with --port", file=sys.stderr)
         return 2
-    home.mkdir(parents=True, exist_ok=True)
+    private_home(home)  # 0700: its database, keys and logs are no one else's (spinner/sandbox.py)
+    hide_process()  # its environment (passed on to the services) is not for DAG code of the same user
     from spinner.fernet import ensure_key_file
 
     ensure_key_file(home)  # variables and connections are encrypted with it (gateway and executor read it)

@@ -24,6 +24,7 @@ from spinner.db.engine import create_engine, session_factory
 from spinner.events import make_bus, wake_on_events
 from spinner.grpcserver import channel, grpc_server, service_auth
 from spinner.identity import load_identity
+from spinner.sandbox import resolve_dag_user
 from spinner.telemetry import Telemetry, setup_telemetry
 from spinner.v1 import scheduler_pb2, scheduler_pb2_grpc
 
@@ -38,6 +39,9 @@ async def serve(
     telemetry: Telemetry | None = None,
 ) -> None:
     partition_tier(settings.partition)  # a bad partition name fails at start, clearly
+    dag_user = resolve_dag_user(settings.dag_user)  # SandboxError: a dag_user that cannot work, said at start
+    if dag_user is not None:
+        log.info("DAG files are parsed as %s (uid %d)", dag_user.name, dag_user.uid)
     own_telemetry = telemetry is None
     telemetry = telemetry or setup_telemetry(f"scheduler-{settings.partition}", settings)
     tracer = telemetry.tracer("spinner.scheduler")
@@ -77,6 +81,7 @@ async def serve(
             parse_memory_mb=settings.parse_memory_mb,
             retry_first=settings.parse_retry_interval,
             clock=utcnow,
+            dag_user=dag_user,
         ),
         engine=scheduling,
         submitter=submitter,

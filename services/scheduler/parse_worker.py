@@ -1,15 +1,20 @@
 """Parses one DAG file in its own process and hands the result back as JSON.
 
-The DAG processor forks it from its warm fork server (`run(ROOT, FILE, RESULT_PATH)`: the
+The DAG processor forks it from its warm fork server (`run(ROOT, FILE, RESULT_PATH[, USER])`: the
 result is written to RESULT_PATH) or, when the fork server is unavailable, starts it as
-`python -m services.scheduler.parse_worker ROOT FILE` (the result is printed after a marker).
+`python -m services.scheduler.parse_worker ROOT FILE [USER]` (the result is printed after a marker).
 Either way a file that crashes, hangs or leaks cannot hurt the scheduler: the parent kills it
 on timeout and records an import error.
+
+With USER (`uid:gid:name`, spinner/sandbox.py) the worker starts as root, opens what it needs (the
+result file, the DAG folder) and becomes that user before the file is imported: DAG code never runs
+as root.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -32,23 +37,38 @@ def parse(root: Path, file: Path) -> dict[str, object]:
         return {"dags": [], "error": text.replace(str(root) + "/", "")}
 
 
+def parse_as(root: Path, file: Path, user_spec: str) -> str:
+    """The parse's result as JSON text; with a user, the file is imported as that user (see above)."""
+    from spinner.sandbox import DagUser, become
+
+    user = DagUser.from_spec(user_spec)
+    if user is None:
+        return json.dumps(parse(root, file))
+    root, file = root.resolve(), file.resolve()
+    views, view = become(user, root)
+    result = parse(view, views.inside(file))
+    return views.unview(json.dumps(result))
+
+
 def run(args: list[str]) -> int:
-    """In a child of the fork server: parse, write the result file (its absence means the child died)."""
+    """In a child of the fork server: parse, write the result file (left empty, the child died).
+
+    The file is opened before the parse, while the child may still write where the scheduler keeps it
+    (a folder of root's alone), and written whole at the end."""
     root, file, result_path = Path(args[0]), Path(args[1]), Path(args[2])
-    result = parse(root, file)
+    out = os.open(result_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    text = parse_as(root, file, args[3] if len(args) > 3 else "")
     sys.stdout.flush()
-    text = json.dumps(result)
-    partial = result_path.with_name(result_path.name + ".part")
-    partial.write_text(text)
-    partial.rename(result_path)
+    with os.fdopen(out, "w") as f:
+        f.write(text)
     return 0
 
 
 def main() -> int:
     root, file = Path(sys.argv[1]), Path(sys.argv[2])
-    result = parse(root, file)
+    text = parse_as(root, file, sys.argv[3] if len(sys.argv) > 3 else "")
     sys.stdout.flush()
-    sys.__stdout__.write("\n@@SPINNER-PARSE-RESULT@@" + json.dumps(result) + "\n")  # type: ignore[union-attr]
+    sys.__stdout__.write("\n@@SPINNER-PARSE-RESULT@@" + text + "\n")  # type: ignore[union-attr]
     sys.__stdout__.flush()  # type: ignore[union-attr]
     return 0
 

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from spinner.runtime import configure_logging, run_until_signalled
+from spinner.sandbox import hide_process, private_home
 
 
 def _settings(cls: Any, args: argparse.Namespace, **fields: Any) -> Any:
@@ -47,6 +48,16 @@ def _run(service: str, settings: Any, serve: Any, identity: str = "") -> int:
         load_identity(settings.identities, identity or service)
     except IdentityError as e:
         raise SystemExit(f"error: {e} (see `spinner identities` and deploy/README.md)") from None
+    if hasattr(settings, "dag_user"):  # the scheduler: a DAG user that cannot work is said before it starts
+        from spinner.sandbox import SandboxError, resolve_dag_user
+
+        try:
+            resolve_dag_user(settings.dag_user)
+        except SandboxError as e:
+            raise SystemExit(f"error: {e}") from None
+    if settings.home.exists():
+        private_home(settings.home)
+    hide_process()  # same-user DAG and task code cannot read this process's environment or memory
     configure_logging(settings.log_level, service)
     run_until_signalled(lambda stop: serve(settings, stop))
     return 0

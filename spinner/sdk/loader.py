@@ -32,7 +32,8 @@ def extra_sys_path(paths: Sequence[str]) -> Iterator[None]:
 
 def load_dags_from_file(path: Path, *, module_prefix: str = "spinner_dag_") -> list[DAG]:
     """Executes the file and returns the DAGs it defines, validated. Errors propagate as raised."""
-    path = path.resolve()
+    if not path.is_relative_to("/proc/self/fd"):  # a DAG user's view of its folder (spinner/sandbox.py) stays one
+        path = path.resolve()
     name = f"{module_prefix}{hashlib.sha256(str(path).encode()).hexdigest()[:12]}_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:

@@ -7,6 +7,10 @@ When the fork server cannot be used, a file gets a fresh `python -m
 services.scheduler.parse_worker` process, as it always could. Either way the child sets its own
 address-space limit before the file is imported, and a file that hangs is killed with its whole
 process group; what went wrong becomes the file's import error.
+
+DAG code gets none of the platform's settings (a scrubbed environment), a working directory of its
+own that is removed after the parse, and, where the platform runs as root, another user (`dag_user`,
+spinner/sandbox.py): docs/adr/0010-trust-model.md.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 
 from spinner.fernet import task_environ
 from spinner.forkserver import ForkServer, kill_group, limit_memory
+from spinner.sandbox import DagUser
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +73,29 @@ def _decoded(rel: str, text: str) -> ParseResult:
         return ParseResult(rel, [], f"The parser returned malformed output: {e}", True)
 
 
-async def parse_in_fresh_process(root: Path, file: Path, limit: float, memory_mb: int = 1024) -> ParseResult:
+def _own_cwd(base: Path, name: str, user: DagUser | None) -> Path:
+    """A fresh working directory for one parse, writable by whoever runs the DAG code."""
+    cwd = base / name
+    cwd.mkdir(mode=0o700)
+    if user is not None:
+        os.chown(cwd, user.uid, user.gid)
+    return cwd
+
+
+async def parse_in_fresh_process(
+    root: Path, file: Path, limit: float, memory_mb: int = 1024, user: DagUser | None = None
+) -> ParseResult:
     """A new interpreter for one file; a timeout, a crash, running out of memory or garbage output is an error."""
+    base = Path(tempfile.mkdtemp(prefix="spinner-parse-"))
+    try:
+        return await _parse_in_fresh_process(root, file, limit, memory_mb, user, _own_cwd(base, "cwd", user))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+async def _parse_in_fresh_process(
+    root: Path, file: Path, limit: float, memory_mb: int, user: DagUser | None, cwd: Path
+) -> ParseResult:
     rel = _rel(root, file)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -77,9 +103,10 @@ async def parse_in_fresh_process(root: Path, file: Path, limit: float, memory_mb
         "services.scheduler.parse_worker",
         str(root),
         str(file),
+        user.spec() if user is not None else "",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        cwd=str(root),
+        cwd=str(cwd),
         env=task_environ(),  # DAG code: none of the platform's settings (the database URL, keys, home)
         preexec_fn=(lambda: limit_memory(memory_mb)) if memory_mb > 0 else None,
         start_new_session=True,  # its own process group: what the file starts is killed with it
@@ -115,8 +142,10 @@ def _tail(path: Path, size: int) -> str:
 class Parser:
     """Parses files in children of one warm fork server, started on first use."""
 
-    def __init__(self, *, fork_server: bool = True) -> None:
+    def __init__(self, *, fork_server: bool = True, user: DagUser | None = None) -> None:
+        """`user`: who DAG code runs as (None: the scheduler's own user; spinner/sandbox.py)."""
         self._server: ForkServer[int] | None = ForkServer(PARSE_PRELOAD, self._exited) if fork_server else None
+        self.user = user
         self._exits: dict[int, asyncio.Future[int]] = {}
         self._next = 0
         self._dir: Path | None = None
@@ -133,23 +162,26 @@ class Parser:
 
     async def parse(self, root: Path, file: Path, limit: float, memory_mb: int = 1024) -> ParseResult:
         if self._server is None:
-            return await parse_in_fresh_process(root, file, limit, memory_mb)
+            return await parse_in_fresh_process(root, file, limit, memory_mb, self.user)
         rel = _rel(root, file)
         self._next += 1
         token = self._next
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._exits[token] = future
-        workdir = self._workdir()
+        workdir = self._workdir()  # root's alone (0700): the result and the log are opened before the user changes
         result_path, log_path = workdir / f"{token}.json", workdir / f"{token}.log"
+        cwd = workdir / f"{token}.cwd"
+        user = self.user.spec() if self.user is not None else ""
         try:
             try:
+                await asyncio.to_thread(_own_cwd, workdir, cwd.name, self.user)
                 pid = await self._server.spawn(
-                    token, "services.scheduler.parse_worker:run", [str(root), str(file), str(result_path)],
-                    log_path=str(log_path), cwd=str(root), memory_mb=memory_mb,
+                    token, "services.scheduler.parse_worker:run", [str(root), str(file), str(result_path), user],
+                    log_path=str(log_path), cwd=str(cwd), memory_mb=memory_mb,
                 )  # fmt: skip
             except (OSError, TimeoutError) as e:
                 log.warning("parse fork server unavailable (%s); parsing %s in a fresh process", e, rel)
-                return await parse_in_fresh_process(root, file, limit, memory_mb)
+                return await parse_in_fresh_process(root, file, limit, memory_mb, self.user)
             try:
                 code = await asyncio.wait_for(asyncio.shield(future), limit)
             except TimeoutError:
@@ -167,14 +199,17 @@ class Parser:
             return await asyncio.to_thread(self._collect, rel, result_path, log_path, code, memory_mb)
         finally:
             self._exits.pop(token, None)
-            for path in (result_path, log_path, result_path.with_name(result_path.name + ".part")):
+            for path in (result_path, log_path):
                 path.unlink(missing_ok=True)
+            await asyncio.to_thread(shutil.rmtree, cwd, True)
 
     @staticmethod
     def _collect(rel: str, result_path: Path, log_path: Path, code: int, memory_mb: int) -> ParseResult:
         try:
             text = result_path.read_text()
         except FileNotFoundError:
+            text = ""
+        if not text:  # opened at the start, written at the end: the child died in between
             return _died(rel, code, _tail(log_path, 2000), memory_mb)
         return _decoded(rel, text)
 
