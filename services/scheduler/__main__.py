@@ -77,6 +77,7 @@ async def serve(
             parse_memory_mb=settings.parse_memory_mb,
             retry_first=settings.parse_retry_interval,
             clock=utcnow,
+            pod_policy=settings.pod_policy(),
         ),
         engine=scheduling,
         submitter=submitter,

@@ -1,8 +1,10 @@
 """Parses one DAG file in its own process and hands the result back as JSON.
 
-The DAG processor forks it from its warm fork server (`run(ROOT, FILE, RESULT_PATH)`: the
+The DAG processor forks it from its warm fork server (`run(ROOT, FILE, RESULT_PATH, POLICY)`: the
 result is written to RESULT_PATH) or, when the fork server is unavailable, starts it as
-`python -m services.scheduler.parse_worker ROOT FILE` (the result is printed after a marker).
+`python -m services.scheduler.parse_worker ROOT FILE POLICY` (the result is printed after a marker).
+POLICY is the scheduler's pod policy as JSON (spinner/podpolicy.py): the child's environment has none
+of the platform's settings, so the policy every task's pod_override is checked against comes in here.
 Either way a file that crashes, hangs or leaks cannot hurt the scheduler: the parent kills it
 on timeout and records an import error.
 """
@@ -15,12 +17,15 @@ import traceback
 from pathlib import Path
 
 
-def parse(root: Path, file: Path) -> dict[str, object]:
+def parse(root: Path, file: Path, policy: str = "") -> dict[str, object]:
+    from spinner.podpolicy import PodPolicy
     from spinner.sdk.loader import dag_import_path, extra_sys_path, load_dags_from_file
+    from spinner.sdk.parse_state import checking_pod_overrides
     from spinner.sdk.serialization import serialize_dag
 
+    pod_policy = PodPolicy.from_json(policy) if policy else PodPolicy()
     try:
-        with extra_sys_path(dag_import_path(root)):
+        with extra_sys_path(dag_import_path(root)), checking_pod_overrides(pod_policy):
             dags = load_dags_from_file(file)
         return {"dags": [serialize_dag(d) for d in dags], "error": None}
     except BaseException as e:  # anything the file does is an import error, even SystemExit
@@ -35,7 +40,7 @@ def parse(root: Path, file: Path) -> dict[str, object]:
 def run(args: list[str]) -> int:
     """In a child of the fork server: parse, write the result file (its absence means the child died)."""
     root, file, result_path = Path(args[0]), Path(args[1]), Path(args[2])
-    result = parse(root, file)
+    result = parse(root, file, args[3] if len(args) > 3 else "")
     sys.stdout.flush()
     text = json.dumps(result)
     partial = result_path.with_name(result_path.name + ".part")
@@ -46,7 +51,7 @@ def run(args: list[str]) -> int:
 
 def main() -> int:
     root, file = Path(sys.argv[1]), Path(sys.argv[2])
-    result = parse(root, file)
+    result = parse(root, file, sys.argv[3] if len(sys.argv) > 3 else "")
     sys.stdout.flush()
     sys.__stdout__.write("\n@@SPINNER-PARSE-RESULT@@" + json.dumps(result) + "\n")  # type: ignore[union-attr]
     sys.__stdout__.flush()  # type: ignore[union-attr]

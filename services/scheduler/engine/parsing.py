@@ -24,6 +24,7 @@ from typing import Any
 
 from spinner.fernet import task_environ
 from spinner.forkserver import ForkServer, kill_group, limit_memory
+from spinner.podpolicy import PodPolicy
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,9 @@ def _decoded(rel: str, text: str) -> ParseResult:
         return ParseResult(rel, [], f"The parser returned malformed output: {e}", True)
 
 
-async def parse_in_fresh_process(root: Path, file: Path, limit: float, memory_mb: int = 1024) -> ParseResult:
+async def parse_in_fresh_process(
+    root: Path, file: Path, limit: float, memory_mb: int = 1024, policy: PodPolicy | None = None
+) -> ParseResult:
     """A new interpreter for one file; a timeout, a crash, running out of memory or garbage output is an error."""
     rel = _rel(root, file)
     proc = await asyncio.create_subprocess_exec(
@@ -77,6 +80,7 @@ async def parse_in_fresh_process(root: Path, file: Path, limit: float, memory_mb
         "services.scheduler.parse_worker",
         str(root),
         str(file),
+        (policy or PodPolicy()).to_json(),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=str(root),
@@ -113,9 +117,11 @@ def _tail(path: Path, size: int) -> str:
 
 
 class Parser:
-    """Parses files in children of one warm fork server, started on first use."""
+    """Parses files in children of one warm fork server, started on first use. Every task's pod_override is
+    checked against `pod_policy` (the default policy unless the scheduler's settings give one)."""
 
-    def __init__(self, *, fork_server: bool = True) -> None:
+    def __init__(self, *, fork_server: bool = True, pod_policy: PodPolicy | None = None) -> None:
+        self._policy = pod_policy or PodPolicy()
         self._server: ForkServer[int] | None = ForkServer(PARSE_PRELOAD, self._exited) if fork_server else None
         self._exits: dict[int, asyncio.Future[int]] = {}
         self._next = 0
@@ -133,7 +139,7 @@ class Parser:
 
     async def parse(self, root: Path, file: Path, limit: float, memory_mb: int = 1024) -> ParseResult:
         if self._server is None:
-            return await parse_in_fresh_process(root, file, limit, memory_mb)
+            return await parse_in_fresh_process(root, file, limit, memory_mb, self._policy)
         rel = _rel(root, file)
         self._next += 1
         token = self._next
@@ -143,13 +149,14 @@ class Parser:
         result_path, log_path = workdir / f"{token}.json", workdir / f"{token}.log"
         try:
             try:
+                args = [str(root), str(file), str(result_path), self._policy.to_json()]
                 pid = await self._server.spawn(
-                    token, "services.scheduler.parse_worker:run", [str(root), str(file), str(result_path)],
+                    token, "services.scheduler.parse_worker:run", args,
                     log_path=str(log_path), cwd=str(root), memory_mb=memory_mb,
                 )  # fmt: skip
             except (OSError, TimeoutError) as e:
                 log.warning("parse fork server unavailable (%s); parsing %s in a fresh process", e, rel)
-                return await parse_in_fresh_process(root, file, limit, memory_mb)
+                return await parse_in_fresh_process(root, file, limit, memory_mb, self._policy)
             try:
                 code = await asyncio.wait_for(asyncio.shield(future), limit)
             except TimeoutError:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.scheduler import queries
 from services.scheduler.engine.parsing import Parser, ParseResult
 from spinner.db import auth as db_auth
+from spinner.podpolicy import PodPolicy
 from spinner.snapshots import SnapshotRef
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class DagProcessor:
         parse_memory_mb: int = 1024,
         parallel: int = 2,
         retry_first: float = RETRY_FIRST,
+        pod_policy: PodPolicy | None = None,
     ) -> None:
         self.partition = partition
         self.tier = partition_tier(partition)
@@ -74,7 +76,7 @@ class DagProcessor:
         self._plugins_hash = ""
         self._version = ""
         self._parse_slots = asyncio.Semaphore(parallel)
-        self._parser = Parser()
+        self._parser = Parser(pod_policy=pod_policy)
         self._retry_first = retry_first
         self._retries: dict[str, tuple[int, float]] = {}  # rel path -> (attempts, monotonic time due)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from services.scheduler.engine.parsing import Parser
+from spinner.podpolicy import PodPolicy
 
 PARTITION = "spinner_tier_1_0"
 GOOD = """
@@ -33,6 +34,14 @@ async def parser(request: pytest.FixtureRequest) -> AsyncIterator[Parser]:
     await p.aclose()
 
 
+POD_OVERRIDE = """
+from spinner import DAG, BashOperator, Tier
+with DAG(dag_id="{dag_id}", tier=Tier.TIER1) as dag:
+    BashOperator(task_id="ok", bash_command="echo hi")
+    BashOperator(task_id="{task_id}", bash_command="echo hi", executor_config={{"pod_override": {override}}})
+"""
+
+
 def _write(root: Path, name: str, source: str) -> Path:
     path = root / PARTITION / "team" / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,6 +54,43 @@ async def test_a_good_file_gives_its_dags(parser: Parser, tmp_path: Path) -> Non
     assert result.error is None
     assert [d["dag_id"] for d in result.dags] == ["good"]
     assert result.rel_path == f"{PARTITION}/team/good.py"
+
+
+async def test_a_refused_pod_override_is_the_files_import_error_naming_the_task(parser: Parser, tmp_path: Path) -> None:
+    override = {"spec": {"volumes": [{"name": "root", "hostPath": {"path": "/"}}]}}
+    source = POD_OVERRIDE.format(dag_id="escape", task_id="mount_root", override=repr(override))
+    result = await parser.parse(tmp_path, _write(tmp_path, "escape.py", source), 20)
+    assert result.dags == []  # the whole file: none of its DAGs is half-loaded
+    assert result.error is not None
+    assert (
+        "DAG 'escape', task 'mount_root': executor_config pod_override spec.volumes[0].hostPath is not allowed: "
+        "a volume from the node's own file system would escape the pod"
+    ) in result.error
+    assert not result.transient
+
+
+async def test_the_schedulers_pod_policy_reaches_the_parse(tmp_path: Path) -> None:
+    """The child has none of the platform's settings: the configured policy comes in as an argument."""
+    init = {"name": "i", "image": "busybox:1.36"}
+    ok = {"spec": {"nodeSelector": {"pool": "highmem"}, "initContainers": [init]}}
+    privileged = {"spec": {"nodeSelector": {"pool": "highmem"},
+                           "initContainers": [init | {"securityContext": {"privileged": True}}]}}  # fmt: skip
+    policy = PodPolicy(
+        node_selectors={"pool": ("highmem",)}, allowed_images=("busybox:*",), allow_extra_containers=True
+    )
+    for fork_server in (True, False):
+        parser = Parser(fork_server=fork_server, pod_policy=policy)
+        try:
+            source = POD_OVERRIDE.format(dag_id="pools", task_id="big", override=repr(privileged))
+            result = await parser.parse(tmp_path, _write(tmp_path, "pools.py", source), 20)
+            assert result.error is not None
+            assert "pod_override spec.initContainers[0].securityContext.privileged is not allowed" in result.error
+            source = POD_OVERRIDE.format(dag_id="pools", task_id="big", override=repr(ok))
+            result = await parser.parse(tmp_path, _write(tmp_path, "pools.py", source), 20)
+            assert result.error is None, result.error  # refused by the default policy, allowed by this one
+            assert [d["dag_id"] for d in result.dags] == ["pools"]
+        finally:
+            await parser.aclose()
 
 
 async def test_a_file_that_exits_hard_is_reported_as_a_dead_parser(parser: Parser, tmp_path: Path) -> None:
