@@ -31,7 +31,8 @@ DEFAULT_NODE_SELECTORS: Mapping[str, tuple[str, ...]] = {
     "kubernetes.io/arch": (), "kubernetes.io/os": (), "node.kubernetes.io/instance-type": (),
     "topology.kubernetes.io/zone": (), "topology.kubernetes.io/region": (),
 }  # fmt: skip
-DEFAULT_TOLERATION_KEYS = ("nvidia.com/gpu",)
+# Taints that only say what a machine costs or carries: GPU nodes, and spot nodes (GKE, AKS) that may go away.
+DEFAULT_TOLERATION_KEYS = ("nvidia.com/gpu", "cloud.google.com/gke-spot", "kubernetes.azure.com/scalesetpriority")
 
 # Pod spec fields an override may set; everything else (hostNetwork, hostPID, hostIPC, serviceAccountName,
 # automountServiceAccountToken, nodeName, restartPolicy, ...) is refused.

@@ -15,10 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from services.executor.backends.base import TryKey
+from services.executor.pod_spec import PodSettings, build_pod
 from services.scheduler.engine.parsing import Parser
 from spinner.podpolicy import PodPolicy
+from spinner.sdk.serialization import deserialize_dag
 
 PARTITION = "spinner_tier_1_0"
+EXAMPLES = Path(__file__).parents[3] / "examples" / "dags"
 GOOD = """
 from spinner import DAG, BashOperator, Tier
 with DAG(dag_id="{dag_id}", tier=Tier.TIER1) as dag:
@@ -91,6 +95,23 @@ async def test_the_schedulers_pod_policy_reaches_the_parse(tmp_path: Path) -> No
             assert [d["dag_id"] for d in result.dags] == ["pools"]
         finally:
             await parser.aclose()
+
+
+async def test_the_examples_pod_override_passes_the_default_policy_at_parse_and_at_launch() -> None:
+    """examples/dags/spinner_tier_2_0/ads/hourly_spend.py is documentation: what it shows must be allowed."""
+    parser = Parser(fork_server=False)
+    try:
+        result = await parser.parse(EXAMPLES, EXAMPLES / "spinner_tier_2_0" / "ads" / "hourly_spend.py", 20)
+    finally:
+        await parser.aclose()
+    assert result.error is None, result.error
+    task = deserialize_dag(result.dags[0]).tasks["aggregate"]
+    assert task.executor_config["pod_override"]["spec"]["volumes"][0]["name"] == "scratch"
+    pod = build_pod(TryKey("ads_hourly_spend", "manual__1", "aggregate", 1), partition="spinner_tier_2_0",
+                    argv=["python", "-m", "spinner.runner"], env={}, config=task.executor_config,
+                    settings=PodSettings())  # fmt: skip
+    assert pod["spec"]["tolerations"][0]["key"] == "cloud.google.com/gke-spot"
+    assert pod["metadata"]["labels"]["team"] == "ads"
 
 
 async def test_a_file_that_exits_hard_is_reported_as_a_dead_parser(parser: Parser, tmp_path: Path) -> None:
