@@ -3,7 +3,7 @@
 The scheduler's parser checks every task's override against the policy when a DAG file is imported (a refused
 one is the file's import error, naming the task), and the executor's Kubernetes backend checks it again before
 it makes the pod (a refused one fails the try). Launch is the authority: it has the executor's own settings, and
-the same DAG file may have been parsed under another policy.
+the same DAG file may have been parsed under another policy (docs/adr/0010-pod-policy.md).
 
 Anything not on the allow-list is refused, with the path of the offending value in the override and the
 reason. Never allowed, whatever the settings say: privileged containers, privilege escalation, added
