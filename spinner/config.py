@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from spinner import podpolicy
 from spinner.mapping import DEFAULT_MAX_MAP_LENGTH
 
 if TYPE_CHECKING:
@@ -42,11 +43,13 @@ class _TomlSource(PydanticBaseSettingsSource):
             return {}
         with open(path, "rb") as f:
             data = tomllib.load(f)
-        merged = {k: v for k, v in data.items() if not isinstance(v, dict)}
+        # A top-level table is a service's, unless it is the value of a setting (k8s_allowed_node_selectors).
+        fields = self.settings_cls.model_fields
+        merged = {k: v for k, v in data.items() if not isinstance(v, dict) or k in fields}
         section = data.get(self._section, {})
         if isinstance(section, dict):
             merged.update(section)
-        return {k: v for k, v in merged.items() if k in self.settings_cls.model_fields}
+        return {k: v for k, v in merged.items() if k in fields}
 
 
 class CommonSettings(BaseSettings):
@@ -166,7 +169,53 @@ class DagSyncSettings(BundleSettings):
 MISSED_HEARTBEATS = 6
 
 
-class SchedulerSettings(CommonSettings):
+class PodPolicySettings(CommonSettings):
+    """What a task's pod may be (spinner/podpolicy.py). The executor enforces it when it makes a pod; the
+    scheduler checks DAG files against it when it parses them, so set these where both read them (the top of
+    the config file, or SPINNER_K8S_* in both services' environments): launch is the authority either way."""
+
+    k8s_image: str = Field(default="spinner:latest", description="the task image; always allowed in pod_override")
+    k8s_max_memory: str = Field(default="16Gi", description="the most memory a task may request or be limited to")
+    k8s_max_cpu: str = Field(default="8", description="the most CPU a task may request or be limited to")
+    k8s_allowed_images: list[str] = Field(
+        default_factory=list,
+        description="other images a pod_override container may use: exact names, or prefixes ending in *",
+    )
+    k8s_allowed_volume_kinds: list[str] = Field(
+        default_factory=lambda: list(podpolicy.DEFAULT_VOLUME_KINDS),
+        description="volume kinds a pod_override may add (hostPath is never allowed)",
+    )
+    k8s_allowed_node_selectors: dict[str, list[str]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in podpolicy.DEFAULT_NODE_SELECTORS.items()},
+        description="nodeSelector keys a pod_override may set, each with its allowed values (empty: any)",
+    )
+    k8s_allowed_toleration_keys: list[str] = Field(
+        default_factory=lambda: list(podpolicy.DEFAULT_TOLERATION_KEYS),
+        description="taint keys a pod_override may tolerate",
+    )
+    k8s_allow_extra_containers: bool = Field(
+        default=False, description="whether a pod_override may add sidecars and initContainers (still checked)"
+    )
+
+    @model_validator(mode="after")
+    def _check_pod_policy(self) -> PodPolicySettings:
+        self.pod_policy()  # hostPath among the volume kinds, or a maximum that is no quantity: refuse to start
+        return self
+
+    def pod_policy(self) -> podpolicy.PodPolicy:
+        return podpolicy.PodPolicy(
+            image=self.k8s_image,
+            allowed_images=tuple(self.k8s_allowed_images),
+            volume_kinds=tuple(self.k8s_allowed_volume_kinds),
+            node_selectors={k: tuple(v) for k, v in self.k8s_allowed_node_selectors.items()},
+            toleration_keys=tuple(self.k8s_allowed_toleration_keys),
+            allow_extra_containers=self.k8s_allow_extra_containers,
+            max_memory=self.k8s_max_memory,
+            max_cpu=self.k8s_max_cpu,
+        )
+
+
+class SchedulerSettings(PodPolicySettings):
     section: ClassVar[str] = "scheduler"
     partition: str = ""
     port: int = 0  # 0: any free port; the chosen address is written to the lease row
@@ -270,7 +319,7 @@ class KubernetesAccessSettings(CommonSettings):
     k8s_namespace: str = "spinner"
 
 
-class ExecutorSettings(LogStoreSettings, KubernetesAccessSettings, FernetSettings):
+class ExecutorSettings(LogStoreSettings, KubernetesAccessSettings, PodPolicySettings, FernetSettings):
     section: ClassVar[str] = "executor"
     port: int = 50052
     backend: Literal["local", "kubernetes", "instant"] = Field(
@@ -292,7 +341,6 @@ class ExecutorSettings(LogStoreSettings, KubernetesAccessSettings, FernetSetting
         default=64 * 1024, gt=0, description="the largest XCom a task may push (its JSON, in bytes)"
     )
     # Kubernetes backend (one pod per try).
-    k8s_image: str = "spinner:latest"
     k8s_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     k8s_service_account: str = "spinner-task"
     k8s_python: str = Field(default="python", description="the interpreter in the image that runs spinner.runner")
@@ -300,8 +348,6 @@ class ExecutorSettings(LogStoreSettings, KubernetesAccessSettings, FernetSetting
     k8s_keep_failed_pods: bool = False
     k8s_default_request_memory: str = "256Mi"
     k8s_default_request_cpu: str = "100m"
-    k8s_max_memory: str = Field(default="16Gi", description="the most memory a task may request or be limited to")
-    k8s_max_cpu: str = Field(default="8", description="the most CPU a task may request or be limited to")
     # Email that tasks and callbacks send through RunnerService.SendNotification (never seen by DAG code).
     smtp_host: str = Field(default="", description="SMTP server for notifications; empty: sending email is refused")
     smtp_port: int = Field(default=25, gt=0)

@@ -36,14 +36,12 @@ def kubernetes_settings(settings: ExecutorSettings) -> KubernetesSettings:
     return KubernetesSettings(
         pod=PodSettings(
             namespace=settings.k8s_namespace,
-            image=settings.k8s_image,
             image_pull_policy=settings.k8s_image_pull_policy,
             service_account=settings.k8s_service_account,
             executor_name=settings.name,
             default_request_memory=settings.k8s_default_request_memory,
             default_request_cpu=settings.k8s_default_request_cpu,
-            max_memory=settings.k8s_max_memory,
-            max_cpu=settings.k8s_max_cpu,
+            policy=settings.pod_policy(),
         ),
         kubeconfig=settings.k8s_kubeconfig,
         pending_timeout=settings.k8s_pending_timeout,

@@ -8,40 +8,29 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass, field
 from typing import Any
 
 from services.executor.backends.base import LaunchRefused, TryKey
 from spinner.kube import pod_name
 from spinner.mapping import NO_MAP_INDEX
+from spinner.podpolicy import (
+    LABEL_PREFIX,
+    MANAGED_BY,
+    TASK_CONTAINER,
+    PodPolicy,
+    PodPolicyError,
+    check_pod_override,
+    override_spec,
+    parse_quantity,
+)
 
 LABEL_MAX = 63
 
-LABEL_PREFIX = "spinner.io/"
 ANNOTATION_KEYS = ("dag-id", "run-id", "task-id", "try-number")
 RESCHEDULE_ANNOTATION = f"{LABEL_PREFIX}reschedule"  # only on a sensor's rescheduled pokes (docs/adr/0006)
 # Only on an instance of a mapped task (docs/adr/0007), as a label (select a task's instances) and an annotation.
 MAP_INDEX = f"{LABEL_PREFIX}map-index"
-
-# Parts of a pod a DAG author may not set through pod_override: they would escape the platform's
-# isolation (host namespaces, privileges, another identity) or break how the executor tracks pods.
-FORBIDDEN_POD_KEYS = frozenset(
-    {"hostNetwork", "hostPID", "hostIPC", "serviceAccountName", "serviceAccount", "automountServiceAccountToken",
-     "nodeName", "restartPolicy", "securityContext"}
-)  # fmt: skip
-ALLOWED_POD_KEYS = frozenset(
-    {"nodeSelector", "tolerations", "affinity", "volumes", "priorityClassName", "topologySpreadConstraints",
-     "containers", "initContainers", "imagePullSecrets", "dnsConfig"}
-)  # fmt: skip
-FORBIDDEN_CONTAINER_KEYS = frozenset({"securityContext", "command", "args", "image"})
-
-_SUFFIXES = {
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1,
-    "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-}  # fmt: skip
-_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|K|M|G|T|P|E)?$")
 
 
 class PodSpecError(LaunchRefused):
@@ -51,25 +40,13 @@ class PodSpecError(LaunchRefused):
 @dataclass(frozen=True)
 class PodSettings:
     namespace: str = "spinner"
-    image: str = "spinner:latest"
     image_pull_policy: str = "IfNotPresent"
     service_account: str = "spinner-task"
     executor_name: str = "executor-0"
     default_request_memory: str = "256Mi"
     default_request_cpu: str = "100m"
-    max_memory: str = "16Gi"
-    max_cpu: str = "8"
-
-
-def parse_quantity(value: object) -> Decimal:
-    """A Kubernetes quantity ("512Mi", "500m", "2") as a number of bytes or cores."""
-    match = _QUANTITY.match(str(value).strip())
-    if not match:
-        raise PodSpecError(f"{value!r} is not a Kubernetes quantity like 512Mi, 2Gi, 500m or 2")
-    try:
-        return Decimal(match.group(1)) * Decimal(str(_SUFFIXES[match.group(2) or ""]))
-    except InvalidOperation:
-        raise PodSpecError(f"{value!r} is not a Kubernetes quantity") from None
+    # The task image, the maxima and what pod_override may set (spinner/podpolicy.py).
+    policy: PodPolicy = field(default_factory=PodPolicy)
 
 
 def label_value(text: str) -> str:
@@ -80,7 +57,7 @@ def label_value(text: str) -> str:
 
 def labels(key: TryKey, partition: str, executor_name: str) -> dict[str, str]:
     out = {
-        "app.kubernetes.io/managed-by": "spinner",
+        MANAGED_BY: "spinner",
         f"{LABEL_PREFIX}executor": label_value(executor_name),
         f"{LABEL_PREFIX}partition": label_value(partition),
         f"{LABEL_PREFIX}dag-id": label_value(key.dag_id),
@@ -120,35 +97,17 @@ def key_of(pod: dict[str, Any]) -> TryKey | None:
         return None
 
 
-def _check_override(override: dict[str, Any]) -> None:
-    spec = override.get("spec", override)
-    if not isinstance(spec, dict):
-        raise PodSpecError("executor_config pod_override must be a pod spec (a dict)")
-    for name in spec:
-        if name in FORBIDDEN_POD_KEYS:
-            raise PodSpecError(f"executor_config pod_override may not set {name}: the platform does not allow it")
-        if name not in ALLOWED_POD_KEYS:
-            raise PodSpecError(
-                f"executor_config pod_override may not set {name}; allowed: {', '.join(sorted(ALLOWED_POD_KEYS))}"
-            )
-    for container in spec.get("containers") or []:
-        if not isinstance(container, dict):
-            raise PodSpecError("executor_config pod_override containers must be dicts")
-        for name in container:
-            if name in FORBIDDEN_CONTAINER_KEYS:
-                raise PodSpecError(f"executor_config pod_override may not set a container's {name}")
-
-
 def resources(config: dict[str, Any], settings: PodSettings) -> dict[str, dict[str, str]]:
     """Requests and limits from executor_config, checked against the platform's maxima."""
     req_mem = str(config.get("request_memory") or settings.default_request_memory)
     req_cpu = str(config.get("request_cpu") or settings.default_request_cpu)
     lim_mem = str(config.get("limit_memory") or req_mem)
     lim_cpu = config.get("limit_cpu")
-    checks = [("request_memory", req_mem, settings.max_memory), ("limit_memory", lim_mem, settings.max_memory),
-              ("request_cpu", req_cpu, settings.max_cpu)]  # fmt: skip
+    most_memory, most_cpu = settings.policy.max_memory, settings.policy.max_cpu
+    checks = [("request_memory", req_mem, most_memory), ("limit_memory", lim_mem, most_memory),
+              ("request_cpu", req_cpu, most_cpu)]  # fmt: skip
     if lim_cpu is not None:
-        checks.append(("limit_cpu", str(lim_cpu), settings.max_cpu))
+        checks.append(("limit_cpu", str(lim_cpu), most_cpu))
     for name, value, most in checks:
         amount = parse_quantity(value)
         if amount <= 0:
@@ -189,13 +148,29 @@ def build_pod(
     settings: PodSettings,
 ) -> dict[str, Any]:
     """The pod manifest of one try; raises PodSpecError for an executor_config the platform refuses."""
+    try:
+        return _build_pod(key, partition=partition, argv=argv, env=env, config=config, settings=settings)
+    except PodPolicyError as e:
+        raise PodSpecError(f"executor_config {e}") from None
+
+
+def _build_pod(
+    key: TryKey,
+    *,
+    partition: str,
+    argv: list[str],
+    env: dict[str, str],
+    config: dict[str, Any],
+    settings: PodSettings,
+) -> dict[str, Any]:
     extra_env = config.get("env") or {}
     if not isinstance(extra_env, dict):
         raise PodSpecError("executor_config env must map names to strings")
     override = config.get("pod_override") or {}
     if not isinstance(override, dict):
         raise PodSpecError("executor_config pod_override must be a dict")
-    _check_override(override)
+    check_pod_override(override, settings.policy)
+    override_pod, override_meta = override_spec(override)
     requirements = config.get("requirements")
     if requirements is not None and (not isinstance(requirements, str) or requirements.startswith("/")
                                      or ".." in requirements.split("/")):  # fmt: skip
@@ -204,8 +179,8 @@ def build_pod(
     if requirements:
         merged_env["SPINNER_REQUIREMENTS"] = requirements
     container = {
-        "name": "task",
-        "image": settings.image,
+        "name": TASK_CONTAINER,
+        "image": settings.policy.image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": argv[:1],
         "args": argv[1:],
@@ -217,15 +192,16 @@ def build_pod(
         "serviceAccountName": settings.service_account,
         "containers": [container],
     }
-    spec = _merge(spec, override.get("spec", override))
+    spec = _merge(spec, override_pod)
+    # A DAG's own labels and annotations go along; the platform's (checked not to be overridden) win.
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
             "name": pod_name(key),
             "namespace": settings.namespace,
-            "labels": labels(key, partition, settings.executor_name),
-            "annotations": pod_annotations(key),
+            "labels": dict(override_meta.get("labels") or {}) | labels(key, partition, settings.executor_name),
+            "annotations": dict(override_meta.get("annotations") or {}) | pod_annotations(key),
         },
         "spec": spec,
     }

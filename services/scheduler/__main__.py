@@ -82,6 +82,7 @@ async def serve(
             retry_first=settings.parse_retry_interval,
             clock=utcnow,
             dag_user=dag_user,
+            pod_policy=settings.pod_policy(),
         ),
         engine=scheduling,
         submitter=submitter,

@@ -120,3 +120,26 @@ def test_settings_are_immutable() -> None:
     s = CommonSettings()
     with pytest.raises(ValidationError):
         s.cluster = "other"  # type: ignore[misc]
+
+
+def test_the_scheduler_and_the_executor_read_one_pod_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Top-level keys (or SPINNER_K8S_*) reach both: the parser checks DAG files against what launch enforces."""
+    path = tmp_path / "spinner.toml"
+    path.write_text(
+        'k8s_allowed_images = ["registry.example.com/ml/*"]\n'
+        'k8s_allowed_node_selectors = { pool = ["highmem"] }\n'
+        "k8s_allow_extra_containers = true\n"
+    )
+    monkeypatch.setenv("SPINNER_CONFIG_FILE", str(path))
+    monkeypatch.setenv("SPINNER_K8S_MAX_MEMORY", "32Gi")
+    policy = SchedulerSettings().pod_policy()
+    assert policy == ExecutorSettings().pod_policy()
+    assert policy.allowed_images == ("registry.example.com/ml/*",) and policy.node_selectors == {"pool": ("highmem",)}
+    assert policy.allow_extra_containers and policy.max_memory == "32Gi"
+    assert "hostPath" not in policy.volume_kinds and "emptyDir" in policy.volume_kinds  # the defaults stay
+
+
+def test_a_pod_policy_that_allows_host_paths_stops_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPINNER_K8S_ALLOWED_VOLUME_KINDS", '["emptyDir", "hostPath"]')
+    with pytest.raises(ValidationError, match="hostPath"):
+        ExecutorSettings()

@@ -36,9 +36,10 @@ from services.executor.backends.base import (
     PreviousTry,
     TryKey,
 )
-from services.executor.pod_spec import LABEL_PREFIX, PodSettings, build_pod, key_of, label_value
+from services.executor.pod_spec import PodSettings, build_pod, key_of, label_value
 from spinner.kube import core_api, pod_name
 from spinner.logpaths import complete_marker
+from spinner.podpolicy import LABEL_PREFIX
 
 log = logging.getLogger(__name__)
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from spinner.fernet import task_environ
 from spinner.forkserver import ForkServer, kill_group, limit_memory
+from spinner.podpolicy import PodPolicy
 from spinner.sandbox import DagUser
 
 log = logging.getLogger(__name__)
@@ -83,18 +84,24 @@ def _own_cwd(base: Path, name: str, user: DagUser | None) -> Path:
 
 
 async def parse_in_fresh_process(
-    root: Path, file: Path, limit: float, memory_mb: int = 1024, user: DagUser | None = None
+    root: Path,
+    file: Path,
+    limit: float,
+    memory_mb: int = 1024,
+    policy: PodPolicy | None = None,
+    user: DagUser | None = None,
 ) -> ParseResult:
     """A new interpreter for one file; a timeout, a crash, running out of memory or garbage output is an error."""
     base = Path(tempfile.mkdtemp(prefix="spinner-parse-"))
     try:
-        return await _parse_in_fresh_process(root, file, limit, memory_mb, user, _own_cwd(base, "cwd", user))
+        cwd = _own_cwd(base, "cwd", user)
+        return await _parse_in_fresh_process(root, file, limit, memory_mb, policy, user, cwd)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
 async def _parse_in_fresh_process(
-    root: Path, file: Path, limit: float, memory_mb: int, user: DagUser | None, cwd: Path
+    root: Path, file: Path, limit: float, memory_mb: int, policy: PodPolicy | None, user: DagUser | None, cwd: Path
 ) -> ParseResult:
     rel = _rel(root, file)
     proc = await asyncio.create_subprocess_exec(
@@ -103,6 +110,7 @@ async def _parse_in_fresh_process(
         "services.scheduler.parse_worker",
         str(root),
         str(file),
+        (policy or PodPolicy()).to_json(),
         user.spec() if user is not None else "",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -140,10 +148,14 @@ def _tail(path: Path, size: int) -> str:
 
 
 class Parser:
-    """Parses files in children of one warm fork server, started on first use."""
+    """Parses files in children of one warm fork server, started on first use. Every task's pod_override is
+    checked against `pod_policy` (the default policy unless the scheduler's settings give one)."""
 
-    def __init__(self, *, fork_server: bool = True, user: DagUser | None = None) -> None:
+    def __init__(
+        self, *, fork_server: bool = True, pod_policy: PodPolicy | None = None, user: DagUser | None = None
+    ) -> None:
         """`user`: who DAG code runs as (None: the scheduler's own user; spinner/sandbox.py)."""
+        self._policy = pod_policy or PodPolicy()
         self._server: ForkServer[int] | None = ForkServer(PARSE_PRELOAD, self._exited) if fork_server else None
         self.user = user
         self._exits: dict[int, asyncio.Future[int]] = {}
@@ -162,7 +174,7 @@ class Parser:
 
     async def parse(self, root: Path, file: Path, limit: float, memory_mb: int = 1024) -> ParseResult:
         if self._server is None:
-            return await parse_in_fresh_process(root, file, limit, memory_mb, self.user)
+            return await parse_in_fresh_process(root, file, limit, memory_mb, self._policy, self.user)
         rel = _rel(root, file)
         self._next += 1
         token = self._next
@@ -175,13 +187,14 @@ class Parser:
         try:
             try:
                 await asyncio.to_thread(_own_cwd, workdir, cwd.name, self.user)
+                args = [str(root), str(file), str(result_path), self._policy.to_json(), user]
                 pid = await self._server.spawn(
-                    token, "services.scheduler.parse_worker:run", [str(root), str(file), str(result_path), user],
+                    token, "services.scheduler.parse_worker:run", args,
                     log_path=str(log_path), cwd=str(cwd), memory_mb=memory_mb,
                 )  # fmt: skip
             except (OSError, TimeoutError) as e:
                 log.warning("parse fork server unavailable (%s); parsing %s in a fresh process", e, rel)
-                return await parse_in_fresh_process(root, file, limit, memory_mb, self.user)
+                return await parse_in_fresh_process(root, file, limit, memory_mb, self._policy, self.user)
             try:
                 code = await asyncio.wait_for(asyncio.shield(future), limit)
             except TimeoutError:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.scheduler import queries
 from services.scheduler.engine.parsing import Parser, ParseResult
 from spinner.db import auth as db_auth
+from spinner.podpolicy import PodPolicy
 from spinner.sandbox import DagUser
 from spinner.snapshots import SnapshotRef
 
@@ -66,6 +67,7 @@ class DagProcessor:
         parallel: int = 2,
         retry_first: float = RETRY_FIRST,
         dag_user: DagUser | None = None,
+        pod_policy: PodPolicy | None = None,
     ) -> None:
         self.partition = partition
         self.tier = partition_tier(partition)
@@ -76,7 +78,7 @@ class DagProcessor:
         self._plugins_hash = ""
         self._version = ""
         self._parse_slots = asyncio.Semaphore(parallel)
-        self._parser = Parser(user=dag_user)
+        self._parser = Parser(user=dag_user, pod_policy=pod_policy)
         self._retry_first = retry_first
         self._retries: dict[str, tuple[int, float]] = {}  # rel path -> (attempts, monotonic time due)
 

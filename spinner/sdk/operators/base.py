@@ -9,6 +9,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from spinner.podpolicy import PodPolicyError, check_pod_override
+from spinner.sdk import parse_state
 from spinner.sdk.callbacks import TASK_CALLBACKS, Callbacks, as_callbacks, as_emails
 from spinner.sdk.dag import DAG, ID_RE, current_dag
 from spinner.sdk.dependencies import DependencyMixin
@@ -388,4 +390,10 @@ def _check_executor_config(config: Any, where: str) -> dict[str, Any]:
         raise DagDefinitionError(f"{where}: executor_config env must map strings to strings")
     if "pod_override" in config and not isinstance(config["pod_override"], dict):
         raise DagDefinitionError(f"{where}: executor_config pod_override must be a dict")
+    policy = parse_state.pod_policy()
+    if policy is not None and config.get("pod_override"):
+        try:
+            check_pod_override(config["pod_override"], policy)
+        except PodPolicyError as e:
+            raise DagDefinitionError(f"{where}: executor_config {e}") from None
     return dict(config)

@@ -83,6 +83,11 @@ async def test_tutorial_runs_in_pods_named_labelled_and_cleaned_up(
     assert "hello from tutorial" in log.read_text()
 
 
+# The executor's policy is stricter than the scheduler's (the default, which allows configMap volumes): a
+# file the parser accepted can still ask for a pod the executor refuses. Launch is the authority.
+@pytest.mark.executor_settings(
+    backend="kubernetes", k8s_namespace="spinner", k8s_pending_timeout=2, k8s_allowed_volume_kinds=["emptyDir"]
+)
 async def test_executor_config_sets_resources_and_a_refused_one_never_reaches_the_api(
     stack: Stack, fake_kubernetes: FakeKubernetes
 ) -> None:
@@ -95,8 +100,12 @@ with DAG(dag_id="resources", tier=Tier.TIER1) as dag:
     BashOperator(task_id="big", bash_command="echo $REGION",
                  executor_config={"request_memory": "1Gi", "limit_memory": "2Gi", "request_cpu": "500m",
                                   "env": {"REGION": "eu-west-1"},
-                                  "pod_override": {"spec": {"nodeSelector": {"pool": "highmem"}}}})
+                                  "pod_override": {"metadata": {"labels": {"team": "ads"}},
+                                                   "spec": {"nodeSelector": {"kubernetes.io/arch": "amd64"},
+                                                            "volumes": [{"name": "scratch", "emptyDir": {}}]}}})
     BashOperator(task_id="greedy", bash_command="true", retries=3, executor_config={"limit_memory": "512Gi"})
+    BashOperator(task_id="mounted", bash_command="true", retries=3, executor_config={"pod_override": {
+        "spec": {"volumes": [{"name": "conf", "configMap": {"name": "team-config"}}]}}})
 """,
     )
     await recorder.stop()
@@ -106,11 +115,19 @@ with DAG(dag_id="resources", tier=Tier.TIER1) as dag:
         "requests": {"memory": "1Gi", "cpu": "500m"},
         "limits": {"memory": "2Gi"},
     }
-    assert big["spec"]["nodeSelector"] == {"pool": "highmem"}
+    assert big["spec"]["nodeSelector"] == {"kubernetes.io/arch": "amd64"}
+    assert big["metadata"]["labels"]["team"] == "ads"
     greedy = tis["greedy"]
     assert greedy.state == "failed" and greedy.try_number == 1  # refused for good: no retries
     assert "over the platform's maximum of 16Gi" in greedy.error
-    assert pod_name(TryKey("resources", run_id, "greedy", 1)) not in recorder.seen
+    mounted = tis["mounted"]
+    assert mounted.state == "failed" and mounted.try_number == 1
+    assert (
+        "executor_config refused: executor_config pod_override spec.volumes[0].configMap is not allowed: "
+        "the volume kinds allowed are emptyDir"
+    ) in mounted.error
+    for task_id in ("greedy", "mounted"):
+        assert pod_name(TryKey("resources", run_id, task_id, 1)) not in recorder.seen
     posts = [path for method, path in fake_kubernetes.requests if method == "POST"]
     assert len(posts) == 1  # only big's pod was ever asked for
 

@@ -15,9 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from services.executor.backends.base import TryKey
+from services.executor.pod_spec import PodSettings, build_pod
 from services.scheduler.engine.parsing import Parser
+from spinner.podpolicy import PodPolicy
+from spinner.sdk.serialization import deserialize_dag
 
 PARTITION = "spinner_tier_1_0"
+EXAMPLES = Path(__file__).parents[3] / "examples" / "dags"
 GOOD = """
 from spinner import DAG, BashOperator, Tier
 with DAG(dag_id="{dag_id}", tier=Tier.TIER1) as dag:
@@ -33,6 +38,14 @@ async def parser(request: pytest.FixtureRequest) -> AsyncIterator[Parser]:
     await p.aclose()
 
 
+POD_OVERRIDE = """
+from spinner import DAG, BashOperator, Tier
+with DAG(dag_id="{dag_id}", tier=Tier.TIER1) as dag:
+    BashOperator(task_id="ok", bash_command="echo hi")
+    BashOperator(task_id="{task_id}", bash_command="echo hi", executor_config={{"pod_override": {override}}})
+"""
+
+
 def _write(root: Path, name: str, source: str) -> Path:
     path = root / PARTITION / "team" / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,6 +58,60 @@ async def test_a_good_file_gives_its_dags(parser: Parser, tmp_path: Path) -> Non
     assert result.error is None
     assert [d["dag_id"] for d in result.dags] == ["good"]
     assert result.rel_path == f"{PARTITION}/team/good.py"
+
+
+async def test_a_refused_pod_override_is_the_files_import_error_naming_the_task(parser: Parser, tmp_path: Path) -> None:
+    override = {"spec": {"volumes": [{"name": "root", "hostPath": {"path": "/"}}]}}
+    source = POD_OVERRIDE.format(dag_id="escape", task_id="mount_root", override=repr(override))
+    result = await parser.parse(tmp_path, _write(tmp_path, "escape.py", source), 20)
+    assert result.dags == []  # the whole file: none of its DAGs is half-loaded
+    assert result.error is not None
+    assert (
+        "DAG 'escape', task 'mount_root': executor_config pod_override spec.volumes[0].hostPath is not allowed: "
+        "a volume from the node's own file system would escape the pod"
+    ) in result.error
+    assert not result.transient
+
+
+async def test_the_schedulers_pod_policy_reaches_the_parse(tmp_path: Path) -> None:
+    """The child has none of the platform's settings: the configured policy comes in as an argument."""
+    init = {"name": "i", "image": "busybox:1.36"}
+    ok = {"spec": {"nodeSelector": {"pool": "highmem"}, "initContainers": [init]}}
+    privileged = {"spec": {"nodeSelector": {"pool": "highmem"},
+                           "initContainers": [init | {"securityContext": {"privileged": True}}]}}  # fmt: skip
+    policy = PodPolicy(
+        node_selectors={"pool": ("highmem",)}, allowed_images=("busybox:*",), allow_extra_containers=True
+    )
+    for fork_server in (True, False):
+        parser = Parser(fork_server=fork_server, pod_policy=policy)
+        try:
+            source = POD_OVERRIDE.format(dag_id="pools", task_id="big", override=repr(privileged))
+            result = await parser.parse(tmp_path, _write(tmp_path, "pools.py", source), 20)
+            assert result.error is not None
+            assert "pod_override spec.initContainers[0].securityContext.privileged is not allowed" in result.error
+            source = POD_OVERRIDE.format(dag_id="pools", task_id="big", override=repr(ok))
+            result = await parser.parse(tmp_path, _write(tmp_path, "pools.py", source), 20)
+            assert result.error is None, result.error  # refused by the default policy, allowed by this one
+            assert [d["dag_id"] for d in result.dags] == ["pools"]
+        finally:
+            await parser.aclose()
+
+
+async def test_the_examples_pod_override_passes_the_default_policy_at_parse_and_at_launch() -> None:
+    """examples/dags/spinner_tier_2_0/ads/hourly_spend.py is documentation: what it shows must be allowed."""
+    parser = Parser(fork_server=False)
+    try:
+        result = await parser.parse(EXAMPLES, EXAMPLES / "spinner_tier_2_0" / "ads" / "hourly_spend.py", 20)
+    finally:
+        await parser.aclose()
+    assert result.error is None, result.error
+    task = deserialize_dag(result.dags[0]).tasks["aggregate"]
+    assert task.executor_config["pod_override"]["spec"]["volumes"][0]["name"] == "scratch"
+    pod = build_pod(TryKey("ads_hourly_spend", "manual__1", "aggregate", 1), partition="spinner_tier_2_0",
+                    argv=["python", "-m", "spinner.runner"], env={}, config=task.executor_config,
+                    settings=PodSettings())  # fmt: skip
+    assert pod["spec"]["tolerations"][0]["key"] == "cloud.google.com/gke-spot"
+    assert pod["metadata"]["labels"]["team"] == "ads"
 
 
 async def test_a_file_that_exits_hard_is_reported_as_a_dead_parser(parser: Parser, tmp_path: Path) -> None:

@@ -13,13 +13,15 @@ from services.executor.pod_spec import (
     build_pod,
     key_of,
     label_value,
-    parse_quantity,
 )
 from spinner.kube import pod_name
+from spinner.podpolicy import PodPolicy, parse_quantity
 
 DNS1123 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 LABEL = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
-SETTINGS = PodSettings(namespace="tasks", image="spinner:1", executor_name="exec-a", max_memory="8Gi", max_cpu="4")
+SETTINGS = PodSettings(
+    namespace="tasks", executor_name="exec-a", policy=PodPolicy(image="spinner:1", max_memory="8Gi", max_cpu="4")
+)
 
 
 def build(config: dict, key: TryKey | None = None) -> dict:
@@ -78,17 +80,24 @@ def test_manifest_carries_settings_resources_env_and_command() -> None:
     assert env["SPINNER_RUNNER_TOKEN"] == "t"  # a DAG cannot replace the platform's own variables
 
 
-def test_pod_override_adds_scheduling_and_volumes() -> None:
-    pod = build({"pod_override": {"spec": {
-        "nodeSelector": {"pool": "highmem"},
-        "tolerations": [{"key": "highmem", "operator": "Exists"}],
-        "volumes": [{"name": "scratch", "emptyDir": {}}],
-        "containers": [{"volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}],
-    }}})  # fmt: skip
+def test_pod_override_adds_scheduling_volumes_labels_and_annotations() -> None:
+    pod = build({"pod_override": {
+        "metadata": {"labels": {"team": "ads"}, "annotations": {"cost-center": "42"}},
+        "spec": {
+            "nodeSelector": {"node.kubernetes.io/instance-type": "m5.4xlarge"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "volumes": [{"name": "scratch", "emptyDir": {}}],
+            "containers": [{"volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}],
+        },
+    }})  # fmt: skip
     spec = pod["spec"]
-    assert spec["nodeSelector"] == {"pool": "highmem"} and spec["tolerations"][0]["key"] == "highmem"
+    assert spec["nodeSelector"] == {"node.kubernetes.io/instance-type": "m5.4xlarge"}
+    assert spec["tolerations"][0]["key"] == "nvidia.com/gpu"
     assert spec["containers"][0]["volumeMounts"][0]["mountPath"] == "/scratch"
     assert spec["containers"][0]["image"] == "spinner:1"  # the override merged, it did not replace
+    assert pod["metadata"]["labels"]["team"] == "ads" and pod["metadata"]["labels"]["spinner.io/task-id"]
+    assert pod["metadata"]["annotations"]["cost-center"] == "42"
+    assert pod["metadata"]["annotations"]["spinner.io/try-number"] == "2"
 
 
 @pytest.mark.parametrize(
@@ -99,11 +108,18 @@ def test_pod_override_adds_scheduling_and_volumes() -> None:
         ({"request_memory": "2Gi", "limit_memory": "1Gi"}, "limit_memory=1Gi is below request_memory=2Gi"),
         ({"request_memory": "lots"}, "is not a Kubernetes quantity"),
         ({"request_cpu": "0"}, "must be more than zero"),
-        ({"pod_override": {"spec": {"hostNetwork": True}}}, "may not set hostNetwork"),
-        ({"pod_override": {"spec": {"serviceAccountName": "admin"}}}, "may not set serviceAccountName"),
-        ({"pod_override": {"spec": {"containers": [{"securityContext": {"privileged": True}}]}}}, "securityContext"),
-        ({"pod_override": {"spec": {"containers": [{"image": "evil"}]}}}, "may not set a container's image"),
-        ({"pod_override": {"spec": {"whatever": 1}}}, "may not set whatever"),
+        ({"pod_override": {"spec": {"hostNetwork": True}}}, "pod_override spec.hostNetwork is not allowed"),
+        ({"pod_override": {"spec": {"serviceAccountName": "admin"}}}, "spec.serviceAccountName is not allowed"),
+        (
+            {"pod_override": {"spec": {"containers": [{"securityContext": {"privileged": True}}]}}},
+            "spec.containers[0].securityContext.privileged is not allowed",
+        ),
+        ({"pod_override": {"spec": {"containers": [{"image": "evil"}]}}}, "'evil' is not an allowed image"),
+        ({"pod_override": {"spec": {"whatever": 1}}}, "spec.whatever is not allowed"),
+        (
+            {"pod_override": {"spec": {"volumes": [{"name": "root", "hostPath": {"path": "/"}}]}}},
+            "executor_config pod_override spec.volumes[0].hostPath is not allowed",
+        ),
         ({"requirements": "../../etc/passwd"}, "inside the DAG folder"),
     ],
 )

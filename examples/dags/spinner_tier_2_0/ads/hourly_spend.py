@@ -1,4 +1,4 @@
-"""An hourly DAG of the ads team with a retrying task and an all_done cleanup."""
+"""An hourly DAG of the ads team with a retrying task, a task with its own pod, and an all_done cleanup."""
 
 from __future__ import annotations
 
@@ -25,6 +25,28 @@ with DAG(
     max_active_runs=1,
 ) as dag:
     fetch = BashOperator(task_id="fetch", bash_command="echo fetching spend for {{ ds }}", retries=2)
-    agg = PythonOperator(task_id="aggregate", python_callable=aggregate)
+    # On the Kubernetes backend the roll-up gets a bigger pod on amd64 nodes, may run on spot machines, and
+    # has scratch space; what pod_override may set is the platform's policy (docs/authoring.md, "Pods").
+    # The local backend ignores the pod's parts of executor_config.
+    agg = PythonOperator(
+        task_id="aggregate",
+        python_callable=aggregate,
+        executor_config={
+            "request_memory": "1Gi",
+            "limit_memory": "2Gi",
+            "pod_override": {
+                "metadata": {"labels": {"team": "ads"}, "annotations": {"example.com/cost-center": "ads-reporting"}},
+                "spec": {
+                    "nodeSelector": {"kubernetes.io/arch": "amd64"},
+                    "tolerations": [
+                        {"key": "cloud.google.com/gke-spot", "operator": "Equal", "value": "true",
+                         "effect": "NoSchedule"},
+                    ],
+                    "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "1Gi"}}],
+                    "containers": [{"volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}],
+                },
+            },
+        },
+    )  # fmt: skip
     cleanup = BashOperator(task_id="cleanup", bash_command="echo cleanup", trigger_rule=TriggerRule.ALL_DONE)
     fetch >> agg >> cleanup
