@@ -144,6 +144,9 @@ class Admin:
                 user.active = active
             if password is not None:
                 user.password_hash = db_auth.hash_password(password)
+            if password is not None or active is False:
+                # Every browser session of theirs ends (one re-enabled later must not come back to life).
+                await db_auth.end_sessions(s, user.id)
             return _user_json(user, await db_auth.user_roles(s, user.id))
 
         changed: dict[str, Any] = {k: v for k, v in (("roles", roles), ("active", active)) if v is not None}

@@ -234,7 +234,7 @@ def render(request: Request, name: str, context: dict[str, Any], status_code: in
     session = browser_session(request)
     fresh = session is None
     if session is None:
-        session = Authenticator.new_session(None)
+        session = Authenticator.new_session()
         request.state.browser_session = session
     actor: Actor | None = getattr(request.state, "actor", None)
     ctx = {

@@ -202,6 +202,11 @@ async def get_user(session: AsyncSession, username: str) -> User | None:
     return (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
 
 
+async def end_sessions(session: AsyncSession, user_id: int) -> None:
+    """Bumps the user's session version: every browser session of theirs is over (gateway/auth.py)."""
+    await session.execute(update(User).where(User.id == user_id).values(session_version=User.session_version + 1))
+
+
 async def list_users(session: AsyncSession) -> list[tuple[User, list[str]]]:
     users = (await session.execute(select(User).order_by(User.username))).scalars().all()
     q = select(UserRole.user_id, Role.name).join(Role, Role.id == UserRole.role_id).order_by(Role.name)
@@ -227,6 +232,9 @@ async def create_user(
         password_hash=hash_password(password) if password else "",
         active=True,
         created_at=now,
+        # Not 0: a deleted user's id may be taken again (SQLite reuses the highest rowid), and the
+        # deleted user's cookies must be no session of the new user of that name.
+        session_version=secrets.randbelow(1 << 30),
     )
     session.add(user)
     await session.flush()

@@ -115,3 +115,22 @@ async def test_guarded_update_lets_exactly_one_of_two_concurrent_writers_win(
     assert sorted(results) == [0, 1]
     async with sessions() as s:
         assert (await s.execute(select(TaskInstance.state))).scalar_one() == "running"
+
+
+async def test_0012_gives_every_user_a_session_version(db_url: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        await upgrade(engine, "0011")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO user (username, email, password_hash, active, created_at) "
+                     "VALUES ('ann', '', '', 1, '2026-01-01 00:00:00')")
+            )  # fmt: skip
+        await upgrade(engine, "0012")
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT session_version FROM user"))).scalar_one() == 0
+        await downgrade(engine, "0011")
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT username FROM user"))).scalar_one() == "ann"
+    finally:
+        await engine.dispose()
