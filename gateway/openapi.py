@@ -662,7 +662,8 @@ def _paths() -> dict[str, Any]:
         "/users/{username}": {
             "parameters": [_path_param("username", "user name")],
             "patch": _op(
-                "change a user's roles, password or whether they may log in (Admin)",
+                "change a user's roles, password or whether they may log in (Admin); a new password or "
+                "active false ends every browser session of the user",
                 {**_ok(_ref("User")), **_errors(403, 404)},
                 body=_body(
                     {
