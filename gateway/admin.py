@@ -144,6 +144,9 @@ class Admin:
                 user.active = active
             if password is not None:
                 user.password_hash = db_auth.hash_password(password)
+            if password is not None or active is False:
+                # Every browser session of theirs ends (one re-enabled later must not come back to life).
+                await db_auth.end_sessions(s, user.id)
             return _user_json(user, await db_auth.user_roles(s, user.id))
 
         changed: dict[str, Any] = {k: v for k, v in (("roles", roles), ("active", active)) if v is not None}
@@ -208,14 +211,13 @@ class Admin:
             await self._audit.record(actor, "role.list", "denied")
             raise Forbidden("only an Admin may list roles")
         async with self._sessions() as s:
-            roles = await db_auth.roles_with_permissions(s)
-        return [
-            {"name": name, "permissions": [{"action": a, "resource": r} for a, r in perms]}
-            for name, perms in roles.items()
-        ]
+            return [_role_json(name, perms, synced) for name, perms, synced in await _roles_by_source(s)]
 
     async def put_role(self, actor: Actor, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Creates the role, or with "permissions" makes its DAG permissions exactly those."""
+        """Creates the role, or with "permissions" makes its Admin-given DAG permissions exactly those.
+
+        The permissions DAG files give the role (from_dag_files) are not touched: the files own them.
+        """
         _name(name, "role name")
         perms = body.get("permissions")
         wanted: set[tuple[str, str]] | None = None
@@ -235,13 +237,12 @@ class Admin:
         async def do(s: AsyncSession) -> dict[str, Any]:
             await db_auth.role_ids(s, [name], create=True)
             if wanted is not None:
-                have = set((await db_auth.roles_with_permissions(s)).get(name, []))
+                have = set((await db_auth.roles_with_permissions(s, db_auth.FROM_ADMIN)).get(name, []))
                 for action, resource in have - wanted:
-                    await db_auth.revoke(s, name, action, resource)
+                    await db_auth.revoke(s, name, action, resource, db_auth.FROM_ADMIN)
                 for action, resource in wanted - have:
-                    await db_auth.grant(s, name, action, resource)
-            current = (await db_auth.roles_with_permissions(s)).get(name, [])
-            return {"name": name, "permissions": [{"action": a, "resource": r} for a, r in current]}
+                    await db_auth.grant(s, name, action, resource, db_auth.FROM_ADMIN)
+            return next(_role_json(n, p, d) for n, p, d in await _roles_by_source(s) if n == name)
 
         details: dict[str, Any] = {"role": name}
         if wanted is not None:
@@ -257,6 +258,21 @@ class Admin:
                 raise NotFound(f"role '{name}' not found")
 
         await self._admin(actor, "role.delete", do, {"role": name})
+
+
+async def _roles_by_source(s: AsyncSession) -> list[tuple[str, list[tuple[str, str]], list[tuple[str, str]]]]:
+    """Each role with its Admin-given and its DAG-file permissions."""
+    given = await db_auth.roles_with_permissions(s, db_auth.FROM_ADMIN)
+    synced = await db_auth.roles_with_permissions(s, db_auth.FROM_DAG)
+    return [(name, perms, synced.get(name, [])) for name, perms in given.items()]
+
+
+def _role_json(name: str, given: list[tuple[str, str]], synced: list[tuple[str, str]]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "permissions": [{"action": a, "resource": r} for a, r in given],
+        "from_dag_files": [{"action": a, "resource": r} for a, r in synced],
+    }
 
 
 def _dag_id_ok(dag_id: str) -> bool:

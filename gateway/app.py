@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from gateway import api, pages, templates_pages, varconn_http
 from gateway.admin import Admin
@@ -50,6 +50,36 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     return TEMPLATES.TemplateResponse(
         request, "error.html", {"status": exc.status_code, "message": message}, status_code=exc.status_code
     )
+
+
+INTERNAL_ERROR_PAGE = (
+    '<!doctype html><html><head><meta charset="utf-8"><title>500 internal error</title></head>'
+    '<body><h1>500</h1><p id="error-message">internal error: the gateway\'s log has the details</p>'
+    '<p><a href="/">Back to the DAGs</a></p></body></html>'
+)
+
+
+async def on_unhandled_error(request: Request, exc: Exception) -> Response:
+    """An exception nothing else handled: a plain 500, never a traceback.
+
+    Starlette's ServerErrorMiddleware calls this, then raises the exception on to the server,
+    which logs it. The page is fixed text, not a template: rendering must not fail again here.
+    """
+    if _wants_json(request):
+        return JSONResponse({"error": {"code": "internal", "message": "internal error"}}, status_code=500)
+    return HTMLResponse(INTERNAL_ERROR_PAGE, status_code=500)
+
+
+class GatewayApp(Starlette):
+    """Starlette with the security headers outermost, outside its ServerErrorMiddleware.
+
+    A middleware given to Starlette runs inside ServerErrorMiddleware, so the 500 answer of an
+    unhandled exception would go out without the headers; wrapping the whole stack gives them
+    to every answer, error pages included.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
 
 
 def routes() -> list[Route]:
@@ -119,10 +149,9 @@ def create_app(
     cookie_secure: str = "auto",
     secret_box: SecretBox | None = None,
 ) -> Starlette:
-    app = Starlette(
+    app = GatewayApp(
         routes=routes(),
-        middleware=[Middleware(SecurityHeaders)],
-        exception_handlers={GatewayError: on_gateway_error, HTTPException: on_http_error},
+        exception_handlers={GatewayError: on_gateway_error, HTTPException: on_http_error, 500: on_unhandled_error},
     )
     app.state.gateway = gateway
     app.state.auth = auth

@@ -1,9 +1,13 @@
 """Who is calling: API tokens, browser sessions in signed cookies with CSRF tokens, or an SSO proxy's header.
 
-The gateway keeps no session state: a browser session is a cookie signed with the
-gateway's secret key (itsdangerous), holding the user name and the session's CSRF
-token, so any gateway with the same key can serve any request. What the user may do
-is read from the database (roles and permissions), cached for a few seconds.
+A browser session is a cookie signed with the gateway's secret key (itsdangerous), holding
+the user's name and id, the user's session version when the session began, and the session's
+CSRF token, so any gateway with the same key can serve any request. The only server-side state
+is that version, a column of the user: logging out, a password change and disabling the user
+bump it, and a cookie with another version is no session (its holder is anonymous). What the
+user may do, and their current version, is read from the database and cached for
+`cache_seconds` (SPINNER_AUTH_CACHE_SECONDS, 5 by default): a bump ends the sessions at once on
+the gateway that made it and within those seconds on every other.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class Principal:
     user_id: int
     grants: Grants
     via: str  # token | session | header
+    session_version: int = 0  # the user's current one: a session cookie must carry it
 
     @property
     def is_admin(self) -> bool:
@@ -71,8 +76,16 @@ class Actor:
 
 @dataclass(frozen=True)
 class BrowserSession:
+    """A cookie's content: a logged-in user (name, id, session version) or nobody yet, and the CSRF token."""
+
     username: str | None
     csrf: str
+    user_id: int | None = None
+    version: int | None = None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class Authenticator:
@@ -109,18 +122,26 @@ class Authenticator:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("c"), str):
             return None
-        user = data.get("u")
-        return BrowserSession(user if isinstance(user, str) else None, data["c"])
+        user, user_id, version = data.get("u"), _int(data.get("i")), _int(data.get("v"))
+        if not isinstance(user, str) or user_id is None or version is None:
+            # Nobody logged in, or a cookie from before session versions: its CSRF token still serves the login form.
+            return BrowserSession(None, data["c"])
+        return BrowserSession(user, data["c"], user_id, version)
 
     def dump_session(self, session: BrowserSession) -> str:
-        payload: dict[str, str] = {"c": session.csrf}
-        if session.username:
-            payload["u"] = session.username
+        payload: dict[str, str | int] = {"c": session.csrf}
+        if session.username and session.user_id is not None and session.version is not None:
+            payload.update(u=session.username, i=session.user_id, v=session.version)
         return self._signer.dumps(payload)
 
     @staticmethod
-    def new_session(username: str | None) -> BrowserSession:
-        return BrowserSession(username, secrets.token_urlsafe(24))
+    def new_session(principal: Principal | None = None) -> BrowserSession:
+        """A fresh CSRF token, for this user's session (at its current version) or for nobody."""
+        if principal is None:
+            return BrowserSession(None, secrets.token_urlsafe(24))
+        return BrowserSession(
+            principal.username, secrets.token_urlsafe(24), principal.user_id, principal.session_version
+        )
 
     @staticmethod
     def csrf_ok(session: BrowserSession | None, sent: str | None) -> bool:
@@ -149,7 +170,13 @@ class Authenticator:
             if name:
                 return await self._cached("header", name, self._by_header)
         if session is not None and session.username:
-            return await self._cached("session", session.username, self._by_name)
+            principal = await self._cached("session", session.username, self._by_name)
+            if principal is None or (principal.user_id, principal.session_version) != (
+                session.user_id,
+                session.version,
+            ):
+                return None  # ended (logout, new password, disabled) or a deleted user's name taken again
+            return principal
         return None
 
     async def token_principal(self, token: str) -> Principal:
@@ -165,6 +192,12 @@ class Authenticator:
             if user is None or not user.active or not db_auth.verify_password(user.password_hash, password):
                 return None
             return await self._principal(s, user, "session")
+
+    async def end_sessions(self, principal: Principal) -> None:
+        """Ends every browser session of the user (logout does it): their cookies are no session any more."""
+        async with self._sessions() as s, s.begin():
+            await db_auth.end_sessions(s, principal.user_id)
+        self.forget(principal.username)
 
     def forget(self, username: str | None = None) -> None:
         """Drops cached grants (after a change to users or roles)."""
@@ -187,7 +220,7 @@ class Authenticator:
         return principal
 
     async def _principal(self, s: AsyncSession, user: User, via: str) -> Principal:
-        return Principal(user.username, user.id, await db_auth.grants(s, user.id), via)
+        return Principal(user.username, user.id, await db_auth.grants(s, user.id), via, user.session_version)
 
     async def _by_token(self, s: AsyncSession, token: str) -> Principal | None:
         user = await db_auth.user_by_token(s, token, self._clock())

@@ -265,6 +265,16 @@ SCHEMAS: dict[str, Any] = {
             "name": {"type": "string"},
             "permissions": {
                 "type": "array",
+                "description": "what Admins gave the role (PUT /roles/{name} sets exactly these)",
+                "items": {
+                    "type": "object",
+                    "properties": {"action": {"type": "string"}, "resource": {"type": "string"}},
+                },
+            },
+            "from_dag_files": {
+                "type": "array",
+                "description": "what DAG files' access_control give the role (synced at parse and refresh; "
+                "read-only here). The role may do the union of both lists.",
                 "items": {
                     "type": "object",
                     "properties": {"action": {"type": "string"}, "resource": {"type": "string"}},
@@ -652,7 +662,8 @@ def _paths() -> dict[str, Any]:
         "/users/{username}": {
             "parameters": [_path_param("username", "user name")],
             "patch": _op(
-                "change a user's roles, password or whether they may log in (Admin)",
+                "change a user's roles, password or whether they may log in (Admin); a new password or "
+                "active false ends every browser session of the user",
                 {**_ok(_ref("User")), **_errors(403, 404)},
                 body=_body(
                     {

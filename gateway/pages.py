@@ -24,6 +24,7 @@ from gateway.web import (
     STATE_COLORS,
     admin,
     audit_csrf_refusal,
+    authenticator,
     browser_session,
     form,
     gw,
@@ -73,13 +74,15 @@ async def login_post(request: Request) -> Response:
         return render(request, "login.html", {"next": nxt, "error": str(e)}, status)
     response = RedirectResponse(nxt, status_code=303)
     # A new CSRF token with the new identity: a token seen before login is worth nothing after.
-    set_session(request, response, Authenticator.new_session(principal.username))
+    set_session(request, response, Authenticator.new_session(principal))
     return response
 
 
 @page
 async def logout(request: Request, actor: Actor) -> Response:
-    await gw(request).audit.record(actor, "logout", "ok")
+    """Ends every session of the user, on every browser, not only this one's."""
+    await authenticator(request).end_sessions(actor.principal)
+    await gw(request).audit.record(actor, "logout", "ok", details={"sessions": "all ended"})
     response = RedirectResponse("/login", status_code=303)
     set_session(request, response, Authenticator.new_session(None))
     return response

@@ -93,10 +93,15 @@ class SpinnerApiServicer(VarConnRpcs, gateway_pb2_grpc.SpinnerApiServicer):
 
     async def _actor(self, context: grpc.aio.ServicerContext) -> Actor:
         metadata = {k.lower(): v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-        scheme, _, token = metadata.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated("send the metadata 'authorization: Bearer <API token>'")
-        return Actor(await self._auth.token_principal(token.strip()), _peer(context))
+        credential = metadata.get("authorization", "")
+        scheme, _, token = credential.partition(" ")
+        try:
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthenticated("send the metadata 'authorization: Bearer <API token>'")
+            return Actor(await self._auth.token_principal(token.strip()), _peer(context))
+        except Unauthenticated as e:
+            await self._gw.audit.token_refused(_peer(context), credential, str(e), {"via": "grpc"})
+            raise
 
     async def ListDags(
         self, request: gateway_pb2.ListDagsRequest, context: grpc.aio.ServicerContext

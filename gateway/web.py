@@ -175,7 +175,15 @@ def set_session(request: Request, response: Response, session: BrowserSession) -
 async def actor_of(request: Request) -> Actor | None:
     # A request with a token never needs its cookie read (and its signature checked).
     session = None if "authorization" in request.headers else browser_session(request)
-    principal = await authenticator(request).authenticate(request.headers, session, remote_addr(request))
+    try:
+        principal = await authenticator(request).authenticate(request.headers, session, remote_addr(request))
+    except Unauthenticated as e:
+        if "authorization" in request.headers:  # a refused token (the other way to fail is a bad SSO header)
+            details = {"via": "rest", "method": request.method, "path": request.url.path[:500]}
+            await gw(request).audit.token_refused(
+                remote_addr(request), request.headers["authorization"], str(e), details
+            )
+        raise
     return Actor(principal, remote_addr(request)) if principal else None
 
 
@@ -234,7 +242,7 @@ def render(request: Request, name: str, context: dict[str, Any], status_code: in
     session = browser_session(request)
     fresh = session is None
     if session is None:
-        session = Authenticator.new_session(None)
+        session = Authenticator.new_session()
         request.state.browser_session = session
     actor: Actor | None = getattr(request.state, "actor", None)
     ctx = {

@@ -463,8 +463,12 @@ def users_token(args: argparse.Namespace) -> int:
 
 def roles_list(args: argparse.Namespace) -> int:
     roles = _request(args, "GET", "/roles")["roles"]
-    rows = [[r["name"], " ".join(f"{p['action']}:{p['resource'][4:]}" for p in r["permissions"]) or "-"] for r in roles]
-    print(_table(rows, ["role", "permissions"]))
+
+    def perms(items: list[dict[str, str]]) -> str:
+        return " ".join(f"{p['action']}:{p['resource'][4:]}" for p in items) or "-"
+
+    rows = [[r["name"], perms(r["permissions"]), perms(r.get("from_dag_files", []))] for r in roles]
+    print(_table(rows, ["role", "permissions", "from DAG files"]))
     return 0
 
 

@@ -27,6 +27,8 @@ CAN_READ = "can_dag_read"
 CAN_EDIT = "can_dag_edit"
 DAG_ACTIONS = (CAN_READ, CAN_EDIT)
 ALL_DAGS = "DAG:*"
+FROM_DAG = "dag"  # a role permission synced from a DAG file's access_control
+FROM_ADMIN = "admin"  # one an Admin gave (the Admin API and pages, the built-in defaults)
 TOKEN_PREFIX = "spn_"
 NAME_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,200}$")
 BATCH = 500
@@ -113,23 +115,25 @@ async def permission_ids(session: AsyncSession, pairs: Iterable[tuple[str, str]]
     return found
 
 
-async def grant(session: AsyncSession, role: str, action: str, resource: str) -> bool:
-    """Gives a role one permission; False when it had it already."""
+async def grant(session: AsyncSession, role: str, action: str, resource: str, source: str = FROM_ADMIN) -> bool:
+    """Gives a role one permission from this source; False when it had it already from there."""
     rid = (await role_ids(session, [role], create=True))[role]
     pid = (await permission_ids(session, [(action, resource)]))[(action, resource)]
-    if await session.get(RolePermission, (rid, pid)) is not None:
+    if await session.get(RolePermission, (rid, pid, source)) is not None:
         return False
-    session.add(RolePermission(role_id=rid, permission_id=pid))
+    session.add(RolePermission(role_id=rid, permission_id=pid, source=source))
     await session.flush()
     return True
 
 
-async def revoke(session: AsyncSession, role: str, action: str, resource: str) -> bool:
+async def revoke(session: AsyncSession, role: str, action: str, resource: str, source: str = FROM_ADMIN) -> bool:
+    """Takes one permission from this source away; the same permission from the other source stays."""
     q = (
         select(RolePermission)
         .join(Role, Role.id == RolePermission.role_id)
         .join(Permission, Permission.id == RolePermission.permission_id)
         .where(Role.name == role, Permission.action == action, Permission.resource == resource)
+        .where(RolePermission.source == source)
     )
     row = (await session.execute(q)).scalar_one_or_none()
     if row is None:
@@ -145,8 +149,8 @@ async def ensure_defaults(session: AsyncSession) -> None:
     await grant(session, DEFAULT_ROLE, CAN_READ, ALL_DAGS)
 
 
-async def roles_with_permissions(session: AsyncSession) -> dict[str, list[tuple[str, str]]]:
-    """Every role with its (action, resource) permissions, sorted."""
+async def roles_with_permissions(session: AsyncSession, source: str | None = None) -> dict[str, list[tuple[str, str]]]:
+    """Every role with its (action, resource) permissions, sorted: from this source, or from either."""
     out: dict[str, list[tuple[str, str]]] = {
         r.name: [] for r in (await session.execute(select(Role).order_by(Role.name))).scalars()
     }
@@ -154,8 +158,11 @@ async def roles_with_permissions(session: AsyncSession) -> dict[str, list[tuple[
         select(Role.name, Permission.action, Permission.resource)
         .join(RolePermission, RolePermission.role_id == Role.id)
         .join(Permission, Permission.id == RolePermission.permission_id)
+        .distinct()
         .order_by(Role.name, Permission.resource, Permission.action)
     )
+    if source is not None:
+        q = q.where(RolePermission.source == source)
     for name, action, resource in (await session.execute(q)).all():
         out.setdefault(name, []).append((action, resource))
     return out
@@ -168,6 +175,7 @@ async def roles_on(session: AsyncSession, resources: Sequence[str]) -> dict[str,
         .join(RolePermission, RolePermission.role_id == Role.id)
         .join(Permission, Permission.id == RolePermission.permission_id)
         .where(Permission.resource.in_(list(resources)))
+        .distinct()
         .order_by(Role.name, Permission.action)
     )
     out: dict[str, list[tuple[str, str]]] = {}
@@ -202,6 +210,11 @@ async def get_user(session: AsyncSession, username: str) -> User | None:
     return (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
 
 
+async def end_sessions(session: AsyncSession, user_id: int) -> None:
+    """Bumps the user's session version: every browser session of theirs is over (gateway/auth.py)."""
+    await session.execute(update(User).where(User.id == user_id).values(session_version=User.session_version + 1))
+
+
 async def list_users(session: AsyncSession) -> list[tuple[User, list[str]]]:
     users = (await session.execute(select(User).order_by(User.username))).scalars().all()
     q = select(UserRole.user_id, Role.name).join(Role, Role.id == UserRole.role_id).order_by(Role.name)
@@ -227,6 +240,9 @@ async def create_user(
         password_hash=hash_password(password) if password else "",
         active=True,
         created_at=now,
+        # Not 0: a deleted user's id may be taken again (SQLite reuses the highest rowid), and the
+        # deleted user's cookies must be no session of the new user of that name.
+        session_version=secrets.randbelow(1 << 30),
     )
     session.add(user)
     await session.flush()
@@ -318,10 +334,11 @@ async def user_by_token(session: AsyncSession, token: str, now: dt.datetime) -> 
 
 
 async def sync_acl(session: AsyncSession, acls: Mapping[str, Mapping[str, Iterable[str]]]) -> int:
-    """Makes each DAG's role permissions exactly what its access_control says; returns the changes.
+    """Makes each DAG's synced role permissions exactly what its access_control says; returns the changes.
 
     The same rule as the scheduler applies when it parses a DAG, for many DAGs in a few
-    queries: the gateway runs it at start (every DAG) and on refresh (one).
+    queries: the gateway runs it at start (every DAG) and on refresh (one). Only rows from
+    the DAG files (FROM_DAG) are touched: an Admin's grants on the same DAGs stay.
     """
     if not acls:
         return 0
@@ -342,7 +359,7 @@ async def sync_acl(session: AsyncSession, acls: Mapping[str, Mapping[str, Iterab
             select(Role.name, Permission.action, Permission.resource, RolePermission.role_id, Permission.id)
             .join(RolePermission, RolePermission.permission_id == Permission.id)
             .join(Role, Role.id == RolePermission.role_id)
-            .where(Permission.resource.in_(keys[i : i + BATCH]))
+            .where(Permission.resource.in_(keys[i : i + BATCH]), RolePermission.source == FROM_DAG)
         )
         for name, action, resource, rid, pid in (await session.execute(q)).all():
             have[(name, action, resource)] = (rid, pid)
@@ -350,11 +367,15 @@ async def sync_acl(session: AsyncSession, acls: Mapping[str, Mapping[str, Iterab
     for key, (rid, pid) in have.items():
         if key not in wanted:
             await session.execute(
-                delete(RolePermission).where(RolePermission.role_id == rid, RolePermission.permission_id == pid)
+                delete(RolePermission).where(
+                    RolePermission.role_id == rid,
+                    RolePermission.permission_id == pid,
+                    RolePermission.source == FROM_DAG,
+                )
             )
             changes += 1
     for role, action, resource in sorted(wanted - set(have)):
-        session.add(RolePermission(role_id=rids[role], permission_id=pids[(action, resource)]))
+        session.add(RolePermission(role_id=rids[role], permission_id=pids[(action, resource)], source=FROM_DAG))
         changes += 1
     await session.flush()
     return changes

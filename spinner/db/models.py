@@ -262,6 +262,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(300), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # In every session cookie of the user's; bumping it (logout, password change, disabling)
+    # ends all their sessions (gateway/auth.py).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ApiToken(Base):
@@ -304,10 +307,17 @@ class UserRole(Base):
 
 
 class RolePermission(Base):
+    """A role's permission, from a DAG file's access_control ('dag') or given by an Admin ('admin').
+
+    A role may hold one permission both ways, as two rows: the DAG sync changes only 'dag' rows,
+    the Admin API only 'admin' rows, and what the role may do is the union.
+    """
+
     __tablename__ = "role_permission"
 
     role_id: Mapped[int] = mapped_column(ForeignKey("role.id", ondelete="CASCADE"), primary_key=True)
     permission_id: Mapped[int] = mapped_column(ForeignKey("permission.id", ondelete="CASCADE"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(10), primary_key=True, default="admin", server_default="admin")
 
 
 class AuditLog(Base):

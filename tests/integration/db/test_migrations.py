@@ -115,3 +115,59 @@ async def test_guarded_update_lets_exactly_one_of_two_concurrent_writers_win(
     assert sorted(results) == [0, 1]
     async with sessions() as s:
         assert (await s.execute(select(TaskInstance.state))).scalar_one() == "running"
+
+
+async def test_0012_gives_every_user_a_session_version(db_url: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        await upgrade(engine, "0011")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO user (username, email, password_hash, active, created_at) "
+                     "VALUES ('ann', '', '', 1, '2026-01-01 00:00:00')")
+            )  # fmt: skip
+        await upgrade(engine, "0012")
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT session_version FROM user"))).scalar_one() == 0
+        await downgrade(engine, "0011")
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT username FROM user"))).scalar_one() == "ann"
+    finally:
+        await engine.dispose()
+
+
+async def test_0013_marks_what_dag_files_declare_as_synced_and_the_rest_as_admin_grants(db_url: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        await upgrade(engine, "0012")
+        async with engine.begin() as conn:
+            for statement in [
+                "INSERT INTO role (id, name) VALUES (1, 'spinner-users'), (2, 'team-a'), (3, 'auditors')",
+                "INSERT INTO permission (id, action, resource) VALUES (1, 'can_dag_read', 'DAG:*'), "
+                "(2, 'can_dag_edit', 'DAG:d'), (3, 'can_dag_read', 'DAG:d')",
+                # spinner-users' built-in grant, team-a's from d's access_control, auditors' by an Admin
+                "INSERT INTO role_permission (role_id, permission_id) VALUES (1, 1), (2, 2), (3, 3)",
+            ]:
+                await conn.execute(text(statement))
+            await conn.execute(
+                text("INSERT INTO serialized_dag (dag_id, `partition`, fileloc, data, dag_hash, bundle_version, "
+                     "updated_at) VALUES ('d', 'p', 'f.py', :data, 'h', 'v', '2026-01-01 00:00:00')"),
+                {"data": '{"dag_id": "d", "access_control": {"team-a": ["can_dag_edit"], "ghost": ["can_dag_read"]}}'},
+            )  # fmt: skip
+        await upgrade(engine, "0013")
+        query = text("SELECT role_id, permission_id, source FROM role_permission ORDER BY role_id, source")
+        async with engine.begin() as conn:
+            assert (await conn.execute(query)).all() == [(1, 1, "admin"), (2, 2, "dag"), (3, 3, "admin")]
+            # One permission both ways is two rows now; going back keeps one.
+            await conn.execute(
+                text("INSERT INTO role_permission (role_id, permission_id, source) VALUES (2, 2, 'admin')")
+            )
+        await downgrade(engine, "0012")
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(text("SELECT role_id, permission_id FROM role_permission ORDER BY role_id"))
+            ).all()
+        assert rows == [(1, 1), (2, 2), (3, 3)]
+        await upgrade(engine)  # and forward again
+    finally:
+        await engine.dispose()

@@ -314,3 +314,55 @@ async def test_the_index_filters_offer_only_owners_and_tags_of_readable_dags(sit
     assert "<option >team</option>" not in home.text and "<option >spinner_tier_1_0</option>" not in home.text
     home = await site.client.get("/")  # the admin reads every DAG
     assert "<option >secret-team</option>" in home.text and "<option >sibling-tag</option>" in home.text
+
+
+async def test_an_admins_grant_on_a_dag_outlives_the_sync_of_its_access_control(site: Site) -> None:
+    """Grants made through the admin API and grants from the DAG file are kept apart; a user may do either's."""
+    await _declare(site, "dag_0", {"team-a": ["can_dag_edit"]})
+    await site.gateway.start()
+    r = await site.client.put(
+        "/api/v1/roles/auditors", json={"permissions": [{"action": "can_dag_read", "dag_id": "dag_0"}]}
+    )
+    assert r.status_code == 200
+    auditor = await site.user("carol", ["auditors"])
+    editor = await site.user("alice", ["team-a"])
+    assert (await auditor.get("/api/v1/dags/dag_0")).status_code == 200
+
+    # A user with only edit rights re-syncs dag_0's declared access_control, which does not name auditors.
+    assert (await editor.post("/api/v1/dags/dag_0/refresh")).status_code == 200
+    assert (await auditor.get("/api/v1/dags/dag_0")).status_code == 200
+
+    # The file names auditors too, then drops them and team-a: only the synced grants go.
+    await _declare(site, "dag_0", {"team-a": ["can_dag_edit"], "auditors": ["can_dag_read", "can_dag_edit"]})
+    assert (await editor.post("/api/v1/dags/dag_0/refresh")).status_code == 200
+    assert (await auditor.get("/api/v1/dags/dag_0")).json()["can_edit"] is True
+    await _declare(site, "dag_0", {})
+    assert (await site.client.post("/api/v1/dags/dag_0/refresh")).json()["changes"] == 3
+    assert (await auditor.get("/api/v1/dags/dag_0")).json()["can_edit"] is False
+    assert (await editor.get("/api/v1/dags/dag_0")).status_code == 404
+
+    roles = {r["name"]: r for r in (await site.client.get("/api/v1/roles")).json()["roles"]}
+    assert roles["auditors"]["permissions"] == [{"action": "can_dag_read", "resource": "DAG:dag_0"}]
+    assert roles["auditors"]["from_dag_files"] == [] and roles["team-a"]["from_dag_files"] == []
+
+
+async def test_the_admin_api_changes_only_admin_grants(site: Site) -> None:
+    await _declare(site, "dag_0", {"team-a": ["can_dag_edit"]})
+    await site.gateway.start()
+    editor = await site.user("alice", ["team-a"])
+    r = await site.client.get("/api/v1/roles")
+    team = next(x for x in r.json()["roles"] if x["name"] == "team-a")
+    assert team == {"name": "team-a", "permissions": [],
+                    "from_dag_files": [{"action": "can_dag_edit", "resource": "DAG:dag_0"}]}  # fmt: skip
+    # Saving the role with an empty list (what the roles page sends) leaves the DAG file's grant alone.
+    r = await site.client.put(
+        "/api/v1/roles/team-a", json={"permissions": [{"action": "can_dag_edit", "dag_id": "dag_0"}]}
+    )
+    assert (
+        r.json()["permissions"] == r.json()["from_dag_files"] == [{"action": "can_dag_edit", "resource": "DAG:dag_0"}]
+    )
+    r = await site.client.put("/api/v1/roles/team-a", json={"permissions": []})
+    assert r.json()["permissions"] == [] and len(r.json()["from_dag_files"]) == 1
+    assert (await editor.get("/api/v1/dags/dag_0")).json()["can_edit"] is True
+    page = await site.client.get("/admin/roles")
+    assert "From DAG files: <code>can_dag_edit dag_0</code>" in page.text

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import httpx
 import pytest
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
 from gateway.app import create_app
@@ -273,3 +275,99 @@ async def test_a_non_admin_listing_users_or_roles_is_refused_and_audited(site: S
         assert r.status_code == 403 and "only an Admin may list" in r.text
     assert [(e.username, e.outcome) for e in await _audit(site, "user.list")] == [("viewer", "denied")] * 2
     assert [(e.username, e.outcome) for e in await _audit(site, "role.list")] == [("viewer", "denied")]
+
+
+# --- sessions end on the server's word (issue 14) ------------------------------------------
+
+
+def _browser_with(site: Site, cookie: str, app: object | None = None) -> httpx.AsyncClient:
+    """A browser that kept a copy of a session cookie (stolen, or from before a logout)."""
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app or site.app), base_url="http://gw")  # type: ignore[arg-type]
+    client.cookies.set(SESSION_COOKIE, cookie)
+    return client
+
+
+async def test_logout_ends_every_session_of_the_user_and_the_old_cookie_is_refused(site: Site) -> None:
+    async with site.client_for(None) as laptop, site.client_for(None) as phone:
+        kept = (await _login(laptop, "admin", ADMIN_PASSWORD)).cookies[SESSION_COOKIE]
+        await _login(phone, "admin", ADMIN_PASSWORD)
+        home = await laptop.get("/")
+        assert 'id="whoami">admin' in home.text and "ends every session" in home.text
+        assert (await laptop.post("/logout", data={"csrf_token": _csrf(home.text)})).status_code == 303
+        assert (await phone.get("/")).status_code == 303  # the other browser's session is over too
+        async with _browser_with(site, kept) as replay:
+            r = await replay.get("/dags/dag_0")
+            assert r.status_code == 303 and r.headers["location"].startswith("/login")
+            assert (await replay.get("/api/v1/me")).status_code == 401
+        # Logging in again starts a new session, which works.
+        await _login(laptop, "admin", ADMIN_PASSWORD)
+        assert (await laptop.get("/")).status_code == 200
+    logout = await _audit(site, "logout")
+    assert [(e.username, e.details) for e in logout] == [("admin", {"sessions": "all ended"})]
+
+
+async def test_a_password_change_or_disabling_ends_the_users_sessions(site: Site) -> None:
+    await site.user("viewer", ["spinner-users"], "viewer-password")
+    async with site.client_for(None) as browser:
+        kept = (await _login(browser, "viewer", "viewer-password")).cookies[SESSION_COOKIE]
+        assert (await browser.get("/")).status_code == 200
+        r = await site.client.patch("/api/v1/users/viewer", json={"password": "a-new-password"})
+        assert r.status_code == 200
+        assert (await browser.get("/")).status_code == 303
+        again = (await _login(browser, "viewer", "a-new-password")).cookies[SESSION_COOKIE]
+    async with _browser_with(site, kept) as replay:
+        assert (await replay.get("/")).status_code == 303
+    # Disabled, then enabled again: the sessions from before stay ended.
+    assert (await site.client.patch("/api/v1/users/viewer", json={"active": False})).status_code == 200
+    assert (await site.client.patch("/api/v1/users/viewer", json={"active": True})).status_code == 200
+    async with _browser_with(site, again) as replay:
+        assert (await replay.get("/")).status_code == 303
+    # A role change alone ends nothing.
+    async with site.client_for(None) as browser:
+        await _login(browser, "viewer", "a-new-password")
+        await site.client.patch("/api/v1/users/viewer", json={"roles": ["spinner-users", "ops"]})
+        assert (await browser.get("/")).status_code == 200
+
+
+async def test_an_admin_changing_their_own_password_ends_their_own_sessions(site: Site) -> None:
+    async with site.client_for(None) as browser:
+        await _login(browser, "admin", ADMIN_PASSWORD)
+        page = await browser.get("/admin/users")
+        form = {"csrf_token": _csrf(page.text), "roles": "Admin", "active": "true", "password": "admin-pw-2-xx"}
+        r = await browser.post("/admin/users/admin", data=form)
+        assert r.status_code == 303
+        assert (await browser.get("/")).status_code == 303
+        assert (await _login(browser, "admin", "admin-pw-2-xx")).status_code == 303
+
+
+async def test_a_deleted_users_cookie_is_no_session_of_a_new_user_with_that_name(site: Site) -> None:
+    await site.user("temp", ["spinner-users"], "temp-password")
+    async with site.client_for(None) as browser:
+        kept = (await _login(browser, "temp", "temp-password")).cookies[SESSION_COOKIE]
+    assert (await site.client.delete("/api/v1/users/temp")).status_code == 204
+    await site.user("temp", ["Admin"], "other-password")  # same name, session version 0 again
+    async with _browser_with(site, kept) as replay:
+        assert (await replay.get("/")).status_code == 303
+
+
+async def test_a_cookie_without_a_session_version_is_no_session(site: Site) -> None:
+    """A cookie signed before session versions existed (only "u" and "c") no longer logs anyone in."""
+    old = URLSafeTimedSerializer("test-secret", salt="spinner-session").dumps({"u": "admin", "c": "x" * 32})
+    async with _browser_with(site, old) as replay:
+        assert (await replay.get("/")).status_code == 303
+
+
+async def test_another_gateway_ends_the_session_within_its_cache_seconds(site: Site) -> None:
+    """Gateway a logs the user out; gateway b, with a 5 s cache, honours the old cookie at most 5 s more."""
+    now = [NOW]
+    auth_b = Authenticator(sessions=site.sessions, secret_key="test-secret", clock=lambda: now[0], cache_seconds=5)
+    app_b = create_app(site.gateway, auth_b, clock=lambda: now[0])
+    async with site.client_for(None) as a:
+        kept = (await _login(a, "admin", ADMIN_PASSWORD)).cookies[SESSION_COOKIE]
+        async with _browser_with(site, kept, app_b) as b:
+            assert (await b.get("/")).status_code == 200  # b caches the user's grants and session version
+            home = await a.get("/")
+            await a.post("/logout", data={"csrf_token": _csrf(home.text)})
+            assert (await b.get("/")).status_code == 200  # still in b's cache
+            now[0] += dt.timedelta(seconds=5)
+            assert (await b.get("/")).status_code == 303

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 
+import httpx
+from starlette.requests import Request
+from starlette.responses import Response
+
 from .conftest import Site
 
 
@@ -105,3 +109,31 @@ async def test_the_log_pages_script_carries_the_nonce_its_csp_allows(site: Site)
         assert scripts and all(f'nonce="{nonce.group(1)}"' in attrs for attrs in scripts)
         nonces.append(nonce.group(1))
     assert nonces[0] != nonces[1]  # a fresh nonce for every response
+
+
+async def test_error_pages_carry_the_security_headers_and_a_crash_shows_no_traceback(site: Site) -> None:
+    async def boom(request: Request) -> Response:
+        raise RuntimeError("secret detail: /srv/spinner/db.py line 12")
+
+    site.app.add_route("/boom", boom)
+    site.app.add_route("/api/v1/boom", boom)
+    transport = httpx.ASGITransport(app=site.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        answers = [
+            await client.get("/boom"),
+            await client.get("/api/v1/boom"),
+            await client.get("/no-such-page"),
+            await client.post("/api/v1/health"),  # 405
+            await client.delete("/login"),  # 405 of a page
+        ]
+    assert [r.status_code for r in answers] == [500, 500, 404, 405, 405]
+    for r in answers:
+        where = f"{r.request.method} {r.request.url.path} ({r.status_code})"
+        for name, value in SECURITY_HEADERS.items():
+            assert r.headers.get(name) == value, f"{where}: {name} is {r.headers.get(name)!r}"
+        assert "default-src 'none'" in r.headers.get("content-security-policy", ""), where
+    page, api = answers[0], answers[1]
+    assert page.headers["content-type"].startswith("text/html") and "internal error" in page.text
+    assert api.json() == {"error": {"code": "internal", "message": "internal error"}}
+    for r in (page, api):
+        assert "secret detail" not in r.text and "Traceback" not in r.text and "RuntimeError" not in r.text
