@@ -5,6 +5,11 @@ Every test runs on SQLite and on MariaDB; tasks run as real runner processes.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import grpc
 import pytest
 from sqlalchemy import select
@@ -247,7 +252,10 @@ async def test_hanging_and_greedy_files_are_cut_off_while_other_dags_run(stack: 
 async def test_a_parse_that_timed_out_once_is_retried_and_the_dag_appears(stack: Stack, tmp_path) -> None:
     """A worker cut off by its time limit may have met a busy machine, not a bad file: the file is parsed
     again after parse_retry_interval, without a new snapshot, and its import error goes away."""
-    marker = tmp_path / "slow-once"
+    # Where the DAG user (nobody, when the tests run as root: docs/adr/0011) may write: not under tmp_path.
+    scratch = Path(tempfile.mkdtemp(prefix="spinner-test-"))
+    os.chmod(scratch, 0o777)
+    marker = scratch / "slow-once"
     stack.write_dag(
         f"{PARTITION}/team/slow_once.py",
         f"""
@@ -267,6 +275,7 @@ if not os.path.exists({str(marker)!r}):
     await stack.wait_for(reported, 20, "the timeout reported")
     await stack.wait_dag("slow_once", timeout=20)  # parsed again by itself
     assert f"{PARTITION}/team/slow_once.py" not in await stack.import_errors()
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 async def test_access_control_is_synced_into_roles_and_permissions(stack: Stack) -> None:
