@@ -123,3 +123,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     twice = sorted(nodeid for nodeid, n in Counter(item.nodeid for item in session.items).items() if n > 1)
     if twice:
         raise pytest.UsageError(f"tests share a node id (give them ids): {', '.join(twice[:5])}")
+    # `--dist loadgroup` sends a group's tests to one worker by the "@group" suffix pytest-xdist adds to
+    # their node ids. Where it cannot (pytest 9.2 with xdist 3.8), the groups were ignored without a word:
+    # every worker started the shared stacks of its own. Refuse such a run instead.
+    if os.environ.get("PYTEST_XDIST_WORKER") and session.config.getvalue("loadgroup"):
+        lost = [
+            item.nodeid for item in session.items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid
+        ]
+        if lost:
+            raise pytest.UsageError(f"pytest-xdist did not group these tests (pytest/xdist versions?): {lost[:3]}")

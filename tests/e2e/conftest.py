@@ -10,6 +10,7 @@ a stack of its own (restarts, other settings) defines its own `spinner` fixture,
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import pytest
@@ -35,14 +36,35 @@ def _collected(session: pytest.Session, name: str) -> dict[str, str]:
     return merged
 
 
+@pytest.fixture(scope="session")
+def _stacks() -> Iterator[tuple[ExitStack, dict[str, Spinner]]]:
+    """The shared stacks, stopped at the end of the session only. Pytest tears a parametrized session
+    fixture down whenever the next test wants the other value, and on one worker the two databases'
+    tests can interleave: each switch cost a new standalone (20-30 s) before this cache."""
+    with ExitStack() as stops:
+        yield stops, {}
+
+
 @pytest.fixture(scope="session", params=["sqlite", "mariadb"])
 def spinner(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, smtp: SmtpSink
-) -> Iterator[Spinner]:
-    files = _collected(request.session, "E2E_FILES")
-    env = _collected(request.session, "E2E_ENV")
-    env |= {"SPINNER_SMTP_HOST": "127.0.0.1", "SPINNER_SMTP_PORT": str(smtp.port), "SPINNER_SMTP_FROM": "spinner@test"}
-    yield from standalone_on(request.param, tmp_path_factory.mktemp(f"e2e-{request.param}"), extra_files=files, env=env)
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    smtp: SmtpSink,
+    _stacks: tuple[ExitStack, dict[str, Spinner]],
+) -> Spinner:
+    stops, started = _stacks
+    db: str = request.param
+    if db not in started:
+        files = _collected(request.session, "E2E_FILES")
+        env = _collected(request.session, "E2E_ENV")
+        env |= {
+            "SPINNER_SMTP_HOST": "127.0.0.1",
+            "SPINNER_SMTP_PORT": str(smtp.port),
+            "SPINNER_SMTP_FROM": "spinner@test",
+        }
+        stack = contextmanager(standalone_on)(db, tmp_path_factory.mktemp(f"e2e-{db}"), extra_files=files, env=env)
+        started[db] = stops.enter_context(stack)
+    return started[db]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
