@@ -1,7 +1,8 @@
 """One lifecycle for every service's gRPC server: health checking, reflection, tracing, clean stop.
 
 Every server answers a transient database error (spinner/db/errors.py) with UNAVAILABLE, which
-clients retry, instead of the UNKNOWN an unhandled exception becomes.
+clients retry, and a request that is no message of the method's type with INVALID_ARGUMENT,
+instead of the UNKNOWN an unhandled exception becomes.
 """
 
 from __future__ import annotations
@@ -32,8 +33,34 @@ async def _unavailable(context: grpc.aio.ServicerContext, method: str, error: Ex
     await context.abort(grpc.StatusCode.UNAVAILABLE, f"the database is unavailable, try again: {brief(error)}")
 
 
+@dataclass(frozen=True)
+class _Malformed:
+    """What a request that does not parse becomes, for the handler's wrapper to refuse."""
+
+    error: str
+
+
+def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as e:  # DecodeError and what a corrupt message raises on the way
+            return _Malformed(str(e)[:200] or type(e).__name__)
+
+    return parse
+
+
+async def _refuse_malformed(context: grpc.aio.ServicerContext, method: str, request: _Malformed) -> None:
+    log.info("%s: a malformed request: %s", method, request.error)
+    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the request is not a valid message: {request.error}")
+
+
 class TransientErrors(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Turns a transient database error escaping a handler into UNAVAILABLE."""
+    """Turns a transient database error escaping a handler into UNAVAILABLE, and a request that
+    does not parse into INVALID_ARGUMENT (gRPC itself answers those UNKNOWN)."""
 
     async def intercept_service(
         self,
@@ -45,13 +72,15 @@ class TransientErrors(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return handler
         method = details.method
         kinds = {
-            "request_deserializer": handler.request_deserializer,
+            "request_deserializer": _lenient(handler.request_deserializer),
             "response_serializer": handler.response_serializer,
         }
         if handler.unary_unary is not None:
             unary = handler.unary_unary
 
             async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                if isinstance(request, _Malformed):
+                    await _refuse_malformed(context, method, request)
                 try:
                     return await unary(request, context)
                 except Exception as e:
@@ -64,6 +93,8 @@ class TransientErrors(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             stream = handler.unary_stream
 
             async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                if isinstance(request, _Malformed):
+                    await _refuse_malformed(context, method, request)
                 try:
                     result = stream(request, context)
                     if inspect.isasyncgen(result):

@@ -22,17 +22,14 @@ from pathlib import Path
 import httpx
 
 from gateway.__main__ import serve as serve_gateway
-from services.dagsync.engine import DagSync
-from services.dagsync.snapshots import SnapshotStore
-from services.dagsync.sources import LocalFolderSource
+from services.dagsync.__main__ import serve as serve_dagsync
 from services.executor.__main__ import serve as serve_executor
 from services.logs.__main__ import serve as serve_logs
 from services.scheduler.__main__ import serve as serve_scheduler
-from spinner.config import ExecutorSettings, GatewaySettings, LogsSettings, SchedulerSettings
+from spinner.config import DagSyncSettings, ExecutorSettings, GatewaySettings, LogsSettings, SchedulerSettings
 from spinner.db import auth as db_auth
 from spinner.db.engine import create_engine, session_factory
 from spinner.db.migrate import upgrade
-from spinner.events import NullBus
 from spinner.telemetry import setup_telemetry
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -66,6 +63,8 @@ class Live:
     _loop: asyncio.AbstractEventLoop | None = None
     _stop: asyncio.Event | None = None
     tokens: dict[str, str] = field(default_factory=dict)
+    # The internal services' gRPC addresses: executor, logs, scheduler, dagsync.
+    services: dict[str, str] = field(default_factory=dict)
 
     def api(self, method: str, path: str, token: str | None = None, **kwargs: object) -> httpx.Response:
         token = token or self.admin_token
@@ -131,8 +130,6 @@ async def _serve(home: Path, backend: str, extra_dags: dict[str, str], started: 
     (repo / PARTITION / "team" / "team_dag.py").write_text(textwrap.dedent(TEAM_DAG))
     for name, source in extra_dags.items():
         (repo / PARTITION / "team" / name).write_text(textwrap.dedent(source))
-    sync = DagSync(LocalFolderSource(repo), SnapshotStore(home / "snapshots"), NullBus(), keep=3, clock=utcnow)
-    await sync.sync_once()
 
     common = {"home": home, "database_url": db_url, "poll_interval": 0.2}
     telemetry = setup_telemetry("test", ExecutorSettings(home=home))
@@ -155,19 +152,31 @@ async def _serve(home: Path, backend: str, extra_dags: dict[str, str], started: 
             )
         ),
         asyncio.create_task(serve_logs(LogsSettings(port=0, **common), stop, ready=on("logs"))),  # type: ignore[arg-type]
+        # Its first sync is done before it says it is ready: the scheduler then finds the DAG files.
+        asyncio.create_task(
+            serve_dagsync(
+                DagSyncSettings(port=0, source_dir=repo, **common),  # type: ignore[arg-type]
+                stop,
+                ready=on("dagsync"),  # type: ignore[arg-type]
+                telemetry=telemetry,
+            )
+        ),
     ]
     try:
-        await _wait(lambda: {"executor", "logs"} <= set(ready), 30, "executor and logs")
+        await _wait(lambda: {"executor", "logs", "dagsync"} <= set(ready), 30, "executor, logs and dagsync")
         sched = SchedulerSettings(partition=PARTITION, port=0, executor_address=ready["executor"], **common)  # type: ignore[arg-type]
         tasks.append(asyncio.create_task(serve_scheduler(sched, stop, ready=on("scheduler"), telemetry=telemetry)))  # type: ignore[arg-type]
         grpc_port = _free_port()
-        gw = GatewaySettings(http_port=0, grpc_port=grpc_port, logs_address=ready["logs"], **common)  # type: ignore[arg-type]
+        gw = GatewaySettings(
+            http_port=0, grpc_port=grpc_port, logs_address=ready["logs"], dagsync_address=ready["dagsync"], **common
+        )  # type: ignore[arg-type]
         tasks.append(asyncio.create_task(serve_gateway(gw, stop, ready=on("gateway"), telemetry=telemetry)))  # type: ignore[arg-type]
         await _wait(lambda: {"scheduler", "gateway"} <= set(ready) or any(t.done() for t in tasks), 60, "services")
         for t in tasks:
             if t.done():
                 await t
         live = Live(ready["gateway"], f"127.0.0.1:{grpc_port}", home, token, asyncio.get_running_loop(), stop)
+        live.services.update((name, ready[name]) for name in ("executor", "logs", "scheduler", "dagsync"))
         started.append(live)
         await stop.wait()
     finally:

@@ -53,6 +53,7 @@ async def test_the_gateway_serves_the_document_without_authentication(site: Site
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     with live_spinner(Path(tmp_path_factory.mktemp("fuzz"))) as spinner:
+        spinner.user("reader-1", ["reader"], "reader-password-1")
         yield spinner
 
 
@@ -65,21 +66,25 @@ OPERATIONS = {op.label: op for op in (result.ok() for result in SCHEMA.get_all_o
 # `random` module while Hypothesis generates a case: Hypothesis sees the global random state move
 # and blames the strategy. Not this test's strategies: that warning alone is ignored.
 @pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies")
+@pytest.mark.parametrize("who", ["admin", "reader-1"])
 @pytest.mark.parametrize("operation", sorted(OPERATIONS))
-def test_fuzzed_requests_never_get_a_5xx(operation: str, live: Live) -> None:
+def test_fuzzed_requests_never_get_a_5xx(operation: str, who: str, live: Live) -> None:
+    """As the admin, whom every operation lets in, and as a reader, whom most refuse."""
+    token = live.admin_token if who == "admin" else live.tokens[who]
+
     @given(case=OPERATIONS[operation].as_strategy())
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     def fuzz(case: schemathesis.Case) -> None:
-        check(case, live)
+        check(case, live, token)
 
     fuzz()
 
 
-def check(case: schemathesis.Case, live: Live) -> None:
+def check(case: schemathesis.Case, live: Live, token: str) -> None:
     # Real DAG and run ids now and then, so the fuzz reaches past "not found" into the actions.
     if case.path_parameters and "dag_id" in case.path_parameters and hash(str(case.body)) % 3 == 0:
         case.path_parameters["dag_id"] = "tutorial"
-    response = case.call(base_url=live.url + "/api/v1", headers={"authorization": f"Bearer {live.admin_token}"})
+    response = case.call(base_url=live.url + "/api/v1", headers={"authorization": f"Bearer {token}"})
     assert response.status_code < 500, f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text}"
     if response.status_code >= 400:
         error = response.json()["error"]
