@@ -196,6 +196,11 @@ class PodPolicySettings(CommonSettings):
     k8s_allow_extra_containers: bool = Field(
         default=False, description="whether a pod_override may add sidecars and initContainers (still checked)"
     )
+    k8s_allowed_secrets: list[str] = Field(
+        default_factory=list,
+        description="Secrets a pod_override may read (env, envFrom, volumes): names, or prefixes ending in *; "
+        "never the platform's own",
+    )
 
     @model_validator(mode="after")
     def _check_pod_policy(self) -> PodPolicySettings:
@@ -210,6 +215,7 @@ class PodPolicySettings(CommonSettings):
             node_selectors={k: tuple(v) for k, v in self.k8s_allowed_node_selectors.items()},
             toleration_keys=tuple(self.k8s_allowed_toleration_keys),
             allow_extra_containers=self.k8s_allow_extra_containers,
+            allowed_secrets=tuple(self.k8s_allowed_secrets),
             max_memory=self.k8s_max_memory,
             max_cpu=self.k8s_max_cpu,
         )

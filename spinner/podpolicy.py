@@ -32,6 +32,9 @@ DEFAULT_NODE_SELECTORS: Mapping[str, tuple[str, ...]] = {
     "topology.kubernetes.io/zone": (), "topology.kubernetes.io/region": (),
 }  # fmt: skip
 # Taints that only say what a machine costs or carries: GPU nodes, and spot nodes (GKE, AKS) that may go away.
+# The platform's own Secrets (deploy/kubernetes): the database password, the runner-token and cookie keys.
+# No policy may let a task's pod read them, whatever `allowed_secrets` says.
+PLATFORM_SECRETS = ("spinner-database", "spinner-executor-secrets", "spinner-gateway-secrets")
 DEFAULT_TOLERATION_KEYS = ("nvidia.com/gpu", "cloud.google.com/gke-spot", "kubernetes.azure.com/scalesetpriority")
 
 # Pod spec fields an override may set; everything else (hostNetwork, hostPID, hostIPC, serviceAccountName,
@@ -101,18 +104,25 @@ class PodPolicy:
     allow_extra_containers: bool = False
     max_memory: str = "16Gi"
     max_cpu: str = "8"
+    # Secrets of the namespace a pod may read (env valueFrom, envFrom, secret and projected volumes): exact
+    # names, or prefixes ending in "*". None by default: a DAG file could otherwise name any Secret.
+    allowed_secrets: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         never = NEVER_VOLUME_KINDS & set(self.volume_kinds)
         if never:
             raise ValueError(f"volume kind(s) {sorted(never)} can never be allowed: they expose the node")
+        platform = [name for name in PLATFORM_SECRETS if _matches(name, self.allowed_secrets)]
+        if platform:
+            raise ValueError(f"allowed secrets {list(self.allowed_secrets)} include the platform's own {platform}")
         for most in (self.max_memory, self.max_cpu):
             parse_quantity(most)
 
     def allows_image(self, image: str) -> bool:
-        if image == self.image:
-            return True
-        return any(image.startswith(p[:-1]) if p.endswith("*") else image == p for p in self.allowed_images)
+        return image == self.image or _matches(image, self.allowed_images)
+
+    def allows_secret(self, name: str) -> bool:
+        return name not in PLATFORM_SECRETS and _matches(name, self.allowed_secrets)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -129,7 +139,13 @@ class PodPolicy:
             allow_extra_containers=bool(data["allow_extra_containers"]),
             max_memory=str(data["max_memory"]),
             max_cpu=str(data["max_cpu"]),
+            allowed_secrets=tuple(data.get("allowed_secrets", ())),
         )
+
+
+def _matches(name: str, patterns: tuple[str, ...]) -> bool:
+    """An exact name, or a prefix ending in "*"."""
+    return any(name.startswith(p[:-1]) if p.endswith("*") else name == p for p in patterns)
 
 
 def override_spec(override: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -237,6 +253,23 @@ class _Check:
                 raise _refuse(f"{path}.{kind}", "a volume from the node's own file system would escape the pod")
             if kind not in self.policy.volume_kinds:
                 raise _refuse(f"{path}.{kind}", f"the volume kinds allowed are {', '.join(self.policy.volume_kinds)}")
+        if "secret" in kinds:
+            self.secret(_dict(volume, path)["secret"], "secretName", f"{path}.secret")
+        if "projected" in kinds:
+            projected = _dict(_dict(volume, path)["projected"], f"{path}.projected")
+            for i, source in enumerate(_list(projected.get("sources", []), f"{path}.projected.sources")):
+                where = f"{path}.projected.sources[{i}]"
+                if "serviceAccountToken" in _dict(source, where):
+                    raise _refuse(f"{where}.serviceAccountToken", "a task gets no token for the cluster's API")
+                if "secret" in source:
+                    self.secret(source["secret"], "name", f"{where}.secret")
+
+    def secret(self, ref: object, key: str, path: str) -> None:
+        """A reference to a Secret of the namespace: only those the platform allows."""
+        name = _dict(ref, path).get(key)
+        if not isinstance(name, str) or not self.policy.allows_secret(name):
+            allowed = ", ".join(self.policy.allowed_secrets) or "none"
+            raise _refuse(f"{path}.{key}", f"{name!r} is not a Secret tasks may read (allowed: {allowed})")
 
     def container(self, container: object, path: str, *, task: bool) -> None:
         spec = _dict(container, path)
@@ -256,6 +289,13 @@ class _Check:
             for name in ("hostPort", "hostIP"):
                 if name in _dict(port, f"{path}.ports[{i}]"):
                     raise _refuse(f"{path}.ports[{i}].{name}", "a task may not listen on the node's addresses")
+        for i, var in enumerate(_list(spec.get("env", []), f"{path}.env")):
+            value_from = _dict(var, f"{path}.env[{i}]").get("valueFrom")
+            if value_from is not None and "secretKeyRef" in _dict(value_from, f"{path}.env[{i}].valueFrom"):
+                self.secret(value_from["secretKeyRef"], "name", f"{path}.env[{i}].valueFrom.secretKeyRef")
+        for i, source in enumerate(_list(spec.get("envFrom", []), f"{path}.envFrom")):
+            if "secretRef" in _dict(source, f"{path}.envFrom[{i}]"):
+                self.secret(source["secretRef"], "name", f"{path}.envFrom[{i}].secretRef")
         if "securityContext" in spec:
             self.security(spec["securityContext"], f"{path}.securityContext", CONTAINER_SECURITY_KEYS)
         if "resources" in spec:

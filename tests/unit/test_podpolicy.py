@@ -9,7 +9,10 @@ import pytest
 
 from spinner.podpolicy import PodPolicy, PodPolicyError, check_pod_override, parse_quantity
 
-POLICY = PodPolicy(image="spinner:1", allowed_images=("registry.example.com/ml/*", "busybox:1.36"), max_memory="8Gi")
+POLICY = PodPolicy(
+    image="spinner:1", allowed_images=("registry.example.com/ml/*", "busybox:1.36"), max_memory="8Gi",
+    allowed_secrets=("ads-*", "warehouse-readonly"),
+)  # fmt: skip
 OPEN = PodPolicy(image="spinner:1", allowed_images=("busybox:1.36",), allow_extra_containers=True)
 
 
@@ -99,6 +102,33 @@ def spec(**fields: Any) -> dict[str, Any]:
             "the platform's own",
         ),
         ({"metadata": {"name": "mine"}, "spec": {}}, "metadata.name", "labels and annotations only"),
+        # Secrets of the namespace: only those the platform names, never its own (the database password...).
+        (
+            spec(volumes=[{"name": "db", "secret": {"secretName": "spinner-database"}}]),
+            "spec.volumes[0].secret.secretName",
+            "'spinner-database' is not a Secret tasks may read (allowed: ads-*, warehouse-readonly)",
+        ),
+        (spec(volumes=[{"name": "s", "secret": {}}]), "spec.volumes[0].secret.secretName", "None is not a Secret"),
+        (
+            spec(containers=[{"env": [{"name": "P", "valueFrom": {"secretKeyRef": {"name": "payroll", "key": "k"}}}]}]),
+            "spec.containers[0].env[0].valueFrom.secretKeyRef.name",
+            "'payroll' is not a Secret tasks may read",
+        ),
+        (
+            spec(containers=[{"envFrom": [{"secretRef": {"name": "spinner-executor-secrets"}}]}]),
+            "spec.containers[0].envFrom[0].secretRef.name",
+            "'spinner-executor-secrets' is not a Secret",
+        ),
+        (
+            spec(volumes=[{"name": "p", "projected": {"sources": [{"secret": {"name": "spinner-gateway-secrets"}}]}}]),
+            "spec.volumes[0].projected.sources[0].secret.name",
+            "is not a Secret tasks may read",
+        ),
+        (
+            spec(volumes=[{"name": "p", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}}]),
+            "spec.volumes[0].projected.sources[0].serviceAccountToken",
+            "no token for the cluster's API",
+        ),
         ({"hostNetwork": True}, "hostNetwork", "the node's network"),  # a bare spec: the path is as written
     ],
 )
@@ -142,9 +172,22 @@ def test_extra_containers_when_allowed_are_checked_as_the_task_container_is(
         spec(
             volumes=[
                 {"name": f"v{k}", kind: {}}
-                for k, kind in enumerate(
-                    ("emptyDir", "configMap", "secret", "persistentVolumeClaim", "projected", "downwardAPI")
-                )
+                for k, kind in enumerate(("emptyDir", "configMap", "persistentVolumeClaim", "downwardAPI"))
+            ]
+            + [
+                {"name": "creds", "secret": {"secretName": "warehouse-readonly"}},
+                {
+                    "name": "both",
+                    "projected": {"sources": [{"secret": {"name": "ads-api"}}, {"configMap": {"name": "c"}}]},
+                },
+            ]
+        ),
+        spec(
+            containers=[
+                {
+                    "env": [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "ads-api", "key": "key"}}}],
+                    "envFrom": [{"secretRef": {"name": "warehouse-readonly"}}, {"configMapRef": {"name": "c"}}],
+                }
             ]
         ),
         spec(containers=[{"image": "spinner:1"}]),  # the platform's own image
@@ -199,9 +242,16 @@ def test_host_path_can_never_be_configured() -> None:
         PodPolicy(volume_kinds=("emptyDir", "hostPath"))
 
 
+def test_the_platforms_own_secrets_can_never_be_allowed() -> None:
+    with pytest.raises(ValueError, match="include the platform's own"):
+        PodPolicy(allowed_secrets=("spinner-*",))
+    with pytest.raises(ValueError, match="spinner-database"):
+        PodPolicy(allowed_secrets=("spinner-database",))
+
+
 def test_a_policy_survives_its_trip_to_the_parse_worker() -> None:
     policy = PodPolicy(image="spinner:2", allowed_images=("a/*",), node_selectors={"pool": ("x",)},
-                       allow_extra_containers=True, max_cpu="2")  # fmt: skip
+                       allow_extra_containers=True, max_cpu="2", allowed_secrets=("ads-*",))  # fmt: skip
     assert PodPolicy.from_json(policy.to_json()) == policy
     assert PodPolicy.from_json(PodPolicy().to_json()) == PodPolicy()
 
