@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
@@ -102,9 +101,6 @@ class DagView:
 
 
 TERMINAL_RUN_STATES = ("success", "failed")
-# The run id a client may give a new run (docs/authoring.md "Run ids"): what the scheduler's own ids look
-# like (manual__2026-06-01T12:00:00+00:00), and never an option (--help), a control or bidi character, a NUL.
-RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]{0,249}", re.ASCII)
 MAX_POOL_SLOTS = 2**31 - 1  # what pool.slots (a 32-bit INTEGER column) holds
 
 
@@ -459,11 +455,9 @@ class Gateway:
         jsonio.check_value(conf, "conf")
         if run_id is not None and (not isinstance(run_id, str) or not run_id.strip()):
             raise InvalidRequest("run_id must be a non-empty string")
-        if run_id is not None and not RUN_ID_RE.fullmatch(run_id):
-            raise InvalidRequest(
-                "run_id must start with a letter or digit and have only letters, digits and _ . : + - "
-                f"(at most 250 characters; like manual__2026-06-01T12:00:00+00:00), not {run_id[:60]!r}"
-            )
+        problem = None if run_id is None else triggering.run_id_problem(run_id)
+        if problem:
+            raise InvalidRequest(problem)
         request = scheduler_pb2.TriggerDagRunRequest(
             dag_id=dag_id,
             conf_json=json.dumps(conf),

@@ -9,6 +9,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from spinner import triggering
+
 JSON = "application/json"
 
 
@@ -29,8 +31,8 @@ PAGING = [
     _query("offset", {"type": "integer", "minimum": 0}, "skip this many items"),
 ]
 DAG_ID = _path_param("dag_id", "a DAG id")
-# A new run's id (gateway/engine.py RUN_ID_RE; docs/authoring.md "Run ids").
-RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,249}$"
+# A new run's id (spinner/triggering.py RUN_ID_RE; docs/authoring.md "Run ids").
+RUN_ID_PATTERN = f"^{triggering.RUN_ID_RE.pattern}$"
 RUN_ID = _path_param("run_id", "a run id of the DAG")
 TASK_ID = _path_param("task_id", "a task id of the DAG")
 

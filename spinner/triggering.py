@@ -8,11 +8,26 @@ letters, digits, '_', '-' and '.'; run ids refuse '/'), so the form is unambiguo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from spinner.sdk.dag import ID_RE
 
 PREFIX = "task:"
+# The run id a new run may be given (docs/authoring.md "Run ids"), by a client or by a task's
+# TriggerDagRunOperator: what the scheduler's own ids look like (manual__2026-06-01T12:00:00+00:00),
+# and never an option (--help), a control or bidi character, a NUL, a '/'.
+RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]{0,249}", re.ASCII)
+
+
+def run_id_problem(run_id: str) -> str | None:
+    """Why `run_id` cannot name a new run, or None when it can."""
+    if RUN_ID_RE.fullmatch(run_id):
+        return None
+    return (
+        "run_id must start with a letter or digit and have only letters, digits and _ . : + - "
+        f"(at most 250 characters; like manual__2026-06-01T12:00:00+00:00), not {run_id[:60]!r}"
+    )
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,6 @@ from spinner.sdk.serialization import SerializedDAG, SerializedTask, deserialize
 log = logging.getLogger(__name__)
 IN_FLIGHT = frozenset({"queued", "running"})  # a try the executor has or may have: it ends behind the scheduler's back
 
-RUN_ID_MAX = 250
 TryId = tuple[str, str, str, int, int]  # (dag_id, run_id, task_id, map_index, try_number)
 
 
@@ -306,8 +305,9 @@ class SchedulingEngine:
         else:
             when = now
         run_id = run_id or f"manual__{when.isoformat()}"
-        if len(run_id) > RUN_ID_MAX or any(c in run_id for c in "/\\\n\r\t"):
-            raise InvalidTrigger(f"run_id must be at most {RUN_ID_MAX} characters without / \\ or controls")
+        problem = triggering.run_id_problem(run_id)  # the gateway checks too; a task's trigger_run_id only here
+        if problem:
+            raise InvalidTrigger(problem)
         if await queries.run_exists(session, dag_id, run_id, when):
             raise RunExists(f"DAG '{dag_id}' already has a run {run_id!r} or one at {when.isoformat()}")
         dags = await self._load_dags(session, [dag_id])

@@ -179,6 +179,8 @@ with DAG(dag_id="nightly", tier=Tier.TIER1, schedule=None) as nightly:
         task_id="clash", trigger_dag_id="report", trigger_run_id="from_{{ run_id }}", trigger_rule=TriggerRule.ALL_DONE
     )
     missing = TriggerDagRunOperator(task_id="missing", trigger_dag_id="no_such_dag")
+    # A run id from DAG code reaches the scheduler without the gateway's check: refused there too.
+    hostile = TriggerDagRunOperator(task_id="hostile", trigger_dag_id="report", trigger_run_id="--help")
     kick >> again >> reset >> clash
 """,
     )
@@ -191,7 +193,10 @@ with DAG(dag_id="nightly", tier=Tier.TIER1, schedule=None) as nightly:
     states = {t: ti.state for t, ti in tis.items()}
     assert states == {
         "kick": "success", "again": "skipped", "reset": "success", "clash": "failed", "missing": "failed",
+        "hostile": "failed",
     }, ({t: ti.error for t, ti in tis.items()})  # fmt: skip
+    assert "run_id must start with a letter or digit" in tis["hostile"].error, tis["hostile"].error
+    assert await stack.run("report", "--help") is None
     assert "already has a run" in tis["clash"].error and "reset_dag_run=True" in tis["clash"].error
     assert "DAG 'no_such_dag' not found" in tis["missing"].error, tis["missing"].error
 
@@ -209,6 +214,7 @@ with DAG(dag_id="nightly", tier=Tier.TIER1, schedule=None) as nightly:
     assert entries == [
         ("task nightly.again", "report", "error"),
         ("task nightly.clash", "report", "error"),
+        ("task nightly.hostile", "report", "error"),
         ("task nightly.kick", "report", "ok"),
         ("task nightly.missing", "no_such_dag", "error"),
         ("task nightly.reset", "report", "ok"),
