@@ -104,6 +104,24 @@ class AuditLog:
             log.exception("could not write the audit entry %s %s by %s on %s", action, outcome, username, dag_id)
             raise
 
+    async def refused(
+        self,
+        actor: Actor | str,
+        action: str,
+        *,
+        remote_addr: str,
+        dag_id: str | None = None,
+        run_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """A refusal anyone can cause many of (a forged post, a bad CSRF token): a "denied" entry,
+        rate-limited per address like refused tokens; the next row says how many it stands for."""
+        skipped = self.limiter.admit(remote_addr)
+        if skipped is None:
+            return
+        info = {**(details or {}), **({"unrecorded_before": skipped} if skipped else {})}
+        await self.record(actor, action, "denied", dag_id=dag_id, run_id=run_id, remote_addr=remote_addr, details=info)
+
     async def token_refused(self, remote_addr: str, credential: str, reason: str, details: dict[str, Any]) -> None:
         """A bearer token (REST) or token metadata (gRPC) refused with 401 / UNAUTHENTICATED.
 

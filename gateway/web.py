@@ -188,9 +188,10 @@ async def actor_of(request: Request) -> Actor | None:
 
 
 async def audit_csrf_refusal(request: Request, actor: Actor | str) -> None:
-    """A write refused for a missing or wrong CSRF token (a forged cross-site post?): audited like any refusal."""
-    await gw(request).audit.record(
-        actor, "csrf", "denied", dag_id=request.path_params.get("dag_id"), run_id=request.path_params.get("run_id"),
+    """A write refused for a missing or wrong CSRF token (a forged cross-site post?): audited like any refusal,
+    at most RefusalLimiter's rows a second per address (a page that floods posts must not flood the table)."""
+    await gw(request).audit.refused(
+        actor, "csrf", dag_id=request.path_params.get("dag_id"), run_id=request.path_params.get("run_id"),
         remote_addr=remote_addr(request), details={"method": request.method, "path": request.url.path[:500]},
     )  # fmt: skip
 

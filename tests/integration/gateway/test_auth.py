@@ -268,6 +268,22 @@ async def test_csrf_refusals_are_audited(site: Site) -> None:
     ]
 
 
+async def test_a_flood_of_forged_posts_writes_a_bounded_number_of_audit_rows(site: Site) -> None:
+    from gateway.audit import PER_ADDRESS, RefusalLimiter
+
+    clock = FakeClock()
+    site.gateway.audit.limiter = RefusalLimiter(clock=clock)
+    async with site.client_for(None) as browser:
+        for _ in range(15):  # a hostile page posting the login form in a loop
+            assert (await browser.post("/login", data={"username": "admin", "password": "x"})).status_code == 403
+        assert len(await _audit(site, "csrf")) == PER_ADDRESS
+        clock.now += 1
+        assert (await browser.post("/login", data={"username": "admin", "password": "x"})).status_code == 403
+    rows = sorted(await _audit(site, "csrf"), key=lambda row: row.id)
+    assert len(rows) == PER_ADDRESS + 1
+    assert rows[-1].details["unrecorded_before"] == 15 - PER_ADDRESS  # the flood is counted, not written
+
+
 async def test_a_non_admin_listing_users_or_roles_is_refused_and_audited(site: Site) -> None:
     viewer = await site.user("viewer", ["spinner-users"])
     for path in ("/api/v1/users", "/api/v1/roles", "/admin/users"):
