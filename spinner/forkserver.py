@@ -18,6 +18,11 @@ plugin) is imported by the child alone. The server never opens a gRPC channel or
 forked channel is unusable); each child makes its own. It exits when its stdin closes (its
 service is gone); children keep running.
 
+With `--reap-orphans` (the scheduler's parser) the server is its children's subreaper: a process a
+child left in the background, even one that started a session of its own and whose parent exited
+(a daemon's double fork), becomes the server's, and is killed when any child ends. DAG code at
+parse time leaves nothing running.
+
 `ForkServer` is a service's side: it starts the server, asks for children and reports their exits.
 """
 
@@ -122,7 +127,48 @@ def _child(request: dict[str, Any]) -> None:
             os._exit(code)
 
 
+PR_SET_CHILD_SUBREAPER = 36
+REAP_ORPHANS = "--reap-orphans"
+
+
+def _become_subreaper() -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def _adopted(known: set[int]) -> list[int]:
+    """This process's children it did not fork: orphans of its children's descendants."""
+    me, found = os.getpid(), []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) in known:
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(b")") + 2 :].split()[1]) == me:  # the field after the state is the ppid
+            found.append(int(entry.name))
+    return found
+
+
+def _kill_orphans(known: set[int]) -> None:
+    for pid in _adopted(known):
+        for kill in (os.killpg, os.kill):  # what it started in its own session too
+            try:
+                kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
 def serve(preload: Sequence[str]) -> int:
+    reap_orphans = REAP_ORPHANS in preload
+    preload = [m for m in preload if m != REAP_ORPHANS]
+    if reap_orphans:
+        _become_subreaper()
     for module in preload:  # imported once here: every child starts with them in memory
         importlib.import_module(module)
     out = sys.stdout
@@ -141,15 +187,20 @@ def serve(preload: Sequence[str]) -> int:
         out.flush()
 
     def reap() -> None:
-        while children:
+        ended = False
+        while children or reap_orphans:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return
+                break
             if pid == 0:
-                return
-            children.discard(pid)
-            send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+                break
+            if pid in children:  # else an orphan it adopted (and killed), reaped here
+                children.discard(pid)
+                ended = True
+                send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+        if ended and reap_orphans:
+            _kill_orphans(children)
 
     while True:
         for key, _ in sel.select(timeout=1.0):
@@ -158,6 +209,8 @@ def serve(preload: Sequence[str]) -> int:
                 continue
             chunk = os.read(sys.stdin.fileno(), 65536)
             if not chunk:  # the service is gone
+                if reap_orphans:
+                    _kill_orphans(children)
                 return 0
             buffer += chunk
             while b"\n" in buffer:
@@ -176,6 +229,8 @@ def serve(preload: Sequence[str]) -> int:
                 children.add(pid)
                 send({"id": request["id"], "pid": pid})
         reap()
+        if reap_orphans and not children:  # one adopted after its parse's end, with no parse since
+            _kill_orphans(children)
 
 
 # --- a service's side -------------------------------------------------------------------
@@ -189,8 +244,15 @@ class ForkServer(Generic[K]):
     no more: the children that still run are left to whoever comes next (an executor adopts them).
     """
 
-    def __init__(self, preload: Sequence[str], on_child_exit: Callable[[K, int, int], Awaitable[None]]) -> None:
-        self._preload = list(preload)
+    def __init__(
+        self,
+        preload: Sequence[str],
+        on_child_exit: Callable[[K, int, int], Awaitable[None]],
+        *,
+        reap_orphans: bool = False,
+    ) -> None:
+        """`reap_orphans`: what a child leaves running is killed when a child ends (see the module)."""
+        self._preload = [*preload, *([REAP_ORPHANS] if reap_orphans else [])]
         self._on_child_exit = on_child_exit
         self._proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None

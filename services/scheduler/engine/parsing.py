@@ -156,7 +156,9 @@ class Parser:
     ) -> None:
         """`user`: who DAG code runs as (None: the scheduler's own user; spinner/sandbox.py)."""
         self._policy = pod_policy or PodPolicy()
-        self._server: ForkServer[int] | None = ForkServer(PARSE_PRELOAD, self._exited) if fork_server else None
+        self._server: ForkServer[int] | None = (
+            ForkServer(PARSE_PRELOAD, self._exited, reap_orphans=True) if fork_server else None
+        )
         self.user = user
         self._exits: dict[int, asyncio.Future[int]] = {}
         self._next = 0

@@ -156,6 +156,39 @@ async def test_nothing_a_file_starts_outlives_its_parse(parser: Parser, tmp_path
     await _assert_gone(int(pid_file.read_text()))
 
 
+def _daemonizes(pid_file: Path) -> str:
+    """DAG source that leaves `sleep 300` running as a daemon does: in a session of its own, its parent
+    gone (a double fork), so neither the parse's process group nor its children reach it."""
+    inner = (
+        "import subprocess; "
+        "p = subprocess.Popen(['sleep', '300'], start_new_session=True, stdout=subprocess.DEVNULL, "
+        f"stderr=subprocess.DEVNULL); open({str(pid_file)!r}, 'w').write(str(p.pid))"
+    )
+    return f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {inner!r}], check=True)\n"
+
+
+# The fork server is the parses' subreaper; a parse in a fresh process (no fork server) is not covered.
+@pytest.mark.parametrize("parser", ["forked"], indirect=True)
+async def test_a_daemon_a_file_starts_in_a_session_of_its_own_does_not_outlive_its_parse(
+    parser: Parser, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "daemon.pid"
+    source = _daemonizes(pid_file) + GOOD.format(dag_id="double_forks")
+    result = await parser.parse(tmp_path, _write(tmp_path, "double_fork.py", source), 20)
+    assert [d["dag_id"] for d in result.dags] == ["double_forks"], result.error
+    await _assert_gone(int(pid_file.read_text()))
+
+
+# The fork server is the parses' subreaper; a parse in a fresh process (no fork server) is not covered.
+@pytest.mark.parametrize("parser", ["forked"], indirect=True)
+async def test_a_daemon_of_a_file_that_hangs_goes_with_it(parser: Parser, tmp_path: Path) -> None:
+    pid_file = tmp_path / "daemon.pid"
+    source = _daemonizes(pid_file) + "import time\nwhile True:\n    time.sleep(0.1)\n"
+    result = await parser.parse(tmp_path, _write(tmp_path, "double_fork_hangs.py", source), 4)
+    assert result.error is not None and "longer than 4 s" in result.error
+    await _assert_gone(int(pid_file.read_text()))
+
+
 async def test_one_file_cannot_change_what_the_next_file_sees(tmp_path: Path) -> None:
     parser = Parser()
     try:
