@@ -28,6 +28,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from spinner.channels import CHANNEL_OPTIONS
 from spinner.config import default_home
 from spinner.sandbox import hide_process, private_home
 
@@ -41,8 +42,11 @@ def free_port() -> int:
 
 
 def wait_healthy(address: str, timeout: float, proc: subprocess.Popen[bytes]) -> bool:
+    """True once the child at `address` answers SERVING. The channel reconnects every 2 s at most
+    (spinner/channels.py): with gRPC's default backoff a child that took 11 to 17 s to start (a gateway
+    on a loaded machine) was seen 5 to 10 s after it served, and the next child started that much later."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as ch:
+    with grpc.insecure_channel(address, options=CHANNEL_OPTIONS) as ch:
         stub = health_pb2_grpc.HealthStub(ch)
         while time.monotonic() < deadline:
             if proc.poll() is not None:

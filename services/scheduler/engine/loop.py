@@ -221,6 +221,7 @@ class PartitionScheduler:
             return False  # another scheduler inserted the row first
         if held:
             self._processor.forget()
+            self._engine.began_leading()
             self._engine.request_full_pass()
         return held
 

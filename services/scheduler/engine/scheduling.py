@@ -367,6 +367,14 @@ class SchedulingEngine:
             self._outages.discard(what)
             self._judge_after = self._clock() + self._heartbeat_timeout
 
+    def began_leading(self) -> None:
+        """This scheduler just took the partition (it started, or a standby took over). It cannot know
+        how long the runners could not heartbeat before (every service stopped and started again, as
+        standalone's restart does: the last heartbeats are as old as the stop), so no running try is
+        timed out until a whole heartbeat timeout from now: a runner that is alive shows it in that time,
+        one whose task ended reports its end (its Finish retries until an executor answers)."""
+        self._judge_after = self._clock() + self._heartbeat_timeout
+
     def request_full_pass(self) -> None:
         """The next pass looks at every active run and reads all their tries again (after an action,
         a new lease, a failed pass, or a missed change). Only asked for here: an action commits while a

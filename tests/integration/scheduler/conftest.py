@@ -60,6 +60,7 @@ class Stack:
     executor_task: asyncio.Task[None] | None = None
     executor_settings: ExecutorSettings | None = None
     db_proxy: TcpProxy | None = None  # with @pytest.mark.db_proxy: between the services and the database
+    scheduler_settings: SchedulerSettings | None = None
 
     async def stop_executor(self) -> None:
         """Stops the in-process executor as a shutdown does (a Kubernetes backend leaves its pods running)."""
@@ -94,6 +95,17 @@ class Stack:
         assert self.scheduler_stop is not None and self.scheduler_task is not None
         self.scheduler_stop.set()
         await self.scheduler_task
+
+    async def start_scheduler(self) -> None:
+        """A new scheduler with the same settings (same partition and executor): it takes the lease again."""
+        assert self.scheduler_settings is not None
+        ready: list[str] = []
+        self.scheduler_stop = asyncio.Event()
+        self.scheduler_task = asyncio.create_task(
+            serve_scheduler(self.scheduler_settings, self.scheduler_stop, ready=ready.append, telemetry=self.telemetry)
+        )
+        await self.wait_for(lambda: bool(ready), 20, "scheduler ready again")
+        self.scheduler_address = ready[0]
 
     async def trigger_via_lease(self, dag_id: str, run_id: str) -> str:
         """Triggers through whichever scheduler holds the partition now, as the gateway routes."""
@@ -266,6 +278,7 @@ async def stack(
         stack_obj = Stack(
             repo, home, sessions, addresses["scheduler"], sync, telemetry, spans, db_url, addresses["executor"],
             scheduler_stop, scheduler_task, metric_reader, executor_stop, executor_task, executor_settings, proxy,
+            settings,
         )  # fmt: skip
         yield stack_obj
     finally:
@@ -274,9 +287,12 @@ async def stack(
             scheduler_stop.set()
         if stack_obj is not None and stack_obj.executor_stop is not None:
             stack_obj.executor_stop.set()
+        if stack_obj is not None and stack_obj.scheduler_stop is not None:
+            stack_obj.scheduler_stop.set()
         executor_stop.set()
         tasks = [executor_task] + ([stack_obj.executor_task] if stack_obj and stack_obj.executor_task else [])
         tasks += [scheduler_task] if "scheduler_task" in locals() else []
+        tasks += [stack_obj.scheduler_task] if stack_obj and stack_obj.scheduler_task else []
         if proxy is not None:
             await proxy.up()  # a test that failed with the database away still stops cleanly
         results = await asyncio.wait_for(asyncio.gather(*set(tasks), return_exceptions=True), 30)

@@ -9,6 +9,7 @@ outlives its test.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,56 @@ async def test_with_stop_a_clean_executor_stop_ends_its_tries(stack: Stack, tmp_
     tis = await stack.tis("stopped", run_id)
     assert run.state == "failed"
     assert all(ti.state == "failed" for ti in tis.values()), {t: (ti.state, ti.error) for t, ti in tis.items()}
+
+
+def _pod_dag(dag_id: str, record: str) -> str:
+    return f"""
+from spinner import DAG, BashOperator, Tier
+with DAG(dag_id="{dag_id}", tier=Tier.TIER1, max_active_tasks=8, default_args={{"retries": 0}}) as dag:
+    for i in range({TASKS}):
+        BashOperator(task_id=f"t{{i}}", bash_command=f"echo ran >> {record}/t{{i}}; sleep 2; echo end >> {record}/t{{i}}")
+"""
+
+
+# Standalone's restart (Ctrl-C, then start again) on pods: every service goes away at once, the pods
+# run on, their commands end and their runners (no longer heartbeating: the task is done) retry their
+# Finish until an executor answers. The new scheduler must not take their old heartbeats for dead
+# runners before they had a whole heartbeat timeout to reach the new executor.
+@pytest.mark.parametrize("db_url", ["sqlite", "mariadb"], indirect=True)
+@pytest.mark.executor_settings(backend="kubernetes", k8s_namespace="spinner", k8s_pending_timeout=30, port="free")
+@pytest.mark.scheduler_settings(heartbeat_timeout=3)
+async def test_pods_whose_commands_end_while_every_service_is_away_are_recorded_success(
+    stack: Stack, tmp_path: Path, fake_kubernetes: object
+) -> None:
+    record = tmp_path / "executions"
+    record.mkdir()
+    stack.write_dag(f"{PARTITION}/team/pods.py", _pod_dag("pods", str(record)))
+    await stack.publish()
+    await stack.wait_dag("pods")
+    run_id = await stack.trigger("pods")
+    await stack.wait_for(lambda: _all_running(stack, "pods", run_id, record), 60, "every command running")
+
+    await stack.stop_scheduler()
+    await stack.stop_executor()
+
+    def ended() -> bool:
+        return all("end" in (record / f"t{i}").read_text() for i in range(TASKS))
+
+    await stack.wait_for(ended, 30, "every command ended, no service up")
+
+    async def heartbeats_stale() -> bool:  # longer ago than the scheduler's heartbeat timeout
+        now = dt.datetime.now(dt.UTC)
+        beats = [ti.last_heartbeat_at for ti in (await stack.tis("pods", run_id)).values()]
+        return all(b is not None and (now - b.replace(tzinfo=dt.UTC)).total_seconds() > 4 for b in beats)
+
+    await stack.wait_for(heartbeats_stale, 30, "the runners' last heartbeats older than the timeout")
+    await stack.start_executor()  # as standalone starts them: the executor, then the scheduler
+    await stack.start_scheduler()
+
+    run = await stack.wait_run("pods", run_id, timeout=60)
+    tis = await stack.tis("pods", run_id)
+    detail = {t: (ti.state, ti.try_number, ti.error) for t, ti in sorted(tis.items())}
+    executions = {p.name: p.read_text().count("ran") for p in sorted(record.iterdir())}
+    assert run.state == "success", detail
+    assert all(ti.state == "success" and ti.try_number == 1 for ti in tis.values()), detail
+    assert executions == {f"t{i}": 1 for i in range(TASKS)}, executions
