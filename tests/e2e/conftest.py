@@ -67,6 +67,7 @@ def spinner(
     return started[db]
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist turns the groups into node ids, however the conftests load
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Real processes on a busy machine: 600 s per test, not the suite's 120 s, before one is called hung.
     The shared stack's start counts in the first test that uses it.
