@@ -129,16 +129,11 @@ class AuditLog:
         The token is never written: the first 12 hex digits of its SHA-256 at most, which match
         the start of api_token.token_hash when it is a (say, expired) token of ours.
         """
-        skipped = self.limiter.admit(remote_addr)
-        if skipped is None:
-            return
         token = credential.partition(" ")[2].strip() if " " in credential else credential.strip()
         info: dict[str, Any] = {**details, "reason": reason}
         if token:
             info["token_sha256_prefix"] = db_auth.token_digest(token)[:12]
-        if skipped:
-            info["unrecorded_before"] = skipped
-        await self.record("", "auth.token", "denied", remote_addr=remote_addr, details=info)
+        await self.refused("", "auth.token", remote_addr=remote_addr, details=info)
 
     async def entries(
         self, actor: Actor, flt: AuditFilter, limit: int = 100, offset: int = 0

@@ -164,9 +164,7 @@ def _kill_orphans(known: set[int]) -> None:
                 pass
 
 
-def serve(preload: Sequence[str]) -> int:
-    reap_orphans = REAP_ORPHANS in preload
-    preload = [m for m in preload if m != REAP_ORPHANS]
+def serve(preload: Sequence[str], *, reap_orphans: bool = False) -> int:
     if reap_orphans:
         _become_subreaper()
     for module in preload:  # imported once here: every child starts with them in memory
@@ -252,7 +250,7 @@ class ForkServer(Generic[K]):
         reap_orphans: bool = False,
     ) -> None:
         """`reap_orphans`: what a child leaves running is killed when a child ends (see the module)."""
-        self._preload = [*preload, *([REAP_ORPHANS] if reap_orphans else [])]
+        self._args = [*([REAP_ORPHANS] if reap_orphans else []), *preload]
         self._on_child_exit = on_child_exit
         self._proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -268,7 +266,7 @@ class ForkServer(Generic[K]):
         async with self._lock:
             if self._proc is None or self._proc.returncode is not None:
                 self._proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "spinner.forkserver", *self._preload,
+                    sys.executable, "-m", "spinner.forkserver", *self._args,
                     stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                     limit=1 << 20, env=task_environ(),  # its children run DAG code: no platform secrets
                 )  # fmt: skip
@@ -347,4 +345,5 @@ class ForkServer(Generic[K]):
 
 
 if __name__ == "__main__":
-    raise SystemExit(serve(sys.argv[1:]))
+    args = sys.argv[1:]
+    raise SystemExit(serve([a for a in args if a != REAP_ORPHANS], reap_orphans=REAP_ORPHANS in args))

@@ -54,6 +54,22 @@ async def _every_command_running(stack: Stack, tmp_path: Path, dag_id: str) -> t
     return record, run_id, {t: ti.pid or 0 for t, ti in (await stack.tis(dag_id, run_id)).items()}
 
 
+def _executions(record: Path) -> dict[str, int]:
+    """How often each task's command ran, from the commands' own record."""
+    return {p.name: p.read_text().count("ran") for p in sorted(record.iterdir())}
+
+
+async def _each_succeeded_once(stack: Stack, dag_id: str, run_id: str, record: Path) -> None:
+    """The run succeeded, every task in its first try, and every command ran exactly once."""
+    run = await stack.wait_run(dag_id, run_id, timeout=60)
+    tis = await stack.tis(dag_id, run_id)
+    detail = {t: (ti.state, ti.try_number, ti.error) for t, ti in sorted(tis.items())}
+    executions = _executions(record)
+    assert run.state == "success", detail
+    assert all(ti.state == "success" and ti.try_number == 1 for ti in tis.values()), detail
+    assert executions == {f"t{i}": 1 for i in range(TASKS)}, executions
+
+
 @pytest.mark.parametrize("db_url", ["sqlite", "mariadb"], indirect=True)
 @pytest.mark.executor_settings(port="free", local_tries_on_stop="keep")
 async def test_tries_keep_running_through_a_clean_executor_restart_and_are_recorded_once(
@@ -68,13 +84,7 @@ async def test_tries_keep_running_through_a_clean_executor_restart_and_are_recor
     await stack.wait_for(lambda: "done t0" in logs["t0"].read_text(), 30, "t0's command done, no executor up")
     await stack.start_executor()
 
-    run = await stack.wait_run("keep", run_id, timeout=60)
-    tis = await stack.tis("keep", run_id)
-    detail = {t: (ti.state, ti.try_number, ti.error) for t, ti in sorted(tis.items())}
-    executions = {p.name: p.read_text().count("ran") for p in sorted(record.iterdir())}
-    assert run.state == "success", detail
-    assert all(ti.state == "success" and ti.try_number == 1 for ti in tis.values()), detail
-    assert executions == {f"t{i}": 1 for i in range(TASKS)}, executions
+    await _each_succeeded_once(stack, "keep", run_id, record)
     for task_id, log in logs.items():
         assert complete_marker(log).exists(), f"{task_id}: log not marked complete"
         assert f"done {task_id}" in log.read_text(), log.read_text()[-2000:]
@@ -136,10 +146,4 @@ async def test_pods_whose_commands_end_while_every_service_is_away_are_recorded_
     await stack.start_executor()  # as standalone starts them: the executor, then the scheduler
     await stack.start_scheduler()
 
-    run = await stack.wait_run("pods", run_id, timeout=60)
-    tis = await stack.tis("pods", run_id)
-    detail = {t: (ti.state, ti.try_number, ti.error) for t, ti in sorted(tis.items())}
-    executions = {p.name: p.read_text().count("ran") for p in sorted(record.iterdir())}
-    assert run.state == "success", detail
-    assert all(ti.state == "success" and ti.try_number == 1 for ti in tis.values()), detail
-    assert executions == {f"t{i}": 1 for i in range(TASKS)}, executions
+    await _each_succeeded_once(stack, "pods", run_id, record)
