@@ -20,8 +20,8 @@ service is gone); children keep running.
 
 With `--reap-orphans` (the scheduler's parser) the server is its children's subreaper: a process a
 child left in the background, even one that started a session of its own and whose parent exited
-(a daemon's double fork), becomes the server's, and is killed when any child ends. DAG code at
-parse time leaves nothing running.
+(a daemon's double fork), becomes the server's, and is killed when any child ends (spinner/reaper.py).
+DAG code at parse time leaves nothing running.
 
 `ForkServer` is a service's side: it starts the server, asks for children and reports their exits.
 """
@@ -42,6 +42,7 @@ from typing import Any, Generic, TypeVar
 
 from spinner.fernet import task_environ
 from spinner.processes import wait_gone
+from spinner.reaper import become_subreaper, kill_orphans
 
 log = logging.getLogger(__name__)
 
@@ -127,46 +128,12 @@ def _child(request: dict[str, Any]) -> None:
             os._exit(code)
 
 
-PR_SET_CHILD_SUBREAPER = 36
 REAP_ORPHANS = "--reap-orphans"
-
-
-def _become_subreaper() -> None:
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
-
-
-def _adopted(known: set[int]) -> list[int]:
-    """This process's children it did not fork: orphans of its children's descendants."""
-    me, found = os.getpid(), []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) in known:
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        if int(stat[stat.rindex(b")") + 2 :].split()[1]) == me:  # the field after the state is the ppid
-            found.append(int(entry.name))
-    return found
-
-
-def _kill_orphans(known: set[int]) -> None:
-    for pid in _adopted(known):
-        for kill in (os.killpg, os.kill):  # what it started in its own session too
-            try:
-                kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
 
 
 def serve(preload: Sequence[str], *, reap_orphans: bool = False) -> int:
     if reap_orphans:
-        _become_subreaper()
+        become_subreaper()
     for module in preload:  # imported once here: every child starts with them in memory
         importlib.import_module(module)
     out = sys.stdout
@@ -198,7 +165,7 @@ def serve(preload: Sequence[str], *, reap_orphans: bool = False) -> int:
                 ended = True
                 send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
         if ended and reap_orphans:
-            _kill_orphans(children)
+            kill_orphans(children)
 
     while True:
         for key, _ in sel.select(timeout=1.0):
@@ -208,7 +175,7 @@ def serve(preload: Sequence[str], *, reap_orphans: bool = False) -> int:
             chunk = os.read(sys.stdin.fileno(), 65536)
             if not chunk:  # the service is gone
                 if reap_orphans:
-                    _kill_orphans(children)
+                    kill_orphans(children)
                 return 0
             buffer += chunk
             while b"\n" in buffer:
@@ -228,7 +195,7 @@ def serve(preload: Sequence[str], *, reap_orphans: bool = False) -> int:
                 send({"id": request["id"], "pid": pid})
         reap()
         if reap_orphans and not children:  # one adopted after its parse's end, with no parse since
-            _kill_orphans(children)
+            kill_orphans(children)
 
 
 # --- a service's side -------------------------------------------------------------------

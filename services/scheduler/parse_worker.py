@@ -8,6 +8,14 @@ of the platform's settings, so the policy every task's pod_override is checked a
 Either way a file that crashes, hangs or leaks cannot hurt the scheduler: the parent kills it
 on timeout and records an import error.
 
+Nothing the file starts outlives the parse, not even a daemon (a double fork into a session of its
+own, which the kill of the parse's process group misses): the fork server is the subreaper of its
+children (spinner/forkserver.py), and a fresh worker is its own. It makes itself a subreaper, forks
+the parse and, once the parse has ended, kills everything re-parented to it (spinner/reaper.py); it
+exits as the parse did (of the same signal, if one killed it). SIGTERM stops the parse that way too.
+It imports no DAG code and keeps its user: as root it can kill the DAG user's processes, as the DAG
+user its own. Where there is no subreaper (not Linux), the worker is the parse itself.
+
 With USER (`uid:gid:name`, spinner/sandbox.py) the worker starts as root, opens what it needs (the
 result file, the DAG folder) and becomes that user before the file is imported: DAG code never runs
 as root.
@@ -69,13 +77,24 @@ def run(args: list[str]) -> int:
     return 0
 
 
-def main() -> int:
+def _parse_and_print() -> int:
     root, file = Path(sys.argv[1]), Path(sys.argv[2])
     text = parse_as(root, file, sys.argv[3] if len(sys.argv) > 3 else "", sys.argv[4] if len(sys.argv) > 4 else "")
     sys.stdout.flush()
     sys.__stdout__.write("\n@@SPINNER-PARSE-RESULT@@" + text + "\n")  # type: ignore[union-attr]
     sys.__stdout__.flush()  # type: ignore[union-attr]
     return 0
+
+
+def main() -> int:
+    """A fresh worker: the parse in a child, whose leftovers this process kills (see above)."""
+    from spinner.reaper import become_subreaper, exit_as, supervise
+
+    try:
+        become_subreaper()
+    except (OSError, AttributeError):  # no prctl: the worker is the parse, as it always was
+        return _parse_and_print()
+    return exit_as(supervise(_parse_and_print))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,12 @@ services.scheduler.parse_worker` process, as it always could. Either way the chi
 address-space limit before the file is imported, and a file that hangs is killed with its whole
 process group; what went wrong becomes the file's import error.
 
+What the file starts does not outlive its parse, even a daemon that left the process group (a double
+fork, a session of its own): the parse's subreaper adopts it and kills it when the parse ends. That is
+the fork server for its children, and a fresh worker for the parse it forks (parse_worker.py); a fresh
+worker that times out gets SIGTERM first, so that it kills its parse and what it left, then its group
+goes.
+
 DAG code gets none of the platform's settings (a scrubbed environment), a working directory of its
 own that is removed after the parse, and, where the platform runs as root, another user (`dag_user`,
 spinner/sandbox.py): docs/adr/0010-trust-model.md.
@@ -20,6 +26,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -122,12 +129,10 @@ async def _parse_in_fresh_process(
     try:
         out, err = await asyncio.wait_for(proc.communicate(), limit)
     except TimeoutError:
-        kill_group(proc.pid)
-        await proc.wait()
+        await _stop(proc)
         return _timed_out(rel, limit)
     except asyncio.CancelledError:  # shutting down: leave no parser behind
-        kill_group(proc.pid)
-        await asyncio.shield(proc.wait())
+        await asyncio.shield(_stop(proc))
         raise
     # A process the file started in the background does not outlive the parse.
     kill_group(proc.pid, leader_ended=True)
@@ -136,6 +141,21 @@ async def _parse_in_fresh_process(
     if idx < 0:
         return _died(rel, proc.returncode, err.decode(errors="replace")[-2000:], memory_mb)
     return _decoded(rel, text[idx + len(RESULT_MARK) :].strip())
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    """Stops a fresh worker: SIGTERM, on which it kills its parse and what that left running (a SIGKILL
+    would leave a daemon of the parse to init), then SIGKILL to its process group."""
+    try:
+        proc.send_signal(signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        await asyncio.wait_for(proc.wait(), KILL_WAIT)
+    except TimeoutError:
+        log.warning("parse worker (pid %d) did not end on SIGTERM; killing its process group", proc.pid)
+    kill_group(proc.pid, leader_ended=proc.returncode is not None)
+    await proc.wait()
 
 
 def _tail(path: Path, size: int) -> str:

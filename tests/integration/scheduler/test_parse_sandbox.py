@@ -11,12 +11,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from services.scheduler.engine.parsing import Parser
+from spinner.processes import is_alive
 from spinner.sandbox import resolve_dag_user
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: a separate DAG user exists only then")
@@ -126,3 +131,86 @@ async def test_an_error_names_the_real_file(parser: Parser, tmp_path: Path) -> N
     assert "RuntimeError: uid 65534" in result.error
     assert "/proc/self/fd" not in result.error, result.error
     assert f"{PARTITION}/team/broken.py" in result.error
+
+
+# Daemonizes as a daemon does: a double fork, a session of its own in the grandchild, stdio on /dev/null;
+# the grandchild, now init's (or a subreaper's), says who it is and sleeps. The file waits for that word.
+DAEMON = """
+import json, os, sys, time
+from spinner import DAG, BashOperator, Tier
+
+report = {report!r}
+if os.fork() == 0:
+    if os.fork() == 0:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        with open(report + ".tmp", "w") as f:
+            json.dump({{"pid": os.getpid(), "sid": os.getsid(0), "uid": os.getuid()}}, f)
+        os.rename(report + ".tmp", report)
+        time.sleep(300)
+    os._exit(0)
+os.wait()
+deadline = time.monotonic() + 20
+while not os.path.exists(report) and time.monotonic() < deadline:
+    time.sleep(0.05)
+with DAG(dag_id="daemonizes", tier=Tier.TIER1, description=json.dumps({{"sid": os.getsid(0)}})) as dag:
+    BashOperator(task_id="t", bash_command="echo hi")
+{then}
+"""
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """A folder the DAG user may write: world-writable, in /tmp (pytest's tmp_path is in a 0700 folder)."""
+    folder = Path(tempfile.mkdtemp(prefix="spinner-daemon-"))
+    folder.chmod(0o777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _gone_within(pid: int, seconds: float) -> str:
+    """'' once `pid` has exited; else what /proc says of it after `seconds` (and it is killed)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not is_alive(pid):
+            return ""
+        await asyncio.sleep(0.1)
+    try:
+        status = await asyncio.to_thread(Path(f"/proc/{pid}/status").read_text)
+    except OSError as e:
+        status = f"(no /proc/{pid}/status: {e})"
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return status
+
+
+@pytest.mark.parametrize("ends", ["returns", "hangs"])
+async def test_a_daemon_the_dag_file_starts_is_killed_when_its_parse_ends(
+    parser: Parser, tmp_path: Path, scratch: Path, ends: str
+) -> None:
+    """A double fork and a session of its own take a process out of the parse's process group and away
+    from its parent: the parse's subreaper (the fork server's, or the fresh worker's own) still kills it."""
+    _, root = _home(tmp_path)
+    file = root / PARTITION / "team" / "daemonizes.py"
+    report = scratch / "daemon.json"
+    hang = "while True:\n    time.sleep(0.1)" if ends == "hangs" else ""
+    file.write_text(DAEMON.format(report=str(report), then=hang))
+    file.chmod(0o644)
+
+    result = await parser.parse(root, file, 6 if ends == "hangs" else 30)
+
+    daemon = json.loads(await asyncio.to_thread(report.read_text))
+    print("the daemon:", daemon, "the parse:", result)
+    assert daemon["uid"] == 65534
+    if ends == "hangs":
+        assert result.error is not None and "longer than 6 s" in result.error, result.error
+    else:
+        assert result.error is None, result.error
+        [dag] = result.dags
+        assert json.loads(dag["description"])["sid"] != daemon["sid"], "the daemon left the parse's session"
+    seen = await _gone_within(daemon["pid"], 10)
+    assert not seen, f"the daemon (pid {daemon['pid']}) outlived its parse by 10 s:\n{seen}"

@@ -158,7 +158,8 @@ async def test_nothing_a_file_starts_outlives_its_parse(parser: Parser, tmp_path
 
 def _daemonizes(pid_file: Path) -> str:
     """DAG source that leaves `sleep 300` running as a daemon does: in a session of its own, its parent
-    gone (a double fork), so neither the parse's process group nor its children reach it."""
+    gone (a double fork), so neither the parse's process group nor its children reach it. The parse's
+    subreaper does: the fork server, or a fresh worker itself (parse_worker.py)."""
     inner = (
         "import subprocess; "
         "p = subprocess.Popen(['sleep', '300'], start_new_session=True, stdout=subprocess.DEVNULL, "
@@ -167,8 +168,6 @@ def _daemonizes(pid_file: Path) -> str:
     return f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {inner!r}], check=True)\n"
 
 
-# The fork server is the parses' subreaper; a parse in a fresh process (no fork server) is not covered.
-@pytest.mark.parametrize("parser", ["forked"], indirect=True)
 async def test_a_daemon_a_file_starts_in_a_session_of_its_own_does_not_outlive_its_parse(
     parser: Parser, tmp_path: Path
 ) -> None:
@@ -179,8 +178,6 @@ async def test_a_daemon_a_file_starts_in_a_session_of_its_own_does_not_outlive_i
     await _assert_gone(int(pid_file.read_text()))
 
 
-# The fork server is the parses' subreaper; a parse in a fresh process (no fork server) is not covered.
-@pytest.mark.parametrize("parser", ["forked"], indirect=True)
 async def test_a_daemon_of_a_file_that_hangs_goes_with_it(parser: Parser, tmp_path: Path) -> None:
     pid_file = tmp_path / "daemon.pid"
     source = _daemonizes(pid_file) + "import time\nwhile True:\n    time.sleep(0.1)\n"
