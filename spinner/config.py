@@ -221,7 +221,16 @@ class PodPolicySettings(CommonSettings):
         )
 
 
-class SchedulerSettings(PodPolicySettings):
+class DagUserSettings(CommonSettings):
+    dag_user: str = Field(
+        default="auto",
+        description="who DAG code runs as when the platform runs as root (the scheduler's parses, the local "
+        "backend's tries): a user name or uid; auto: nobody (for tries: if it can run this installation's "
+        "interpreter, else root with a warning); same: the service's own user",
+    )
+
+
+class SchedulerSettings(PodPolicySettings, DagUserSettings):
     section: ClassVar[str] = "scheduler"
     partition: str = ""
     port: int = 0  # 0: any free port; the chosen address is written to the lease row
@@ -239,11 +248,6 @@ class SchedulerSettings(PodPolicySettings):
         default=30.0,
         gt=0,
         description="seconds before a file whose parser timed out or died is parsed again (doubling)",
-    )
-    dag_user: str = Field(
-        default="auto",
-        description="who DAG files are parsed as when the scheduler runs as root: a user name or uid; auto: nobody "
-        "(if it can read this installation, else root with a warning); same: the scheduler's own user",
     )
     heartbeat_timeout: float = Field(
         default=0.0,
@@ -325,7 +329,7 @@ class KubernetesAccessSettings(CommonSettings):
     k8s_namespace: str = "spinner"
 
 
-class ExecutorSettings(LogStoreSettings, KubernetesAccessSettings, PodPolicySettings, FernetSettings):
+class ExecutorSettings(LogStoreSettings, KubernetesAccessSettings, PodPolicySettings, FernetSettings, DagUserSettings):
     section: ClassVar[str] = "executor"
     port: int = 50052
     backend: Literal["local", "kubernetes", "instant"] = Field(

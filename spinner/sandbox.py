@@ -117,6 +117,23 @@ def resolve_dag_user(setting: str, *, euid: int | None = None) -> DagUser | None
     return user
 
 
+def resolve_task_user(setting: str, *, euid: int | None = None, python: str = sys.executable) -> DagUser | None:
+    """The user a local try runs as: `resolve_dag_user`, except that `auto` keeps the platform's user (with a
+    warning) when the DAG user could not run the interpreter: a task starting `python` would fail. A named
+    user is taken as it is."""
+    user = resolve_dag_user(setting, euid=euid)
+    if user is None or (setting or AUTO).strip() != AUTO:
+        return user
+    interpreter = Path(python).resolve()
+    if not reachable(interpreter, user.uid, user.gid):
+        log.warning(
+            "dag_user auto: %s cannot run %s, so local tries run as this executor's user (set dag_user to a "
+            "user that can, or install Spinner where every user may run it)", user.name, interpreter
+        )  # fmt: skip
+        return None
+    return user
+
+
 def drop_privileges(user: DagUser) -> None:
     """In a child about to run DAG code: become `user`, with no supplementary groups. Irreversible."""
     os.setgroups([])
@@ -163,9 +180,22 @@ def become(user: DagUser, dag_root: Path) -> tuple[PathViews, Path]:
     unreachable = [Path(p) for p in sys.path if p and Path(p).is_dir() and not reachable(Path(p), user.uid, user.gid)]
     views = PathViews([dag_root, *unreachable])
     sys.path[:] = [str(views.view(Path(p))) if p and Path(p) in views.fds else p for p in sys.path]
+    _view_package_paths(views)
     sys.path_importer_cache.clear()
     drop_privileges(user)
     return views, views.view(dag_root)
+
+
+def _view_package_paths(views: PathViews) -> None:
+    """Packages imported already (importlib, email...) find their submodules through their `__path__`,
+    not sys.path: theirs point at the views too, or `import importlib.metadata` fails as the DAG user."""
+    for module in list(sys.modules.values()):
+        paths = getattr(module, "__path__", None)
+        if not isinstance(paths, list):  # a namespace package's path recomputes itself from sys.path
+            continue
+        viewed = [str(views.inside(Path(p))) if isinstance(p, str) and p.startswith("/") else p for p in paths]
+        if viewed != paths:
+            paths[:] = viewed
 
 
 def private_home(home: Path) -> None:

@@ -26,6 +26,7 @@ from spinner.events import make_bus
 from spinner.fernet import load_box
 from spinner.grpcserver import channel, grpc_server, service_auth
 from spinner.identity import load_identity
+from spinner.sandbox import resolve_task_user
 from spinner.telemetry import Telemetry, setup_telemetry
 from spinner.v1 import executor_pb2, executor_pb2_grpc
 
@@ -97,7 +98,12 @@ async def serve(
         backend = KubernetesBackend(executor.process_exited, kubernetes_settings(settings), log_path=executor.log_path)
         executor.runner_python = settings.k8s_python
     else:
-        backend = LocalProcessBackend(executor.process_exited, keep_on_stop=settings.local_tries_on_stop == "keep")
+        task_user = resolve_task_user(settings.dag_user)  # SandboxError: said before the service starts
+        if task_user is not None:
+            log.info("local tries run as %s (uid %d)", task_user.name, task_user.uid)
+        backend = LocalProcessBackend(
+            executor.process_exited, keep_on_stop=settings.local_tries_on_stop == "keep", user=task_user
+        )
     executor.backend = backend
     services = executor_pb2.DESCRIPTOR.services_by_name
     try:

@@ -48,7 +48,7 @@ def _run(service: str, settings: Any, serve: Any, identity: str = "") -> int:
         load_identity(settings.identities, identity or service)
     except IdentityError as e:
         raise SystemExit(f"error: {e} (see `spinner identities` and deploy/README.md)") from None
-    if hasattr(settings, "dag_user"):  # the scheduler: a DAG user that cannot work is said before it starts
+    if hasattr(settings, "dag_user"):  # scheduler, executor: a DAG user that cannot work is said before they start
         from spinner.sandbox import SandboxError, resolve_dag_user
 
         try:

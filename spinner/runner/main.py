@@ -32,6 +32,7 @@ from spinner.mapping import NO_MAP_INDEX
 from spinner.runner import client as runner_client
 from spinner.runner.client import RETRYABLE, RunnerClient, say, with_retries
 from spinner.runner.completion import LogEnd
+from spinner.runner.keeper import runner_pid
 from spinner.runner.logstream import LogStream
 from spinner.runner.masking import redact
 from spinner.runner.task_callbacks import TaskCallbacks
@@ -151,8 +152,10 @@ def readiness(args: argparse.Namespace) -> Path:
         raise FileNotFoundError(f"DAG snapshot {args.snapshot} is not on this host")
     say(f"DAG snapshot {args.snapshot.name} present")
     snapshot: Path = args.snapshot
-    dag_file = (snapshot / str(args.fileloc)).resolve()
-    if not dag_file.is_relative_to(snapshot.resolve()) or not dag_file.is_file():
+    # Checked on the resolved paths, opened on the given one: a kept runner's snapshot is a view
+    # (/proc/self/fd/N, spinner/runner/keeper.py) whose real path the DAG user may not walk.
+    dag_file = snapshot / str(args.fileloc)
+    if not dag_file.resolve().is_relative_to(snapshot.resolve()) or not dag_file.is_file():
         raise FileNotFoundError(f"DAG file {args.fileloc} is not in snapshot {args.snapshot.name}")
     say(f"DAG file {args.fileloc} present")
     requirements = os.environ.get("SPINNER_REQUIREMENTS", "")
@@ -292,7 +295,7 @@ def run(args: argparse.Namespace, log_end: LogEnd | None = None) -> int:
             skip_task_ids=skip_task_ids or [],
             reschedule_at=reschedule_at,
             hostname=socket.gethostname(),
-            pid=os.getpid(),
+            pid=runner_pid(),
         )
         response = with_retries(lambda: stub.Finish(request, timeout=30), "reporting the end", timeout)
         return str(response.state)
@@ -309,7 +312,7 @@ def run(args: argparse.Namespace, log_end: LogEnd | None = None) -> int:
     try:
         dag_file = readiness(args)
         start_request = executor_pb2.RunnerStartRequest(
-            key=key, token=token, hostname=socket.gethostname(), pid=os.getpid()
+            key=key, token=token, hostname=socket.gethostname(), pid=runner_pid()
         )
         start = with_retries(lambda: stub.Start(start_request, timeout=30), "starting")
         say(f"executor at {args.executor} reachable; try {args.try_number} is running")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from spinner.sandbox import (
     hide_process,
     private_home,
     resolve_dag_user,
+    resolve_task_user,
 )
 
 NOBODY = 65534
@@ -36,6 +39,36 @@ def test_a_user_platform_keeps_its_user_and_refuses_a_named_one() -> None:
     assert resolve_dag_user("auto", euid=1000) is None
     with pytest.raises(SandboxError, match="needs the platform to run as root"):
         resolve_dag_user("nobody", euid=1000)
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A folder every user may enter (pytest's tmp_path is under a 0700 one)."""
+    path = Path(tempfile.mkdtemp(prefix="spinner-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_local_tries_keep_the_platforms_user_only_where_the_dag_user_could_not_run_python(
+    open_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tmp_path = open_dir
+    hidden = tmp_path / "private"
+    hidden.mkdir(mode=0o700)  # as /root/.pyenv under /root
+    (hidden / "python3").write_text("")
+    (hidden / "python3").chmod(0o755)
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    (shared / "python3").write_text("")
+    (shared / "python3").chmod(0o755)
+    assert resolve_task_user("auto", euid=0, python=str(hidden / "python3")) is None
+    assert "local tries run as this executor's user" in caplog.text  # said, not silent
+    user = resolve_task_user("auto", euid=0, python=str(shared / "python3"))
+    assert user is not None and user.uid == NOBODY
+    named = resolve_task_user("nobody", euid=0, python=str(hidden / "python3"))  # named: taken as it is
+    assert named is not None and named.uid == NOBODY
+    assert resolve_task_user("auto", euid=1000, python=str(shared / "python3")) is None
 
 
 def test_dag_user_root_or_unknown_is_refused() -> None:

@@ -8,6 +8,10 @@ runner once, so a try starts in milliseconds instead of paying an interpreter's 
 Anything that is not a runner, or any launch while the fork server is unavailable, gets a fresh
 process as before.
 
+Where the executor runs as root, a try runs as the DAG user (`dag_user`, spinner/sandbox.py) under a
+keeper that stays root (spinner/runner/keeper.py): the keeper is the process this backend starts,
+watches and signals, and the one the runner names at Start.
+
 Runners outlive their executor (a fork server's children keep running when it exits). A restarted
 executor adopts them: those the database says it started (their pid, if that is still the process
 that started the try, spinner/processes.py), and any that start after it came back (their Start
@@ -38,21 +42,33 @@ from spinner.fernet import task_environ
 from spinner.forkserver import ForkServer, kill_group
 from spinner.logpaths import LOG_PATH_ENV
 from spinner.processes import is_same_process, wait_gone
+from spinner.runner import keeper
+from spinner.sandbox import DagUser
 
 log = logging.getLogger(__name__)
 
 
 RUNNER_MODULE = ["-m", "spinner.runner"]
 # Everything a runner imports, imported once by the fork server: children start with it in memory.
-RUNNER_PRELOAD = ["spinner.config", "spinner.runner.main", "spinner.sdk.loader", "spinner.sdk.templating"]
+RUNNER_PRELOAD = [
+    "spinner.config", "spinner.runner.keeper", "spinner.runner.main", "spinner.sdk.loader", "spinner.sdk.templating",
+]  # fmt: skip
 
 
 class LocalProcessBackend(ExecutorBackend):
     name = "local"
     adopts = True
 
-    def __init__(self, on_exit: ExitCallback, *, fork_server: bool = True, keep_on_stop: bool = True) -> None:
+    def __init__(
+        self,
+        on_exit: ExitCallback,
+        *,
+        fork_server: bool = True,
+        keep_on_stop: bool = True,
+        user: DagUser | None = None,
+    ) -> None:
         super().__init__(on_exit)
+        self._user = user  # None: tries run as this executor's user (their environment scrubbed all the same)
         self._keep_on_stop = keep_on_stop
         self._procs: dict[TryKey, subprocess.Popen[bytes] | int | None] = {}
         self._watchers: set[asyncio.Task[None]] = set()
@@ -106,10 +122,12 @@ class LocalProcessBackend(ExecutorBackend):
         if self._fork_server is None or spec.argv[1:3] != RUNNER_MODULE or spec.argv[0] != sys.executable:
             return False
         try:
+            call, args = "spinner.runner.main:main", spec.argv[3:]
+            if self._user is not None:  # the child is the try's keeper; its own child is the runner
+                call, args = "spinner.runner.keeper:main", [self._user.spec(), *spec.argv]
             pid = await self._fork_server.spawn(
-                spec.key, "spinner.runner.main:main", spec.argv[3:], env=spec.env,
-                log_path=str(spec.log_path) if spec.log_path is not None else "",
-            )  # fmt: skip
+                spec.key, call, args, env=spec.env, log_path=str(spec.log_path) if spec.log_path is not None else ""
+            )
         except (OSError, TimeoutError, ValueError) as e:
             log.warning("fork server unavailable (%s); starting %s in a fresh process", e, spec.key)
             return False
@@ -144,16 +162,16 @@ class LocalProcessBackend(ExecutorBackend):
         watcher.add_done_callback(self._watchers.discard)
         return True
 
-    @staticmethod
-    def _spawn(spec: LaunchSpec) -> subprocess.Popen[bytes]:
-        """A fresh process. Popen, not asyncio's: an asyncio transport kills its child when it is
-        closed, and a runner must be able to outlive this executor."""
+    def _spawn(self, spec: LaunchSpec) -> subprocess.Popen[bytes]:
+        """A fresh process (under a keeper where there is a DAG user). Popen, not asyncio's: an asyncio
+        transport kills its child when it is closed, and a runner must be able to outlive this executor."""
+        argv = keeper.argv_for(self._user, spec.argv) if self._user is not None else list(spec.argv)
         log_file = None
         try:
             if spec.log_path is not None:
                 log_file = open(spec.log_path, "ab")  # a quick local append, handed to the child
             return subprocess.Popen(
-                spec.argv,
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file if log_file is not None else subprocess.DEVNULL,
                 stderr=subprocess.STDOUT,

@@ -90,3 +90,72 @@ RUNNER_OWN = {
     "SPINNER_ES_BUFFER_LINES", "SPINNER_S3_ENDPOINT_URL", "SPINNER_S3_REGION", "SPINNER_HEARTBEAT",
     "SPINNER_REQUIREMENTS",
 }  # fmt: skip
+
+
+KEPT_SOURCE = """
+import os
+from spinner import DAG, BashOperator, PythonOperator, Tier
+
+SECRETS = {secrets!r}
+
+def probe(tag):
+    seen = []
+    for path in SECRETS:
+        try:
+            open(path, "rb").read()
+            seen.append("READ " + path)
+        except OSError as e:
+            seen.append("refused " + type(e).__name__)
+    open("scratch.txt", "w").write("x")  # its working directory is its own
+    print(tag, "uid", os.getuid(), "cwd", os.getcwd(), "|", ", ".join(seen))
+
+def on_success(context):
+    probe("callback")
+
+with DAG(dag_id="kept", tier=Tier.TIER1, on_success_callback=on_success) as dag:
+    python = PythonOperator(task_id="python", python_callable=probe, op_args=["task"])
+    bash = BashOperator(task_id="bash", bash_command="echo bash uid $(id -u) in $(pwd)")
+    python >> bash
+"""
+
+
+def _check_kept_tries(home: Path, run_id: str, state: str) -> None:
+    from spinner.logpaths import complete_marker, local_log_path
+
+    paths = {task: local_log_path(home / "logs", "kept", run_id, task, 1) for task in ("python", "bash")}
+    logs = {task: p.read_text(errors="replace") if p.exists() else "(no log)" for task, p in paths.items()}
+    assert state == "success", logs
+    task_line = next(line for line in logs["python"].splitlines() if line.startswith("task uid"))
+    assert task_line.startswith("task uid 65534 cwd /tmp/spinner-try-"), task_line
+    assert task_line.endswith("| refused PermissionError, refused PermissionError"), task_line
+    assert not Path(task_line.split()[4]).exists()  # the try's own folder went with it
+    assert "bash uid 65534 in /tmp/" in logs["bash"], logs["bash"]  # a command runs in a folder of its own
+    for task, log in paths.items():
+        assert complete_marker(log).exists(), logs[task]
+        assert log.read_text().splitlines()[-1].endswith("try 1 ended: success"), logs[task]
+
+
+def _callback_line(home: Path) -> str:
+    for path in (home / "logs").rglob("*.log"):
+        for line in path.read_text(errors="replace").splitlines():
+            if line.startswith("callback uid"):
+                return line
+    return ""
+
+
+@pytest.mark.executor_settings(dag_user="nobody")
+async def test_local_tries_and_callbacks_run_as_the_dag_user(stack: Stack) -> None:
+    """A root executor runs a try's DAG code as the DAG user (issue 14: local tasks ran as root, and read
+    the platform's keys): through the fork server (tasks) and as a fresh process (a DAG callback). The
+    snapshot in the 0700 home is still read, the log is still whole and marked complete."""
+    secrets = [str(stack.home / "runner_token_key"), f"/proc/{os.getpid()}/environ"]  # both exist: readable by root
+    stack.write_dag(f"{PARTITION}/team/kept.py", KEPT_SOURCE.format(secrets=secrets))
+    await stack.publish()
+    await stack.wait_dag("kept")
+    run_id = await stack.trigger("kept")
+    run = await stack.wait_run("kept", run_id)
+    _check_kept_tries(stack.home, run_id, run.state)
+    await stack.wait_for(lambda: bool(_callback_line(stack.home)), 30, "the DAG's success callback ran")
+    line = _callback_line(stack.home)
+    assert line.startswith("callback uid 65534 cwd /tmp/spinner-try-"), line
+    assert line.endswith("| refused PermissionError, refused PermissionError"), line

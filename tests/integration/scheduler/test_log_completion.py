@@ -25,17 +25,19 @@ DAG_SOURCE = """
 from spinner import DAG, BashOperator, Tier
 
 with DAG(dag_id="orphaned", tier=Tier.TIER1) as dag:
-    BashOperator(task_id="t", bash_command="sleep 3; echo done")
+    BashOperator(task_id="t", bash_command="echo uid $(id -u); sleep 3; echo done")
 """
 
 
 def start_executor_process(stack: Stack, out: Path) -> subprocess.Popen[bytes]:
-    """The executor as its own process, with the in-process one's home (its runner-token key), port and database."""
+    """The executor as its own process, with the in-process one's home (its runner-token key), port,
+    database and DAG user."""
     assert stack.executor_settings is not None
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPINNER_")}
     env.update(
         SPINNER_HOME=str(stack.home), SPINNER_DATABASE_URL=stack.db_url, SPINNER_POLL_INTERVAL="0.2",
         SPINNER_RUNNER_HEARTBEAT_INTERVAL="1", SPINNER_FERNET_KEY=os.environ["SPINNER_FERNET_KEY"],
+        SPINNER_DAG_USER=stack.executor_settings.dag_user,
     )  # fmt: skip
     with open(out, "wb") as f:
         return subprocess.Popen(
@@ -44,9 +46,17 @@ def start_executor_process(stack: Stack, out: Path) -> subprocess.Popen[bytes]:
         )  # fmt: skip
 
 
-@pytest.mark.executor_settings(port="free")  # the restarted executor answers the runner where the first one did
+# A fixed port: the restarted executor answers the runner where the first one did. As the DAG user, the
+# runner cannot write in the log folder: its keeper (root, spinner/runner/keeper.py) marks the log for it.
+@pytest.mark.parametrize(
+    "dag_user",
+    [
+        pytest.param(user, marks=pytest.mark.executor_settings(port="free", dag_user=user), id=user)
+        for user in ("same", "nobody")
+    ],
+)
 async def test_a_try_that_ends_while_no_executor_runs_still_marks_its_log_complete(
-    stack: Stack, tmp_path: Path
+    stack: Stack, tmp_path: Path, dag_user: str
 ) -> None:
     stack.write_dag(f"{PARTITION}/team/orphaned.py", DAG_SOURCE)
     await stack.publish()
@@ -90,6 +100,7 @@ async def test_a_try_that_ends_while_no_executor_runs_still_marks_its_log_comple
         await stack.wait_for(complete_marker(log).exists, 20, "the log's completion marker")
         lines = log.read_text().splitlines()
         assert "done" in lines, seen()
+        assert f"uid {65534 if dag_user == 'nobody' else os.getuid()}" in lines, seen()
         assert lines[-1].endswith("try 1 ended: success"), seen()  # the runner's last line: nothing after it
         assert complete_marker(log).stat().st_size == 0  # the marker the executor writes: an empty file
         pid = 0
