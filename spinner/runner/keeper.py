@@ -17,6 +17,8 @@ child: `main`) instead of the command. That process is the try's *keeper*:
 - the runner marks its log complete as its last act (spinner/runner/completion.py), but a DAG user may
   not create files in the log folder: it writes a byte to a pipe the keeper holds (`LOG_END_FD_ENV`),
   and the keeper touches the marker once the runner is gone;
+- it is the subreaper of what the try starts (spinner/reaper.py): once the runner is gone, what the task
+  left running, a daemon in a session of its own included, is killed;
 - the runner names the keeper as its process (`RUNNER_PID_ENV`): the keeper is what the executor
   watches, adopts after a restart and signals; its process group holds the runner and what the task
   started. The keeper itself ignores SIGTERM and SIGINT, which the runner handles (it reports the kill).
@@ -38,6 +40,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from spinner.logpaths import LOG_PATH_ENV, complete_marker
+from spinner.reaper import become_subreaper, kill_adopted
 from spinner.sandbox import DagUser, become
 
 LOG_END_FD_ENV = "SPINNER_LOG_END_FD"  # the runner writes one byte here where it would touch the marker
@@ -104,6 +107,8 @@ def keep(user: DagUser, argv: Sequence[str]) -> int:
     os.environ[RUNNER_PID_ENV] = str(os.getpid())
     os.environ[LOG_END_FD_ENV] = str(end_w)
     log_path = os.environ.get(LOG_PATH_ENV, "")
+    with contextlib.suppress(OSError):  # not Linux: what leaves the try's group outlives it, as before
+        become_subreaper()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -141,6 +146,7 @@ def keep(user: DagUser, argv: Sequence[str]) -> int:
     except BlockingIOError:  # a process the task forked still holds the pipe and wrote nothing
         marked = False
     os.close(end_r)
+    kill_adopted()  # what the task left running: its processes are the try's, and the try has ended
     if marked and log_path:
         with contextlib.suppress(OSError):  # the folder is gone: the executor, if it sees the end, says so
             complete_marker(Path(log_path)).touch()

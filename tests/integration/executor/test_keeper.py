@@ -117,3 +117,36 @@ def test_a_kept_try_stopped_with_its_group_ends_with_the_signal(user: DagUser, t
     assert proc.wait(30) == 128 + signal.SIGTERM, log.read_text(errors="replace")
     runner = int(_seen(log)["pid"][0])
     assert not Path(f"/proc/{runner}").exists() or "zombie" in Path(f"/proc/{runner}/status").read_text()
+
+
+DAEMON = """
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()  # a session of its own: a kill of the try's process group misses it
+    if os.fork() == 0:
+        print("daemon", os.getpid(), flush=True)
+        time.sleep(300)
+    os._exit(0)
+time.sleep(0.5)
+"""
+
+
+def test_what_a_kept_try_leaves_running_ends_with_it(user: DagUser, tmp_path: Path) -> None:
+    home = _secret_home(tmp_path)
+    log = home / "logs" / "attempt=1.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            keeper.argv_for(user, [sys.executable, "-c", DAEMON]),
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env={LOG_PATH_ENV: str(log)},
+        )  # fmt: skip
+    assert proc.wait(60) == 0, log.read_text(errors="replace")
+    daemon = int(_seen(log)["daemon"][0])
+    status = Path(f"/proc/{daemon}/status")
+    try:
+        alive = status.exists() and "zombie" not in status.read_text()
+    except OSError:  # gone between the two reads
+        alive = False
+    if alive:
+        seen = status.read_text()
+        os.kill(daemon, signal.SIGKILL)
+        raise AssertionError(f"the try's daemon outlived it:\n{seen}")
