@@ -201,6 +201,10 @@ def serve(preload: Sequence[str], *, reap_orphans: bool = False) -> int:
 # --- a service's side -------------------------------------------------------------------
 
 
+SLOW_AFTER = 30.0  # seconds without an answer before a spawn says the fork server is slow
+HUNG_AFTER = 300.0  # seconds without an answer before the fork server is taken for hung and killed
+
+
 class ForkServer(Generic[K]):
     """Starts the server on first use (again if it died), asks it for children, reports their exits.
 
@@ -217,6 +221,8 @@ class ForkServer(Generic[K]):
         reap_orphans: bool = False,
     ) -> None:
         """`reap_orphans`: what a child leaves running is killed when a child ends (see the module)."""
+        self.slow_after = SLOW_AFTER
+        self.hung_after = HUNG_AFTER
         self._args = [*([REAP_ORPHANS] if reap_orphans else []), *preload]
         self._on_child_exit = on_child_exit
         self._proc: asyncio.subprocess.Process | None = None
@@ -294,7 +300,24 @@ class ForkServer(Generic[K]):
                    "cwd": cwd, "memory_mb": memory_mb}  # fmt: skip
         proc.stdin.write((json.dumps(request) + "\n").encode())
         await proc.stdin.drain()
-        return await asyncio.wait_for(future, 30)
+        return await self._answer(future, proc)
+
+    async def _answer(self, future: asyncio.Future[int], proc: asyncio.subprocess.Process) -> int:
+        """The pid, once the server has forked. A slow server (a machine at a load of 80) is waited for: a
+        request given up on would still be forked later, a second runner of the same try beside the fresh
+        process that replaced it, each fresh process costing a hundred forks' CPU. A server silent for
+        `hung_after` seconds is killed: the reader then answers from what it had read, or OSError."""
+        waited = 0.0
+        while True:
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), self.slow_after)
+            except TimeoutError:
+                waited += self.slow_after
+            if waited >= self.hung_after and proc.returncode is None:
+                log.error("the fork server has not answered for %.0f s: stopping it (it starts again)", waited)
+                proc.kill()
+                return await future
+            log.warning("the fork server has not answered for %.0f s; waiting for it (is the machine busy?)", waited)
 
     async def aclose(self) -> None:
         self._closed = True
