@@ -65,16 +65,18 @@ async def test_a_hung_fork_server_is_killed_and_the_next_spawn_gets_a_new_one(
 ) -> None:
     exits = Exits()
     server: ForkServer[str] = ForkServer([], exits)
-    server.slow_after, server.hung_after = 0.2, 1.0
+    server.slow_after, server.hung_after = 0.2, 60.0  # an interpreter can take seconds to start on a busy machine
     try:
         await server.spawn("warm", CALL, [])
         hung = server._proc
         assert hung is not None
         os.kill(hung.pid, signal.SIGSTOP)
+        server.hung_after = 1.0
         with caplog.at_level(logging.WARNING, logger="spinner.forkserver"), pytest.raises(OSError, match="stopped"):
             await asyncio.wait_for(server.spawn("lost", CALL, ["a"]), 30)  # the caller starts it afresh
         assert "stopping it" in caplog.text
         await asyncio.wait_for(hung.wait(), 10)
+        server.hung_after = 60.0
         assert await server.spawn("next", CALL, ["a", "b", "c"]) > 0  # a new server
         await until(lambda: ("next", 3) in exits.seen, f"the new server's child (saw {exits.seen})")
         assert not [e for e in exits.seen if e[0] == "lost"], exits.seen  # never forked by the killed one
