@@ -20,8 +20,11 @@ from spinner.v1 import common_pb2, executor_pb2_grpc
 T = TypeVar("T")
 
 # Transient: the executor is restarting (a new one adopts this try and takes its calls), or the
-# database behind it is (the executor answers UNAVAILABLE, spinner/grpcserver.py).
-RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+# database behind it is (the executor answers UNAVAILABLE, spinner/grpcserver.py). A stopping
+# executor's server cancels the calls in flight (CANCELLED). Start and Finish are idempotent per try
+# and the others are reads or keyed writes; TriggerDagRun without a logical date is not (a retry
+# after a lost answer can start a second run).
+RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED})
 # How long a report is retried: longer than a database restart (the executor sets it from its
 # `database_retry_timeout`; spinner/db/errors.py).
 RETRY_TIMEOUT_ENV = "SPINNER_DATABASE_RETRY_TIMEOUT"
