@@ -129,6 +129,7 @@ class FakeKubernetes:
         self.schedule_delay, self.start_delay = schedule_delay, start_delay
         self.image_pull_backoff, self.pod_gc_delay = image_pull_backoff, pod_gc_delay
         self.bookmark_interval = bookmark_interval
+        self.create_delay = 0.0  # seconds a pod creation waits before it is answered (a slow API server)
         if base_env is None:
             # The "image" is this interpreter's environment: `python` in a command is the one running the tests.
             path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "/usr/bin:/bin")])
@@ -689,6 +690,8 @@ class FakeKubernetes:
             c.setdefault("terminationMessagePath", "/dev/termination-log")
             c.setdefault("terminationMessagePolicy", "File")
         obj["status"] = {"phase": "Pending", "qosClass": qos_class(spec["containers"])}
+        if self.create_delay:
+            await asyncio.sleep(self.create_delay)
         pod = Pod(obj=obj)
         self._pods[(ns, name)] = pod
         self._created.append(copy.deepcopy(obj["metadata"]))

@@ -142,6 +142,9 @@ class KubernetesBackend(ExecutorBackend):
         self._watcher: asyncio.Task[None] | None = None
         self._pending: asyncio.Task[None] | None = None
         self._closing = False
+        self._launching = 0  # pod creations in flight: aclose lets them be answered before it closes the client
+        self._launched = asyncio.Event()
+        self._launched.set()
         self.synced = asyncio.Event()  # the first list is done: running() is complete
         self.relists = 0
 
@@ -175,6 +178,12 @@ class KubernetesBackend(ExecutorBackend):
         await asyncio.gather(*loops, return_exceptions=True)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=10)
+        try:  # a creation cut off here would be counted as not launched although its pod is made
+            await asyncio.wait_for(self._launched.wait(), 30)
+        except TimeoutError:
+            log.warning(
+                "closing with %d pod creation(s) unanswered: the next executor adopts their pods", self._launching
+            )
         if self._api is not None:
             await self._api.close()
 
@@ -195,8 +204,10 @@ class KubernetesBackend(ExecutorBackend):
         )  # raises PodSpecError before any request
         name = manifest["metadata"]["name"]
         self._tracked[spec.key] = _Tracked(spec.key, name, spec.log_path, self._clock())
-        v1 = await self._core()
+        self._launching += 1
+        self._launched.clear()
         try:
+            v1 = await self._core()
             await v1.create_namespaced_pod(self.settings.pod.namespace, cast(Any, manifest))
         except ApiException as e:
             if e.status == 409:  # created by an earlier attempt (or before a restart): it is launched
@@ -207,6 +218,10 @@ class KubernetesBackend(ExecutorBackend):
         except BaseException:
             del self._tracked[spec.key]
             raise
+        finally:
+            self._launching -= 1
+            if not self._launching:
+                self._launched.set()
         log.info("created pod %s for %s", name, spec.key)
         return True
 
