@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,18 @@ from typing import Any
 
 from bench.resilience import processes
 from spinner.standalone import free_port
+
+_GIVEN: set[int] = set()
+
+
+def unique_port() -> int:
+    """A free port never handed out before in this process: two free_port() calls in a row can return
+    the same port (each closes its probe), and a scenario's S3 once got its Mosquitto's."""
+    while True:
+        port = free_port()
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
@@ -50,7 +63,7 @@ class MariaDB:
     """`mariadbd` on its own datadir; `kill()` is kill -9 (a crash), `start()` again recovers the same data."""
 
     folder: Path
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=unique_port)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -106,7 +119,7 @@ class MariaDB:
 @dataclass
 class Mosquitto:
     folder: Path
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=unique_port)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -140,36 +153,46 @@ class S3:
     ACCESS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
     def __init__(self, port: int = 0) -> None:
-        self.port = port or free_port()
+        self.port = port or unique_port()
         self._server: Any = None
+        self._thread: threading.Thread | None = None
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        """Binds in this thread, then serves in another. moto's ThreadedMotoServer binds in its thread and
+        waits for it forever when the port is taken (werkzeug exits that thread): a suite hung so."""
         import logging
 
-        from moto.server import ThreadedMotoServer
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
         deadline = time.monotonic() + 15
         while True:
             try:
-                server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-                server.start()
+                app = DomainDispatcherApplication(create_backend_app)  # the objects live in moto's backends
+                server = make_server("127.0.0.1", self.port, app, True, request_handler=MotoRequestHandler)
                 break
-            except OSError:  # the port is still held by the connections of the last run
+            except (OSError, SystemExit):  # werkzeug exits when the port is in use: the last run's connections
                 if time.monotonic() > deadline:
-                    raise
+                    raise RuntimeError(f"S3: port {self.port} stayed in use for 15 s") from None
                 time.sleep(0.2)
         self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, name="s3", daemon=True)
+        self._thread.start()
         wait_port(self.port, 15)
 
     def stop(self) -> None:
         server, self._server = self._server, None
+        thread, self._thread = self._thread, None
         if server is not None:
-            server.stop()
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(10)
 
     def client(self) -> Any:
         import boto3  # type: ignore[import-untyped]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.resilience import processes
-from spinner.standalone import free_port
+from bench.resilience.servers import unique_port
 
 SERVICES = ("dagsync", "executor", "logs", "scheduler", "gateway")
 CLI = [sys.executable, "-m", "spinner.cli.main"]
@@ -28,7 +28,7 @@ class Standalone:
     output: Path  # standalone's own output and its children's, appended over restarts
     env: dict[str, str]
     mqtt_url: str
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=unique_port)
     proc: subprocess.Popen[bytes] | None = None
     standby: subprocess.Popen[bytes] | None = None
     starts: int = 0
@@ -92,7 +92,7 @@ class Standalone:
         env = processes.environ(self.wait_child("scheduler"))
         if not env.get("SPINNER_DATABASE_URL"):
             raise RuntimeError("cannot read the environment of standalone's scheduler")
-        argv = [*CLI, "scheduler", "--partition", partition, "--port", str(free_port())]
+        argv = [*CLI, "scheduler", "--partition", partition, "--port", str(unique_port())]
         self.standby = processes.start(argv, env=env, log=self.output.with_name("standby.log"))
         return self.standby.pid
 
