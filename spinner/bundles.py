@@ -229,10 +229,39 @@ class S3Location:
         return f"s3://{self.bucket}/{normalize_prefix(self.prefix)}"
 
 
+_loader: Any = None  # botocore's data loader, kept: it caches the parsed service models (JSON) of the process
+
+
+def _boto_session() -> Any:
+    """A new aioboto3 session over the process's botocore data loader. Parsing S3's models costs about 0.1 s of
+    CPU per client otherwise; a task runner, forked from a warm fork server (`warm_s3`), inherits them parsed.
+    Only the loader is shared, never a session: credentials that refresh hold locks bound to one event loop."""
+    global _loader
+    import aioboto3
+    from aiobotocore.session import get_session  # type: ignore[import-untyped]
+
+    core = get_session()
+    if _loader is None:
+        _loader = core.get_component("data_loader")
+    else:
+        core.register_component("data_loader", _loader)
+    return aioboto3.Session(botocore_session=core)
+
+
+def warm_s3() -> None:
+    """Imports the S3 client and parses its models now, in a fork server, so its children start without that cost
+    (most of a task runner's CPU when it archives its log: spinner/runner/logstream.py)."""
+
+    async def make() -> None:
+        async with s3_client(S3Location(bucket="warm", prefix="", endpoint_url="http://127.0.0.1:9")):
+            pass  # a client made, no request sent
+
+    asyncio.run(make())
+
+
 @asynccontextmanager
 async def s3_client(location: S3Location, *, read_timeout: float = 10.0) -> AsyncIterator[Any]:
     """An aioboto3 S3 client for the location: short timeouts and one retry, callers retry on their own clock."""
-    import aioboto3
     from botocore.config import Config  # type: ignore[import-untyped]
 
     config = Config(
@@ -241,7 +270,7 @@ async def s3_client(location: S3Location, *, read_timeout: float = 10.0) -> Asyn
         retries={"max_attempts": 2, "mode": "standard"},
         max_pool_connections=32,
     )
-    session = aioboto3.Session()
+    session = _boto_session()
     async with session.client(
         "s3", endpoint_url=location.endpoint_url or None, region_name=location.region, config=config
     ) as client:

@@ -134,8 +134,14 @@ REAP_ORPHANS = "--reap-orphans"
 def serve(preload: Sequence[str], *, reap_orphans: bool = False) -> int:
     if reap_orphans:
         become_subreaper()
-    for module in preload:  # imported once here: every child starts with them in memory
-        importlib.import_module(module)
+    for entry in preload:  # imported once here: every child starts with them in memory
+        module_name, _, warm = entry.partition(":")
+        module = importlib.import_module(module_name)
+        if warm:  # "module:function": a warm-up called once, e.g. parsing a client's models
+            try:
+                getattr(module, warm)()
+            except Exception as e:  # a warm-up saves time; its children work without it
+                print(f"forkserver: warming up with {entry} failed: {e}", file=sys.stderr, flush=True)
     out = sys.stdout
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)

@@ -102,7 +102,10 @@ async def serve(
         if task_user is not None:
             log.info("local tries run as %s (uid %d)", task_user.name, task_user.uid)
         backend = LocalProcessBackend(
-            executor.process_exited, keep_on_stop=settings.local_tries_on_stop == "keep", user=task_user
+            executor.process_exited,
+            keep_on_stop=settings.local_tries_on_stop == "keep",
+            user=task_user,
+            archive_logs=bool(settings.logs_bucket),
         )
     executor.backend = backend
     services = executor_pb2.DESCRIPTOR.services_by_name

@@ -54,6 +54,8 @@ RUNNER_PRELOAD = [
     "spinner.config", "spinner.runner.keeper", "spinner.runner.main", "spinner.sdk.loader", "spinner.sdk.templating",
 ]  # fmt: skip
 
+S3_WARM = "spinner.bundles:warm_s3"  # a fork server entry: import, then call (spinner/forkserver.py)
+
 
 class LocalProcessBackend(ExecutorBackend):
     name = "local"
@@ -66,7 +68,10 @@ class LocalProcessBackend(ExecutorBackend):
         fork_server: bool = True,
         keep_on_stop: bool = True,
         user: DagUser | None = None,
+        archive_logs: bool = False,
     ) -> None:
+        """`archive_logs`: runners archive their log to S3 (logs_bucket): the fork server parses the S3 client's
+        models once, which every runner did before (most of its CPU; docs/benchmarks.md)."""
         super().__init__(on_exit)
         self._user = user  # None: tries run as this executor's user (their environment scrubbed all the same)
         self._keep_on_stop = keep_on_stop
@@ -74,7 +79,9 @@ class LocalProcessBackend(ExecutorBackend):
         self._watchers: set[asyncio.Task[None]] = set()
         self._closing = False
         self._fork_server: ForkServer[TryKey] | None = (
-            ForkServer(RUNNER_PRELOAD, self._forked_exit) if fork_server else None
+            ForkServer([*RUNNER_PRELOAD, *([S3_WARM] if archive_logs else [])], self._forked_exit)
+            if fork_server
+            else None
         )
 
     async def _forked_exit(self, key: TryKey, code: int, pid: int) -> None:
