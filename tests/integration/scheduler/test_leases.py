@@ -65,6 +65,7 @@ async def _freeze_between_transactions(proc: subprocess.Popen[bytes], db_url: st
     path = db_url.split(":///", 1)[1]
     for _ in range(200):
         proc.send_signal(signal.SIGSTOP)
+        await _until_stopped(proc.pid)  # a signal is delivered later: probed before, it could still lock
         probe = sqlite3.connect(path, timeout=0.5, isolation_level=None)
         try:
             probe.execute("BEGIN IMMEDIATE")
@@ -76,6 +77,18 @@ async def _freeze_between_transactions(proc: subprocess.Popen[bytes], db_url: st
         finally:
             probe.close()
     raise AssertionError("the old leader never paused outside a write transaction")
+
+
+def _is_stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+
+
+async def _until_stopped(pid: int) -> None:
+    deadline = asyncio.get_running_loop().time() + 10
+    while not _is_stopped(pid):
+        assert asyncio.get_running_loop().time() < deadline, f"process {pid} did not stop within 10 s of SIGSTOP"
+        await asyncio.sleep(0.005)
 
 
 async def _lease(stack: Stack) -> PartitionLease | None:
