@@ -34,11 +34,13 @@ def cpu_reference() -> float:
     return round(best, 3)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time a running process has used (Linux /proc)."""
+def cpu_seconds(pid: int, *, children: bool = False) -> float:
+    """User plus system CPU time a running process has used (Linux /proc); with `children`, what its
+    children that it has waited for used (cutime + cstime)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    first = 13 if children else 11
+    return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
 
 
 def pid_of(name: str) -> int | None:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bench.machine import describe
+from bench.machine import cpu_seconds, describe
 from bench.resilience.servers import S3
 from services.executor.backends.local import RUNNER_PRELOAD, S3_WARM
 from spinner.forkserver import ForkServer
@@ -48,12 +48,6 @@ def archive(args: Sequence[str]) -> int:
     return 0
 
 
-def children_cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
-
-
 async def measure(preload: list[str], s3: S3, children: int, mode: str) -> dict[str, Any]:
     ended: dict[str, int] = {}
 
@@ -67,7 +61,7 @@ async def measure(preload: list[str], s3: S3, children: int, mode: str) -> dict[
             await asyncio.sleep(0.01)
         proc = server._proc
         assert proc is not None
-        before = children_cpu(proc.pid)
+        before = cpu_seconds(proc.pid, children=True)
         started = time.monotonic()
         for i in range(children):  # one at a time: the figure is a runner's own CPU, not a queue's
             key = f"{mode}-{i}"
@@ -75,7 +69,7 @@ async def measure(preload: list[str], s3: S3, children: int, mode: str) -> dict[
             while key not in ended:
                 await asyncio.sleep(0.005)
         wall = time.monotonic() - started
-        cpu = children_cpu(proc.pid) - before
+        cpu = cpu_seconds(proc.pid, children=True) - before
         failed = sum(1 for k, code in ended.items() if k != "first" and code != 0)
     finally:
         await server.aclose()

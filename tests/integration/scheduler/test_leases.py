@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from spinner.db.engine import IDLE_TRANSACTION_TIMEOUT
 from spinner.db.models import PartitionLease, TaskInstance, TaskInstanceHistory
+from spinner.processes import is_stopped
 
 from .conftest import PARTITION, Stack
 from .service_processes import ServiceProcesses
@@ -79,14 +80,9 @@ async def _freeze_between_transactions(proc: subprocess.Popen[bytes], db_url: st
     raise AssertionError("the old leader never paused outside a write transaction")
 
 
-def _is_stopped(pid: int) -> bool:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
-
-
 async def _until_stopped(pid: int) -> None:
     deadline = asyncio.get_running_loop().time() + 10
-    while not _is_stopped(pid):
+    while not is_stopped(pid):
         assert asyncio.get_running_loop().time() < deadline, f"process {pid} did not stop within 10 s of SIGSTOP"
         await asyncio.sleep(0.005)
 
